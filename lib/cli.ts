@@ -1,0 +1,151 @@
+/**
+ * The command line: subcommands and flags, each flag with its environment
+ * variable. Parsing only; validation is {@linkcode parseConfig}'s.
+ *
+ * @module
+ */
+
+import { Command, CommanderError, Option } from "commander";
+import type { RawOptions } from "./config.ts";
+import { UsageError } from "./config.ts";
+
+/** The subcommands. */
+export type CommandName = "run" | "once" | "plan" | "drain" | "version";
+
+/** What the user asked for. */
+export interface Invocation {
+  readonly command: CommandName;
+  readonly options: RawOptions;
+}
+
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+/** Repeatable options: their environment variable holds a comma-separated list. */
+const LIST_OPTIONS = new Set(["network", "namespace"]);
+
+/** The environment variable behind each flag. */
+export const FLAG_ENV = {
+  network: "KUBEGW_NETWORK",
+  interface: "KUBEGW_INTERFACE",
+  netns: "KUBEGW_NETNS",
+  kubeconfig: "KUBECONFIG",
+  inCluster: "KUBEGW_IN_K8S",
+  logLevel: "KUBEGW_LOG_LEVEL",
+  logFormat: "KUBEGW_LOG_FORMAT",
+  resyncInterval: "KUBEGW_RESYNC_INTERVAL",
+  namespace: "KUBEGW_NAMESPACE",
+  selector: "KUBEGW_SELECTOR",
+  metricsAddress: "KUBEGW_METRICS_ADDRESS",
+} as const;
+
+/** Every environment variable kube-gw reads. */
+export const ENV_VARS: readonly string[] = [
+  ...Object.values(FLAG_ENV),
+  "KUBEGW_DEBUG",
+  "HOME",
+  "KUBERNETES_SERVICE_HOST",
+  "KUBERNETES_SERVICE_PORT",
+];
+
+function option(key: keyof typeof FLAG_ENV, flags: string, description: string): Option {
+  return new Option(flags, `${description} (env ${FLAG_ENV[key]})`);
+}
+
+function addCommon(cmd: Command, api: boolean): Command {
+  cmd
+    .addOption(
+      option("network", "--network <cidr>", "managed network; repeatable or comma-separated")
+        .argParser(collect),
+    )
+    .addOption(
+      option("interface", "--interface <name>", "interface for the addresses").default("lo"),
+    )
+    .addOption(option("netns", "--netns <name>", "run every ip command as ip -n NAME"))
+    .addOption(
+      option(
+        "logLevel",
+        "--log-level <level>",
+        "debug, info, warning, error; KUBEGW_DEBUG=1: debug",
+      ),
+    )
+    .addOption(option("logFormat", "--log-format <format>", "text or json").default("text"));
+  if (!api) return cmd;
+  return cmd
+    .addOption(
+      option("kubeconfig", "--kubeconfig <path>", "kubeconfig file (default ~/.kube/config)"),
+    )
+    .addOption(option("inCluster", "--in-cluster", "use the pod's service account"))
+    .addOption(
+      option(
+        "namespace",
+        "--namespace <name>",
+        "watch this namespace only; repeatable (default all)",
+      )
+        .argParser(collect),
+    )
+    .addOption(option("selector", "--selector <labels>", "label selector passed to the API"))
+    .addOption(
+      option("resyncInterval", "--resync-interval <duration>", "re-read the interface this often")
+        .default("30s"),
+    )
+    .addOption(
+      option(
+        "metricsAddress",
+        "--metrics-address <host:port>",
+        "/metrics, /healthz, /readyz; or off",
+      )
+        .default("127.0.0.1:9472"),
+    );
+}
+
+/**
+ * Parses argv (without the program name).
+ *
+ * @returns the invocation, or `undefined` when help was printed.
+ * @throws {UsageError} on bad usage, with commander's one-line message.
+ */
+export function parseArgs(
+  argv: readonly string[],
+  env: (name: string) => string | undefined,
+  out: (text: string) => void,
+): Invocation | undefined {
+  let result: Invocation | undefined;
+  const program = new Command("kube-gw")
+    .description(
+      "Keeps the externalIPs of Kubernetes Services as host addresses on a router's loopback, for BGP to announce.",
+    )
+    .exitOverride()
+    .configureOutput({ writeOut: out, writeErr: () => {}, outputError: () => {} })
+    .showSuggestionAfterError(true);
+  const define = (name: CommandName, description: string, api: boolean, isDefault = false) => {
+    const cmd = program.command(name, { isDefault }).description(description)
+      .exitOverride().configureOutput({ writeOut: out, writeErr: () => {}, outputError: () => {} });
+    if (name !== "version") addCommon(cmd, api);
+    cmd.allowExcessArguments(false).action((opts: Record<string, unknown>) => {
+      // A flag on the command line wins over its environment variable, which wins over the default.
+      const merged: Record<string, unknown> = { ...opts };
+      for (const [key, variable] of Object.entries(FLAG_ENV)) {
+        const value = env(variable);
+        if (value === undefined || cmd.getOptionValueSource(key) === "cli") continue;
+        if (!cmd.options.some((o) => o.attributeName() === key)) continue;
+        merged[key] = LIST_OPTIONS.has(key) ? [value] : value;
+      }
+      result = { command: name, options: { ...merged as RawOptions, debug: env("KUBEGW_DEBUG") } };
+    });
+  };
+  define("run", "watch Services and keep their addresses (default)", true, true);
+  define("once", "reconcile once, then exit", true);
+  define("plan", "print the addresses that would be added and removed; change nothing", true);
+  define("drain", "remove every managed address, to leave the anycast group", false);
+  define("version", "print the version and the commit", false);
+  try {
+    program.parse([...argv], { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.help") return undefined;
+      throw new UsageError(err.message.replace(/^error: /, ""), { cause: err });
+    }
+    throw err;
+  }
+  return result;
+}

@@ -1,0 +1,225 @@
+/**
+ * The iproute2 adapter: reads the managed interface with `ip -json` and applies
+ * a whole plan with one `ip -batch` run. Every process gets an argv array,
+ * never a shell; the spawn function is a seam for tests.
+ *
+ * @module
+ */
+
+import { hostPrefix } from "./cidr.ts";
+import { familyOf } from "./ip.ts";
+import type { InterfaceAddress, Plan } from "./plan.ts";
+
+/** The outcome of one process run. */
+export interface SpawnResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `argv` with `stdin` (if given) and collects its output. */
+export type Spawn = (argv: readonly string[], stdin?: string) => Promise<SpawnResult>;
+
+/** Reads and changes the addresses of one interface. */
+export interface AddressBackend {
+  /** Every address on the interface. */
+  read(): Promise<InterfaceAddress[]>;
+  /** Applies a plan; on failure the interface may hold part of it. */
+  apply(plan: Plan): Promise<void>;
+  /** How many processes this backend has started. */
+  readonly spawned: number;
+}
+
+/** What went wrong with an `ip` run, for operators and for retry decisions. */
+export type IpErrorKind = "missing" | "no_device" | "no_netns" | "no_permission" | "failed";
+
+/** An `ip` run that failed, with the command, exit code and stderr tail. */
+export class IpError extends Error {
+  constructor(
+    readonly kind: IpErrorKind,
+    message: string,
+    readonly argv: readonly string[],
+    readonly code?: number,
+    readonly stderrTail?: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "IpError";
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Spawns a real process with `Deno.Command`. */
+export const denoSpawn: Spawn = async (argv, stdin) => {
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    try {
+      await writer.write(encoder.encode(stdin));
+      await writer.close();
+    } catch {
+      // The process exited early; its exit code and stderr tell why.
+    }
+  }
+  const out = await output;
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+};
+
+function tail(text: string, lines = 5): string {
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+/**
+ * Parses the output of `ip -json address show dev IF`. Entries without
+ * address information (older iproute2 prints `{}` for them) are skipped.
+ *
+ * @throws {SyntaxError} when the text is not the JSON `ip` prints.
+ */
+export function parseAddressJson(text: string): InterfaceAddress[] {
+  const links: unknown = JSON.parse(text);
+  if (!Array.isArray(links)) throw new SyntaxError("Cannot parse ip -json output: not an array");
+  const out: InterfaceAddress[] = [];
+  for (const link of links) {
+    const infos = (link as { addr_info?: unknown })?.addr_info;
+    if (!Array.isArray(infos)) continue;
+    for (const info of infos) {
+      const { family, local, prefixlen } = info as Record<string, unknown>;
+      if (typeof local !== "string" || typeof prefixlen !== "number") continue;
+      if (family !== "inet" && family !== "inet6") continue;
+      out.push({ family: family === "inet" ? 4 : 6, local, prefixlen });
+    }
+  }
+  return out;
+}
+
+/**
+ * Builds the `ip -batch` script for a plan: adds first (make before break),
+ * then removals. Addresses must be canonical texts from the parser.
+ */
+export function batchScript(plan: Plan, device: string): string {
+  const line = (verb: string, a: string) =>
+    `address ${verb} ${a}/${hostPrefix(familyOf(a))} dev ${device}\n`;
+  return plan.add.map((a) => line("replace", a)).join("") +
+    plan.remove.map((a) => line("del", a)).join("");
+}
+
+/** Options for {@linkcode IpRoute2}. */
+export interface IpRoute2Options {
+  /** The managed interface, e.g. `lo`. */
+  readonly device: string;
+  /** A network namespace: every command runs as `ip -n NAME`. */
+  readonly netns?: string;
+  /** The `ip` program; `ip` from PATH by default. */
+  readonly binary?: string;
+  readonly spawn?: Spawn;
+}
+
+/** {@linkcode AddressBackend} on top of the `ip` command. */
+export class IpRoute2 implements AddressBackend {
+  readonly #device: string;
+  readonly #prefix: readonly string[];
+  readonly #spawn: Spawn;
+  #spawned = 0;
+
+  constructor(options: IpRoute2Options) {
+    this.#device = options.device;
+    this.#prefix = [options.binary ?? "ip", ...(options.netns ? ["-n", options.netns] : [])];
+    this.#spawn = options.spawn ?? denoSpawn;
+  }
+
+  get spawned(): number {
+    return this.#spawned;
+  }
+
+  async read(): Promise<InterfaceAddress[]> {
+    const argv = [...this.#prefix, "-json", "address", "show", "dev", this.#device];
+    const out = await this.#run(argv);
+    try {
+      return parseAddressJson(out.stdout);
+    } catch (cause) {
+      throw new IpError(
+        "failed",
+        `${argv.join(" ")}: unexpected output`,
+        argv,
+        out.code,
+        tail(out.stdout),
+        {
+          cause,
+        },
+      );
+    }
+  }
+
+  async apply(plan: Plan): Promise<void> {
+    if (plan.add.length === 0 && plan.remove.length === 0) return;
+    await this.#run([...this.#prefix, "-force", "-batch", "-"], batchScript(plan, this.#device));
+  }
+
+  async #run(argv: string[], stdin?: string): Promise<SpawnResult> {
+    let out: SpawnResult;
+    this.#spawned++;
+    try {
+      out = await this.#spawn(argv, stdin);
+    } catch (cause) {
+      if (cause instanceof Deno.errors.NotFound) {
+        throw new IpError(
+          "missing",
+          `Cannot run "${argv[0]}": not found (install iproute2)`,
+          argv,
+          undefined,
+          undefined,
+          {
+            cause,
+          },
+        );
+      }
+      throw new IpError(
+        "failed",
+        `Cannot run "${argv[0]}": ${(cause as Error).message}`,
+        argv,
+        undefined,
+        undefined,
+        {
+          cause,
+        },
+      );
+    }
+    if (out.code !== 0) throw classify(argv, out, this.#device);
+    return out;
+  }
+}
+
+function classify(argv: readonly string[], out: SpawnResult, device: string): IpError {
+  const t = tail(out.stderr);
+  const where = argv.join(" ");
+  if (/Device "[^"]*" does not exist|Cannot find device/.test(out.stderr)) {
+    return new IpError("no_device", `interface "${device}" does not exist`, argv, out.code, t);
+  }
+  if (/Cannot open network namespace/.test(out.stderr)) {
+    return new IpError("no_netns", `network namespace not found: ${t}`, argv, out.code, t);
+  }
+  if (/Operation not permitted|Permission denied/.test(out.stderr)) {
+    return new IpError(
+      "no_permission",
+      `${where}: operation not permitted (kube-gw needs CAP_NET_ADMIN)`,
+      argv,
+      out.code,
+      t,
+    );
+  }
+  return new IpError(
+    "failed",
+    `${where} exited with ${out.code}: ${t.replaceAll("\n", " | ")}`,
+    argv,
+    out.code,
+    t,
+  );
+}

@@ -1,0 +1,208 @@
+/**
+ * Where the API server is and how to authenticate: from a kubeconfig file or
+ * from the in-cluster service account. Credentials are read once, at start,
+ * except the in-cluster token, which kubelet rotates and is re-read per request.
+ *
+ * @module
+ */
+
+import { newClusters, newContexts, newUsers } from "@kubernetes/client-node/config_types";
+import yaml from "js-yaml";
+
+/** How to reach and authenticate to the API server. */
+export interface ApiConnection {
+  /** Base URL, e.g. `https://10.0.0.1:6443`, without a trailing slash. */
+  readonly server: string;
+  /** PEM certificate authorities to trust; the system store when absent. */
+  readonly caCerts?: readonly string[];
+  /** PEM client certificate and key for mutual TLS. */
+  readonly cert?: string;
+  readonly key?: string;
+  /** The bearer token to send, looked up for every request. */
+  readonly token?: () => string | undefined;
+  /** `user:password` for basic authentication. */
+  readonly basic?: string;
+  /** Where this came from, for the log. */
+  readonly source: string;
+}
+
+/** Raised when the connection settings cannot be loaded. */
+export class KubeconfigError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "KubeconfigError";
+  }
+}
+
+/** Reads a file as text; a seam for tests. */
+export type ReadFile = (path: string) => string;
+
+/** The service account directory kubelet mounts into pods. */
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+function decodeBase64(data: string, what: string): string {
+  try {
+    return new TextDecoder().decode(
+      Uint8Array.from(atob(data.replace(/\s+/g, "")), (c) => c.charCodeAt(0)),
+    );
+  } catch (cause) {
+    throw new KubeconfigError(`${what} is not valid base64`, { cause });
+  }
+}
+
+function resolvePath(baseDir: string, p: string): string {
+  return p.startsWith("/") ? p : `${baseDir.replace(/\/$/, "")}/${p}`;
+}
+
+function readRequired(readFile: ReadFile, path: string, what: string): string {
+  try {
+    return readFile(path);
+  } catch (cause) {
+    throw new KubeconfigError(`Cannot read ${what} "${path}": ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+}
+
+/** Options for {@linkcode connectionFromKubeconfig}. */
+export interface KubeconfigOptions {
+  /** The kubeconfig's path; relative paths inside it are resolved against its directory. */
+  readonly path: string;
+  readonly readFile: ReadFile;
+  /** Use this context instead of `current-context`. */
+  readonly context?: string;
+}
+
+/**
+ * Builds an {@linkcode ApiConnection} from kubeconfig text. Supports a CA
+ * (data or file), client certificates (data or file), bearer tokens (inline or
+ * token-file) and basic auth. Exec plugins and auth providers are refused:
+ * kube-gw may run no program but `ip`.
+ *
+ * @throws {KubeconfigError} naming what is wrong.
+ */
+export function connectionFromKubeconfig(text: string, options: KubeconfigOptions): ApiConnection {
+  const { path, readFile } = options;
+  const baseDir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+  let doc: Record<string, unknown>;
+  try {
+    const parsed = yaml.load(text);
+    if (typeof parsed !== "object" || parsed === null) throw new Error("not a mapping");
+    doc = parsed as Record<string, unknown>;
+  } catch (cause) {
+    throw new KubeconfigError(`Cannot parse kubeconfig "${path}": ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  let clusters, users, contexts;
+  try {
+    clusters = newClusters(doc.clusters);
+    users = newUsers(doc.users);
+    contexts = newContexts(doc.contexts);
+  } catch (cause) {
+    throw new KubeconfigError(`Cannot load kubeconfig "${path}": ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  const contextName = options.context ?? (doc["current-context"] as string | undefined);
+  if (!contextName) throw new KubeconfigError(`kubeconfig "${path}" has no current-context`);
+  const context = contexts.find((c) => c.name === contextName);
+  if (!context) throw new KubeconfigError(`kubeconfig "${path}" has no context "${contextName}"`);
+  const cluster = clusters.find((c) => c.name === context.cluster);
+  if (!cluster) {
+    throw new KubeconfigError(`kubeconfig "${path}" has no cluster "${context.cluster}"`);
+  }
+  const user = context.user ? users.find((u) => u.name === context.user) : undefined;
+  if (context.user && !user) {
+    throw new KubeconfigError(`kubeconfig "${path}" has no user "${context.user}"`);
+  }
+  if (cluster.skipTLSVerify) {
+    throw new KubeconfigError(
+      `cluster "${cluster.name}" sets insecure-skip-tls-verify, which kube-gw refuses: give it certificate-authority`,
+    );
+  }
+  if (cluster.proxyUrl) {
+    throw new KubeconfigError(
+      `cluster "${cluster.name}" sets proxy-url, which kube-gw does not support`,
+    );
+  }
+  if (cluster.tlsServerName) {
+    throw new KubeconfigError(
+      `cluster "${cluster.name}" sets tls-server-name, which kube-gw does not support`,
+    );
+  }
+  if (user?.exec || user?.authProvider) {
+    throw new KubeconfigError(
+      `user "${user.name}" authenticates with ${
+        user.exec ? "an exec plugin" : "an auth provider"
+      }, which kube-gw does not support (it may run no program but ip): use a token or a client certificate`,
+    );
+  }
+  const caCerts = cluster.caData
+    ? [decodeBase64(cluster.caData, "certificate-authority-data")]
+    : cluster.caFile
+    ? [readRequired(readFile, resolvePath(baseDir, cluster.caFile), "certificate-authority")]
+    : undefined;
+  const cert = user?.certData
+    ? decodeBase64(user.certData, "client-certificate-data")
+    : user?.certFile
+    ? readRequired(readFile, resolvePath(baseDir, user.certFile), "client-certificate")
+    : undefined;
+  const key = user?.keyData
+    ? decodeBase64(user.keyData, "client-key-data")
+    : user?.keyFile
+    ? readRequired(readFile, resolvePath(baseDir, user.keyFile), "client-key")
+    : undefined;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new KubeconfigError(
+      `user "${user?.name}" has a client certificate without a key, or a key without a certificate`,
+    );
+  }
+  const token = user?.token?.trim();
+  return {
+    server: cluster.server,
+    caCerts,
+    cert,
+    key,
+    token: token ? () => token : undefined,
+    basic: user?.username ? `${user.username}:${user.password ?? ""}` : undefined,
+    source: `kubeconfig ${path} (context ${contextName})`,
+  };
+}
+
+/**
+ * Builds an {@linkcode ApiConnection} for a pod: the API server from
+ * `KUBERNETES_SERVICE_HOST`/`KUBERNETES_SERVICE_PORT`, the service account's
+ * CA, and its token, re-read on every request so that rotation works.
+ *
+ * @throws {KubeconfigError} when the variables or the files are missing.
+ */
+export function inClusterConnection(
+  env: (name: string) => string | undefined,
+  readFile: ReadFile,
+  dir = SERVICE_ACCOUNT_DIR,
+): ApiConnection {
+  const host = env("KUBERNETES_SERVICE_HOST");
+  const port = env("KUBERNETES_SERVICE_PORT");
+  if (!host || !port) {
+    throw new KubeconfigError(
+      "in-cluster mode needs KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT (is kube-gw running in a pod?)",
+    );
+  }
+  const ca = readRequired(readFile, `${dir}/ca.crt`, "service account CA");
+  const tokenPath = `${dir}/token`;
+  let last = readRequired(readFile, tokenPath, "service account token").trim();
+  return {
+    server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    caCerts: [ca],
+    token: () => {
+      try {
+        last = readFile(tokenPath).trim() || last;
+      } catch {
+        // Mid-rotation: keep the token we had.
+      }
+      return last;
+    },
+    source: `in-cluster service account (${dir})`,
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * Logging on LogTape: text lines by default, JSON lines on request, written to
+ * stderr in batches so that thousands of address lines at start-up cost one
+ * write per tick, not one per line.
+ *
+ * @module
+ */
+
+import {
+  configure,
+  getJsonLinesFormatter,
+  type LogLevel,
+  type LogRecord,
+  reset,
+  type Sink,
+} from "@logtape/logtape";
+
+/** Log levels kube-gw accepts. */
+export type Level = "debug" | "info" | "warning" | "error";
+
+/** Output formats kube-gw accepts. */
+export type LogFormat = "text" | "json";
+
+function renderMessage(record: LogRecord): string {
+  return record.message.map((part, i) => i % 2 === 0 ? String(part) : renderValue(part)).join("");
+}
+
+function renderValue(v: unknown): string {
+  return typeof v === "string" ? v : JSON.stringify(v) ?? String(v);
+}
+
+const LEVEL_TEXT: Record<LogLevel, string> = {
+  trace: "TRACE",
+  debug: "DEBUG",
+  info: "INFO",
+  warning: "WARN",
+  error: "ERROR",
+  fatal: "FATAL",
+};
+
+/** `2026-11-26T05:35:06.123Z INFO assuming address 10.0.100.30` */
+export function textFormatter(record: LogRecord): string {
+  return `${new Date(record.timestamp).toISOString()} ${LEVEL_TEXT[record.level]} ${
+    renderMessage(record)
+  }\n`;
+}
+
+const jsonFormatter = getJsonLinesFormatter({ message: "rendered", properties: "flatten" });
+
+/** A sink that gathers lines and writes them together at the end of the tick. */
+export function batchedSink(
+  write: (bytes: Uint8Array) => void,
+  format: (r: LogRecord) => string,
+): Sink & { flush(): void } {
+  const encoder = new TextEncoder();
+  let pending: string[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const text = pending.join("");
+    pending = [];
+    const bytes = encoder.encode(text);
+    try {
+      write(bytes);
+    } catch {
+      // stderr is gone (closed pipe): nothing sensible to do with a log line.
+    }
+  };
+  const sink = (record: LogRecord) => {
+    pending.push(format(record));
+    if (!scheduled) {
+      scheduled = true;
+      setTimeout(flush, 0);
+    }
+  };
+  return Object.assign(sink, { flush });
+}
+
+function writeAll(bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) off += Deno.stderr.writeSync(bytes.subarray(off));
+}
+
+let active: { flush(): void } | undefined;
+
+/** Configures logging for the process. */
+export async function setupLogging(level: Level, format: LogFormat): Promise<void> {
+  const sink = batchedSink(writeAll, format === "json" ? jsonFormatter : textFormatter);
+  active = sink;
+  await configure({
+    reset: true,
+    sinks: { stderr: sink },
+    loggers: [
+      { category: ["kube-gw"], lowestLevel: level, sinks: ["stderr"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
+    ],
+  });
+}
+
+/** Writes out any lines still buffered; call before the process exits. */
+export function flushLogs(): void {
+  active?.flush();
+}
+
+/** Drops the logging configuration (tests). */
+export async function resetLogging(): Promise<void> {
+  active = undefined;
+  await reset();
+}

@@ -1,0 +1,90 @@
+/**
+ * Planning: the difference between the desired host addresses and the ones on
+ * the managed interface. Pure.
+ *
+ * @module
+ */
+
+import { type Cidr, cidrContains, cidrOf, cidrsOverlap, hostPrefix } from "./cidr.ts";
+import { parseIp } from "./ip.ts";
+
+/** One address as read from the interface. */
+export interface InterfaceAddress {
+  readonly family: 4 | 6;
+  readonly local: string;
+  readonly prefixlen: number;
+}
+
+/** What to change on the interface. Addresses are canonical texts. */
+export interface Plan {
+  readonly add: readonly string[];
+  readonly remove: readonly string[];
+}
+
+/** The managed part of an interface's addresses. */
+export interface ManagedView {
+  /** Host addresses (/32, /128) inside the managed networks. */
+  readonly hosts: ReadonlySet<string>;
+  /** Addresses that are not host addresses and whose prefix overlaps a managed network. */
+  readonly conflicts: readonly InterfaceAddress[];
+}
+
+/** Whether a canonical address text lies inside one of the networks. */
+export function inNetworks(networks: readonly Cidr[], address: string): boolean {
+  const parsed = parseIp(address);
+  return parsed.ok && networks.some((n) => cidrContains(n, parsed.ip));
+}
+
+/**
+ * Selects the addresses kube-gw owns: host addresses inside the managed
+ * networks. Addresses elsewhere on the interface are not kube-gw's and never
+ * appear in a plan. An address with a shorter prefix that overlaps a managed
+ * network is a conflict: kube-gw cannot own part of someone else's subnet.
+ */
+export function managedView(
+  addresses: readonly InterfaceAddress[],
+  networks: readonly Cidr[],
+): ManagedView {
+  const hosts = new Set<string>();
+  const conflicts: InterfaceAddress[] = [];
+  for (const a of addresses) {
+    const parsed = parseIp(a.local);
+    if (!parsed.ok) continue;
+    if (a.prefixlen === hostPrefix(a.family)) {
+      if (networks.some((n) => cidrContains(n, parsed.ip))) hosts.add(a.local);
+    } else {
+      const net = cidrOf(parsed.ip, a.prefixlen);
+      if (networks.some((n) => cidrsOverlap(n, net))) conflicts.push(a);
+    }
+  }
+  return { hosts, conflicts };
+}
+
+/**
+ * Plans the change from `current` to `desired`: add what is missing, remove
+ * what is stale. Both are sets of managed host addresses.
+ */
+export function plan(desired: Iterable<string>, current: ReadonlySet<string>): Plan {
+  const add: string[] = [];
+  const want = new Set<string>();
+  for (const d of desired) {
+    want.add(d);
+    if (!current.has(d)) add.push(d);
+  }
+  const remove: string[] = [];
+  for (const c of current) if (!want.has(c)) remove.push(c);
+  return { add, remove };
+}
+
+/** The state of the interface after a plan was applied to `current`. */
+export function applyPlan(current: ReadonlySet<string>, p: Plan): Set<string> {
+  const next = new Set(current);
+  for (const r of p.remove) next.delete(r);
+  for (const a of p.add) next.add(a);
+  return next;
+}
+
+/** Whether a plan changes nothing. */
+export function isEmptyPlan(p: Plan): boolean {
+  return p.add.length === 0 && p.remove.length === 0;
+}

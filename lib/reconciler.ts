@@ -1,0 +1,238 @@
+/**
+ * The reconciler: keeps the managed interface equal to the desired set.
+ *
+ * Events update the desired state and schedule a reconcile; a burst of events
+ * within the coalescing window becomes one reconcile, and events that arrive
+ * while `ip` runs are picked up by the next one. The kernel state is read at
+ * the first reconcile, after any failure and on every resync; in between the
+ * reconciler trusts what it applied, so a reconcile costs one `ip` process.
+ * Nothing is changed before the first complete list.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { Backoff } from "./backoff.ts";
+import type { Cidr } from "./cidr.ts";
+import { type DesiredChange, DesiredState, type Rejection } from "./desired.ts";
+import { familyOf } from "./ip.ts";
+import type { AddressBackend } from "./iproute2.ts";
+import { applyPlan, isEmptyPlan, managedView, type Plan, plan } from "./plan.ts";
+import type { ServiceRecord } from "./service.ts";
+import type { ServiceSink } from "./service_source.ts";
+
+const log = getLogger(["kube-gw", "reconciler"]);
+
+/** Raised when the interface holds an address kube-gw must not manage around. */
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConflictError";
+  }
+}
+
+/** Receives what the reconciler does, for metrics. */
+export interface ReconcileObserver {
+  reconciled?(result: "success" | "error" | "noop", seconds: number): void;
+  held?(family: 4 | 6, count: number): void;
+  rejected?(rejection: Rejection): void;
+}
+
+/** Options for {@linkcode Reconciler}. */
+export interface ReconcilerOptions {
+  readonly backend: AddressBackend;
+  readonly networks: readonly Cidr[];
+  /** Coalescing window in milliseconds. */
+  readonly windowMs?: number;
+  /** Re-read the interface and repair drift this often; 0 disables. */
+  readonly resyncMs?: number;
+  readonly observer?: ReconcileObserver;
+}
+
+/** Keeps the managed interface equal to the desired addresses. */
+export class Reconciler implements ServiceSink {
+  readonly #o: ReconcilerOptions;
+  readonly #desired: DesiredState;
+  readonly #retry = new Backoff({ initialMs: 1000, maxMs: 30_000 });
+  #current = new Set<string>();
+  /** Read the interface before the next plan instead of trusting `#current`. */
+  #reread = true;
+  #synced = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #resyncTimer: ReturnType<typeof setInterval> | undefined;
+  #running: Promise<void> | undefined;
+  #dirty = false;
+  #stopped = false;
+  #lastOk = false;
+  #lastSuccess: Date | undefined;
+
+  constructor(options: ReconcilerOptions) {
+    this.#o = options;
+    this.#desired = new DesiredState(options.networks);
+  }
+
+  /** The desired addresses. */
+  get desired(): ReadonlySet<string> {
+    return new Set(this.#desired.addresses.keys());
+  }
+
+  /** The Services that claim an address. */
+  claimants(address: string): string[] {
+    return this.#desired.claimants(address);
+  }
+
+  /** Whether the first complete list arrived and the last reconcile succeeded. */
+  get ready(): boolean {
+    return this.#synced && this.#lastOk;
+  }
+
+  /** When the last reconcile succeeded. */
+  get lastSuccess(): Date | undefined {
+    return this.#lastSuccess;
+  }
+
+  replace(services: ServiceRecord[], namespace: string | undefined): void {
+    this.#changed(this.#desired.replace(services, namespace));
+  }
+
+  upsert(service: ServiceRecord): void {
+    this.#changed(this.#desired.upsert(service));
+  }
+
+  remove(namespace: string, name: string): void {
+    this.#changed(this.#desired.delete(namespace, name));
+  }
+
+  #changed(change: DesiredChange): void {
+    for (const r of change.newRejections) {
+      log.warn(r.message);
+      this.#o.observer?.rejected?.(r);
+    }
+    if (change.touched.length > 0) this.#schedule();
+  }
+
+  /**
+   * Opens the gate after the first complete list: from now on, reconciles
+   * run. Starts the periodic resync.
+   */
+  markSynced(): void {
+    if (this.#synced) return;
+    this.#synced = true;
+    const resyncMs = this.#o.resyncMs ?? 30_000;
+    if (resyncMs > 0) {
+      this.#resyncTimer = setInterval(() => this.resync(), resyncMs);
+    }
+    this.#schedule(0);
+  }
+
+  /** Re-reads the interface at the next reconcile and repairs any drift. */
+  resync(): void {
+    this.#reread = true;
+    this.#schedule(0);
+  }
+
+  #schedule(delay = this.#o.windowMs ?? 2): void {
+    if (this.#stopped || !this.#synced) return;
+    if (this.#running) {
+      this.#dirty = true;
+      return;
+    }
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#running = this.#reconcile().finally(() => {
+        this.#running = undefined;
+        if (this.#dirty) {
+          this.#dirty = false;
+          this.#schedule();
+        }
+      });
+    }, delay);
+  }
+
+  async #reconcile(): Promise<void> {
+    const started = performance.now();
+    try {
+      const changed = await this.reconcileOnce();
+      this.#lastOk = true;
+      this.#lastSuccess = new Date();
+      this.#retry.reset();
+      this.#o.observer?.reconciled?.(
+        changed ? "success" : "noop",
+        (performance.now() - started) / 1000,
+      );
+    } catch (err) {
+      this.#lastOk = false;
+      const delay = this.#retry.next();
+      log.error("reconcile failed: {error}; retrying in {delay}ms", {
+        error: (err as Error).message,
+        delay,
+      });
+      this.#o.observer?.reconciled?.("error", (performance.now() - started) / 1000);
+      if (this.#timer === undefined && !this.#stopped) {
+        this.#timer = setTimeout(() => {
+          this.#timer = undefined;
+          this.#schedule(0);
+        }, delay);
+      }
+    }
+  }
+
+  /** Reads the interface's managed host addresses, refusing on a conflict. */
+  async readManaged(): Promise<Set<string>> {
+    const view = managedView(await this.#o.backend.read(), this.#o.networks);
+    if (view.conflicts.length > 0) {
+      const list = view.conflicts.map((c) => `${c.local}/${c.prefixlen}`).join(", ");
+      throw new ConflictError(
+        `the interface holds ${list}, which overlaps a managed network but is not a host address; kube-gw will not manage around it`,
+      );
+    }
+    return new Set(view.hosts);
+  }
+
+  /** The plan from the interface's state to the desired set. */
+  async plan(): Promise<Plan> {
+    return plan(this.#desired.addresses.keys(), await this.readManaged());
+  }
+
+  /**
+   * Brings the interface to the desired set once. Returns whether anything
+   * changed. Throws when `ip` fails; the next call re-reads the interface.
+   */
+  async reconcileOnce(): Promise<boolean> {
+    if (this.#reread) {
+      this.#current = await this.readManaged();
+      this.#reread = false;
+      this.#report(this.#current);
+    }
+    const p = plan(this.#desired.addresses.keys(), this.#current);
+    if (isEmptyPlan(p)) return false;
+    try {
+      await this.#o.backend.apply(p);
+    } catch (err) {
+      this.#reread = true;
+      throw err;
+    }
+    this.#current = applyPlan(this.#current, p);
+    for (const a of p.add) log.info("assuming address {address}", { address: a });
+    for (const r of p.remove) log.info("forfeiting address {address}", { address: r });
+    this.#report(this.#current);
+    return true;
+  }
+
+  #report(current: ReadonlySet<string>): void {
+    if (!this.#o.observer?.held) return;
+    let v6 = 0;
+    for (const a of current) if (familyOf(a) === 6) v6++;
+    this.#o.observer.held(4, current.size - v6);
+    this.#o.observer.held(6, v6);
+  }
+
+  /** Stops scheduling and waits for a running reconcile to finish. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    clearInterval(this.#resyncTimer);
+    await this.#running;
+  }
+}

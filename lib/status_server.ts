@@ -1,0 +1,60 @@
+/**
+ * The HTTP listener for `/metrics`, `/healthz` and `/readyz`.
+ *
+ * @module
+ */
+
+import type { ListenAddress } from "./config.ts";
+
+/** What the status server reports. */
+export interface StatusSource {
+  /** Prometheus text and its content type. */
+  metrics(): Promise<{ body: string; contentType: string }>;
+  /** `undefined` when ready, else why not. */
+  notReady(): string | undefined;
+  /** Milliseconds since the agent's loop last ticked. */
+  sinceTick(): number;
+}
+
+/** Answers one request; pure routing, exported for tests. */
+export async function handleStatus(req: Request, src: StatusSource): Promise<Response> {
+  const path = new URL(req.url).pathname;
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return new Response("method not allowed\n", { status: 405 });
+  }
+  switch (path) {
+    case "/metrics": {
+      const m = await src.metrics();
+      return new Response(m.body, { headers: { "content-type": m.contentType } });
+    }
+    case "/healthz": {
+      const age = src.sinceTick();
+      return age < 10_000
+        ? new Response("ok\n")
+        : new Response(`loop stalled for ${Math.round(age)}ms\n`, { status: 503 });
+    }
+    case "/readyz": {
+      const why = src.notReady();
+      return why === undefined ? new Response("ok\n") : new Response(`${why}\n`, { status: 503 });
+    }
+    default:
+      return new Response("not found\n", { status: 404 });
+  }
+}
+
+/** Starts the listener; resolves with the bound port. */
+export function serveStatus(
+  at: ListenAddress,
+  src: StatusSource,
+  signal: AbortSignal,
+): Promise<{ port: number; finished: Promise<void> }> {
+  let bound = 0;
+  const server = Deno.serve({
+    hostname: at.hostname,
+    port: at.port,
+    signal,
+    onListen: ({ port }) => bound = port,
+    onError: () => new Response("internal error\n", { status: 500 }),
+  }, (req) => handleStatus(req, src));
+  return Promise.resolve({ port: bound || server.addr.port, finished: server.finished });
+}

@@ -1,0 +1,135 @@
+/**
+ * kube-gw: keeps the externalIPs of Kubernetes Services as host addresses on a
+ * router's loopback, for its BGP daemon to announce. This file wires the
+ * pieces together and is the only place that exits the process.
+ *
+ * @module
+ */
+
+import { drain, formatPlan, logSettings, runAgent, runOnce, runPlan } from "./lib/agent.ts";
+import { ENV_VARS, parseArgs } from "./lib/cli.ts";
+import { type Config, parseConfig, UsageError } from "./lib/config.ts";
+import { IpRoute2 } from "./lib/iproute2.ts";
+import { KubeApi } from "./lib/kube_api.ts";
+import {
+  type ApiConnection,
+  connectionFromKubeconfig,
+  inClusterConnection,
+  SERVICE_ACCOUNT_DIR,
+} from "./lib/kubeconfig.ts";
+import { flushLogs, setupLogging } from "./lib/log.ts";
+import { getLogger } from "@logtape/logtape";
+import { Metrics } from "./lib/metrics.ts";
+import { COMMIT, VERSION } from "./lib/version.ts";
+
+const log = getLogger(["kube-gw"]);
+
+function env(name: string): string | undefined {
+  if (!ENV_VARS.includes(name)) return undefined;
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function fail(code: number, message: string): never {
+  flushLogs();
+  console.error(`kube-gw: ${message}`);
+  Deno.exit(code);
+}
+
+/** Loads credentials, then gives up file reads except what token rotation needs. */
+async function connect(config: Config): Promise<ApiConnection> {
+  const readFile = (p: string) => Deno.readTextFileSync(p);
+  let conn: ApiConnection;
+  if (config.inCluster) {
+    conn = inClusterConnection(env, readFile);
+  } else {
+    const path = config.kubeconfig ?? (env("HOME") ? `${env("HOME")}/.kube/config` : undefined);
+    if (!path) {
+      throw new UsageError("--kubeconfig: not given, and HOME is not set (or use --in-cluster)");
+    }
+    let text: string;
+    try {
+      text = readFile(path);
+    } catch (err) {
+      throw new UsageError(
+        `--kubeconfig: ${JSON.stringify(path)} cannot be read: ${(err as Error).message}`,
+      );
+    }
+    conn = connectionFromKubeconfig(text, { path, readFile });
+  }
+  await Deno.permissions.revoke({ name: "read", path: "/" });
+  if (!config.inCluster) await Deno.permissions.revoke({ name: "read", path: SERVICE_ACCOUNT_DIR });
+  return conn;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const invocation = parseArgs(
+    argv,
+    env,
+    (t) => Deno.stdout.writeSync(new TextEncoder().encode(t)),
+  );
+  if (!invocation) return 0;
+  if (invocation.command === "version") {
+    console.log(`kube-gw ${VERSION} (commit ${COMMIT})`);
+    return 0;
+  }
+  const config = parseConfig(invocation.options);
+  await setupLogging(config.logLevel, config.logFormat);
+  const backend = new IpRoute2({ device: config.device, netns: config.netns });
+  const controller = new AbortController();
+  const stop = () => controller.abort(new Error("stopped by signal"));
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+
+  if (invocation.command === "drain") {
+    logSettings(config);
+    const p = await drain(config, backend);
+    log.info("drained: {count} addresses removed", { count: p.remove.length });
+    return 0;
+  }
+
+  const conn = await connect(config);
+  const api = new KubeApi(conn);
+  logSettings(config);
+  log.info("using API server {server} ({source})", { server: conn.server, source: conn.source });
+  try {
+    switch (invocation.command) {
+      case "plan": {
+        const { plan, claimants } = await runPlan(config, { backend, api }, controller.signal);
+        flushLogs();
+        Deno.stdout.writeSync(new TextEncoder().encode(formatPlan(plan, claimants)));
+        return 0;
+      }
+      case "once":
+        await runOnce(config, { backend, api }, controller.signal);
+        return 0;
+      case "run": {
+        const metrics = config.metrics ? new Metrics(VERSION, COMMIT) : undefined;
+        // Stop within a second of a signal, even if something hangs.
+        controller.signal.addEventListener("abort", () => {
+          log.info("stopping; addresses stay in place");
+          setTimeout(() => fail(0, "stop took over 900ms; exiting anyway"), 900);
+        });
+        await runAgent(config, { backend, api, metrics }, controller.signal);
+        return 0;
+      }
+    }
+  } finally {
+    api.close();
+  }
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (err) {
+    if (err instanceof UsageError) fail(2, err.message);
+    fail(1, (err as Error).message);
+  }
+  flushLogs();
+  Deno.exit(code);
+}

@@ -1,0 +1,86 @@
+/**
+ * Throwaway network namespaces for tests. Names carry the creating process's
+ * pid, so a later run can remove what a killed run left behind.
+ *
+ * @module
+ */
+
+const PREFIX = "kgwt";
+const decoder = new TextDecoder();
+
+/** Runs `ip` with argv and returns stdout; throws with stderr on failure. */
+export async function ip(...args: string[]): Promise<string> {
+  const out = await new Deno.Command("ip", { args, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(
+      `ip ${args.join(" ")} failed (${out.code}): ${decoder.decode(out.stderr).trim()}`,
+    );
+  }
+  return decoder.decode(out.stdout);
+}
+
+/** Whether a process with this pid is alive. */
+function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes namespaces left by test processes that no longer run. */
+export async function sweepStale(): Promise<string[]> {
+  const removed: string[] = [];
+  const list = await ip("netns", "list");
+  for (const line of list.split("\n")) {
+    const name = line.split(" ")[0];
+    const m = new RegExp(`^${PREFIX}\\d*-(\\d+)-`).exec(name);
+    if (m && !alive(Number(m[1]))) {
+      await ip("netns", "del", name).catch(() => {});
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
+let seq = 0;
+
+/** A network namespace that deletes itself. */
+export class Netns implements AsyncDisposable {
+  private constructor(readonly name: string) {}
+
+  /** Creates a namespace named `kgwt-<pid>-<n>-<label>` with `lo` up. */
+  static async create(label = "ns"): Promise<Netns> {
+    const name = `${PREFIX}-${Deno.pid}-${++seq}-${label}`.slice(0, 60);
+    await ip("netns", "add", name);
+    const ns = new Netns(name);
+    await ns.ip("link", "set", "lo", "up");
+    return ns;
+  }
+
+  /** Runs `ip -n NAME ...`. */
+  ip(...args: string[]): Promise<string> {
+    return ip("-n", this.name, ...args);
+  }
+
+  /** Host addresses (`/32`, `/128`) on a device, canonical texts, sorted. */
+  async hostAddresses(dev = "lo"): Promise<string[]> {
+    const links = JSON.parse(await this.ip("-json", "address", "show", "dev", dev)) as {
+      addr_info?: { local: string; prefixlen: number; family: string }[];
+    }[];
+    return links.flatMap((l) => l.addr_info ?? [])
+      .filter((a) => a.prefixlen === (a.family === "inet" ? 32 : 128) && a.local !== "::1")
+      .map((a) => a.local)
+      .sort();
+  }
+
+  /** Deletes the namespace. */
+  async delete(): Promise<void> {
+    await ip("netns", "del", this.name).catch(() => {});
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.delete();
+  }
+}
