@@ -1,0 +1,185 @@
+/**
+ * Runs kube-gw as a separate process, the way the README starts it
+ * (`deno task start`, i.e. `deno run -P=agent main.ts`), and watches its log.
+ *
+ * @module
+ */
+
+import type { FakeApiServer } from "./fake_apiserver.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const decoder = new TextDecoder();
+
+/** The argv that starts kube-gw, before its own arguments. */
+export function kubeGwCommand(): string[] {
+  return ["deno", "run", "--quiet", "-P=agent", `${ROOT}main.ts`];
+}
+
+/** A running agent. */
+export class AgentProcess implements AsyncDisposable {
+  readonly #child: Deno.ChildProcess;
+  /** Every stderr line so far. */
+  readonly lines: string[] = [];
+  readonly #waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
+  /** Resolves when the process exits. */
+  readonly status: Promise<Deno.CommandStatus>;
+  #stdout = "";
+
+  constructor(args: readonly string[]) {
+    const [cmd, ...rest] = kubeGwCommand();
+    this.#child = new Deno.Command(cmd, {
+      args: [...rest, ...args],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      clearEnv: true,
+      env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+    }).spawn();
+    const pump = async () => {
+      let buf = "";
+      for await (const chunk of this.#child.stderr) {
+        buf += decoder.decode(chunk, { stream: true });
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          this.#line(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
+        }
+      }
+      if (buf) this.#line(buf);
+    };
+    const out = async () => {
+      for await (const chunk of this.#child.stdout) this.#stdout += decoder.decode(chunk);
+    };
+    const pumped = Promise.all([pump(), out()]);
+    this.status = this.#child.status.then(async (s) => {
+      await pumped;
+      return s;
+    });
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  get stdout(): string {
+    return this.#stdout;
+  }
+
+  #line(line: string): void {
+    this.lines.push(line);
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      if (this.#waiters[i].re.test(line)) this.#waiters.splice(i, 1)[0].resolve(line);
+    }
+  }
+
+  /** Resolves with the first log line (past or future) that matches. */
+  waitForLine(re: RegExp, timeoutMs = 10_000): Promise<string> {
+    const seen = this.lines.find((l) => re.test(l));
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new Error(
+            `no log line matching ${re} within ${timeoutMs}ms; log:\n${this.lines.join("\n")}`,
+          ),
+        );
+      }, timeoutMs);
+      this.#waiters.push({
+        re,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+    });
+  }
+
+  /** Sends a signal (SIGTERM by default) and waits for the exit. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+    return await this.status;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop("SIGKILL");
+  }
+}
+
+/** Starts `kube-gw` with `args`. */
+export function startAgent(args: readonly string[]): AgentProcess {
+  return new AgentProcess(args);
+}
+
+/** Runs a `kube-gw` subcommand to completion. */
+export async function runKubeGw(
+  args: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [cmd, ...rest] = kubeGwCommand();
+  const out = await new Deno.Command(cmd, {
+    args: [...rest, ...args],
+    cwd: ROOT,
+    stdin: "null",
+    clearEnv: true,
+    env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+  }).output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** Options for {@linkcode writeKubeconfig}. */
+export interface KubeconfigFixture {
+  readonly token?: string;
+  /** PEM of the CA to trust, written to a file next to the kubeconfig. */
+  readonly ca?: string;
+  readonly clientCert?: { readonly cert: string; readonly key: string };
+}
+
+/** Writes a kubeconfig for `server` into a fresh temporary directory. */
+export async function writeKubeconfig(
+  server: FakeApiServer,
+  fx: KubeconfigFixture = {},
+): Promise<{ path: string; dir: string } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix: "kube-gw-test-" });
+  const b64 = (s: string) => btoa(s);
+  const cluster = [`    server: ${server.url}`];
+  if (fx.ca) {
+    await Deno.writeTextFile(`${dir}/ca.crt`, fx.ca);
+    cluster.push(`    certificate-authority: ca.crt`);
+  }
+  const user: string[] = [];
+  if (fx.token) user.push(`    token: ${fx.token}`);
+  if (fx.clientCert) {
+    user.push(`    client-certificate-data: ${b64(fx.clientCert.cert)}`);
+    user.push(`    client-key-data: ${b64(fx.clientCert.key)}`);
+  }
+  const text = [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "- name: fake",
+    "  cluster:",
+    ...cluster,
+    "users:",
+    "- name: kube-gw",
+    "  user:" + (user.length ? "" : " {}"),
+    ...user,
+    "contexts:",
+    "- name: fake",
+    "  context:",
+    "    cluster: fake",
+    "    user: kube-gw",
+    "current-context: fake",
+    "",
+  ].join("\n");
+  const path = `${dir}/kubeconfig`;
+  await Deno.writeTextFile(path, text);
+  return {
+    path,
+    dir,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
