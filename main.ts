@@ -86,7 +86,7 @@ async function main(argv: string[]): Promise<number> {
 
   if (invocation.command === "drain") {
     logSettings(config);
-    const p = await drain(config, backend);
+    const p = await drain(config.networks, backend);
     log.info("drained: {count} addresses removed", { count: p.remove.length });
     return 0;
   }

@@ -6,6 +6,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import type { Cidr } from "./cidr.ts";
 import type { Config } from "./config.ts";
 import type { AddressBackend } from "./iproute2.ts";
 import type { Metrics } from "./metrics.ts";
@@ -150,8 +151,8 @@ export async function runPlan(
  * `kube-gw drain`: removes every managed host address from the interface, so
  * BGP withdraws them and the gateway leaves the anycast group.
  */
-export async function drain(config: Config, backend: AddressBackend): Promise<Plan> {
-  const view = managedView(await backend.read(), config.networks);
+export async function drain(networks: readonly Cidr[], backend: AddressBackend): Promise<Plan> {
+  const view = managedView(await backend.read(), networks);
   const p = plan([], view.hosts);
   if (!isEmptyPlan(p)) await backend.apply(p);
   for (const r of p.remove) log.info("forfeiting address {address}", { address: r });

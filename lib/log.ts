@@ -6,14 +6,7 @@
  * @module
  */
 
-import {
-  configure,
-  getJsonLinesFormatter,
-  type LogLevel,
-  type LogRecord,
-  reset,
-  type Sink,
-} from "@logtape/logtape";
+import { configure, type LogLevel, type LogRecord, reset, type Sink } from "@logtape/logtape";
 
 /** Log levels kube-gw accepts. */
 export type Level = "debug" | "info" | "warning" | "error";
@@ -45,7 +38,16 @@ export function textFormatter(record: LogRecord): string {
   }\n`;
 }
 
-const jsonFormatter = getJsonLinesFormatter({ message: "rendered", properties: "flatten" });
+/** One JSON object per line: time, level, logger, the rendered message and its properties. */
+export function jsonFormatter(record: LogRecord): string {
+  return JSON.stringify({
+    time: new Date(record.timestamp).toISOString(),
+    level: LEVEL_TEXT[record.level].toLowerCase(),
+    logger: record.category.join("."),
+    message: renderMessage(record),
+    ...record.properties,
+  }) + "\n";
+}
 
 /** A sink that gathers lines and writes them together at the end of the tick. */
 export function batchedSink(

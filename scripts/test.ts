@@ -1,7 +1,8 @@
 /**
  * The test command: runs each group of tests with its own permissions, shows
- * their TAP output, and ends with one line `N passed, N failed`. Skipped tests
- * count as failed: nothing is allowed to pass by not running.
+ * deno's own output, counts results from its JUnit report, and ends with one
+ * line `N passed, N failed`. Skipped tests count as failed: nothing may pass
+ * by not running. Test steps are part of their test and not counted apart.
  *
  * Usage: deno task test [--filter TEXT] [group...]
  *
@@ -23,72 +24,94 @@ const GROUPS: readonly Group[] = [
   { name: "e2e", paths: ["test/e2e/"], flags: ["-P=test"] },
 ];
 
-const TOP = /^(not )?ok \d+ - (.*?)(?: # (SKIP|TODO)\b.*)?$/;
+const RESULTS = ".test-results";
+
+/** Counts top-level test cases in a deno JUnit report. */
+export function countJunit(xml: string): { passed: number; failed: string[]; skipped: string[] } {
+  const unescape = (s: string) =>
+    s.replaceAll("&gt;", ">").replaceAll("&lt;", "<").replaceAll("&quot;", '"').replaceAll(
+      "&apos;",
+      "'",
+    )
+      .replaceAll("&amp;", "&");
+  const cases = [...xml.matchAll(/<testcase name="([^"]*)"[^>]*>([\s\S]*?)<\/testcase>/g)].map((
+    m,
+  ) => ({
+    name: unescape(m[1]),
+    body: m[2],
+  }));
+  const names = new Set(cases.map((c) => c.name));
+  const isStep = (n: string) => [...names].some((p) => p !== n && n.startsWith(`${p} > `));
+  let passed = 0;
+  const failed: string[] = [];
+  const skipped: string[] = [];
+  for (const c of cases) {
+    if (isStep(c.name)) continue;
+    if (c.body.includes("<failure") || c.body.includes("<error")) failed.push(c.name);
+    else if (c.body.includes("<skipped")) skipped.push(c.name);
+    else passed++;
+  }
+  return { passed, failed, skipped };
+}
 
 async function runGroup(group: Group, extra: readonly string[]) {
-  const args = ["test", "--reporter=tap", "--no-prompt", ...group.flags, ...extra, ...group.paths];
-  const child = new Deno.Command("deno", { args, stdout: "piped", stderr: "inherit" }).spawn();
-  let passed = 0;
-  let failed = 0;
-  let skipped = 0;
-  const failures: string[] = [];
-  let buffered = "";
-  const decoder = new TextDecoder();
-  const handle = (line: string) => {
-    console.log(line);
-    const m = TOP.exec(line);
-    if (!m) return;
-    if (m[3]) {
-      skipped++;
-      failures.push(`${m[2]} (skipped)`);
-    } else if (m[1]) {
-      failed++;
-      failures.push(m[2]);
-    } else {
-      passed++;
-    }
-  };
-  for await (const chunk of child.stdout) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      handle(buffered.slice(0, nl));
-      buffered = buffered.slice(nl + 1);
-    }
+  const junit = `${RESULTS}/${group.name}.xml`;
+  await Deno.remove(junit).catch(() => {});
+  const args = [
+    "test",
+    "--no-prompt",
+    `--junit-path=${junit}`,
+    ...group.flags,
+    ...extra,
+    ...group.paths,
+  ];
+  const status = await new Deno.Command("deno", { args, stdout: "inherit", stderr: "inherit" })
+    .output();
+  let xml = "";
+  try {
+    xml = await Deno.readTextFile(junit);
+  } catch {
+    // No report: deno test failed before running anything (a type error, say).
   }
-  if (buffered) handle(buffered);
-  const status = await child.status;
-  // A crash before any result (a type error, a missing file) is a failure too.
-  if (!status.success && failed === 0 && skipped === 0) {
-    failed++;
+  const r = countJunit(xml);
+  const failures = [...r.failed, ...r.skipped.map((n) => `${n} (skipped)`)];
+  // A crash without a failing test case is a failure too.
+  if (!status.success && failures.length === 0) {
     failures.push(`${group.name}: deno test exited with ${status.code}`);
   }
-  return { passed, failed: failed + skipped, failures };
+  return { passed: r.passed, failures };
 }
 
-const extra: string[] = [];
-const wanted: string[] = [];
-for (let i = 0; i < Deno.args.length; i++) {
-  const a = Deno.args[i];
-  if (a === "--filter") extra.push("--filter", Deno.args[++i]);
-  else if (a.startsWith("--filter=")) extra.push(a);
-  else wanted.push(a);
+if (import.meta.main) {
+  const extra: string[] = [];
+  const wanted: string[] = [];
+  for (let i = 0; i < Deno.args.length; i++) {
+    const a = Deno.args[i];
+    if (a === "--filter") extra.push("--filter", Deno.args[++i]);
+    else if (a.startsWith("--filter=")) extra.push(a);
+    else wanted.push(a);
+  }
+  const unknown = wanted.filter((w) => !GROUPS.some((g) => g.name === w));
+  if (unknown.length > 0) {
+    console.error(
+      `unknown test group ${unknown.join(", ")}; groups: ${GROUPS.map((g) => g.name).join(", ")}`,
+    );
+    Deno.exit(2);
+  }
+  await Deno.mkdir(RESULTS, { recursive: true });
+  let passed = 0;
+  const failures: string[] = [];
+  for (const group of GROUPS) {
+    if (wanted.length > 0 && !wanted.includes(group.name)) continue;
+    console.log(`\n== ${group.name} ==`);
+    const r = await runGroup(group, extra);
+    passed += r.passed;
+    failures.push(...r.failures);
+  }
+  if (failures.length > 0) {
+    console.log("\nFailed:");
+    for (const f of failures) console.log(`  - ${f}`);
+  }
+  console.log(`${passed} passed, ${failures.length} failed`);
+  Deno.exit(failures.length === 0 ? 0 : 1);
 }
-
-let passed = 0;
-let failed = 0;
-const failures: string[] = [];
-for (const group of GROUPS) {
-  if (wanted.length > 0 && !wanted.includes(group.name)) continue;
-  console.log(`\n== ${group.name} ==`);
-  const r = await runGroup(group, extra);
-  passed += r.passed;
-  failed += r.failed;
-  failures.push(...r.failures);
-}
-if (failures.length > 0) {
-  console.log("\nFailed:");
-  for (const f of failures) console.log(`  - ${f}`);
-}
-console.log(`${passed} passed, ${failed} failed`);
-Deno.exit(failed === 0 ? 0 : 1);

@@ -1,27 +1,226 @@
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
-import { Netns } from "../support/netns.ts";
-import { startAgent, writeKubeconfig } from "../support/agent.ts";
+import { IpMonitor, Netns } from "../support/netns.ts";
+import { runKubeGw, startAgent, writeKubeconfig } from "../support/agent.ts";
 
-Deno.test("the demo Service appears as two /32s on lo and leaves when deleted", async () => {
-  await using ns = await Netns.create("demo");
-  const api = await FakeApiServer.start();
-  try {
-    await using kc = await writeKubeconfig(api, {});
-    api.create(DEMO_SERVICE);
-    await using agent = startAgent([
-      "run",
-      "--network=10.0.100.0/24",
+const fixture = (name: string) =>
+  Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
+
+/** A namespace, a fake API server and a kubeconfig for it. */
+async function world(opts: Parameters<typeof FakeApiServer.start>[0] = {}) {
+  const ns = await Netns.create("e2e");
+  const api = await FakeApiServer.start(opts);
+  const kc = await writeKubeconfig(api, {});
+  return {
+    ns,
+    api,
+    kc,
+    args: (...extra: string[]) => [
+      `--network=10.0.100.0/24`,
       `--netns=${ns.name}`,
       `--kubeconfig=${kc.path}`,
-      "--metrics-address=off",
-    ]);
-    await agent.waitForLine(/assuming address 10\.0\.100\.31/);
-    assertEquals(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
-    api.delete("nginx");
-    await agent.waitForLine(/forfeiting address 10\.0\.100\.31/);
-    assertEquals(await ns.hostAddresses(), []);
-  } finally {
-    await api.close();
+      ...extra,
+    ],
+    async [Symbol.asyncDispose]() {
+      await api.close();
+      await kc[Symbol.asyncDispose]();
+      await ns.delete();
+    },
+  };
+}
+
+Deno.test("the demo Service becomes two /32s; hostile externalIPs change nothing and run nothing; deletion removes both", async () => {
+  await using w = await world();
+  const marker = `/tmp/kube-gw-e2e-${Deno.pid}`;
+  w.api.create(DEMO_SERVICE);
+  w.api.create({
+    name: "hostile",
+    externalIPs: [
+      `10.0.100.40; touch ${marker}`,
+      "-batch",
+      "010.0.100.41",
+      "10.9.9.9",
+      "$(touch " + marker + ")",
+    ],
+  });
+  await using agent = startAgent(["run", ...w.args("--metrics-address=off")]);
+  await agent.waitForLine(/assuming address 10\.0\.100\.31/);
+  assert.deepEqual(await w.ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
+  for (const bad of ["10.0.100.40; touch", '"-batch"', '"010.0.100.41"', '"10.9.9.9"']) {
+    await agent.waitForLine(
+      new RegExp(`WARN refusing externalIP .*${bad.replace(/[.$()]/g, "\\$&")}`),
+    );
   }
+  await assert.rejects(Deno.stat(marker), Deno.errors.NotFound);
+  // One warning per (Service, IP), not one per event.
+  w.api.update({ name: "hostile", externalIPs: ["10.9.9.9"] });
+  w.api.delete("nginx");
+  await agent.waitForLine(/forfeiting address 10\.0\.100\.31/);
+  assert.deepEqual(await w.ns.hostAddresses(), []);
+  assert.equal(agent.lines.filter((l) => l.includes('"10.9.9.9"')).length, 1);
+  assert.ok(!agent.lines.some((l) => l.includes("DEP0040") || l.includes("punycode")));
+});
+
+Deno.test("a restarted agent removes nothing that is still desired", async () => {
+  await using w = await world();
+  w.api.create(DEMO_SERVICE);
+  const first = startAgent(["run", ...w.args("--metrics-address=off")]);
+  await first.waitForLine(/assuming address 10\.0\.100\.31/);
+  assert.equal((await first.stop("SIGTERM")).code, 0);
+  assert.deepEqual(
+    await w.ns.hostAddresses(),
+    ["10.0.100.30", "10.0.100.31"],
+    "SIGTERM leaves the addresses",
+  );
+  await using monitor = new IpMonitor(w.ns.name, "address");
+  await new Promise((r) => setTimeout(r, 200));
+  await using second = startAgent(["run", ...w.args("--metrics-address=off")]);
+  await second.waitForLine(/first list complete/);
+  await new Promise((r) => setTimeout(r, 500));
+  await monitor.stop();
+  assert.deepEqual(monitor.lines.map((l) => l.text), [], "no address was deleted or added");
+  assert.ok(!second.lines.some((l) => /assuming|forfeiting/.test(l)));
+  assert.match(second.lines.join("\n"), /found 2 managed addresses on lo/);
+});
+
+Deno.test("SIGTERM and SIGINT stop the agent promptly and leave the addresses", async () => {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    await using w = await world();
+    w.api.create(DEMO_SERVICE);
+    const agent = startAgent(["run", ...w.args("--metrics-address=off")]);
+    await agent.waitForLine(/assuming address 10\.0\.100\.31/);
+    const t0 = performance.now();
+    const status = await agent.stop(signal);
+    const took = performance.now() - t0;
+    console.log(`${signal}: exited with ${status.code} after ${took.toFixed(0)} ms`);
+    assert.equal(status.code, 0);
+    assert.ok(took < 2000, `${signal} took ${took} ms`);
+    assert.deepEqual(await w.ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
+  }
+});
+
+Deno.test("the resync puts back an address deleted by hand", async () => {
+  await using w = await world();
+  w.api.create(DEMO_SERVICE);
+  await using agent = startAgent([
+    "run",
+    ...w.args("--metrics-address=off", "--resync-interval=1s"),
+  ]);
+  await agent.waitForLine(/assuming address 10\.0\.100\.31/);
+  await w.ns.ip("address", "del", "10.0.100.30/32", "dev", "lo");
+  await agent.waitForLine(/assuming address 10\.0\.100\.30/, 5000, agent.lines.length);
+  assert.deepEqual(await w.ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
+});
+
+Deno.test("while the API server is down the addresses stay; when it returns the agent catches up", async () => {
+  await using w = await world();
+  w.api.create(DEMO_SERVICE);
+  await using agent = startAgent([
+    "run",
+    ...w.args("--metrics-address=off", "--resync-interval=1s"),
+  ]);
+  await agent.waitForLine(/assuming address 10\.0\.100\.31/);
+  await w.api.stop();
+  await agent.waitForLine(/Kubernetes API .*retrying/);
+  await new Promise((r) => setTimeout(r, 1500)); // a resync passes while the API is down
+  assert.deepEqual(await w.ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
+  w.api.delete("nginx");
+  w.api.compact();
+  await w.api.listen();
+  await agent.waitForLine(/forfeiting address 10\.0\.100\.31/, 45_000);
+  assert.deepEqual(await w.ns.hostAddresses(), []);
+});
+
+Deno.test("once, plan and drain do one job each and exit", async () => {
+  await using w = await world();
+  w.api.create(DEMO_SERVICE);
+  await w.ns.ip("address", "add", "10.0.100.99/32", "dev", "lo");
+  await w.ns.ip("address", "add", "192.0.2.1/32", "dev", "lo");
+
+  const plan = await runKubeGw(["plan", ...w.args()]);
+  assert.equal(plan.code, 0, plan.stderr);
+  assert.match(plan.stdout, /^ACTION\s+ADDRESS\s+CLAIMED BY$/m);
+  assert.match(plan.stdout, /^add\s+10\.0\.100\.30\s+default\/nginx$/m);
+  assert.match(plan.stdout, /^remove\s+10\.0\.100\.99\s+-$/m);
+  assert.match(plan.stdout, /2 to add, 1 to remove/);
+  assert.deepEqual(
+    await w.ns.hostAddresses(),
+    ["10.0.100.99", "192.0.2.1"],
+    "plan changes nothing",
+  );
+
+  const once = await runKubeGw(["once", ...w.args()]);
+  assert.equal(once.code, 0, once.stderr);
+  assert.deepEqual(await w.ns.hostAddresses(), ["10.0.100.30", "10.0.100.31", "192.0.2.1"]);
+
+  const drain = await runKubeGw(["drain", `--network=10.0.100.0/24`, `--netns=${w.ns.name}`]);
+  assert.equal(drain.code, 0, drain.stderr);
+  assert.match(drain.stderr, /forfeiting address 10\.0\.100\.30/);
+  assert.deepEqual(await w.ns.hostAddresses(), ["192.0.2.1"], "drain leaves what is not managed");
+});
+
+Deno.test("bad input exits 2 with one line naming the flag and the value", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--network", "10.0.100.0/33"], /^kube-gw: --network: "10\.0\.100\.0\/33" is not a CIDR/],
+    [
+      ["run", "--network", "10.0.100.0/24", "--interface", "lo; id"],
+      /^kube-gw: --interface: "lo; id" is not/,
+    ],
+    [["run", "--bogus"], /^kube-gw: unknown option '--bogus'/],
+    [
+      ["run", "--network", "10.0.100.0/24", "--kubeconfig", "/nonexistent/kubeconfig"],
+      /^kube-gw: --kubeconfig: "\/nonexistent\/kubeconfig" cannot be read/,
+    ],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runKubeGw(args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    const lines = r.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], re);
+  }
+});
+
+Deno.test("the agent refuses to start next to a subnet that overlaps a managed network", async () => {
+  await using w = await world();
+  await w.ns.ip("address", "add", "10.0.100.1/24", "dev", "lo");
+  const r = await runKubeGw(["run", ...w.args("--metrics-address=off")]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.stderr,
+    /kube-gw: the interface holds 10\.0\.100\.1\/24, which overlaps a managed network/,
+  );
+  assert.deepEqual(await w.ns.hostAddresses(), []);
+});
+
+Deno.test("a kubeconfig with TLS and a token in any directory works; JSON logs parse", async () => {
+  await using w = await world({
+    tls: { cert: fixture("server.crt"), key: fixture("server.key") },
+    token: "s3cret",
+  });
+  await using kc = await writeKubeconfig(w.api, { token: "s3cret", ca: fixture("ca.crt") });
+  w.api.create(DEMO_SERVICE);
+  await using agent = startAgent([
+    "run",
+    "--network=10.0.100.0/24",
+    `--netns=${w.ns.name}`,
+    `--kubeconfig=${kc.path}`,
+    "--metrics-address=off",
+    "--log-format=json",
+  ]);
+  await agent.waitForLine(/assuming address 10\.0\.100\.31/);
+  const records = agent.lines.map((l) => JSON.parse(l));
+  for (const rec of records) {
+    assert.equal(typeof rec.time, "string");
+    assert.equal(typeof rec.level, "string");
+    assert.equal(typeof rec.message, "string");
+  }
+  assert.ok(
+    records.some((r) =>
+      r.message === "using network 10.0.100.0/24" && r.network === "10.0.100.0/24"
+    ),
+  );
+  assert.ok(
+    records.some((r) => r.message === "assuming address 10.0.100.30" && r.level === "info"),
+  );
 });

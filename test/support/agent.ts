@@ -73,9 +73,12 @@ export class AgentProcess implements AsyncDisposable {
     }
   }
 
-  /** Resolves with the first log line (past or future) that matches. */
-  waitForLine(re: RegExp, timeoutMs = 10_000): Promise<string> {
-    const seen = this.lines.find((l) => re.test(l));
+  /**
+   * Resolves with the first log line that matches, looking back to line
+   * `from` (default: the very first line) and forward.
+   */
+  waitForLine(re: RegExp, timeoutMs = 10_000, from = 0): Promise<string> {
+    const seen = this.lines.slice(from).find((l) => re.test(l));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

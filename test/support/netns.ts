@@ -84,3 +84,47 @@ export class Netns implements AsyncDisposable {
     return this.delete();
   }
 }
+
+/** A running `ip monitor` whose output lines are collected with arrival times. */
+export class IpMonitor implements AsyncDisposable {
+  readonly #child: Deno.ChildProcess;
+  readonly lines: { at: number; text: string }[] = [];
+  readonly #done: Promise<void>;
+
+  /** Starts `ip -n NS monitor OBJECT` (e.g. `address`, `route`). */
+  constructor(netns: string, object: string) {
+    const child = new Deno.Command("ip", {
+      args: ["-n", netns, "monitor", object],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    this.#child = child;
+    this.#done = (async () => {
+      let buf = "";
+      for await (const chunk of child.stdout) {
+        const at = performance.now();
+        buf += decoder.decode(chunk, { stream: true });
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          this.lines.push({ at, text: buf.slice(0, nl) });
+          buf = buf.slice(nl + 1);
+        }
+      }
+    })();
+  }
+
+  /** Stops the monitor. */
+  async stop(): Promise<void> {
+    try {
+      this.#child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await this.#child.status;
+    await this.#done;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}

@@ -1,0 +1,197 @@
+import assert from "node:assert/strict";
+import { parseArgs } from "../../lib/cli.ts";
+import { parseConfig, parseDuration, parseListen, UsageError } from "../../lib/config.ts";
+
+const noEnv = () => undefined;
+const quiet = () => {};
+
+function configFrom(argv: string[], env: Record<string, string> = {}) {
+  const inv = parseArgs(argv, (n) => env[n], quiet);
+  assert.ok(inv);
+  return {
+    command: inv.command,
+    config: inv.command === "version" ? undefined : parseConfig(inv.options),
+  };
+}
+
+function usage(argv: string[], env: Record<string, string> = {}): string {
+  try {
+    configFrom(argv, env);
+  } catch (err) {
+    assert.ok(err instanceof UsageError, `expected a UsageError, got ${err}`);
+    assert.ok(!err.message.includes("\n"), "the message is one line");
+    return err.message;
+  }
+  throw new Error(`expected ${argv.join(" ")} to be refused`);
+}
+
+Deno.test("run is the default command and takes the documented defaults", () => {
+  const { command, config } = configFrom(["--network", "10.0.100.0/24"]);
+  assert.equal(command, "run");
+  assert.deepEqual(config?.networks.map((n) => n.text), ["10.0.100.0/24"]);
+  assert.equal(config?.device, "lo");
+  assert.equal(config?.netns, undefined);
+  assert.equal(config?.inCluster, false);
+  assert.equal(config?.logLevel, "info");
+  assert.equal(config?.logFormat, "text");
+  assert.equal(config?.resyncMs, 30_000);
+  assert.deepEqual(config?.namespaces, []);
+  assert.deepEqual(config?.metrics, { hostname: "127.0.0.1", port: 9472 });
+});
+
+Deno.test("--network is repeatable and comma-separated, IPv4 and IPv6", () => {
+  const { config } = configFrom([
+    "run",
+    "--network",
+    "10.0.100.0/24,2001:db8::/64",
+    "--network=192.0.2.0/24",
+  ]);
+  assert.deepEqual(config?.networks.map((n) => n.text), [
+    "10.0.100.0/24",
+    "2001:db8::/64",
+    "192.0.2.0/24",
+  ]);
+});
+
+Deno.test("the prototype's environment variables still work", () => {
+  const { config } = configFrom(["run"], {
+    KUBEGW_NETWORK: "10.0.100.0/24",
+    KUBEGW_INTERFACE: "lo0",
+    KUBEGW_IN_K8S: "1",
+    KUBEGW_DEBUG: "1",
+  });
+  assert.deepEqual(config?.networks.map((n) => n.text), ["10.0.100.0/24"]);
+  assert.equal(config?.device, "lo0");
+  assert.equal(config?.inCluster, true);
+  assert.equal(config?.logLevel, "debug");
+});
+
+Deno.test("a flag wins over its environment variable", () => {
+  const { config } = configFrom(["once", "--network", "192.0.2.0/24", "--interface", "eth9"], {
+    KUBEGW_NETWORK: "10.0.100.0/24",
+    KUBEGW_INTERFACE: "lo0",
+  });
+  assert.deepEqual(config?.networks.map((n) => n.text), ["192.0.2.0/24"]);
+  assert.equal(config?.device, "eth9");
+});
+
+Deno.test("every other flag has its variable too", () => {
+  const { config } = configFrom(["plan"], {
+    KUBEGW_NETWORK: "10.0.100.0/24",
+    KUBEGW_NETNS: "asic0",
+    KUBECONFIG: "/etc/kube-gw/kubeconfig:/root/.kube/config",
+    KUBEGW_LOG_LEVEL: "warning",
+    KUBEGW_LOG_FORMAT: "json",
+    KUBEGW_RESYNC_INTERVAL: "1m30s",
+    KUBEGW_NAMESPACE: "web,edge",
+    KUBEGW_SELECTOR: "kube-gw/announce=true",
+    KUBEGW_METRICS_ADDRESS: "off",
+  });
+  assert.equal(config?.netns, "asic0");
+  assert.equal(config?.kubeconfig, "/etc/kube-gw/kubeconfig");
+  assert.equal(config?.logLevel, "warning");
+  assert.equal(config?.logFormat, "json");
+  assert.equal(config?.resyncMs, 90_000);
+  assert.deepEqual(config?.namespaces, ["web", "edge"]);
+  assert.equal(config?.selector, "kube-gw/announce=true");
+  assert.equal(config?.metrics, undefined);
+});
+
+Deno.test("bad input gets one line naming the flag and the value", () => {
+  assert.equal(
+    usage(["--network", "10.0.100.0/33"]),
+    '--network: "10.0.100.0/33" is not a CIDR: prefix length must be 0 to 32',
+  );
+  assert.match(
+    usage(["--network", "10.0.100.1/24"]),
+    /^--network: "10.0.100.1\/24" is not a CIDR: host bits are set/,
+  );
+  assert.match(
+    usage(["--network", "127.0.0.0/16"]),
+    /^--network: "127.0.0.0\/16" overlaps the loopback range 127.0.0.0\/8$/,
+  );
+  assert.match(usage(["--network", "::/0"]), /overlaps the loopback range ::1\/128/);
+  assert.match(usage([]), /^--network: no managed network given/);
+  assert.match(
+    usage(["--network", "10.0.100.0/24", "--interface", "lo; reboot"]),
+    /^--interface: "lo; reboot" is not/,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24", "--interface", "-batch"]),
+    /^--interface: "-batch" is not/,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24", "--netns", "../etc"]),
+    /^--netns: "..\/etc" is not/,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24", "--log-level", "loud"]),
+    /^--log-level: "loud"/,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24", "--log-format", "xml"]),
+    /^--log-format: "xml"/,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24", "--resync-interval", "soon"]),
+    /^--resync-interval: "soon"/,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24", "--resync-interval", "10ms"]),
+    /shorter than 1s/,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24", "--namespace", "Bad_NS"]),
+    /^--namespace: "Bad_NS"/,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24", "--metrics-address", "9472"]),
+    /^--metrics-address: "9472"/,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24"], { KUBEGW_IN_K8S: "maybe" }),
+    /^--in-cluster: "maybe"/,
+  );
+  assert.match(usage(["--bogus"]), /unknown option '--bogus'/);
+  assert.match(usage(["run", "extra"]), /too many arguments/);
+  assert.match(usage(["drain", "--kubeconfig", "x"]), /unknown option '--kubeconfig'/);
+});
+
+Deno.test("durations read like Go's", () => {
+  assert.equal(parseDuration("--x", "30s"), 30_000);
+  assert.equal(parseDuration("--x", "1m30s"), 90_000);
+  assert.equal(parseDuration("--x", "500ms"), 500);
+  assert.equal(parseDuration("--x", "45"), 45_000);
+  assert.equal(parseDuration("--x", "0"), 0);
+  assert.equal(parseDuration("--x", "1.5h"), 5_400_000);
+});
+
+Deno.test("listen addresses take IPv4, bracketed IPv6, a bare port, or off", () => {
+  assert.deepEqual(parseListen("127.0.0.1:9472"), { hostname: "127.0.0.1", port: 9472 });
+  assert.deepEqual(parseListen("[::1]:9472"), { hostname: "::1", port: 9472 });
+  assert.deepEqual(parseListen(":9472"), { hostname: "0.0.0.0", port: 9472 });
+  assert.equal(parseListen("off"), undefined);
+  assert.throws(() => parseListen("127.0.0.1:99999"), UsageError);
+});
+
+Deno.test("help is printed, not refused", () => {
+  let text = "";
+  assert.equal(parseArgs(["--help"], noEnv, (t) => text += t), undefined);
+  for (const cmd of ["run", "once", "plan", "drain", "version"]) {
+    assert.match(text, new RegExp(cmd));
+  }
+  text = "";
+  assert.equal(parseArgs(["run", "--help"], noEnv, (t) => text += t), undefined);
+  for (
+    const flag of [
+      "--network",
+      "KUBEGW_NETWORK",
+      "--netns",
+      "--resync-interval",
+      "--selector",
+      "--metrics-address",
+    ]
+  ) {
+    assert.ok(text.includes(flag), flag);
+  }
+});

@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { parseCidr } from "../../lib/cidr.ts";
+import { DesiredState, evaluateService } from "../../lib/desired.ts";
+import type { ServiceRecord } from "../../lib/service.ts";
+
+const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8:100::/64")];
+
+function svc(
+  name: string,
+  externalIPs: string[],
+  more: Partial<ServiceRecord> = {},
+): ServiceRecord {
+  return {
+    namespace: "default",
+    name,
+    type: "ClusterIP",
+    clusterIP: "10.96.0.10",
+    externalIPs,
+    ...more,
+  };
+}
+
+Deno.test("evaluateService takes canonical addresses inside the managed networks", () => {
+  const v = evaluateService(svc("nginx", ["10.0.100.30", "2001:db8:100::30"]), NETS);
+  assert.deepEqual(v.addresses, ["10.0.100.30", "2001:db8:100::30"]);
+  assert.deepEqual(v.rejections, []);
+});
+
+Deno.test("evaluateService refuses hostile and out-of-range external IPs with a reason each", () => {
+  const v = evaluateService(
+    svc("evil", [
+      "10.0.100.40; touch /tmp/x",
+      "-batch",
+      "010.0.100.41",
+      "10.9.9.9",
+      "127.0.0.1",
+      "224.0.0.1",
+      "169.254.0.1",
+      "::ffff:10.0.100.42",
+      "10.0.100.43/32",
+      "10.0.100.44",
+    ]),
+    NETS,
+  );
+  assert.deepEqual(v.addresses, ["10.0.100.44"]);
+  assert.deepEqual(v.rejections.map((r) => [r.ip, r.reason]), [
+    ["10.0.100.40; touch /tmp/x", "invalid"],
+    ["-batch", "invalid"],
+    ["010.0.100.41", "non_canonical"],
+    ["10.9.9.9", "outside_networks"],
+    ["127.0.0.1", "loopback"],
+    ["224.0.0.1", "multicast"],
+    ["169.254.0.1", "link_local"],
+    ["::ffff:10.0.100.42", "ipv4_mapped"],
+    ["10.0.100.43/32", "non_canonical"],
+  ]);
+  assert.match(v.rejections[2].message, /Service default\/evil.*did you mean "10.0.100.41"/);
+});
+
+Deno.test("evaluateService serves ClusterIP, NodePort and LoadBalancer only, never headless", () => {
+  for (const type of ["ClusterIP", "NodePort", "LoadBalancer"]) {
+    assert.deepEqual(evaluateService(svc("s", ["10.0.100.30"], { type }), NETS).addresses, [
+      "10.0.100.30",
+    ]);
+  }
+  const ext = evaluateService(
+    svc("s", ["10.0.100.30"], { type: "ExternalName", clusterIP: "" }),
+    NETS,
+  );
+  assert.deepEqual(ext.addresses, []);
+  assert.equal(ext.rejections[0].reason, "external_name");
+  const headless = evaluateService(svc("s", ["10.0.100.30"], { clusterIP: "None" }), NETS);
+  assert.deepEqual(headless.addresses, []);
+  assert.equal(headless.rejections[0].reason, "headless");
+});
+
+Deno.test("evaluateService lists a repeated address once", () => {
+  assert.deepEqual(evaluateService(svc("s", ["10.0.100.30", "10.0.100.30"]), NETS).addresses, [
+    "10.0.100.30",
+  ]);
+});
+
+Deno.test("DesiredState keeps an address claimed by two Services until both let go", () => {
+  const d = new DesiredState(NETS);
+  assert.deepEqual(d.upsert(svc("a", ["10.0.100.30"])).touched, ["10.0.100.30"]);
+  assert.deepEqual(d.upsert(svc("b", ["10.0.100.30", "10.0.100.31"])).touched, ["10.0.100.31"]);
+  assert.deepEqual([...d.addresses.keys()].sort(), ["10.0.100.30", "10.0.100.31"]);
+  assert.deepEqual(d.delete("default", "a").touched, []);
+  assert.deepEqual([...d.addresses.keys()].sort(), ["10.0.100.30", "10.0.100.31"]);
+  assert.deepEqual(d.delete("default", "b").touched.toSorted(), ["10.0.100.30", "10.0.100.31"]);
+  assert.equal(d.addresses.size, 0);
+  assert.deepEqual(d.claimants("10.0.100.30"), []);
+});
+
+Deno.test("DesiredState follows a Service that changes its addresses", () => {
+  const d = new DesiredState(NETS);
+  d.upsert(svc("a", ["10.0.100.30"]));
+  assert.deepEqual(d.upsert(svc("a", ["10.0.100.32"])).touched.toSorted(), [
+    "10.0.100.30",
+    "10.0.100.32",
+  ]);
+  assert.deepEqual([...d.addresses.keys()], ["10.0.100.32"]);
+  assert.deepEqual(d.claimants("10.0.100.32"), ["default/a"]);
+});
+
+Deno.test("DesiredState reports each refused (Service, IP) once while it persists", () => {
+  const d = new DesiredState(NETS);
+  assert.equal(d.upsert(svc("a", ["10.9.9.9"])).newRejections.length, 1);
+  assert.equal(d.upsert(svc("a", ["10.9.9.9"])).newRejections.length, 0);
+  assert.equal(d.upsert(svc("a", ["10.9.9.9", "10.0.100.30"])).newRejections.length, 0);
+  // Another Service with the same bad address is reported on its own.
+  assert.equal(d.upsert(svc("b", ["10.9.9.9"])).newRejections.length, 1);
+  // Once fixed and broken again, it is news again.
+  d.upsert(svc("a", []));
+  assert.equal(d.upsert(svc("a", ["10.9.9.9"])).newRejections.length, 1);
+  // A full relist does not repeat what is already known.
+  assert.equal(
+    d.replace([svc("a", ["10.9.9.9"]), svc("b", ["10.9.9.9"])], undefined).newRejections.length,
+    0,
+  );
+});
+
+Deno.test("DesiredState.replace drops Services missing from a complete list, within its namespace only", () => {
+  const d = new DesiredState(NETS);
+  d.upsert(svc("a", ["10.0.100.30"]));
+  d.upsert({ ...svc("b", ["10.0.100.31"]), namespace: "other" });
+  const change = d.replace([svc("c", ["10.0.100.32"])], "default");
+  assert.deepEqual(change.touched.toSorted(), ["10.0.100.30", "10.0.100.32"]);
+  assert.deepEqual([...d.addresses.keys()].sort(), ["10.0.100.31", "10.0.100.32"]);
+  d.replace([], undefined);
+  assert.equal(d.addresses.size, 0);
+  assert.equal(d.serviceCount, 0);
+});
+
+Deno.test("DesiredState.replace with the same Services touches nothing (no flap on relist)", () => {
+  const d = new DesiredState(NETS);
+  const all = [svc("a", ["10.0.100.30"]), svc("b", ["10.0.100.31"])];
+  d.replace(all, undefined);
+  assert.deepEqual(d.replace(all, undefined).touched, []);
+});

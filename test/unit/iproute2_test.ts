@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import {
+  batchScript,
+  IpError,
+  IpRoute2,
+  parseAddressJson,
+  type Spawn,
+} from "../../lib/iproute2.ts";
+
+const LO_JSON = JSON.stringify([
+  {},
+  {
+    ifindex: 1,
+    ifname: "lo",
+    addr_info: [
+      { family: "inet", local: "127.0.0.1", prefixlen: 8, scope: "host" },
+      { family: "inet", local: "10.0.100.30", prefixlen: 32, scope: "global" },
+      { family: "inet6", local: "::1", prefixlen: 128 },
+      { family: "inet6", local: "2001:db8::30", prefixlen: 128 },
+    ],
+  },
+  {},
+]);
+
+function recorder(results: { code?: number; stdout?: string; stderr?: string }[] = []) {
+  const calls: { argv: readonly string[]; stdin?: string }[] = [];
+  const spawn: Spawn = (argv, stdin) => {
+    calls.push({ argv, stdin });
+    const r = results.shift() ?? {};
+    return Promise.resolve({ code: r.code ?? 0, stdout: r.stdout ?? "", stderr: r.stderr ?? "" });
+  };
+  return { calls, spawn };
+}
+
+Deno.test("parseAddressJson reads addresses and skips empty entries", () => {
+  assert.deepEqual(parseAddressJson(LO_JSON), [
+    { family: 4, local: "127.0.0.1", prefixlen: 8 },
+    { family: 4, local: "10.0.100.30", prefixlen: 32 },
+    { family: 6, local: "::1", prefixlen: 128 },
+    { family: 6, local: "2001:db8::30", prefixlen: 128 },
+  ]);
+  assert.deepEqual(parseAddressJson("[]"), []);
+  assert.throws(() => parseAddressJson("{}"), SyntaxError);
+  assert.throws(() => parseAddressJson("Device does not exist"), SyntaxError);
+});
+
+Deno.test("batchScript adds before it removes, with host prefixes per family", () => {
+  assert.equal(
+    batchScript({ add: ["10.0.100.30", "2001:db8::30"], remove: ["10.0.100.99"] }, "lo"),
+    "address replace 10.0.100.30/32 dev lo\n" +
+      "address replace 2001:db8::30/128 dev lo\n" +
+      "address del 10.0.100.99/32 dev lo\n",
+  );
+});
+
+Deno.test("IpRoute2 reads with ip -json and applies a whole plan with one ip -batch process", async () => {
+  const { calls, spawn } = recorder([{ stdout: LO_JSON }]);
+  const ip = new IpRoute2({ device: "lo", spawn });
+  const addrs = await ip.read();
+  assert.equal(addrs.length, 4);
+  const add = Array.from({ length: 1000 }, (_, i) => `10.0.${100 + (i >> 8)}.${i & 255}`);
+  await ip.apply({ add, remove: ["10.0.100.99"] });
+  assert.equal(calls.length, 2);
+  assert.equal(ip.spawned, 2);
+  assert.deepEqual(calls[0].argv, ["ip", "-json", "address", "show", "dev", "lo"]);
+  assert.deepEqual(calls[1].argv, ["ip", "-force", "-batch", "-"]);
+  assert.equal(calls[1].stdin!.split("\n").filter(Boolean).length, 1001);
+});
+
+Deno.test("IpRoute2 runs every command in the network namespace it was given", async () => {
+  const { calls, spawn } = recorder([{ stdout: "[]" }]);
+  const ip = new IpRoute2({ device: "lo", netns: "asic0", spawn });
+  await ip.read();
+  await ip.apply({ add: ["10.0.100.30"], remove: [] });
+  assert.deepEqual(calls.map((c) => c.argv.slice(0, 3)), [["ip", "-n", "asic0"], [
+    "ip",
+    "-n",
+    "asic0",
+  ]]);
+});
+
+Deno.test("IpRoute2 starts no process for an empty plan", async () => {
+  const { calls, spawn } = recorder();
+  await new IpRoute2({ device: "lo", spawn }).apply({ add: [], remove: [] });
+  assert.equal(calls.length, 0);
+});
+
+Deno.test("IpRoute2 errors say what is wrong: missing ip, interface, namespace, capability", async () => {
+  const missing = new IpRoute2({
+    device: "lo",
+    spawn: () => Promise.reject(new Deno.errors.NotFound("No such file or directory (os error 2)")),
+  });
+  await assert.rejects(
+    missing.read(),
+    (e: unknown) =>
+      e instanceof IpError && e.kind === "missing" && /install iproute2/.test(e.message) &&
+      e.cause instanceof Deno.errors.NotFound,
+  );
+
+  const cases: [string, string, RegExp][] = [
+    ['Device "lo0" does not exist.\n', "no_device", /interface "lo0" does not exist/],
+    ['Cannot open network namespace "asic9": No such file or directory\n', "no_netns", /namespace/],
+    ["RTNETLINK answers: Operation not permitted\n", "no_permission", /CAP_NET_ADMIN/],
+    [
+      'Error: inet prefix is expected rather than "x".\nCommand failed -:1\n',
+      "failed",
+      /ip -force -batch - exited with 2: .*inet prefix is expected/,
+    ],
+  ];
+  for (const [stderr, kind, re] of cases) {
+    const { spawn } = recorder([{ code: stderr.startsWith("Device") ? 1 : 2, stderr }]);
+    const ip = new IpRoute2({ device: "lo0", spawn });
+    await assert.rejects(
+      ip.apply({ add: ["10.0.100.30"], remove: [] }),
+      (e: unknown) =>
+        e instanceof IpError && e.kind === kind && re.test(e.message) && e.stderrTail !== undefined,
+      kind,
+    );
+  }
+});
