@@ -1,0 +1,98 @@
+/**
+ * `deno task demo`: the main job on an embedded default. An in-process fake
+ * API server holds the prototype's demo Service (and one hostile Service);
+ * the agent manages `lo` in a throwaway network namespace; the log and the
+ * resulting `ip addr` lines are printed; then the Service is deleted and
+ * everything is cleaned up. Without root it falls back to `kube-gw plan`
+ * against the host's `lo`, which changes nothing.
+ *
+ * @module
+ */
+
+import { formatPlan, logSettings, runAgent, runPlan } from "../lib/agent.ts";
+import { parseConfig } from "../lib/config.ts";
+import { IpRoute2 } from "../lib/iproute2.ts";
+import { KubeApi } from "../lib/kube_api.ts";
+import { flushLogs, setupLogging } from "../lib/log.ts";
+import { DEMO_SERVICE, FakeApiServer } from "../test/support/fake_apiserver.ts";
+
+const decoder = new TextDecoder();
+
+async function ip(...args: string[]): Promise<{ ok: boolean; out: string }> {
+  const r = await new Deno.Command("ip", { args, stdout: "piped", stderr: "piped" }).output();
+  return { ok: r.success, out: decoder.decode(r.success ? r.stdout : r.stderr) };
+}
+
+function banner(text: string): void {
+  flushLogs();
+  console.log(`\n--- ${text}`);
+}
+
+const server = await FakeApiServer.start();
+server.create(DEMO_SERVICE);
+server.create({
+  name: "hostile",
+  externalIPs: ["10.0.100.40; touch /tmp/pwned", "010.0.100.41", "10.9.9.9"],
+});
+const api = new KubeApi({ server: server.url, source: "the demo's in-process API server" });
+await setupLogging("info", "text");
+
+const netns = `kgw-demo-${Deno.pid}`;
+const created = await ip("netns", "add", netns);
+try {
+  if (!created.ok) {
+    banner(
+      `cannot create a network namespace (${created.out.trim()}): showing \`kube-gw plan\` for this host's lo instead`,
+    );
+    const config = parseConfig({ network: ["10.0.100.0/24"], metricsAddress: "off" });
+    logSettings(config);
+    const { plan, claimants } = await runPlan(
+      config,
+      { backend: new IpRoute2({ device: "lo" }), api },
+      AbortSignal.timeout(10_000),
+    );
+    flushLogs();
+    console.log(formatPlan(plan, claimants));
+  } else {
+    await ip("-n", netns, "link", "set", "lo", "up");
+    const config = parseConfig({
+      network: ["10.0.100.0/24"],
+      netns,
+      metricsAddress: "off",
+      resyncInterval: "0",
+    });
+    banner(`kube-gw run --network 10.0.100.0/24 --netns ${netns}`);
+    logSettings(config);
+    const controller = new AbortController();
+    const backend = new IpRoute2({ device: "lo", netns });
+    const running = runAgent(config, { backend, api }, controller.signal);
+    const waitFor = async (want: number) => {
+      for (let i = 0; i < 100; i++) {
+        const view = JSON.parse(
+          (await ip("-n", netns, "-json", "address", "show", "dev", "lo")).out,
+        );
+        const n = view[0].addr_info.filter((a: { local: string }) =>
+          a.local.startsWith("10.0.100.")
+        ).length;
+        if (n === want) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await waitFor(2);
+    banner(`ip -n ${netns} address show dev lo`);
+    console.log((await ip("-n", netns, "address", "show", "dev", "lo")).out.trimEnd());
+    banner("kubectl delete service nginx");
+    server.delete("nginx");
+    await waitFor(0);
+    await new Promise((r) => setTimeout(r, 50));
+    banner(`ip -n ${netns} address show dev lo`);
+    console.log((await ip("-n", netns, "address", "show", "dev", "lo")).out.trimEnd());
+    controller.abort();
+    await running;
+  }
+} finally {
+  flushLogs();
+  if (created.ok) await ip("netns", "del", netns);
+  api.close();
+  await server.close();
+}
