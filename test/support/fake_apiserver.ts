@@ -199,6 +199,8 @@ export class FakeApiServer {
       }, handler)
       : http.createServer(handler);
     server.on("connection", (sock: Socket) => {
+      // Go's net/http, and so the real API server, disables Nagle: events leave at once.
+      sock.setNoDelay(true);
       this.#sockets.add(sock);
       sock.on("close", () => this.#sockets.delete(sock));
     });
