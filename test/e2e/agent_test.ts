@@ -159,6 +159,23 @@ Deno.test("once, plan and drain do one job each and exit", async () => {
   assert.deepEqual(await w.ns.hostAddresses(), ["192.0.2.1"], "drain leaves what is not managed");
 });
 
+Deno.test("settings come from the environment variables as documented", async () => {
+  await using w = await world();
+  w.api.create(DEMO_SERVICE);
+  const r = await runKubeGw(["once"], {
+    KUBEGW_NETWORK: "10.0.100.0/24,2001:db8::/64",
+    KUBEGW_NETNS: w.ns.name,
+    KUBECONFIG: w.kc.path,
+    KUBEGW_LOG_FORMAT: "json",
+    KUBEGW_DEBUG: "1",
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(await w.ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
+  const records = r.stderr.trim().split("\n").map((l) => JSON.parse(l));
+  assert.ok(records.some((x) => x.message === "using network 2001:db8::/64"));
+  assert.ok(records.some((x) => x.level === "debug"), "KUBEGW_DEBUG=1 turns on debug lines");
+});
+
 Deno.test("bad input exits 2 with one line naming the flag and the value", async () => {
   const cases: [string[], RegExp][] = [
     [["--network", "10.0.100.0/33"], /^kube-gw: --network: "10\.0\.100\.0\/33" is not a CIDR/],

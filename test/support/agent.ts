@@ -9,6 +9,7 @@ import type { FakeApiServer } from "./fake_apiserver.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const decoder = new TextDecoder();
+const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** The argv that starts kube-gw, before its own arguments. */
 export function kubeGwCommand(): string[] {
@@ -25,7 +26,7 @@ export class AgentProcess implements AsyncDisposable {
   readonly status: Promise<Deno.CommandStatus>;
   #stdout = "";
 
-  constructor(args: readonly string[]) {
+  constructor(args: readonly string[], env: Record<string, string> = {}) {
     const [cmd, ...rest] = kubeGwCommand();
     this.#child = new Deno.Command(cmd, {
       args: [...rest, ...args],
@@ -34,7 +35,7 @@ export class AgentProcess implements AsyncDisposable {
       stdout: "piped",
       stderr: "piped",
       clearEnv: true,
-      env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+      env: { PATH, ...env },
     }).spawn();
     const pump = async () => {
       let buf = "";
@@ -113,14 +114,18 @@ export class AgentProcess implements AsyncDisposable {
   }
 }
 
-/** Starts `kube-gw` with `args`. */
-export function startAgent(args: readonly string[]): AgentProcess {
-  return new AgentProcess(args);
+/** Starts `kube-gw` with `args` and, besides PATH, only the variables in `env`. */
+export function startAgent(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): AgentProcess {
+  return new AgentProcess(args, env);
 }
 
-/** Runs a `kube-gw` subcommand to completion. */
+/** Runs a `kube-gw` subcommand to completion, with PATH and `env` only. */
 export async function runKubeGw(
   args: readonly string[],
+  env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const [cmd, ...rest] = kubeGwCommand();
   const out = await new Deno.Command(cmd, {
@@ -128,7 +133,7 @@ export async function runKubeGw(
     cwd: ROOT,
     stdin: "null",
     clearEnv: true,
-    env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+    env: { PATH, ...env },
   }).output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
