@@ -47,7 +47,11 @@ export interface ServiceSourceOptions {
   readonly pageSize?: number;
   /** The `timeoutSeconds` for each watch; random in [300, 600) by default. */
   readonly watchTimeoutSeconds?: () => number;
-  /** Restart a watch that sent nothing for this long; timeout + 30 s by default. */
+  /**
+   * Restart a watch that sent nothing, not even a bookmark, for this long. By
+   * default 150 s (API servers send a bookmark about once a minute), or the
+   * watch timeout plus 30 s if that is shorter.
+   */
   readonly silenceMs?: (timeoutSeconds: number) => number;
   readonly backoff?: BackoffOptions;
   /** Called on every watch restart. */
@@ -196,7 +200,8 @@ export class ServiceSource {
   /** Watches from the current resource version; returns the number of events. */
   async #watch(outer: AbortSignal): Promise<number> {
     const timeoutSeconds = this.#o.watchTimeoutSeconds?.() ?? 300 + Math.floor(Math.random() * 300);
-    const silenceMs = this.#o.silenceMs?.(timeoutSeconds) ?? (timeoutSeconds + 30) * 1000;
+    const silenceMs = this.#o.silenceMs?.(timeoutSeconds) ??
+      Math.min(timeoutSeconds + 30, 150) * 1000;
     const local = new AbortController();
     const signal = AbortSignal.any([outer, local.signal]);
     let timer: ReturnType<typeof setTimeout> | undefined;

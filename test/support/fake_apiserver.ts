@@ -44,7 +44,10 @@ export interface FakeApiServerOptions {
   readonly requireClientCert?: boolean;
   /** Require `Authorization: Bearer <token>`. */
   readonly token?: string;
-  /** Send a BOOKMARK on every watch this often (and before a timeout); 0 = only before timeout. */
+  /**
+   * Send a BOOKMARK on every watch this often (and before a timeout); 0 = only
+   * before the timeout. Default 60 s, as API servers do.
+   */
   readonly bookmarkIntervalMs?: number;
   /** How a compacted resource version is reported on a watch. */
   readonly goneAs?: "event" | "status";
@@ -641,7 +644,7 @@ export class FakeApiServer {
     }
     const timeout = Number(q.get("timeoutSeconds") ?? 0);
     if (timeout > 0) w.timer = setTimeout(() => this.#endWatch(w), timeout * 1000);
-    const every = this.#opts.bookmarkIntervalMs ?? 0;
+    const every = this.#opts.bookmarkIntervalMs ?? 60_000;
     if (w.bookmarks && every > 0) w.bookmarkTimer = setInterval(() => this.#bookmark(w), every);
   }
 
