@@ -23,8 +23,9 @@ const GROUPS: readonly Group[] = [
   // Real `ip` in throwaway namespaces, the fake API server, the agent as a process.
   { name: "integration", paths: ["test/integration/"], flags: ["-P=test"], needsBundle: true },
   { name: "e2e", paths: ["test/e2e/"], flags: ["-P=test"], needsBundle: true },
-  // What ships besides the agent: the installer against a throwaway sshd (ssh, mount namespaces).
-  { name: "ship", paths: ["test/ship/"], flags: ["-P=ship"], needsBundle: false },
+  // What ships around the agent: the installer against a throwaway sshd, the unit's sandbox
+  // applied by hand, the Kubernetes manifests (ssh, mount namespaces, setpriv, seccomp).
+  { name: "ship", paths: ["test/ship/"], flags: ["-P=ship"], needsBundle: true },
 ];
 
 /** Builds dist/kube-gw.js, the file the agent runs from in tests, as `deno task bundle` does. */
