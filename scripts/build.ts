@@ -129,8 +129,11 @@ async function compileTarget(target: string): Promise<"ok" | "skipped"> {
   ]);
   if (out.code === 0) return "ok";
   await removeLeftovers(output);
-  // deno compile fetches the runtime while "setting up the base binary".
-  if (/Setting up base binary|denort/i.test(out.stderr)) {
+  // deno compile fetches the runtime while "setting up the base binary". A
+  // DENORT_BIN that does not work is an error, not a reason to skip.
+  const download = /Setting up base binary/.test(out.stderr) &&
+    /error sending request/.test(out.stderr);
+  if (download && !Deno.env.get("DENORT_BIN")) {
     const why = out.stderr.split("\n").find((l) => /error sending request|No such file/.test(l))
       ?.replace(/^\s*\d+: /, "").trim() ?? "download failed";
     console.log(
