@@ -65,7 +65,12 @@ async function connect(config: Config): Promise<ApiConnection> {
   return conn;
 }
 
-async function main(argv: string[]): Promise<number> {
+/**
+ * Runs kube-gw with `argv` (without the program name) and returns the exit
+ * status. Exported for the permission test's planted entry point; the process
+ * exits below, only when this file is the main module.
+ */
+export async function main(argv: string[]): Promise<number> {
   const invocation = parseArgs(
     argv,
     env,

@@ -206,6 +206,15 @@ function classify(argv: readonly string[], out: SpawnResult, device: string): Ip
   if (/Cannot open network namespace/.test(out.stderr)) {
     return new IpError("no_netns", `network namespace not found: ${t}`, argv, out.code, t);
   }
+  if (/setting the network namespace .* failed/.test(out.stderr)) {
+    return new IpError(
+      "no_permission",
+      `${where}: cannot enter the network namespace: ${t} (--netns needs CAP_SYS_ADMIN besides CAP_NET_ADMIN)`,
+      argv,
+      out.code,
+      t,
+    );
+  }
   if (/Operation not permitted|Permission denied/.test(out.stderr)) {
     return new IpError(
       "no_permission",

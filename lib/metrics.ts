@@ -66,19 +66,26 @@ export class Metrics implements ReconcileObserver {
       help: "Unix time of the last reconcile that succeeded.",
       registers,
     });
-    new Gauge({
-      name: "kubegw_process_memory_bytes",
-      help: "Memory of the agent process, from Deno.memoryUsage().",
-      labelNames: ["kind"],
-      registers,
-      collect(this: Gauge<"kind">) {
-        const m = Deno.memoryUsage();
-        this.set({ kind: "rss" }, m.rss);
-        this.set({ kind: "heap_total" }, m.heapTotal);
-        this.set({ kind: "heap_used" }, m.heapUsed);
-        this.set({ kind: "external" }, m.external);
-      },
-    });
+    // Memory, one gauge per quantity: a label would invite sums that mean nothing
+    // (heap_used is part of heap_total, which is part of rss). The resident size
+    // takes the standard name that dashboards and alerts already know.
+    const memory = (name: string, help: string, pick: (m: Deno.MemoryUsage) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect(this: Gauge) {
+          this.set(pick(Deno.memoryUsage()));
+        },
+      });
+    memory("process_resident_memory_bytes", "Resident memory size in bytes.", (m) => m.rss);
+    memory("kubegw_heap_total_bytes", "V8 heap size in bytes.", (m) => m.heapTotal);
+    memory("kubegw_heap_used_bytes", "V8 heap in use in bytes.", (m) => m.heapUsed);
+    memory(
+      "kubegw_external_memory_bytes",
+      "Memory held outside the V8 heap by JavaScript objects, in bytes.",
+      (m) => m.external,
+    );
   }
 
   reconciled(result: "success" | "error" | "noop", seconds: number): void {

@@ -178,7 +178,11 @@ export class Reconciler implements ServiceSink {
     }
   }
 
-  /** Reads the interface's managed host addresses, refusing on a conflict. */
+  /**
+   * Reads the interface's managed host addresses, refusing on a conflict, and
+   * reports them to the observer (so the address gauge is right from the start,
+   * before the first list).
+   */
   async readManaged(): Promise<Set<string>> {
     const view = managedView(await this.#o.backend.read(), this.#o.networks);
     if (view.conflicts.length > 0) {
@@ -187,7 +191,9 @@ export class Reconciler implements ServiceSink {
         `the interface holds ${list}, which overlaps a managed network but is not a host address; kube-gw will not manage around it`,
       );
     }
-    return new Set(view.hosts);
+    const held = new Set(view.hosts);
+    this.#report(held);
+    return held;
   }
 
   /** The plan from the interface's state to the desired set. */
@@ -203,7 +209,6 @@ export class Reconciler implements ServiceSink {
     if (this.#reread) {
       this.#current = await this.readManaged();
       this.#reread = false;
-      this.#report(this.#current);
     }
     const p = plan(this.#desired.addresses.keys(), this.#current);
     if (isEmptyPlan(p)) return false;

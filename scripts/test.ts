@@ -14,15 +14,31 @@ interface Group {
   readonly name: string;
   readonly paths: readonly string[];
   readonly flags: readonly string[];
+  /** Runs the agent as a process: needs dist/kube-gw.js, built once per run. */
+  readonly needsBundle: boolean;
 }
 
 const GROUPS: readonly Group[] = [
   // Pure code: no permissions at all.
-  { name: "unit", paths: ["test/unit/"], flags: ["--ignore-env"] },
+  { name: "unit", paths: ["test/unit/"], flags: ["--ignore-env"], needsBundle: false },
   // Real `ip` in throwaway namespaces, the fake API server, the agent as a process.
-  { name: "integration", paths: ["test/integration/"], flags: ["-P=test"] },
-  { name: "e2e", paths: ["test/e2e/"], flags: ["-P=test"] },
+  { name: "integration", paths: ["test/integration/"], flags: ["-P=test"], needsBundle: true },
+  { name: "e2e", paths: ["test/e2e/"], flags: ["-P=test"], needsBundle: true },
+  // What ships around the agent: the installer against a throwaway sshd, the unit's sandbox
+  // applied by hand, the Kubernetes manifests (ssh, mount namespaces, setpriv, seccomp).
+  { name: "ship", paths: ["test/ship/"], flags: ["-P=ship"], needsBundle: true },
 ];
+
+/** Builds dist/kube-gw.js, the file the agent runs from in tests, as `deno task bundle` does. */
+async function buildBundle(): Promise<boolean> {
+  console.log("\n== bundle (deno task bundle) ==");
+  const out = await new Deno.Command("deno", {
+    args: ["run", "--quiet", "-P=build", "scripts/build.ts", "bundle"],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  return out.success;
+}
 
 const RESULTS = ".test-results";
 
@@ -103,8 +119,13 @@ if (import.meta.main) {
   await Deno.mkdir(RESULTS, { recursive: true });
   let passed = 0;
   const failures: string[] = [];
+  let bundled = false;
   for (const group of GROUPS) {
     if (wanted.length > 0 && !wanted.includes(group.name)) continue;
+    if (group.needsBundle && !bundled) {
+      bundled = true;
+      if (!await buildBundle()) failures.push("bundle: deno task bundle failed");
+    }
     console.log(`\n== ${group.name} ==`);
     const r = await runGroup(group, extra);
     passed += r.passed;

@@ -1,19 +1,38 @@
 /**
- * Runs kube-gw as a separate process, the way the README starts it
- * (`deno task start`, i.e. `deno run -P=agent main.ts`), and watches its log.
+ * Runs kube-gw as a separate process, as it ships, and watches its log: the
+ * bundle `dist/kube-gw.js` (built by `deno task bundle`, which `deno task test`
+ * runs before the groups that need it) under `deno run --cached-only
+ * --no-config` with exactly the permission flags the compiled binary bakes in
+ * (scripts/permissions.ts, from the `agent` set in deno.json).
  *
  * @module
  */
 
+import { agentFlags } from "../../scripts/permissions.ts";
 import type { FakeApiServer } from "./fake_apiserver.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const decoder = new TextDecoder();
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/** The bundle the tests run: the file the compiled binary embeds. */
+export const BUNDLE = `${ROOT}dist/kube-gw.js`;
+
+/** `deno run` and the shipped flags for a bundled entry point, before its arguments. */
+export function bundleCommand(bundle: string): string[] {
+  return ["deno", "run", "--quiet", "--cached-only", "--no-config", ...agentFlags(), bundle];
+}
+
 /** The argv that starts kube-gw, before its own arguments. */
 export function kubeGwCommand(): string[] {
-  return ["deno", "run", "--quiet", "-P=agent", `${ROOT}main.ts`];
+  try {
+    Deno.statSync(BUNDLE);
+  } catch (cause) {
+    throw new Error(`${BUNDLE} is missing: run "deno task bundle" (deno task test does)`, {
+      cause,
+    });
+  }
+  return bundleCommand(BUNDLE);
 }
 
 /** A running agent. */
@@ -136,6 +155,14 @@ export async function runKubeGw(
     env: { PATH, ...env },
   }).output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
 }
 
 /** Options for {@linkcode writeKubeconfig}. */

@@ -1,0 +1,179 @@
+#!/bin/sh
+# Installs kube-gw on a router over ssh, or removes it; safe to run again.
+#
+#   scripts/install.sh [options] [user@]router
+#   scripts/install.sh --uninstall [--keep-addresses] [options] [user@]router
+#
+# Options:
+#   --binary PATH      the compiled binary (default: dist/kube-gw, or
+#                      dist/kube-gw-aarch64 for an aarch64 router)
+#   --ssh-config FILE  ssh configuration to use (ssh -F FILE)
+#   --ssh-option OPT   extra ssh option, e.g. Port=2222 (ssh -o OPT); repeatable
+#   --keep-addresses   with --uninstall: do not run `kube-gw drain` first
+#
+# Install copies the binary to /usr/local/bin/kube-gw, the unit to
+# /etc/systemd/system/kube-gw.service, the examples to /usr/local/share/kube-gw/,
+# and the settings example to /etc/default/kube-gw unless that file exists. It
+# reloads systemd when the unit changed, enables the unit, and starts it once
+# it is configured (restarts it when the binary or unit changed: the addresses
+# stay in place). Uninstall stops and disables it, withdraws its addresses with
+# `kube-gw drain` (unless --keep-addresses), and removes what install put
+# there, keeping /etc/default/kube-gw and /etc/kube-gw.
+#
+# The remote user is root, or has passwordless sudo. One ssh connection is
+# opened and reused (ControlMaster), so a password is asked for once.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+action=install
+binary=
+keep_addresses=0
+target=
+set -- "$@" --end-of-options
+while [ "$1" != --end-of-options ]; do
+  case $1 in
+    --uninstall) action=uninstall ;;
+    --keep-addresses) keep_addresses=1 ;;
+    --binary) binary=$2; shift ;;
+    --binary=*) binary=${1#--binary=} ;;
+    --ssh-config) set -- "$@" -F "$2"; shift ;;
+    --ssh-config=*) set -- "$@" -F "${1#--ssh-config=}" ;;
+    --ssh-option) set -- "$@" -o "$2"; shift ;;
+    --ssh-option=*) set -- "$@" -o "${1#--ssh-option=}" ;;
+    -h|--help) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "install.sh: unknown option $1" >&2; exit 2 ;;
+    *) [ -z "$target" ] || { echo "install.sh: one router at a time" >&2; exit 2; }
+       target=$1 ;;
+  esac
+  shift
+done
+shift # --end-of-options; "$@" now holds the ssh options
+[ -n "$target" ] || { echo "usage: install.sh [--uninstall] [options] [user@]router" >&2; exit 2; }
+
+control=$(mktemp -d)
+trap 'ssh "$@" -o ControlPath="$control/ssh" -O exit "$target" 2>/dev/null || true; rm -rf "$control"' EXIT
+# The part that runs on the router: POSIX sh, argv: ACTION DIR KEEP_ADDRESSES.
+remote_script='
+set -eu
+action=$1 dir=$2 keep_addresses=$3
+if [ "$(id -u)" -eq 0 ]; then as_root() { "$@"; }; else as_root() { sudo -n "$@"; }; fi
+BIN=/usr/local/bin/kube-gw
+UNIT=/etc/systemd/system/kube-gw.service
+ENV_FILE=/etc/default/kube-gw
+CONF=/etc/kube-gw
+SHARE=/usr/local/share/kube-gw
+changed=0
+
+put() { # put SOURCE TARGET MODE: replaces TARGET atomically unless it is identical
+  if [ -f "$2" ] && cmp -s "$1" "$2"; then echo "  unchanged $2"; return 1; fi
+  as_root install -D -m "$3" "$1" "$2.kube-gw-new"
+  as_root mv -f "$2.kube-gw-new" "$2"
+  echo "  installed $2"
+}
+setting() { # the value of a variable in the settings file, quotes removed
+  [ -f "$ENV_FILE" ] || return 0
+  sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1 | sed "s/^\"\\(.*\\)\"\$/\\1/; s/^'"'"'\\(.*\\)'"'"'\$/\\1/"
+}
+configured() {
+  [ -n "$(setting KUBEGW_NETWORK)" ] && as_root test -s "$CONF/kubeconfig"
+}
+
+if [ "$action" = install ]; then
+  echo "kube-gw on $(hostname):"
+  put "$dir/kube-gw" "$BIN" 0755 && changed=1
+  if put "$dir/kube-gw.service" "$UNIT" 0644; then
+    changed=1
+    as_root systemctl daemon-reload
+  fi
+  put "$dir/kube-gw.env" "$SHARE/kube-gw.env" 0644 || true
+  put "$dir/kube-gw-netns.conf" "$SHARE/kube-gw-netns.conf" 0644 || true
+  if [ -e "$ENV_FILE" ]; then
+    echo "  kept $ENV_FILE"
+  else
+    as_root install -m 0644 "$dir/kube-gw.env" "$ENV_FILE"
+    echo "  installed $ENV_FILE (the example: edit it)"
+  fi
+  as_root install -d -m 0700 "$CONF"
+  if ! as_root systemctl is-enabled --quiet kube-gw.service; then
+    as_root systemctl enable --quiet kube-gw.service
+    echo "  enabled kube-gw.service"
+  fi
+  echo "  binary: $("$BIN" version 2>&1 || echo "does not run on this router")"
+  if ! configured; then
+    echo "Not started: kube-gw is not configured yet. On $(hostname):"
+    [ -n "$(setting KUBEGW_NETWORK)" ] ||
+      echo "  - set KUBEGW_NETWORK (the managed networks) in $ENV_FILE"
+    as_root test -s "$CONF/kubeconfig" ||
+      echo "  - put a kubeconfig for kube-gw at $CONF/kubeconfig (mode 0600; inline certificates or a token)"
+    echo "  - then: systemctl start kube-gw; systemctl status kube-gw; curl -s 127.0.0.1:9472/readyz"
+    echo "  - for KUBEGW_NETNS: install $SHARE/kube-gw-netns.conf as /etc/systemd/system/kube-gw.service.d/netns.conf"
+  elif as_root systemctl is-active --quiet kube-gw.service; then
+    if [ "$changed" = 1 ]; then
+      as_root systemctl restart kube-gw.service
+      echo "  restarted kube-gw.service (the addresses stayed in place)"
+    else
+      echo "  kube-gw.service is running; nothing changed"
+    fi
+  else
+    as_root systemctl start kube-gw.service
+    echo "  started kube-gw.service: check with systemctl status kube-gw; curl -s 127.0.0.1:9472/readyz"
+  fi
+else
+  echo "removing kube-gw from $(hostname):"
+  if as_root systemctl is-active --quiet kube-gw.service; then
+    as_root systemctl stop kube-gw.service
+    echo "  stopped kube-gw.service"
+  fi
+  if [ "$keep_addresses" = 0 ] && [ -x "$BIN" ] && [ -n "$(setting KUBEGW_NETWORK)" ]; then
+    set -- --network="$(setting KUBEGW_NETWORK)"
+    [ -z "$(setting KUBEGW_INTERFACE)" ] || set -- "$@" --interface="$(setting KUBEGW_INTERFACE)"
+    [ -z "$(setting KUBEGW_NETNS)" ] || set -- "$@" --netns="$(setting KUBEGW_NETNS)"
+    as_root "$BIN" drain "$@"
+    echo "  drained: its addresses are withdrawn"
+  fi
+  if as_root systemctl is-enabled --quiet kube-gw.service; then
+    as_root systemctl disable --quiet kube-gw.service
+    echo "  disabled kube-gw.service"
+  fi
+  for f in "$UNIT" "$BIN" "$SHARE/kube-gw.env" "$SHARE/kube-gw-netns.conf"; do
+    if [ -e "$f" ]; then as_root rm -f "$f"; echo "  removed $f"; fi
+  done
+  [ ! -d "$SHARE" ] || as_root rmdir "$SHARE" 2>/dev/null || true
+  as_root systemctl daemon-reload
+  echo "  kept $ENV_FILE and $CONF (your settings and credentials); remove them if you want"
+fi
+rm -rf "$dir"
+'
+
+# From here on "$@" is the list of ssh options given to this script.
+run() { # run REMOTE_COMMAND [< input]
+  ssh "$@" -o ControlMaster=auto -o ControlPath="$control/ssh" -o ControlPersist=120 "$target" "$remote_cmd"
+}
+
+remote_cmd='uname -m'
+arch=$(run "$@") || { echo "install.sh: cannot reach $target over ssh" >&2; exit 1; }
+
+if [ "$action" = install ]; then
+  if [ -z "$binary" ]; then
+    case $arch in
+      x86_64|amd64) binary=$here/../dist/kube-gw ;;
+      aarch64|arm64) binary=$here/../dist/kube-gw-aarch64 ;;
+      *) echo "install.sh: no kube-gw build for $arch; pass --binary" >&2; exit 1 ;;
+    esac
+  fi
+  [ -f "$binary" ] || {
+    echo "install.sh: $binary not found: build it with deno task compile, or pass --binary" >&2
+    exit 1
+  }
+fi
+remote_cmd='mktemp -d /tmp/kube-gw-install.XXXXXX'
+dir=$(run "$@")
+if [ "$action" = install ]; then
+  for f in "$binary:kube-gw" "$here/kube-gw.service:kube-gw.service" \
+    "$here/kube-gw.env:kube-gw.env" "$here/kube-gw-netns.conf:kube-gw-netns.conf"; do
+    remote_cmd="cat > '$dir/${f##*:}'"
+    run "$@" < "${f%:*}"
+  done
+fi
+remote_cmd="sh -s -- $action '$dir' $keep_addresses"
+printf '%s\n' "$remote_script" | run "$@"

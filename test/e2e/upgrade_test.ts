@@ -1,0 +1,54 @@
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
+import { Netns } from "../support/netns.ts";
+import { startAgent, writeKubeconfig } from "../support/agent.ts";
+
+Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away and changes nothing", async () => {
+  await using ns = await Netns.create("upgrade");
+  const api = await FakeApiServer.start();
+  try {
+    await using kc = await writeKubeconfig(api, {});
+    api.create(DEMO_SERVICE);
+    const args = [
+      "run",
+      "--network=10.0.100.0/24",
+      `--netns=${ns.name}`,
+      `--kubeconfig=${kc.path}`,
+      "--metrics-address=off",
+    ];
+    const want = ["10.0.100.30", "10.0.100.31"];
+    await using old = startAgent(args);
+    await old.waitForLine(/assuming address 10\.0\.100\.31/);
+    assertEquals(await ns.hostAddresses(), want);
+
+    // Watch the interface through the whole hand-over.
+    let watching = true;
+    const seen: string[][] = [];
+    const watcher = (async () => {
+      while (watching) {
+        seen.push(await ns.hostAddresses());
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      const stopped = await old.stop("SIGTERM");
+      assertEquals(stopped.code, 0);
+      await using next = startAgent(args);
+      await next.waitForLine(/found 2 managed addresses on lo/);
+      await next.waitForLine(/first list complete: 2 addresses desired/);
+      // Give a (wrong) reconcile time to show up in the log.
+      await new Promise((r) => setTimeout(r, 500));
+      assert(
+        !next.lines.some((l) => /assuming|forfeiting/.test(l)),
+        `the new process changed something:\n${next.lines.join("\n")}`,
+      );
+    } finally {
+      watching = false;
+      await watcher;
+    }
+    assert(seen.length > 5, `the interface was read ${seen.length} times`);
+    assertEquals(seen.filter((s) => JSON.stringify(s) !== JSON.stringify(want)), []);
+  } finally {
+    await api.close();
+  }
+});

@@ -1,0 +1,169 @@
+import {
+  deepStrictEqual as assertEquals,
+  match as assertMatch,
+  ok as assert,
+} from "node:assert/strict";
+import { TestRouter } from "../support/sshd.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const decoder = new TextDecoder();
+
+/** No binary can be compiled here: a stand-in that says its version and logs its calls. */
+async function writeStub(path: string, version: string, log: string): Promise<void> {
+  await Deno.writeTextFile(
+    path,
+    `#!/bin/sh\n# kube-gw stand-in ${version}\necho "kube-gw $*" >> ${log}\n` +
+      `[ "$1" != version ] || echo "kube-gw 0.1.0 (commit ${version})"\n`,
+    { mode: 0o755 },
+  );
+}
+
+/** Runs scripts/install.sh with argv, as an operator would; returns its output. */
+async function runInstaller(router: TestRouter, ...args: string[]) {
+  const out = await new Deno.Command(`${ROOT}scripts/install.sh`, {
+    args: ["--ssh-config", router.sshConfig, ...args, "router"],
+    stdin: "null",
+  }).output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+async function install(router: TestRouter, ...args: string[]) {
+  const r = await runInstaller(router, ...args);
+  if (r.code !== 0) throw new Error(`install.sh exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+/** What is at each path on the router: "mode sha256-prefix", or "absent". */
+async function files(router: TestRouter, ...paths: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const p of paths) {
+    const r = await router.ssh(
+      `if [ -d ${p} ]; then stat -c %a ${p}; elif [ -e ${p} ]; then ` +
+        `echo $(stat -c %a ${p}) $(sha256sum < ${p} | cut -c1-12); else echo absent; fi`,
+    );
+    out[p] = r.stdout.trim();
+  }
+  return out;
+}
+
+async function sha(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")
+    .slice(0, 12);
+}
+
+/** The calls that change something (queries such as is-active are left out). */
+async function changes(router: TestRouter): Promise<string[]> {
+  return (await router.takeSystemctlLog()).filter((c) => !/ is-(enabled|active) /.test(c));
+}
+
+const BIN = "/usr/local/bin/kube-gw";
+const UNIT = "/etc/systemd/system/kube-gw.service";
+const ENV_FILE = "/etc/default/kube-gw";
+const KUBECONFIG = "/etc/kube-gw/kubeconfig";
+const EXAMPLE = "/usr/local/share/kube-gw/kube-gw.env";
+
+Deno.test("install.sh installs, is idempotent, starts once configured, upgrades with a restart, uninstalls", async (t) => {
+  await using router = await TestRouter.start();
+  const log = `${router.dir}/kube-gw.log`;
+  const stub = `${router.dir}/kube-gw-v1`;
+  await writeStub(stub, "v1", log);
+  const unit = await sha(`${ROOT}scripts/kube-gw.service`);
+  const example = await sha(`${ROOT}scripts/kube-gw.env`);
+
+  await t.step(
+    "a first install copies the files, enables the unit, and says what to edit",
+    async () => {
+      const out = await install(router, "--binary", stub);
+      assertEquals(await files(router, BIN, UNIT, ENV_FILE, EXAMPLE, "/etc/kube-gw"), {
+        [BIN]: `755 ${await sha(stub)}`,
+        [UNIT]: `644 ${unit}`,
+        [ENV_FILE]: `644 ${example}`,
+        [EXAMPLE]: `644 ${example}`,
+        "/etc/kube-gw": "700",
+      });
+      assertEquals(await changes(router), [
+        "systemctl daemon-reload",
+        "systemctl enable --quiet kube-gw.service",
+      ]);
+      assertMatch(out.stdout, /binary: kube-gw 0\.1\.0 \(commit v1\)/);
+      assertMatch(out.stdout, /Not started/);
+      assertMatch(
+        out.stdout,
+        /set KUBEGW_NETWORK \(the managed networks\) in \/etc\/default\/kube-gw/,
+      );
+      assertMatch(out.stdout, /put a kubeconfig for kube-gw at \/etc\/kube-gw\/kubeconfig/);
+      // Nothing is left in the router's /tmp.
+      const left = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null | wc -l");
+      assertEquals(left.stdout.trim(), "0");
+    },
+  );
+
+  await t.step("running it again changes nothing and calls nothing but queries", async () => {
+    const before = await files(router, BIN, UNIT, ENV_FILE);
+    const out = await install(router, "--binary", stub);
+    assertEquals(await files(router, BIN, UNIT, ENV_FILE), before);
+    assertEquals(await changes(router), []);
+    assertMatch(out.stdout, /unchanged \/usr\/local\/bin\/kube-gw/);
+    assertMatch(out.stdout, /kept \/etc\/default\/kube-gw/);
+  });
+
+  await t.step("once configured, it starts the service", async () => {
+    const edit = await router.ssh(
+      "sed -i 's|^KUBEGW_NETWORK=$|KUBEGW_NETWORK=10.0.100.0/24|' /etc/default/kube-gw && " +
+        `echo 'apiVersion: v1' > ${KUBECONFIG} && chmod 600 ${KUBECONFIG}`,
+    );
+    assertEquals(edit.code, 0, edit.stderr);
+    const out = await install(router, "--binary", stub);
+    assertEquals(await changes(router), ["systemctl start kube-gw.service"]);
+    assertMatch(out.stdout, /started kube-gw\.service/);
+  });
+
+  await t.step(
+    "a new binary is installed and the service restarted; the settings stay",
+    async () => {
+      const v2 = `${router.dir}/kube-gw-v2`;
+      await writeStub(v2, "v2", log);
+      const out = await install(router, "--binary", v2);
+      assertEquals((await files(router, BIN))[BIN], `755 ${await sha(v2)}`);
+      assertEquals(await changes(router), ["systemctl restart kube-gw.service"]);
+      assertMatch(out.stdout, /restarted kube-gw\.service \(the addresses stayed in place\)/);
+      assertMatch(out.stdout, /binary: kube-gw 0\.1\.0 \(commit v2\)/);
+      const env = await router.ssh(`grep ^KUBEGW_NETWORK= ${ENV_FILE}`);
+      assertEquals(env.stdout, "KUBEGW_NETWORK=10.0.100.0/24\n");
+    },
+  );
+
+  await t.step(
+    "--uninstall stops, withdraws the addresses, disables, removes; settings stay",
+    async () => {
+      await Deno.remove(log);
+      const out = await install(router, "--uninstall");
+      assertEquals(await changes(router), [
+        "systemctl stop kube-gw.service",
+        "systemctl disable --quiet kube-gw.service",
+        "systemctl daemon-reload",
+      ]);
+      assertEquals(await Deno.readTextFile(log), "kube-gw drain --network=10.0.100.0/24\n");
+      const after = await files(router, BIN, UNIT, EXAMPLE, ENV_FILE, KUBECONFIG);
+      assertEquals([after[BIN], after[UNIT], after[EXAMPLE]], ["absent", "absent", "absent"]);
+      assert(after[ENV_FILE] !== "absent" && after[KUBECONFIG] !== "absent", "settings kept");
+      assertMatch(out.stdout, /kept \/etc\/default\/kube-gw and \/etc\/kube-gw/);
+      // Again: nothing left to do, and still a success.
+      await install(router, "--uninstall");
+      assertEquals(await changes(router), ["systemctl daemon-reload"]);
+    },
+  );
+});
+
+Deno.test("install.sh names a missing binary and an unreachable router", async () => {
+  await using router = await TestRouter.start();
+  const missing = await runInstaller(router, "--binary", `${router.dir}/nope`);
+  assertEquals(missing.code, 1);
+  assertMatch(missing.stderr, /nope not found: build it with deno task compile, or pass --binary/);
+  const left = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null | wc -l");
+  assertEquals(left.stdout.trim(), "0");
+  const unreachable = await runInstaller(router, "--ssh-option", "Port=1");
+  assertEquals(unreachable.code, 1);
+  assertMatch(unreachable.stderr, /cannot reach router over ssh/);
+});

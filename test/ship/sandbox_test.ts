@@ -1,0 +1,148 @@
+/**
+ * The agent confined as scripts/kube-gw.service confines it (user, capabilities,
+ * system-call filter, address families, read-only file system; see
+ * test/support/unit_sandbox.ts for what is applied and what is not), because
+ * no systemd runs here to start the unit itself.
+ */
+import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
+import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
+import { Netns } from "../support/netns.ts";
+import { BUNDLE, bundleCommand, writeKubeconfig } from "../support/agent.ts";
+import { sandboxCommand, unitProfile } from "../support/unit_sandbox.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const UNIT = `${ROOT}scripts/kube-gw.service`;
+const NETNS_DROP_IN = `${ROOT}scripts/kube-gw-netns.conf`;
+const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const decoder = new TextDecoder();
+
+/** A kubeconfig the sandboxed user (nobody) can read. */
+async function readableKubeconfig(url: string) {
+  const kc = await writeKubeconfig({ url } as FakeApiServer, {});
+  await Deno.chmod(kc.dir, 0o755);
+  await Deno.chmod(kc.path, 0o644);
+  return kc;
+}
+
+/** Starts argv, collects stderr, stops it when `done` resolves or after `ms`. */
+async function runUntil(
+  argv: string[],
+  done: (stderr: () => string) => Promise<unknown>,
+  ms = 20_000,
+): Promise<{ code: number; stderr: string }> {
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    clearEnv: true,
+    env: { PATH },
+  }).spawn();
+  let stderr = "";
+  const pump = (async () => {
+    for await (const c of child.stderr) stderr += decoder.decode(c);
+  })();
+  const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+  try {
+    await Promise.race([done(() => stderr), child.status]);
+  } finally {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+  }
+  const status = await child.status;
+  clearTimeout(timer);
+  await pump;
+  return { code: status.code, stderr };
+}
+
+async function until(check: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms}ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall filter), the agent keeps the Service's addresses", async () => {
+  await using ns = await Netns.create("unit");
+  // The API server runs inside the namespace too: the agent, without --netns, works there.
+  const api = new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      ns.name,
+      "deno",
+      "run",
+      "--quiet",
+      "-P=test",
+      "test/support/fake_api_main.ts",
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const reader = api.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const url = (await reader.read()).value?.trim() ?? "";
+    reader.releaseLock();
+    assertMatch(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    await using kc = await readableKubeconfig(url);
+    const profile = await unitProfile([UNIT]);
+    const agent = sandboxCommand(profile, [
+      ...bundleCommand(BUNDLE),
+      "run",
+      "--network=10.0.100.0/24",
+      `--kubeconfig=${kc.path}`,
+    ]);
+    const result = await runUntil(
+      ["ip", "netns", "exec", ns.name, ...agent],
+      () => until(async () => (await ns.hostAddresses()).length === 2),
+    );
+    assertEquals(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"], result.stderr);
+    // It ran as nobody with CAP_NET_ADMIN and stopped cleanly on SIGTERM.
+    assertEquals(result.code, 0, result.stderr);
+    assertMatch(result.stderr, /assuming address 10\.0\.100\.31/);
+  } finally {
+    api.kill("SIGKILL");
+    await api.status;
+    await api.stdout.cancel().catch(() => {});
+  }
+});
+
+Deno.test("--netns needs kube-gw-netns.conf: without it the agent says CAP_SYS_ADMIN, with it it works", async () => {
+  await using ns = await Netns.create("unitns");
+  const api = await FakeApiServer.start();
+  try {
+    api.create(DEMO_SERVICE);
+    await using kc = await readableKubeconfig(api.url);
+    const args = [
+      ...bundleCommand(BUNDLE),
+      "run",
+      "--network=10.0.100.0/24",
+      `--netns=${ns.name}`,
+      `--kubeconfig=${kc.path}`,
+      "--metrics-address=127.0.0.1:0",
+    ];
+
+    const without = await runUntil(
+      sandboxCommand(await unitProfile([UNIT]), args),
+      () => new Promise(() => {}),
+    );
+    assertEquals(without.code, 1, without.stderr);
+    assertMatch(without.stderr, /CAP_SYS_ADMIN/);
+    assertEquals(await ns.hostAddresses(), []);
+
+    const withDropIn = await runUntil(
+      sandboxCommand(await unitProfile([UNIT, NETNS_DROP_IN]), args),
+      () => until(async () => (await ns.hostAddresses()).length === 2),
+    );
+    assertEquals(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"], withDropIn.stderr);
+    assertEquals(withDropIn.code, 0, withDropIn.stderr);
+  } finally {
+    await api.close();
+  }
+});

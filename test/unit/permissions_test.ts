@@ -1,0 +1,78 @@
+import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
+import { ENV_VARS } from "../../lib/cli.ts";
+import {
+  agentEnvAllowList,
+  agentFlags,
+  permissionFlags,
+  PermissionSetError,
+} from "../../scripts/permissions.ts";
+
+Deno.test("the agent may read exactly the environment variables the code reads (lib/cli.ts ENV_VARS)", () => {
+  assertEquals([...agentEnvAllowList()].sort(), [...ENV_VARS].sort());
+});
+
+// The shipped permission list, written out. Widening deno.json's agent set (or
+// narrowing it) fails here first; test/e2e/permissions_test.ts shows the
+// effect from outside.
+Deno.test("the shipped flags are exactly this list: no -A, no write, no ffi, no sys, run only ip", () => {
+  assertEquals(agentFlags(), [
+    "--no-prompt",
+    "--allow-read=/,/var/run/secrets/kubernetes.io/serviceaccount",
+    "--allow-net",
+    "--allow-env=" + [
+      "KUBEGW_NETWORK",
+      "KUBEGW_INTERFACE",
+      "KUBEGW_NETNS",
+      "KUBECONFIG",
+      "KUBEGW_IN_K8S",
+      "KUBEGW_LOG_LEVEL",
+      "KUBEGW_LOG_FORMAT",
+      "KUBEGW_RESYNC_INTERVAL",
+      "KUBEGW_NAMESPACE",
+      "KUBEGW_SELECTOR",
+      "KUBEGW_METRICS_ADDRESS",
+      "KUBEGW_DEBUG",
+      "HOME",
+      "KUBERNETES_SERVICE_HOST",
+      "KUBERNETES_SERVICE_PORT",
+    ].join(","),
+    "--ignore-env",
+    "--allow-run=ip",
+  ]);
+});
+
+Deno.test("a permission set translates into deno flags, every form of every kind", () => {
+  assertEquals(
+    permissionFlags({
+      read: ["/a", "/b"],
+      write: false,
+      net: true,
+      env: { allow: ["A"], deny: ["B"], ignore: true },
+      run: { allow: ["ip"], deny: true },
+      sys: ["hostname"],
+      ffi: [],
+      import: { allow: ["example.com:443"] },
+    }),
+    [
+      "--no-prompt",
+      "--allow-read=/a,/b",
+      "--allow-net",
+      "--allow-env=A",
+      "--deny-env=B",
+      "--ignore-env",
+      "--allow-run=ip",
+      "--deny-run",
+      "--allow-sys=hostname",
+      "--allow-import=example.com:443",
+    ],
+  );
+});
+
+Deno.test("the translation refuses -A, unknown permissions and values it cannot pass on", () => {
+  assertThrows(() => permissionFlags({ all: true }), PermissionSetError);
+  assertThrows(() => permissionFlags({ sockets: true }), PermissionSetError);
+  assertThrows(() => permissionFlags({ env: { allow: ["A"], prompt: true } as never }), /prompt/);
+  assertThrows(() => permissionFlags({ run: { ignore: true } }), /--ignore-run/);
+  assertThrows(() => permissionFlags({ read: ["/a,/b"] }), /cannot be a flag value/);
+  assertThrows(() => permissionFlags({ read: "/" as never }), PermissionSetError);
+});
