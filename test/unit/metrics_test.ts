@@ -24,6 +24,9 @@ Deno.test("metrics follow what the agent reports, under kubegw_ names", async ()
     ]
   ) assert.ok(text.includes(line), `missing: ${line}\n${text}`);
   assert.match(text, /kubegw_last_successful_sync_timestamp_seconds \d{10}/);
-  assert.match(text, /kubegw_process_memory_bytes\{kind="rss"\} \d+/);
-  for (const name of text.matchAll(/^# TYPE (\S+)/gm)) assert.match(name[1], /^kubegw_[a-z_]+$/);
+  assert.match(text, /^process_resident_memory_bytes \d+$/m);
+  assert.match(text, /^kubegw_heap_used_bytes \d+$/m);
+  for (const name of text.matchAll(/^# TYPE (\S+)/gm)) {
+    assert.match(name[1], /^(kubegw_[a-z_]+|process_resident_memory_bytes)$/);
+  }
 });
