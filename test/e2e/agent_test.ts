@@ -21,6 +21,13 @@ async function world(opts: Parameters<typeof FakeApiServer.start>[0] = {}) {
       `--kubeconfig=${kc.path}`,
       ...extra,
     ],
+    /** Creates the demo Service, starts the agent, and waits until it holds both addresses. */
+    async demoAgent(...extra: string[]) {
+      api.create(DEMO_SERVICE);
+      const agent = startAgent(["run", ...this.args("--metrics-address=off", ...extra)]);
+      await agent.waitForLine(/assuming address 10\.0\.100\.31/);
+      return agent;
+    },
     async [Symbol.asyncDispose]() {
       await api.close();
       await kc[Symbol.asyncDispose]();
@@ -63,9 +70,7 @@ Deno.test("the demo Service becomes two /32s; hostile externalIPs change nothing
 
 Deno.test("a restarted agent removes nothing that is still desired", async () => {
   await using w = await world();
-  w.api.create(DEMO_SERVICE);
-  const first = startAgent(["run", ...w.args("--metrics-address=off")]);
-  await first.waitForLine(/assuming address 10\.0\.100\.31/);
+  const first = await w.demoAgent();
   assert.equal((await first.stop("SIGTERM")).code, 0);
   assert.deepEqual(
     await w.ns.hostAddresses(),
@@ -86,9 +91,7 @@ Deno.test("a restarted agent removes nothing that is still desired", async () =>
 Deno.test("SIGTERM and SIGINT stop the agent promptly and leave the addresses", async () => {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     await using w = await world();
-    w.api.create(DEMO_SERVICE);
-    const agent = startAgent(["run", ...w.args("--metrics-address=off")]);
-    await agent.waitForLine(/assuming address 10\.0\.100\.31/);
+    const agent = await w.demoAgent();
     const t0 = performance.now();
     const status = await agent.stop(signal);
     const took = performance.now() - t0;
@@ -101,12 +104,7 @@ Deno.test("SIGTERM and SIGINT stop the agent promptly and leave the addresses", 
 
 Deno.test("the resync puts back an address deleted by hand", async () => {
   await using w = await world();
-  w.api.create(DEMO_SERVICE);
-  await using agent = startAgent([
-    "run",
-    ...w.args("--metrics-address=off", "--resync-interval=1s"),
-  ]);
-  await agent.waitForLine(/assuming address 10\.0\.100\.31/);
+  await using agent = await w.demoAgent("--resync-interval=1s");
   await w.ns.ip("address", "del", "10.0.100.30/32", "dev", "lo");
   await agent.waitForLine(/assuming address 10\.0\.100\.30/, 5000, agent.lines.length);
   assert.deepEqual(await w.ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
@@ -114,12 +112,7 @@ Deno.test("the resync puts back an address deleted by hand", async () => {
 
 Deno.test("while the API server is down the addresses stay; when it returns the agent catches up", async () => {
   await using w = await world();
-  w.api.create(DEMO_SERVICE);
-  await using agent = startAgent([
-    "run",
-    ...w.args("--metrics-address=off", "--resync-interval=1s"),
-  ]);
-  await agent.waitForLine(/assuming address 10\.0\.100\.31/);
+  await using agent = await w.demoAgent("--resync-interval=1s");
   await w.api.stop();
   await agent.waitForLine(/Kubernetes API .*retrying/);
   await new Promise((r) => setTimeout(r, 1500)); // a resync passes while the API is down
