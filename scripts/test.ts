@@ -21,6 +21,10 @@ const GROUPS: readonly Group[] = [
   // Real `ip` in throwaway namespaces, the fake API server, the agent as a process.
   { name: "integration", paths: ["test/integration/"], flags: ["-P=test"] },
   { name: "e2e", paths: ["test/e2e/"], flags: ["-P=test"] },
+  // A BGP fabric of namespaces: FRR, nftables, pods, a client. Also needs `ps`
+  // and `kill` to stop by pid what a killed run left, and `bird`/`vtysh` to
+  // check the router configurations.
+  { name: "fabric", paths: ["test/fabric/"], flags: ["-P=fabric"] },
 ];
 
 const TOP = /^(not )?ok \d+ - (.*?)(?: # (SKIP|TODO)\b.*)?$/;
