@@ -26,7 +26,7 @@ import { kubeProxyRuleset, parseKubeProxyConfig, type ServiceObject } from "./ku
 import { Netns } from "./netns.ts";
 import { ProbeClient } from "./probe_client.ts";
 import { RunDir, sweepStaleRuns } from "./procs.ts";
-import { readRepoFile, renderTemplate } from "./router_config.ts";
+import { readRepoFile, renderTemplate, repoPath } from "./router_config.ts";
 import { RouteMonitor } from "./route_monitor.ts";
 
 /** The fabric's addresses. */
@@ -34,8 +34,20 @@ export const FABRIC = {
   serviceNetwork: "10.0.100.0/24",
   asn: { leaf: "65000", gateways: "65001" },
   leaf: { loopback: "10.0.0.10", toGw1: "10.0.1.0", toGw2: "10.0.1.2", client: "10.0.2.1" },
-  gw1: { loopback: "10.0.0.20", uplink: "10.0.1.1", toPod1: "10.0.3.0", toPod2: "10.0.3.2" },
-  gw2: { loopback: "10.0.0.21", uplink: "10.0.1.3", toPod1: "10.0.3.4", toPod2: "10.0.3.6" },
+  gw1: {
+    loopback: "10.0.0.20",
+    uplink: "10.0.1.1",
+    toPod1: "10.0.3.0",
+    toPod2: "10.0.3.2",
+    toPeer: "10.0.4.0",
+  },
+  gw2: {
+    loopback: "10.0.0.21",
+    uplink: "10.0.1.3",
+    toPod1: "10.0.3.4",
+    toPod2: "10.0.3.6",
+    toPeer: "10.0.4.1",
+  },
   client: { address: "10.0.2.10" },
   pods: { pod1: "10.244.1.10", pod2: "10.244.2.10" },
 } as const;
@@ -243,7 +255,14 @@ export class Fabric implements AsyncDisposable {
         await link(gw, pod, `${gwAddr}/31`, pod, gw, `${podAddr}/31`);
         await this.ip(gw, "route", "add", `${f.pods[pod]}/32`, "via", podAddr);
       }
-      await inNetns(this.ns(gw), "sysctl", "-qw", "net.ipv4.ip_forward=1");
+    }
+    await link("gw1", "peer", `${f.gw1.toPeer}/31`, "gw2", "peer", `${f.gw2.toPeer}/31`);
+    const sysctls = repoPath("scripts/router/sysctl-gateway.conf");
+    const handoff = await readRepoFile("scripts/router/nft-handoff.conf");
+    for (const gw of GATEWAYS) {
+      await inNetns(this.ns(gw), "sysctl", "-q", "-p", sysctls);
+      const peer = gw === "gw1" ? f.gw2.toPeer : f.gw1.toPeer;
+      await nftScript(this.ns(gw), renderTemplate(handoff, { PEER: peer, PEER_LINK: "peer" }));
     }
     for (const pod of ["pod1", "pod2"] as const) {
       await this.ip(pod, "address", "add", `${f.pods[pod]}/32`, "dev", "lo");
