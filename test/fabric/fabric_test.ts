@@ -119,7 +119,7 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
 
     await t.step(
       "the client reaches every Service port, and both gateways carry traffic",
-      async () => {
+      async (s) => {
         for (const [host, port] of TARGETS) {
           const r = await fabric.probe.get(host, port);
           assert(r.ok, `${host}:${port}: ${describe(r)}`);
@@ -146,18 +146,17 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
           pods.add(a.pod);
         }
         const ports = new Set(results.map((r) => r.localPort));
-        console.log(
-          `40 requests from ${ports.size} source ports: gw1 ${byGw.gw1} (SYN counter ${syns.gw1}), ` +
-            `gw2 ${byGw.gw2} (SYN counter ${syns.gw2}), pods ${[...pods].sort().join(", ")}`,
-        );
-        assert(ports.size > 1, "the source ports did not vary");
-        assert(
-          byGw.gw1 > 0 && byGw.gw2 > 0,
-          `one gateway carried everything: ${JSON.stringify(byGw)}`,
-        );
-        // The counters in the gateways agree with what the pods saw.
-        assertEquals(syns, byGw);
-        assertEquals([...pods].sort(), ["pod1", "pod2"]);
+        const summary = `40 requests from ${ports.size} source ports: ` +
+          `gw1 ${byGw.gw1} (SYN counter ${syns.gw1}), gw2 ${byGw.gw2} (SYN counter ${syns.gw2}), ` +
+          `pods ${[...pods].sort().join(", ")}`;
+        console.log(summary);
+        await s.step(summary, () => {
+          assert(ports.size > 1, "the source ports did not vary");
+          assert(byGw.gw1 > 0 && byGw.gw2 > 0, `one gateway carried all: ${JSON.stringify(byGw)}`);
+          // The counters in the gateways agree with what the pods saw.
+          assertEquals(syns, byGw);
+          assertEquals([...pods].sort(), ["pod1", "pod2"]);
+        });
       },
     );
 
@@ -169,13 +168,14 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
     });
 
     await t.step("drain on gw1: the leaf drops gw1 and no request fails", async (s) => {
-      const results: { started: number; r: ProbeResult }[] = [];
+      const results: { started: number; ended: number; r: ProbeResult }[] = [];
       let stop = false;
       const loop = (async () => {
         for (let i = 0; !stop; i++) {
           const [host, port] = TARGETS[i % TARGETS.length];
           const started = performance.now();
-          results.push({ started, r: await fabric.probe.get(host, port) });
+          const r = await fabric.probe.get(host, port);
+          results.push({ started, ended: performance.now(), r });
         }
       })();
       const waitRequests = async (n: number) => {
@@ -232,17 +232,26 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
         const failed = results.filter((x) => !x.r.ok);
         const after = results.filter((x) => x.started > at);
         const via = (x: { r: ProbeResult }) => answer(x.r).gw;
-        console.log(
-          `drain: ${results.length} requests, ${failed.length} failed; ` +
-            `${results.filter((x) => x.started <= at && via(x) === "gw1").length} through gw1 ` +
-            `before the leaf dropped it, ${after.length} after (all through gw2: ${
-              after.every((x) => via(x) === "gw2")
-            })`,
-        );
+        const inFlight = results.filter((x) => x.started <= at && x.ended > at).length;
+        const handedOff = await fabric.handedOff("gw2");
         timing.drainRequests = results.length;
         timing.drainFailed = failed.length;
-        assertEquals(failed.map((x) => describe(x.r)), []);
-        assertEquals(after.filter((x) => via(x) !== "gw2").map((x) => describe(x.r)), []);
+        timing.drainInFlight = inFlight;
+        timing.drainHandedOff = handedOff;
+        const summary = `${results.length} requests, ${failed.length} failed ` +
+          `(${results.filter((x) => x.started <= at && via(x) === "gw1").length} through gw1 ` +
+          `before the leaf dropped it, ${inFlight} in flight then, ${handedOff} packets ` +
+          `handed back to gw1 by gw2, ${after.length} started after)`;
+        console.log(`drain: ${summary}`);
+        await s.step(summary, () => {
+          assertEquals(failed.map((x) => describe(x.r)), []);
+        });
+        await s.step(
+          `all ${after.length} requests started after the change went through gw2`,
+          () => {
+            assertEquals(after.filter((x) => via(x) !== "gw2").map((x) => describe(x.r)), []);
+          },
+        );
         for (const v of VIPS) assertEquals(await fabric.leafNextHops(v), [FABRIC.gw2.uplink]);
         assert(!(await fabric.ip("gw1", "address", "show", "dev", "lo")).includes("10.0.100."));
       } finally {

@@ -362,6 +362,27 @@ export class Fabric implements AsyncDisposable {
     return c.packets;
   }
 
+  /** Packets `gw` handed to its peer gateway (the hand-off rule's counter). */
+  async handedOff(gw: GatewayName): Promise<number> {
+    const out = JSON.parse(
+      await inNetns(
+        this.ns(gw),
+        "nft",
+        "-j",
+        "list",
+        "chain",
+        "ip",
+        "kube-gw-handoff",
+        "prerouting",
+      ),
+    ) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] };
+    let packets = 0;
+    for (const e of out.nftables) {
+      for (const x of e.rule?.expr ?? []) packets += x.counter?.packets ?? 0;
+    }
+    return packets;
+  }
+
   /**
    * Programs kube-proxy's rules for `service` on both gateways, as kube-proxy
    * in nftables mode would, sending to both pods. Like kube-proxy in IPVS

@@ -58,7 +58,7 @@ export function repoPath(path: string): string {
 
 /** A fenced code block of a Markdown text, with the file it claims to show. */
 export interface Snippet {
-  /** From `<!-- file: PATH -->` on the line before the fence; undefined if absent. */
+  /** From `<!-- file: PATH -->`, the last non-blank line before the fence; undefined if absent. */
   readonly file?: string;
   readonly lang: string;
   readonly body: string;
@@ -67,7 +67,8 @@ export interface Snippet {
 
 /**
  * The fenced code blocks of one `## ` section of a Markdown text. A block
- * quotes a file when the line before its fence is `<!-- file: PATH -->`.
+ * quotes a file when the last non-blank line before its fence is
+ * `<!-- file: PATH -->`.
  */
 export function sectionSnippets(markdown: string, heading: string): Snippet[] {
   const lines = markdown.split("\n");
@@ -78,7 +79,9 @@ export function sectionSnippets(markdown: string, heading: string): Snippet[] {
     if (lines[i].startsWith("## ")) break;
     const fence = /^(`{3,})(\S*)\s*$/.exec(lines[i]);
     if (!fence) continue;
-    const marker = /^<!-- file: (\S+) -->$/.exec(lines[i - 1] ?? "");
+    let prev = i - 1;
+    while (prev > start && lines[prev].trim() === "") prev--;
+    const marker = /^<!-- file: (\S+) -->$/.exec(lines[prev]);
     const end = lines.indexOf(fence[1], i + 1);
     if (end < 0) throw new SyntaxError(`unclosed code block at line ${i + 1}`);
     out.push({
