@@ -14,8 +14,10 @@
  * the request came from, i.e. the masquerading gateway.
  *
  * Everything started is recorded under a per-run directory, and stopped by
- * pid on {@linkcode Fabric.destroy}, on SIGINT/SIGTERM, or by the next run's
- * {@linkcode sweepStaleRuns} if this process is killed.
+ * pid on {@linkcode Fabric.destroy}, on SIGINT/SIGTERM, by a watchdog process
+ * when this process dies (the test runner exits on SIGINT without running
+ * listeners; SIGKILL runs nothing), or by the next run's
+ * {@linkcode sweepStaleRuns}.
  *
  * @module
  */
@@ -25,7 +27,7 @@ import { FrrRouter } from "./frr.ts";
 import { kubeProxyRuleset, parseKubeProxyConfig, type ServiceObject } from "./kube_proxy.ts";
 import { Netns } from "./netns.ts";
 import { ProbeClient } from "./probe_client.ts";
-import { RunDir, sweepStaleRuns } from "./procs.ts";
+import { Reaper, RunDir, sweepStaleRuns } from "./procs.ts";
 import { readRepoFile, renderTemplate, repoPath } from "./router_config.ts";
 import { RouteMonitor } from "./route_monitor.ts";
 
@@ -150,6 +152,7 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 /** The running fabric. */
 export class Fabric implements AsyncDisposable {
   readonly #run: RunDir;
+  readonly #reaper: Reaper;
   readonly #ns: Record<string, Netns> = {};
   readonly #routers: FrrRouter[] = [];
   readonly #children: { name: string; child: Deno.ChildProcess }[] = [];
@@ -161,6 +164,7 @@ export class Fabric implements AsyncDisposable {
 
   private constructor(run: RunDir) {
     this.#run = run;
+    this.#reaper = new Reaper(run);
     this.#onSignal = () => {
       console.error("fabric: interrupted, cleaning up");
       this.destroy().finally(() => Deno.exit(130));
@@ -459,6 +463,7 @@ export class Fabric implements AsyncDisposable {
     // Anything recorded and still running (a daemon whose start failed half-way).
     await this.#run.destroy();
     for (const ns of Object.values(this.#ns)) await ns.delete();
+    await this.#reaper.release();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

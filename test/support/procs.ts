@@ -113,6 +113,24 @@ async function stopAll(dir: string, markers: readonly string[]): Promise<void> {
 }
 
 /**
+ * Cleans up after the test process `pid` that used run directory `dir`: stops
+ * its recorded processes, deletes its namespaces, removes the directory.
+ */
+export async function reapRun(dir: string, pid: number): Promise<void> {
+  await stopAll(dir, [dir, `kgwt-${pid}-`]);
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await deleteNamespacesOf(pid);
+}
+
+async function deleteNamespacesOf(pid: number): Promise<void> {
+  const list = await run("ip", "netns", "list");
+  for (const line of list.stdout.split("\n")) {
+    const name = line.split(" ")[0];
+    if (name.startsWith(`kgwt-${pid}-`)) await run("ip", "netns", "del", name);
+  }
+}
+
+/**
  * Stops the processes and removes the run directories of test processes that
  * no longer run, then their network namespaces. Returns what was removed.
  */
@@ -121,11 +139,47 @@ export async function sweepStaleRuns(): Promise<string[]> {
   for await (const e of Deno.readDir(TMP)) {
     const m = new RegExp(`^${RUN_PREFIX}(\\d+)-`).exec(e.name);
     if (!m || !e.isDirectory || await isAlive(Number(m[1]))) continue;
-    const dir = `${TMP}/${e.name}`;
-    await stopAll(dir, [dir, `kgwt-${m[1]}-`]);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-    removed.push(dir);
+    await reapRun(`${TMP}/${e.name}`, Number(m[1]));
+    removed.push(`${TMP}/${e.name}`);
   }
   removed.push(...await sweepStale());
   return removed;
+}
+
+/**
+ * A watchdog process (fabric_reaper.ts) that cleans up the run once this
+ * process is gone, however it went: the test runner exits on SIGINT without
+ * running our listeners, and nothing runs after SIGKILL.
+ */
+export class Reaper {
+  readonly #child: Deno.ChildProcess;
+
+  constructor(run: RunDir) {
+    this.#child = new Deno.Command("deno", {
+      args: [
+        "run",
+        "--quiet",
+        "--no-prompt",
+        "--allow-run=ip,kill,ps",
+        "--allow-read=/tmp",
+        "--allow-write=/tmp",
+        new URL("./fabric_reaper.ts", import.meta.url).pathname,
+        run.path,
+        String(Deno.pid),
+      ],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn();
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Lets the reaper go over the run once more and exit; waits for it. */
+  async release(): Promise<void> {
+    await this.#child.stdin.close().catch(() => {});
+    await this.#child.status;
+  }
 }
