@@ -27,6 +27,10 @@ const GROUPS: readonly Group[] = [
   // What ships around the agent: the installer against a throwaway sshd, the unit's sandbox
   // applied by hand, the Kubernetes manifests (ssh, mount namespaces, setpriv, seccomp).
   { name: "ship", paths: ["test/ship/"], flags: ["-P=ship"], needsBundle: true },
+  // A BGP fabric of namespaces: FRR, nftables, pods, a client. Also needs `ps`
+  // and `kill` to stop by pid what a killed run left, and `bird`/`vtysh` to
+  // check the router configurations.
+  { name: "fabric", paths: ["test/fabric/"], flags: ["-P=fabric"], needsBundle: true },
 ];
 
 /** Builds dist/kube-gw.js, the file the agent runs from in tests, as `deno task bundle` does. */

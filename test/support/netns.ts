@@ -19,13 +19,21 @@ export async function ip(...args: string[]): Promise<string> {
   return decoder.decode(out.stdout);
 }
 
-/** Whether a process with this pid is alive. */
-function alive(pid: number): boolean {
+/**
+ * Whether a process with this pid is alive. Asks `kill -0`: `Deno.kill` needs
+ * all of `run`, and a permission error must never read as "dead" (that would
+ * sweep the namespaces of tests still running).
+ */
+async function alive(pid: number): Promise<boolean> {
   try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
+    const out = await new Deno.Command("kill", {
+      args: ["-0", String(pid)],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
   } catch {
-    return false;
+    return true;
   }
 }
 
@@ -36,7 +44,7 @@ export async function sweepStale(): Promise<string[]> {
   for (const line of list.split("\n")) {
     const name = line.split(" ")[0];
     const m = new RegExp(`^${PREFIX}\\d*-(\\d+)-`).exec(name);
-    if (m && !alive(Number(m[1]))) {
+    if (m && !(await alive(Number(m[1])))) {
       await ip("netns", "del", name).catch(() => {});
       removed.push(name);
     }

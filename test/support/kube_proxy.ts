@@ -1,0 +1,171 @@
+/**
+ * A stand-in for kube-proxy in nftables mode: renders the `ip kube-proxy`
+ * table that kube-proxy programs for Services with external IPs (services
+ * verdict map, per-port service/external/endpoint chains, `numgen random`
+ * endpoint choice, the masquerade mark), from a Service object as the API
+ * serves it and the settings of a KubeProxyConfiguration file.
+ *
+ * @module
+ */
+
+import yaml from "js-yaml";
+
+/** The KubeProxyConfiguration fields the rules depend on. */
+export interface KubeProxySettings {
+  readonly mode: string;
+  readonly clusterCIDR: string;
+  /** The packet mark bit that asks for masquerading (kube-proxy's default: 14). */
+  readonly masqueradeBit: number;
+}
+
+/** Reads the fields the stand-in needs from a KubeProxyConfiguration YAML text. */
+export function parseKubeProxyConfig(text: string): KubeProxySettings {
+  const doc = yaml.load(text) as Record<string, unknown> | null;
+  if (doc?.kind !== "KubeProxyConfiguration") {
+    throw new SyntaxError("not a KubeProxyConfiguration");
+  }
+  const mode = String(doc.mode ?? "");
+  const section = (doc[mode] ?? {}) as Record<string, unknown>;
+  return {
+    mode,
+    clusterCIDR: String(doc.clusterCIDR ?? ""),
+    masqueradeBit: Number(section.masqueradeBit ?? 14),
+  };
+}
+
+/** A Service port as the API serves it. */
+interface ServicePort {
+  readonly name?: string;
+  readonly port: number;
+  readonly protocol?: string;
+  readonly targetPort?: number | string;
+}
+
+/** The parts of a Service object the rules are made from. */
+export interface ServiceObject {
+  readonly metadata: { readonly name: string; readonly namespace: string };
+  readonly spec: {
+    readonly clusterIP?: string;
+    readonly externalIPs?: readonly string[];
+    readonly ports?: readonly ServicePort[];
+  };
+}
+
+const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/** RFC 4648 base32 of `bytes`, as Go's `base32.StdEncoding` (without padding). */
+export function base32(bytes: Uint8Array): string {
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
+  return out;
+}
+
+async function hash8(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return base32(new Uint8Array(digest)).slice(0, 8);
+}
+
+/**
+ * The `nft -f` script that replaces the `ip kube-proxy` table with the rules
+ * for `services`, each sending to `endpoints` (pod IPs) on the target port.
+ */
+export async function kubeProxyRuleset(
+  settings: KubeProxySettings,
+  services: readonly { service: ServiceObject; endpoints: readonly string[] }[],
+): Promise<string> {
+  const mark = `0x${(1 << settings.masqueradeBit).toString(16)}`;
+  const elements: string[] = [];
+  const chains: string[] = [];
+  for (const { service, endpoints } of services) {
+    const { namespace, name } = service.metadata;
+    for (const p of service.spec.ports ?? []) {
+      const proto = (p.protocol ?? "TCP").toLowerCase();
+      const portName = `${namespace}/${name}:${p.name ?? ""}`;
+      const base = `${await hash8(portName + proto)}-${namespace}/${name}/${proto}/${p.name ?? ""}`;
+      const target = Number(p.targetPort ?? p.port);
+      const svcChain = `service-${base}`;
+      const extChain = `external-${base}`;
+      const epChains: string[] = [];
+      for (const ep of endpoints) {
+        const epBase = `${await hash8(
+          portName + proto + `${ep}:${target}`,
+        )}-${namespace}/${name}/${proto}/${p.name ?? ""}__${ep}/${target}`;
+        const chain = `endpoint-${epBase}`;
+        epChains.push(chain);
+        chains.push(
+          `\tchain ${chain} {\n` +
+            `\t\tip saddr ${ep} jump mark-for-masquerade\n` +
+            `\t\tmeta l4proto ${proto} dnat to ${ep}:${target}\n` +
+            `\t}`,
+        );
+      }
+      const pick = epChains.length === 0
+        ? "\t\treject"
+        : `\t\tnumgen random mod ${epChains.length} vmap { ${
+          epChains.map((c, i) => `${i} : goto ${c}`).join(", ")
+        } }`;
+      const clusterIP = service.spec.clusterIP;
+      chains.push(
+        `\tchain ${svcChain} {\n` +
+          (clusterIP && settings.clusterCIDR
+            ? `\t\tip daddr ${clusterIP} ${proto} dport ${p.port} ip saddr != ${settings.clusterCIDR} jump mark-for-masquerade\n`
+            : "") +
+          `${pick}\n\t}`,
+      );
+      chains.push(
+        `\tchain ${extChain} {\n\t\tjump mark-for-masquerade\n\t\tgoto ${svcChain}\n\t}`,
+      );
+      if (clusterIP) elements.push(`${clusterIP} . ${proto} . ${p.port} : goto ${svcChain}`);
+      for (const ip of service.spec.externalIPs ?? []) {
+        elements.push(`${ip} . ${proto} . ${p.port} : goto ${extChain}`);
+      }
+    }
+  }
+  return [
+    "add table ip kube-proxy",
+    "delete table ip kube-proxy",
+    "table ip kube-proxy {",
+    '\tcomment "rules for kube-proxy"',
+    "\tmap service-ips {",
+    "\t\ttype ipv4_addr . inet_proto . inet_service : verdict",
+    '\t\tcomment "ClusterIP, ExternalIP and LoadBalancer IP traffic"',
+    ...(elements.length ? [`\t\telements = { ${elements.join(",\n\t\t\t")} }`] : []),
+    "\t}",
+    "\tchain nat-prerouting {",
+    "\t\ttype nat hook prerouting priority dstnat; policy accept;",
+    "\t\tjump services",
+    "\t}",
+    "\tchain nat-output {",
+    "\t\ttype nat hook output priority -100; policy accept;",
+    "\t\tjump services",
+    "\t}",
+    "\tchain nat-postrouting {",
+    "\t\ttype nat hook postrouting priority srcnat; policy accept;",
+    "\t\tjump masquerading",
+    "\t}",
+    "\tchain mark-for-masquerade {",
+    `\t\tmeta mark set meta mark | ${mark}`,
+    "\t}",
+    "\tchain masquerading {",
+    `\t\tmeta mark & ${mark} == 0 return`,
+    `\t\tmeta mark set meta mark ^ ${mark}`,
+    "\t\tmasquerade fully-random",
+    "\t}",
+    "\tchain services {",
+    "\t\tip daddr . meta l4proto . th dport vmap @service-ips",
+    "\t}",
+    ...chains,
+    "}",
+    "",
+  ].join("\n");
+}

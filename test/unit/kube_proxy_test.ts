@@ -1,0 +1,64 @@
+import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
+import { base32, kubeProxyRuleset, parseKubeProxyConfig } from "../support/kube_proxy.ts";
+
+const SETTINGS = { mode: "nftables", clusterCIDR: "10.244.0.0/16", masqueradeBit: 14 };
+const NGINX = {
+  metadata: { name: "nginx", namespace: "default" },
+  spec: {
+    clusterIP: "10.96.0.10",
+    externalIPs: ["10.0.100.30", "10.0.100.31"],
+    ports: [
+      { name: "port1", port: 80, protocol: "TCP", targetPort: 80 },
+      { name: "port2", port: 81, protocol: "TCP", targetPort: 80 },
+    ],
+  },
+};
+
+Deno.test("base32 is RFC 4648's alphabet, as Go's StdEncoding without padding", () => {
+  const enc = (s: string) => base32(new TextEncoder().encode(s));
+  assertEquals(["", "f", "fo", "foo", "foob", "fooba", "foobar"].map(enc), [
+    "",
+    "MY",
+    "MZXQ",
+    "MZXW6",
+    "MZXW6YQ",
+    "MZXW6YTB",
+    "MZXW6YTBOI",
+  ]);
+});
+
+Deno.test("kube-proxy rules: every external IP and port goes to its external chain, then a random pod", async () => {
+  const rules = await kubeProxyRuleset(SETTINGS, [{
+    service: NGINX,
+    endpoints: ["10.244.1.10", "10.244.2.10"],
+  }]);
+  const elements = [...rules.matchAll(/(\S+ \. tcp \. \d+) : goto (\w+)-/g)].map((m) =>
+    `${m[1]} ${m[2]}`
+  );
+  assertEquals(elements.sort(), [
+    "10.0.100.30 . tcp . 80 external",
+    "10.0.100.30 . tcp . 81 external",
+    "10.0.100.31 . tcp . 80 external",
+    "10.0.100.31 . tcp . 81 external",
+    "10.96.0.10 . tcp . 80 service",
+    "10.96.0.10 . tcp . 81 service",
+  ]);
+  assertEquals(rules.match(/numgen random mod 2 vmap/g)?.length, 2);
+  assert(rules.includes("meta l4proto tcp dnat to 10.244.1.10:80"));
+  assert(rules.includes("meta l4proto tcp dnat to 10.244.2.10:80"));
+  assert(rules.includes("meta mark set meta mark | 0x4000"));
+  assert(rules.includes("ip saddr != 10.244.0.0/16 jump mark-for-masquerade"));
+  // Port 81 targets the pods' port 80, in its own chains.
+  assert(/chain service-[A-Z2-7]{8}-default\/nginx\/tcp\/port2 \{/.test(rules));
+});
+
+Deno.test("kube-proxy rules without Services: an empty map, the table still replaced", async () => {
+  const rules = await kubeProxyRuleset(SETTINGS, []);
+  assert(rules.startsWith("add table ip kube-proxy\ndelete table ip kube-proxy\n"));
+  assert(!rules.includes("elements"));
+  assert(!rules.includes("chain service-"));
+});
+
+Deno.test("parseKubeProxyConfig refuses other kinds", () => {
+  throws(() => parseKubeProxyConfig("kind: Pod\n"), SyntaxError);
+});

@@ -1,0 +1,100 @@
+import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
+import readme from "../../README.md" with { type: "text" };
+import frrGateway from "../../scripts/router/frr-gateway.conf" with { type: "text" };
+import birdGateway from "../../scripts/router/bird-gateway.conf" with { type: "text" };
+import sysctlGateway from "../../scripts/router/sysctl-gateway.conf" with { type: "text" };
+import nftHandoff from "../../scripts/router/nft-handoff.conf" with { type: "text" };
+import kubeProxyNft from "../../scripts/router/kube-proxy-nftables.yaml" with { type: "text" };
+import kubeProxyIpvs from "../../scripts/router/kube-proxy-ipvs.yaml" with { type: "text" };
+import {
+  placeholders,
+  renderTemplate,
+  ROUTER_FILES,
+  sectionSnippets,
+  TemplateError,
+} from "../support/router_config.ts";
+import { parseKubeProxyConfig } from "../support/kube_proxy.ts";
+import yaml from "js-yaml";
+
+const FILES: Record<(typeof ROUTER_FILES)[number], string> = {
+  "scripts/router/frr-gateway.conf": frrGateway,
+  "scripts/router/bird-gateway.conf": birdGateway,
+  "scripts/router/sysctl-gateway.conf": sysctlGateway,
+  "scripts/router/nft-handoff.conf": nftHandoff,
+  "scripts/router/kube-proxy-nftables.yaml": kubeProxyNft,
+  "scripts/router/kube-proxy-ipvs.yaml": kubeProxyIpvs,
+};
+
+Deno.test("README router configuration: every snippet is its file, word for word", () => {
+  const snippets = sectionSnippets(readme, "Router configuration");
+  assert(snippets.length > 0, "no snippets in ## Router configuration");
+  for (const s of snippets) {
+    assert(s.file, `README line ${s.line}: a code block without <!-- file: PATH --> before it`);
+    assert(s.file in FILES, `README line ${s.line}: ${s.file} is not a router file`);
+    assertEquals(s.body, FILES[s.file as keyof typeof FILES], `README line ${s.line} != ${s.file}`);
+  }
+  assertEquals(new Set(snippets.map((s) => s.file)), new Set(ROUTER_FILES));
+});
+
+Deno.test("README router configuration comes right before Development", () => {
+  const headings = readme.split("\n").filter((l) => l.startsWith("## "));
+  assertEquals(
+    headings.indexOf("## Development") - headings.indexOf("## Router configuration"),
+    1,
+  );
+});
+
+Deno.test("sectionSnippets finds marked and unmarked blocks of one section only", () => {
+  const md = [
+    "## A",
+    "```sh",
+    "outside",
+    "```",
+    "## Router configuration",
+    "<!-- file: x.conf -->",
+    "",
+    "```",
+    "one",
+    "two",
+    "```",
+    "text",
+    "```yaml",
+    "bare: true",
+    "```",
+    "## B",
+    "```",
+    "later",
+    "```",
+  ].join("\n");
+  assertEquals(sectionSnippets(md, "Router configuration"), [
+    { file: "x.conf", lang: "", body: "one\ntwo\n", line: 8 },
+    { file: undefined, lang: "yaml", body: "bare: true\n", line: 13 },
+  ]);
+});
+
+Deno.test("renderTemplate fills placeholders and refuses missing or unused values", () => {
+  assertEquals(renderTemplate("a {{X}} b {{Y_2}} {{X}}", { X: "1", Y_2: "2" }), "a 1 b 2 1");
+  throws(() => renderTemplate("{{X}} {{Y}}", { X: "1" }), TemplateError);
+  throws(() => renderTemplate("{{X}}", { X: "1", Z: "3" }), TemplateError);
+});
+
+Deno.test("the FRR and BIRD gateway configs take the same placeholders and managed network", () => {
+  assertEquals(placeholders(frrGateway).sort(), ["ASN", "LOOPBACK", "UPLINK"]);
+  assertEquals(placeholders(birdGateway).sort(), ["ASN", "LOOPBACK", "UPLINK"]);
+  assert(frrGateway.includes("permit 10.0.100.0/24 le 32"));
+  assert(birdGateway.includes("[ 10.0.100.0/24{24,32} ]"));
+  // Never a bare `redistribute connected`: that would announce every
+  // connected address, kube-ipvs0's ClusterIPs included.
+  const redistribute = frrGateway.split("\n").filter((l) => l.includes("redistribute"));
+  assertEquals(redistribute, ["  redistribute connected route-map KUBE-GW-CONNECTED"]);
+});
+
+Deno.test("the kube-proxy configurations: nftables as the fabric runs it, IPVS with source hashing", () => {
+  assertEquals(parseKubeProxyConfig(kubeProxyNft), {
+    mode: "nftables",
+    clusterCIDR: "10.244.0.0/16",
+    masqueradeBit: 14,
+  });
+  const ipvs = yaml.load(kubeProxyIpvs) as { mode: string; ipvs: { scheduler: string } };
+  assertEquals([ipvs.mode, ipvs.ipvs.scheduler], ["ipvs", "sh"]);
+});
