@@ -36,14 +36,6 @@ Deno.test("README router configuration: every snippet is its file, word for word
   assertEquals(new Set(snippets.map((s) => s.file)), new Set(ROUTER_FILES));
 });
 
-Deno.test("README router configuration comes right before Development", () => {
-  const headings = readme.split("\n").filter((l) => l.startsWith("## "));
-  assertEquals(
-    headings.indexOf("## Development") - headings.indexOf("## Router configuration"),
-    1,
-  );
-});
-
 Deno.test("sectionSnippets finds marked and unmarked blocks of one section only", () => {
   const md = [
     "## A",
