@@ -87,12 +87,7 @@ export async function runAgent(
         body: await deps.metrics!.render(),
         contentType: deps.metrics!.contentType,
       }),
-      notReady: () =>
-        !sources.every((s) => s.synced)
-          ? "waiting for the first complete list of Services"
-          : reconciler.ready
-          ? undefined
-          : "the last reconcile failed",
+      notReady: () => reconciler.notReady(),
       sinceTick: () => performance.now() - lastTick,
     }, signal)
     : undefined;

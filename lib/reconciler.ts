@@ -63,8 +63,8 @@ export class Reconciler implements ServiceSink {
   #running: Promise<void> | undefined;
   #dirty = false;
   #stopped = false;
-  #lastOk = false;
-  #lastSuccess: Date | undefined;
+  /** Undefined before the first reconcile; then the last one's error, or null. */
+  #lastError: string | null | undefined;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
@@ -83,12 +83,15 @@ export class Reconciler implements ServiceSink {
 
   /** Whether the first complete list arrived and the last reconcile succeeded. */
   get ready(): boolean {
-    return this.#synced && this.#lastOk;
+    return this.notReady() === undefined;
   }
 
-  /** When the last reconcile succeeded. */
-  get lastSuccess(): Date | undefined {
-    return this.#lastSuccess;
+  /** Why the reconciler is not ready, or undefined when it is. */
+  notReady(): string | undefined {
+    if (!this.#synced) return "waiting for the first complete list of Services";
+    if (this.#lastError === undefined) return "waiting for the first reconcile";
+    if (this.#lastError !== null) return `the last reconcile failed: ${this.#lastError}`;
+    return undefined;
   }
 
   replace(services: ServiceRecord[], namespace: string | undefined): void {
@@ -154,15 +157,14 @@ export class Reconciler implements ServiceSink {
     const started = performance.now();
     try {
       const changed = await this.reconcileOnce();
-      this.#lastOk = true;
-      this.#lastSuccess = new Date();
+      this.#lastError = null;
       this.#retry.reset();
       this.#o.observer?.reconciled?.(
         changed ? "success" : "noop",
         (performance.now() - started) / 1000,
       );
     } catch (err) {
-      this.#lastOk = false;
+      this.#lastError = (err as Error).message;
       const delay = this.#retry.next();
       log.error("reconcile failed: {error}; retrying in {delay}ms", {
         error: (err as Error).message,

@@ -75,9 +75,10 @@ Deno.test("nothing is changed before the first complete list", async () => {
   r.upsert(svc("a", "10.0.100.30"));
   await tick(50);
   assert.deepEqual(iface.plans, []);
-  assert.equal(r.ready, false);
+  assert.equal(r.notReady(), "waiting for the first complete list of Services");
   r.replace([svc("a", "10.0.100.30")], undefined);
   r.markSynced();
+  assert.equal(r.notReady(), "waiting for the first reconcile");
   await settle(iface);
   assert.deepEqual(iface.hosts(), ["10.0.0.20", "10.0.100.30"]);
   assert.equal(r.ready, true);
@@ -159,7 +160,10 @@ Deno.test("a failed apply is retried after re-reading the interface", async () =
   r.replace([svc("nginx", "10.0.100.30")], undefined);
   r.markSynced();
   await tick(100);
-  assert.equal(r.ready, false);
+  assert.match(
+    r.notReady() ?? "",
+    /^the last reconcile failed: RTNETLINK answers: No buffer space/,
+  );
   await tick(1500); // the first retry waits 0.5–1 s
   assert.deepEqual(iface.hosts(), ["10.0.0.20", "10.0.100.30"]);
   assert.equal(r.ready, true);
