@@ -211,6 +211,27 @@ export async function procMemory(pid: number): Promise<ProcMemory> {
   return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
 }
 
+/** Whole-machine CPU time counters from /proc/stat, in clock ticks. */
+export interface CpuTimes {
+  readonly busy: number;
+  readonly total: number;
+}
+
+/** Reads the machine's CPU counters (all CPUs). */
+export async function cpuTimes(): Promise<CpuTimes> {
+  const line = (await readProc("/proc/stat")).split("\n").find((l) => l.startsWith("cpu "));
+  if (!line) throw new Error("/proc/stat has no cpu line");
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user … steal; guest is in user
+  const idle = f[3] + f[4]; // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/** The share of the machine's CPU time that was busy between two readings (0–1). */
+export function busyShare(a: CpuTimes, b: CpuTimes): number {
+  return (b.busy - a.busy) / Math.max(1, b.total - a.total);
+}
+
 /** Parses Prometheus text into `name{labels}` → value. */
 export function parseMetrics(text: string): Map<string, number> {
   const out = new Map<string, number>();

@@ -7,7 +7,7 @@
 import type { AcrossRuns } from "./stats.ts";
 
 /** Units a figure can have; times are kept in milliseconds, sizes in bytes. */
-export type Unit = "ms" | "bytes" | "count" | "requests" | "ratio";
+export type Unit = "ms" | "bytes" | "count" | "requests" | "ratio" | "percent";
 
 /** A target from the issue, and whether the measured figure meets it. */
 export interface Target {
@@ -61,6 +61,8 @@ export function formatValue(v: number, unit: Unit): string {
       return `${(v / 1024 / 1024).toFixed(1)} MB`;
     case "ratio":
       return `${v.toFixed(2)}×`;
+    case "percent":
+      return `${v.toFixed(0)} %`;
     case "count":
     case "requests":
       return Number.isInteger(v) ? String(v) : v.toFixed(1);
@@ -89,7 +91,9 @@ export function formatTable(rows: readonly Row[]): string {
     formatValue(r.value.median, r.unit),
     formatValue(r.value.worst, r.unit),
     r.compare ? `${formatValue(r.compare.value.median, r.unit)} ${r.compare.label}` : "",
-    r.compare ? `${formatRatio(r.compare.ratio)} ${r.compare.ratioText}` : "",
+    r.compare && Number.isFinite(r.compare.ratio)
+      ? `${formatRatio(r.compare.ratio)} ${r.compare.ratioText}`
+      : "",
     r.target ? `${r.target.met ? "met" : "MISSED"}: ${r.target.text}` : "",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
