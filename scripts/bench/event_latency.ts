@@ -122,8 +122,8 @@ export async function eventLatency(cfg: BenchConfig): Promise<ScenarioResult> {
       target,
     };
   });
-  rows[rows.length - 1] = {
-    ...rows[rows.length - 1],
+  rows[0] = {
+    ...rows[0],
     note: `prototype: ${cfg.latency.prototypeEvents} + ${cfg.latency.prototypeEvents} sampled`,
   };
   return {

@@ -63,15 +63,23 @@ async function agentRun(cfg: BenchConfig, n: number): Promise<AgentMemory> {
   const mem = await procMemory(agent.pid);
   const m = await scrape(port);
   await agent.stop();
-  const kind = (k: string) => m.get(`kubegw_process_memory_bytes{kind="${k}"}`) ?? NaN;
   return {
     peak: mem.hwm,
     steady: mem.rss,
-    heapUsed: kind("heap_used"),
-    heapTotal: kind("heap_total"),
-    external: kind("external"),
+    heapUsed: heapMetric(m, "heap_used"),
+    heapTotal: heapMetric(m, "heap_total"),
+    external: heapMetric(m, "external"),
     samples,
   };
+}
+
+/**
+ * A V8 memory figure from /metrics, under either naming the agent has used:
+ * `kubegw_process_memory_bytes{kind="heap_used"}` or `kubegw_heap_used_bytes`.
+ */
+export function heapMetric(m: Map<string, number>, kind: string): number {
+  return m.get(`kubegw_process_memory_bytes{kind="${kind}"}`) ??
+    m.get(`kubegw_${kind === "external" ? "external_memory" : kind}_bytes`) ?? NaN;
 }
 
 /** Runs scenario 4. */
