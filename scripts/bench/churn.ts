@@ -29,6 +29,7 @@ import {
   ExecCounter,
   metricsPort,
   parseMetrics,
+  processCpuMs,
   reconciles,
   scrape,
   waitReady,
@@ -46,6 +47,10 @@ interface Driven {
   readonly p99PerSecond: number[];
   /** Share of the whole machine's CPU busy during the churn (every process, ours or not). */
   readonly cpuBusy: number;
+  /** Kernel address changes the updates implied (adds + removals). */
+  readonly changes: number;
+  /** CPU time of the `ip` processes applying them (perf task-clock), or null without perf. */
+  readonly ipCpuMs: number | null;
 }
 
 interface ChurnRun extends Driven {
@@ -55,6 +60,10 @@ interface ChurnRun extends Driven {
   readonly reconcileSeconds: Record<string, number>;
   /** `ip` processes the agent started in the window (perf), or null without perf. */
   readonly ipProcesses: number | null;
+  /** CPU time of the agent itself in the window (its children not included). */
+  readonly agentCpuMs: number;
+  /** Time the agent spent in reconciles (plan + waiting for `ip`) in the window. */
+  readonly reconcileMs: number;
   /** How long the exec counter was attached. */
   readonly windowMs: number;
 }
@@ -114,6 +123,7 @@ async function drive(
   const fresh = () => addressAt(BLOCK.fresh, freshSeq++);
   const total = perSecond * seconds;
   const outcomes: Promise<{ t0: number; t1: number }>[] = [];
+  let changes = 0;
   const cpu0 = await cpuTimes();
   const start = performance.now();
   let k = 0;
@@ -122,6 +132,7 @@ async function drive(
     for (; k < due; k++) {
       const svc = svcs[k % n];
       const expect = nextUpdate(svc, k, fresh);
+      changes += expect.length;
       const now = performance.now();
       const seen = expect.map((e) => stage.monitor.waitFor(e.ip, e.kind, now));
       const started = apply(svc, expect);
@@ -155,6 +166,8 @@ async function drive(
       convergeMs: lastChange - lastEvent,
       p99PerSecond: [...perSec].map((l) => distribution(l ?? []).p99),
       cpuBusy,
+      changes,
+      ipCpuMs: null,
     },
     want,
   };
@@ -179,8 +192,10 @@ async function agentRun(cfg: BenchConfig, perf: boolean): Promise<ChurnRun> {
   await using _ = agent;
   const port = await metricsPort(agent);
   await waitReady(port, 30_000);
-  const before = reconciles(await scrape(port));
+  const m0 = await scrape(port);
+  const before = reconciles(m0);
   const counter = perf ? await ExecCounter.attach(agent.pid) : undefined;
+  const agentCpu0 = await processCpuMs(agent.pid);
   const windowStart = performance.now();
   const { driven } = await drive(cfg, stage, addresses, (svc) => {
     stage.api.update(service(svc.name, svc.ips));
@@ -188,11 +203,14 @@ async function agentRun(cfg: BenchConfig, perf: boolean): Promise<ChurnRun> {
   }).catch((err) => {
     throw new Error(`${err.message}\n${agent.tail()}`);
   });
-  const ipProcesses = counter ? await counter.count() : null;
+  const agentCpuMs = await processCpuMs(agent.pid) - agentCpu0;
+  const counts = counter ? await counter.count() : undefined;
   const windowMs = performance.now() - windowStart;
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const m = parseMetrics(text);
   const after = reconciles(m);
+  const reconcileSum = (x: Map<string, number>) =>
+    x.get("kubegw_reconcile_duration_seconds_sum") ?? NaN;
   await agent.stop();
   const byResult: Record<string, number> = {};
   for (const key of Object.keys(after.byResult)) {
@@ -203,12 +221,15 @@ async function agentRun(cfg: BenchConfig, perf: boolean): Promise<ChurnRun> {
     reconciles: after.total - before.total,
     reconcilesByResult: byResult,
     reconcileSeconds: histogram(m),
-    ipProcesses,
+    ipProcesses: counts?.execs ?? null,
+    ipCpuMs: counts ? counts.cpuMs - agentCpuMs : null,
+    agentCpuMs,
+    reconcileMs: (reconcileSum(m) - reconcileSum(m0)) * 1000,
     windowMs,
   };
 }
 
-async function floorRun(cfg: BenchConfig): Promise<Driven> {
+async function floorRun(cfg: BenchConfig, perf: boolean): Promise<Driven> {
   const { addresses } = seededServices(cfg.churn.services);
   await using stage = await Stage.create(`s3f-${cfg.churn.services}`);
   const seeded = stage.monitor.waitForAll(addresses, "add");
@@ -223,6 +244,7 @@ async function floorRun(cfg: BenchConfig): Promise<Driven> {
   try {
     await writer.write(encoder.encode(addBatch(addresses)));
     await within(seeded.done, 120_000, "churn floor: seeding");
+    const counter = perf ? await ExecCounter.attach(child.pid) : undefined;
     const { driven } = await drive(cfg, stage, addresses, (_svc, expect) => {
       const t0 = performance.now();
       const lines = expect.map((e) =>
@@ -231,7 +253,8 @@ async function floorRun(cfg: BenchConfig): Promise<Driven> {
       writer.write(encoder.encode(lines.join("")));
       return Promise.resolve(t0);
     });
-    return driven;
+    const counts = counter ? await counter.count() : undefined;
+    return { ...driven, ipCpuMs: counts?.cpuMs ?? null };
   } finally {
     await writer.close().catch(() => {});
     await child.output();
@@ -245,7 +268,7 @@ export async function churn(cfg: BenchConfig): Promise<ScenarioResult> {
   const floors: Driven[] = [];
   for (let r = 0; r < cfg.runs; r++) {
     runs.push(await agentRun(cfg, perf));
-    floors.push(await floorRun(cfg));
+    floors.push(await floorRun(cfg, perf));
   }
   const { services, perSecond, seconds } = cfg.churn;
   const scenario = "3 churn";
@@ -303,6 +326,24 @@ export async function churn(cfg: BenchConfig): Promise<ScenarioResult> {
         text: "≤ reconciles (+ 1 read per 30 s resync)",
         met: runs.every((r) => (r.ipProcesses ?? Infinity) <= r.reconciles + resyncs(r)),
       },
+    });
+  }
+  if (perf) {
+    const perChange = (d: Driven) => (d.ipCpuMs ?? NaN) / d.changes;
+    const ipc = acrossRuns(runs.map(perChange));
+    rows.push({
+      scenario,
+      metric: "ip + kernel CPU per address change",
+      unit: "ms",
+      value: ipc,
+      compare: vsFloor(ipc, acrossRuns(floors.map(perChange))),
+      note: "perf task-clock minus the agent's own CPU",
+    });
+    rows.push({
+      scenario,
+      metric: "agent's own CPU per update",
+      unit: "ms",
+      value: acrossRuns(runs.map((r) => r.agentCpuMs / r.updates)),
     });
   }
   rows.push({

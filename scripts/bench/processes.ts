@@ -288,7 +288,26 @@ export async function metricsPort(agent: LoggedProcess, timeoutMs = 15_000): Pro
   return Number(/:(\d+)\s*$/.exec(line.trim())![1]);
 }
 
-/** Counts the execs of a process's children with `perf stat` (sched_process_exec). */
+/** CPU time (user + system) of one process, not counting its children, in ms. */
+export async function processCpuMs(pid: number): Promise<number> {
+  const stat = await readProc(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 and 15 of /proc/PID/stat (utime, stime), in clock ticks of 10 ms.
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/** What `perf stat` counted for a process and the children it started while attached. */
+export interface PerfCounts {
+  /** Processes started (sched_process_exec). */
+  readonly execs: number;
+  /** CPU time of the process and those children (task-clock), in ms. */
+  readonly cpuMs: number;
+}
+
+/**
+ * Counts a process's child execs and CPU time with `perf stat`; children
+ * inherit the counters, so every `ip` the agent runs is included.
+ */
 export class ExecCounter {
   private constructor(readonly proc: LoggedProcess) {}
 
@@ -313,7 +332,7 @@ export class ExecCounter {
       "stat",
       "-x,",
       "-e",
-      "sched:sched_process_exec",
+      "sched:sched_process_exec,task-clock",
       "-p",
       String(pid),
     ]);
@@ -321,12 +340,17 @@ export class ExecCounter {
     return new ExecCounter(proc);
   }
 
-  /** Detaches and returns the number of execs counted. */
-  async count(): Promise<number> {
+  /** Detaches and returns what was counted. */
+  async count(): Promise<PerfCounts> {
     await this.proc.stop("SIGINT");
-    const line = this.proc.lines.find((l) => l.includes("sched:sched_process_exec"));
-    const n = line ? Number(line.split(",")[0]) : NaN;
-    if (!Number.isFinite(n)) throw new Error(`perf stat printed no count:\n${this.proc.tail()}`);
-    return n;
+    const value = (event: string) => {
+      const line = this.proc.lines.find((l) => l.split(",")[2]?.startsWith(event));
+      const n = line ? Number(line.split(",")[0]) : NaN;
+      if (!Number.isFinite(n)) {
+        throw new Error(`perf stat printed no ${event}:\n${this.proc.tail()}`);
+      }
+      return n;
+    };
+    return { execs: value("sched:sched_process_exec"), cpuMs: value("task-clock") };
   }
 }
