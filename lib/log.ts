@@ -49,7 +49,18 @@ export function jsonFormatter(record: LogRecord): string {
   }) + "\n";
 }
 
-/** A sink that gathers lines and writes them together at the end of the tick. */
+/**
+ * LogTape's marker (a registered symbol, as its own stream sink sets it) for a
+ * sink that is done with a record when it returns. Without it LogTape copies
+ * every record before handing it over, which at 20,000 "assuming address"
+ * lines in one reconcile costs about 20 MB of peak RSS.
+ */
+const IMMEDIATE = Symbol.for("LogTape.sinkSnapshotPolicy.immediate");
+
+/**
+ * A sink that formats each record at once and writes the lines together at the
+ * end of the tick.
+ */
 export function batchedSink(
   write: (bytes: Uint8Array) => void,
   format: (r: LogRecord) => string,
@@ -76,7 +87,7 @@ export function batchedSink(
       setTimeout(flush, 0);
     }
   };
-  return Object.assign(sink, { flush });
+  return Object.assign(sink, { flush, [IMMEDIATE]: true });
 }
 
 function writeAll(bytes: Uint8Array): void {

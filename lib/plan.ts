@@ -76,6 +76,27 @@ export function plan(desired: Iterable<string>, current: ReadonlySet<string>): P
   return { add, remove };
 }
 
+/**
+ * Plans only the `touched` addresses. This is {@linkcode plan} when every
+ * other address is already right, that is desired exactly when current: the
+ * reconciler's state between reads of the interface, where the full plan
+ * would cost a pass over every address for a change to a few.
+ */
+export function planTouched(
+  touched: Iterable<string>,
+  desired: { has(address: string): boolean },
+  current: ReadonlySet<string>,
+): Plan {
+  const add: string[] = [];
+  const remove: string[] = [];
+  for (const a of touched) {
+    const want = desired.has(a);
+    if (want && !current.has(a)) add.push(a);
+    else if (!want && current.has(a)) remove.push(a);
+  }
+  return { add, remove };
+}
+
 /** The state of the interface after a plan was applied to `current`. */
 export function applyPlan(current: ReadonlySet<string>, p: Plan): Set<string> {
   const next = new Set(current);

@@ -17,7 +17,7 @@ import type { Cidr } from "./cidr.ts";
 import { type DesiredChange, DesiredState, type Rejection } from "./desired.ts";
 import { familyOf } from "./ip.ts";
 import type { AddressBackend } from "./iproute2.ts";
-import { applyPlan, isEmptyPlan, managedView, type Plan, plan } from "./plan.ts";
+import { isEmptyPlan, managedView, type Plan, plan, planTouched } from "./plan.ts";
 import type { ServiceRecord } from "./service.ts";
 import type { ServiceSink } from "./service_source.ts";
 
@@ -57,6 +57,12 @@ export class Reconciler implements ServiceSink {
   #current = new Set<string>();
   /** Read the interface before the next plan instead of trusting `#current`. */
   #reread = true;
+  /**
+   * Addresses whose desired state changed since the last plan; every other
+   * address is desired exactly when it is in `#current`. Undefined after a
+   * read of the interface: the next plan covers every address.
+   */
+  #touched: Set<string> | undefined;
   #synced = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #resyncTimer: ReturnType<typeof setInterval> | undefined;
@@ -111,6 +117,7 @@ export class Reconciler implements ServiceSink {
       log.warn(r.message);
       this.#o.observer?.rejected?.(r);
     }
+    for (const a of change.touched) this.#touched?.add(a);
     if (change.touched.length > 0) this.#schedule();
   }
 
@@ -211,8 +218,9 @@ export class Reconciler implements ServiceSink {
     if (this.#reread) {
       this.#current = await this.readManaged();
       this.#reread = false;
+      this.#touched = undefined;
     }
-    const p = plan(this.#desired.addresses.keys(), this.#current);
+    const p = this.#planNext();
     if (isEmptyPlan(p)) return false;
     try {
       await this.#o.backend.apply(p);
@@ -220,11 +228,25 @@ export class Reconciler implements ServiceSink {
       this.#reread = true;
       throw err;
     }
-    this.#current = applyPlan(this.#current, p);
+    for (const r of p.remove) this.#current.delete(r);
+    for (const a of p.add) this.#current.add(a);
     for (const a of p.add) log.info("assuming address {address}", { address: a });
     for (const r of p.remove) log.info("forfeiting address {address}", { address: r });
     this.#report(this.#current);
     return true;
+  }
+
+  /**
+   * The plan for this reconcile: every address after a read of the interface,
+   * else only the addresses touched since the last plan. Starts a new touched
+   * set, so changes that arrive while `ip` runs go into the next plan.
+   */
+  #planNext(): Plan {
+    const touched = this.#touched;
+    this.#touched = new Set();
+    return touched === undefined
+      ? plan(this.#desired.addresses.keys(), this.#current)
+      : planTouched(touched, this.#desired.addresses, this.#current);
   }
 
   #report(current: ReadonlySet<string>): void {

@@ -1,0 +1,64 @@
+/**
+ * Benchmark sizes: the full run the issue asks for, and a small run for CI
+ * that exercises every scenario in well under two minutes.
+ *
+ * @module
+ */
+
+/** Sizes and repetitions of every scenario. */
+export interface BenchConfig {
+  readonly mode: "full" | "small";
+  /** Runs of each kube-gw measurement. */
+  readonly runs: number;
+  /** Runs of each prototype measurement (it is slow by design). */
+  readonly prototypeRuns: number;
+  readonly latency: {
+    /** Sequential creates, then as many deletes, for kube-gw. */
+    readonly events: number;
+    /** Sampled creates (and deletes) for the prototype. */
+    readonly prototypeEvents: number;
+    /** Mean gap between the prototype's sampled events (exponential). */
+    readonly prototypeMeanGapMs: number;
+  };
+  readonly initialSync: { readonly sizes: readonly number[] };
+  readonly churn: {
+    readonly services: number;
+    readonly perSecond: number;
+    readonly seconds: number;
+  };
+  readonly memory: { readonly sizes: readonly number[]; readonly idleMs: number };
+  readonly apiCost: {
+    readonly services: number;
+    readonly windowMs: number;
+    /** kube-gw agents measured side by side (each with its own API server). */
+    readonly replicas: number;
+  };
+  /** Write V8 CPU profiles of every agent into this directory. */
+  readonly cpuProfDir?: string;
+  /** Write every agent's log into this directory. */
+  readonly logDir?: string;
+}
+
+/** The run the issue specifies. */
+export const FULL: BenchConfig = {
+  mode: "full",
+  runs: 3,
+  prototypeRuns: 3,
+  latency: { events: 1000, prototypeEvents: 40, prototypeMeanGapMs: 1000 },
+  initialSync: { sizes: [1000, 10_000, 25_000] },
+  churn: { services: 10_000, perSecond: 500, seconds: 30 },
+  memory: { sizes: [100, 10_000], idleMs: 20_000 },
+  apiCost: { services: 100, windowMs: 600_000, replicas: 3 },
+};
+
+/** Every scenario at a small size, for CI: checks that nothing broke, times nothing. */
+export const SMALL: BenchConfig = {
+  mode: "small",
+  runs: 2,
+  prototypeRuns: 1,
+  latency: { events: 200, prototypeEvents: 3, prototypeMeanGapMs: 300 },
+  initialSync: { sizes: [200] },
+  churn: { services: 200, perSecond: 100, seconds: 5 },
+  memory: { sizes: [100, 200], idleMs: 2000 },
+  apiCost: { services: 100, windowMs: 12_000, replicas: 1 },
+};

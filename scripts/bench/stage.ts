@@ -1,0 +1,123 @@
+/**
+ * One benchmark stage: a throwaway namespace, a fake API server with a
+ * kubeconfig for it, and an address monitor on the namespace. Everything a
+ * stage made is removed on dispose, and on interrupt through {@linkcode
+ * disposeAll}.
+ *
+ * @module
+ */
+
+import { FakeApiServer, type ServiceSpec } from "../../test/support/fake_apiserver.ts";
+import { writeKubeconfig } from "../../test/support/agent.ts";
+import { Netns } from "../../test/support/netns.ts";
+import { NETWORK } from "./addresses.ts";
+import { AddressMonitor } from "./monitor.ts";
+
+const stages = new Set<Stage>();
+
+/** Disposes every stage still open (on interrupt). */
+export async function disposeAll(): Promise<void> {
+  await Promise.all([...stages].map((s) => s.dispose()));
+}
+
+/** The Kubernetes namespace every benchmark Service lives in. */
+export const K8S_NAMESPACE = "bench";
+
+/** A Service with these external IPs. */
+export function service(name: string, externalIPs: readonly string[]): ServiceSpec {
+  return { namespace: K8S_NAMESPACE, name, externalIPs };
+}
+
+/** A namespace, an API server, a kubeconfig and a monitor. */
+export class Stage implements AsyncDisposable {
+  /** When each resource version was first written to a watch stream. */
+  readonly #written = new Map<string, number>();
+  readonly #writeWaiters = new Map<string, (at: number) => void>();
+  #disposed = false;
+
+  private constructor(
+    readonly ns: Netns,
+    readonly api: FakeApiServer,
+    readonly kubeconfig: { path: string } & AsyncDisposable,
+    readonly monitor: AddressMonitor,
+  ) {
+    api.onEventWritten = (_type, obj, at) => {
+      const rv = obj.metadata.resourceVersion;
+      if (this.#written.has(rv)) return;
+      this.#written.set(rv, at);
+      const w = this.#writeWaiters.get(rv);
+      if (w) {
+        this.#writeWaiters.delete(rv);
+        w(at);
+      }
+    };
+  }
+
+  /** Creates a stage; `services` are loaded before anything watches. */
+  static async create(label: string, services: Iterable<ServiceSpec> = []): Promise<Stage> {
+    const ns = await Netns.create(label);
+    let api: FakeApiServer | undefined;
+    try {
+      api = await FakeApiServer.start();
+      api.seed(services);
+      const kc = await writeKubeconfig(api);
+      const monitor = await AddressMonitor.start(ns.name);
+      const stage = new Stage(ns, api, kc, monitor);
+      stages.add(stage);
+      return stage;
+    } catch (err) {
+      await api?.close();
+      await ns.delete();
+      throw err;
+    }
+  }
+
+  /** Arguments for `kube-gw run` against this stage, as the README gives them. */
+  agentArgs(): string[] {
+    return [
+      "run",
+      `--network=${NETWORK}`,
+      `--netns=${this.ns.name}`,
+      `--kubeconfig=${this.kubeconfig.path}`,
+      "--metrics-address=127.0.0.1:0",
+    ];
+  }
+
+  /** When the event of resource version `rv` was written to a watch; waits for it. */
+  whenWritten(rv: string): Promise<number> {
+    const at = this.#written.get(rv);
+    if (at !== undefined) return Promise.resolve(at);
+    return new Promise((resolve) => this.#writeWaiters.set(rv, resolve));
+  }
+
+  /** Removes everything the stage made. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    stages.delete(this);
+    await this.monitor.stop().catch(() => {});
+    await this.api.close().catch(() => {});
+    await Promise.resolve(this.kubeconfig[Symbol.asyncDispose]()).catch(() => {});
+    await this.ns.delete();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+}
+
+/** Rejects after `ms` with `what` in the message, unless `p` settles first. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms}ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Sleeps `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
