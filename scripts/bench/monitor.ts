@@ -6,6 +6,8 @@
  * @module
  */
 
+import { IpMonitor } from "../../test/support/netns.ts";
+
 /** One address change as the kernel reported it. */
 export interface AddressEvent {
   readonly kind: "add" | "del";
@@ -40,41 +42,22 @@ const decoder = new TextDecoder();
 
 /** A running `ip monitor address` for one namespace. */
 export class AddressMonitor implements AsyncDisposable {
-  readonly #child: Deno.ChildProcess;
-  readonly #done: Promise<void>;
+  readonly #monitor: IpMonitor;
   /** The latest time each address was seen added / deleted. */
   readonly #lastAdd = new Map<string, number>();
   readonly #lastDel = new Map<string, number>();
   readonly #waiters = new Map<string, Waiter[]>();
   readonly #setWaiters = new Set<SetWaiter>();
-  #stderr = "";
   /** Number of address events read. */
   events = 0;
 
   private constructor(readonly netns: string) {
-    this.#child = new Deno.Command("ip", {
-      args: ["-n", netns, "monitor", "address"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const pumpOut = async () => {
-      let buf = "";
-      for await (const chunk of this.#child.stdout) {
-        const at = performance.now();
-        buf += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const ev = parseMonitorLine(buf.slice(0, nl));
-          buf = buf.slice(nl + 1);
-          if (ev) this.#seen({ ...ev, at });
-        }
-      }
-    };
-    const pumpErr = async () => {
-      for await (const chunk of this.#child.stderr) this.#stderr += decoder.decode(chunk);
-    };
-    this.#done = Promise.all([pumpOut(), pumpErr()]).then(() => {});
+    this.#monitor = new IpMonitor(netns, "address", {
+      onLine: (text: string, at: number) => {
+        const ev = parseMonitorLine(text);
+        if (ev) this.#seen({ ...ev, at });
+      },
+    });
   }
 
   /**
@@ -103,7 +86,7 @@ export class AddressMonitor implements AsyncDisposable {
 
   /** What `ip monitor` wrote to stderr (e.g. a netlink overrun). */
   get stderr(): string {
-    return this.#stderr;
+    return this.#monitor.stderr;
   }
 
   #seen(ev: AddressEvent): void {
@@ -160,14 +143,8 @@ export class AddressMonitor implements AsyncDisposable {
   }
 
   /** Stops the monitor. */
-  async stop(): Promise<void> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await this.#child.status;
-    await this.#done.catch(() => {});
+  stop(): Promise<void> {
+    return this.#monitor.stop();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -93,32 +93,58 @@ export class Netns implements AsyncDisposable {
   }
 }
 
-/** A running `ip monitor` whose output lines are collected with arrival times. */
+/** Options for {@linkcode IpMonitor}. */
+export interface IpMonitorOptions {
+  /** `ip -o`: one line per event. */
+  readonly oneline?: boolean;
+  /** Called with each line and the time it was read; without it, lines are kept in `lines`. */
+  readonly onLine?: (text: string, at: number) => void;
+}
+
+/** A running `ip monitor` whose output lines are handed over with arrival times. */
 export class IpMonitor implements AsyncDisposable {
   readonly #child: Deno.ChildProcess;
+  /** Every line read, when no `onLine` was given. */
   readonly lines: { at: number; text: string }[] = [];
   readonly #done: Promise<void>;
+  #stderr = "";
 
-  /** Starts `ip -n NS monitor OBJECT` (e.g. `address`, `route`). */
-  constructor(netns: string, object: string) {
+  /** Starts `ip [-o] -n NS monitor OBJECT` (e.g. `address`, `route`). */
+  constructor(netns: string, object: string, options: IpMonitorOptions = {}) {
     const child = new Deno.Command("ip", {
-      args: ["-n", netns, "monitor", object],
+      args: [...(options.oneline ? ["-o"] : []), "-n", netns, "monitor", object],
+      stdin: "null",
       stdout: "piped",
-      stderr: "null",
+      stderr: "piped",
     }).spawn();
     this.#child = child;
-    this.#done = (async () => {
+    const onLine = options.onLine ?? ((text, at) => this.lines.push({ at, text }));
+    const pumpOut = async () => {
       let buf = "";
       for await (const chunk of child.stdout) {
         const at = performance.now();
         buf += decoder.decode(chunk, { stream: true });
         let nl: number;
         while ((nl = buf.indexOf("\n")) >= 0) {
-          this.lines.push({ at, text: buf.slice(0, nl) });
+          const text = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
+          onLine(text, at);
         }
       }
-    })();
+    };
+    const pumpErr = async () => {
+      for await (const chunk of child.stderr) this.#stderr += decoder.decode(chunk);
+    };
+    this.#done = Promise.all([pumpOut(), pumpErr()]).then(() => {});
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** What `ip monitor` wrote to stderr (e.g. a netlink overrun). */
+  get stderr(): string {
+    return this.#stderr;
   }
 
   /** Stops the monitor. */
@@ -129,7 +155,7 @@ export class IpMonitor implements AsyncDisposable {
       // Already gone.
     }
     await this.#child.status;
-    await this.#done;
+    await this.#done.catch(() => {});
   }
 
   [Symbol.asyncDispose](): Promise<void> {

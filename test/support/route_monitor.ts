@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ip } from "./netns.ts";
+import { ip, IpMonitor } from "./netns.ts";
 
 /** One line of `ip -o monitor route`, parsed. */
 export interface RouteEvent {
@@ -63,25 +63,19 @@ export interface SeenRoute extends RouteEvent {
 /** Next hops of the unicast main-table routes, by destination. */
 export type FibView = ReadonlyMap<string, readonly string[]>;
 
-const decoder = new TextDecoder();
-
 /** A running `ip -o -n NETNS monitor route`. */
 export class RouteMonitor implements AsyncDisposable {
-  readonly #child: Deno.ChildProcess;
+  readonly #monitor: IpMonitor;
   readonly #fib = new Map<string, readonly string[]>();
   readonly #waiters = new Set<() => void>();
   /** Every route change seen, in order. */
   readonly history: SeenRoute[] = [];
-  readonly #done: Promise<void>;
 
   private constructor(readonly netns: string) {
-    this.#child = new Deno.Command("ip", {
-      args: ["-o", "-n", netns, "monitor", "route"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    this.#done = this.#pump();
+    this.#monitor = new IpMonitor(netns, "route", {
+      oneline: true,
+      onLine: (text, at) => this.#line(text, at),
+    });
   }
 
   /** Starts the monitor and returns once it demonstrably sees changes. */
@@ -101,7 +95,7 @@ export class RouteMonitor implements AsyncDisposable {
   }
 
   get pid(): number {
-    return this.#child.pid;
+    return this.#monitor.pid;
   }
 
   /** The current view of the FIB (unicast routes of the main table). */
@@ -109,24 +103,15 @@ export class RouteMonitor implements AsyncDisposable {
     return this.#fib;
   }
 
-  async #pump(): Promise<void> {
-    let buf = "";
-    for await (const chunk of this.#child.stdout) {
-      const at = performance.now();
-      buf += decoder.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const e = parseRouteLine(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        if (!e) continue;
-        this.history.push({ ...e, at });
-        if (e.table === "main" && e.type === "unicast") {
-          if (e.deleted) this.#fib.delete(e.dst);
-          else this.#fib.set(e.dst, e.via);
-        }
-        for (const w of [...this.#waiters]) w();
-      }
+  #line(text: string, at: number): void {
+    const e = parseRouteLine(text);
+    if (!e) return;
+    this.history.push({ ...e, at });
+    if (e.table === "main" && e.type === "unicast") {
+      if (e.deleted) this.#fib.delete(e.dst);
+      else this.#fib.set(e.dst, e.via);
     }
+    for (const w of [...this.#waiters]) w();
   }
 
   #waitEvent(from: number, pred: (e: SeenRoute) => boolean, timeoutMs: number): Promise<boolean> {
@@ -169,14 +154,8 @@ export class RouteMonitor implements AsyncDisposable {
   }
 
   /** Stops the monitor. */
-  async stop(): Promise<void> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await this.#child.status;
-    await this.#done.catch(() => {});
+  stop(): Promise<void> {
+    return this.#monitor.stop();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
