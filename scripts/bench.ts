@@ -23,7 +23,7 @@ import { churn } from "./bench/churn.ts";
 import { eventLatency } from "./bench/event_latency.ts";
 import { initialSync } from "./bench/initial_sync.ts";
 import { memory } from "./bench/memory.ts";
-import { killAll, LoggedProcess, readProc } from "./bench/processes.ts";
+import { killAll, readProc, spawnLogged } from "./bench/processes.ts";
 import { formatTable, type ScenarioResult } from "./bench/report.ts";
 import { disposeAll } from "./bench/stage.ts";
 
@@ -124,7 +124,7 @@ async function main(): Promise<number> {
     `kube-gw bench (${args.config.mode}): ${info.nproc} CPUs, ${info.cpu}, kernel ${info.kernel}`,
   );
   // Warm Deno's module cache so the first measured start is not a cold one.
-  const warm = new LoggedProcess([
+  const warm = spawnLogged([
     "deno",
     "run",
     "--quiet",

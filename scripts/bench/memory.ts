@@ -11,7 +11,7 @@
 
 import type { BenchConfig } from "./config.ts";
 import { seededServices, syncAgent } from "./initial_sync.ts";
-import { LoggedProcess, metricsPort, procMemory, scrape } from "./processes.ts";
+import { metricsPort, procMemory, scrape, spawnLogged } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
 import { sleep, Stage } from "./stage.ts";
 import { acrossRuns } from "./stats.ts";
@@ -26,7 +26,7 @@ const PROBES = [
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 async function probe(name: string): Promise<{ rss: number; hwm: number }> {
-  await using p = new LoggedProcess([
+  await using p = spawnLogged([
     "deno",
     "run",
     "--quiet",

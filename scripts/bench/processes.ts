@@ -6,10 +6,11 @@
  * @module
  */
 
-import { kubeGwCommand } from "../../test/support/agent.ts";
+import { kubeGwCommand, LoggedProcess } from "../../test/support/agent.ts";
+
+export { LoggedProcess };
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const decoder = new TextDecoder();
 
 /** Every process still running, so an interrupt can stop them. */
@@ -20,112 +21,12 @@ export async function killAll(): Promise<void> {
   await Promise.all([...live].map((p) => p.stop("SIGKILL")));
 }
 
-/** A child process whose stderr lines are kept and counted. */
-export class LoggedProcess implements AsyncDisposable {
-  readonly #child: Deno.ChildProcess;
-  readonly lines: string[] = [];
-  readonly #counters: { re: RegExp; n: number }[] = [];
-  readonly #waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
-  readonly status: Promise<Deno.CommandStatus>;
-  readonly started = performance.now();
-  #stdout = "";
-
-  constructor(argv: readonly string[], keepLines = true) {
-    this.#child = new Deno.Command(argv[0], {
-      args: argv.slice(1),
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      clearEnv: true,
-      env: { PATH },
-    }).spawn();
-    live.add(this);
-    const pump = async (stream: ReadableStream<Uint8Array>, onLine: (l: string) => void) => {
-      let buf = "";
-      for await (const chunk of stream) {
-        buf += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          onLine(buf.slice(0, nl));
-          buf = buf.slice(nl + 1);
-        }
-      }
-      if (buf) onLine(buf);
-    };
-    const pumped = Promise.all([
-      pump(this.#child.stderr, (l) => this.#line(l, keepLines)),
-      pump(this.#child.stdout, (l) => {
-        this.#stdout += l + "\n";
-        this.#line(l, false);
-      }),
-    ]);
-    this.status = this.#child.status.then(async (s) => {
-      live.delete(this);
-      await pumped;
-      return s;
-    });
-  }
-
-  get pid(): number {
-    return this.#child.pid;
-  }
-
-  get stdout(): string {
-    return this.#stdout;
-  }
-
-  #line(line: string, keep: boolean): void {
-    if (keep) this.lines.push(line);
-    for (const c of this.#counters) if (c.re.test(line)) c.n++;
-    for (let i = this.#waiters.length - 1; i >= 0; i--) {
-      if (this.#waiters[i].re.test(line)) this.#waiters.splice(i, 1)[0].resolve(line);
-    }
-  }
-
-  /** Counts lines matching `re` from now on; call before they can appear. */
-  track(re: RegExp): () => number {
-    const c = { re, n: 0 };
-    this.#counters.push(c);
-    return () => c.n;
-  }
-
-  /** Resolves with the first line (kept or future) matching `re`. */
-  waitForLine(re: RegExp, timeoutMs: number): Promise<string> {
-    const seen = this.lines.find((l) => re.test(l));
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`no line matching ${re} within ${timeoutMs}ms:\n${this.tail()}`));
-      }, timeoutMs);
-      this.#waiters.push({
-        re,
-        resolve: (l) => {
-          clearTimeout(timer);
-          resolve(l);
-        },
-      });
-    });
-  }
-
-  /** The last lines of stderr, for error messages. */
-  tail(n = 20): string {
-    return this.lines.slice(-n).join("\n");
-  }
-
-  /** Sends a signal and waits for the exit. */
-  async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
-    try {
-      this.#child.kill(signal);
-    } catch {
-      // Already gone.
-    }
-    return await this.status;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop("SIGKILL");
-  }
+/** Starts a process, logged and known to {@linkcode killAll} until it exits. */
+export function spawnLogged(argv: readonly string[], keepLines = true): LoggedProcess {
+  const p = new LoggedProcess(argv, { keepLines });
+  live.add(p);
+  p.status.finally(() => live.delete(p));
+  return p;
 }
 
 /** Where to keep profiles and logs of the agents, when asked to. */
@@ -146,7 +47,7 @@ export function startBenchAgent(
 ): LoggedProcess {
   const [deno, run, ...rest] = kubeGwCommand();
   const prof = diag.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${diag.cpuProfDir}`] : [];
-  const agent = new LoggedProcess([deno, run, ...prof, ...rest, ...args]);
+  const agent = spawnLogged([deno, run, ...prof, ...rest, ...args]);
   if (diag.logDir) {
     const path = `${diag.logDir}/agent-${agent.pid}.log`;
     agent.status.then(() => Deno.writeTextFile(path, agent.lines.join("\n") + "\n")).catch(
@@ -162,7 +63,7 @@ export function startPrototype(
   network: string,
   netns: string,
 ): LoggedProcess {
-  return new LoggedProcess([
+  return spawnLogged([
     "deno",
     "run",
     "--quiet",
@@ -327,7 +228,7 @@ export class ExecCounter {
 
   /** Attaches to `pid`; counts from about 300 ms after the call. */
   static async attach(pid: number): Promise<ExecCounter> {
-    const proc = new LoggedProcess([
+    const proc = spawnLogged([
       "perf",
       "stat",
       "-x,",

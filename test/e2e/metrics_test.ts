@@ -1,7 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { Netns } from "../support/netns.ts";
-import { type AgentProcess, runKubeGw, startAgent, writeKubeconfig } from "../support/agent.ts";
+import { type LoggedProcess, runKubeGw, startAgent, writeKubeconfig } from "../support/agent.ts";
 
 /** Prometheus text format: `name{label="v",...}` (labels sorted) → value. */
 function parseMetrics(text: string): Map<string, number> {
@@ -55,7 +55,7 @@ function replacer(_k: string, v: unknown) {
   return v instanceof Map ? Object.fromEntries(v) : v;
 }
 
-async function statusOf(agent: AgentProcess): Promise<Status> {
+async function statusOf(agent: LoggedProcess): Promise<Status> {
   const line = await agent.waitForLine(/serving metrics on 127\.0\.0\.1:\d+/);
   return new Status(`http://127.0.0.1:${/:(\d+)$/.exec(line)![1]}`);
 }

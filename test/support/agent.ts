@@ -35,46 +35,60 @@ export function kubeGwCommand(): string[] {
   return bundleCommand(BUNDLE);
 }
 
-/** A running agent. */
-export class AgentProcess implements AsyncDisposable {
+/** Options for {@linkcode LoggedProcess}. */
+export interface LoggedProcessOptions {
+  /** Variables besides PATH; nothing else of this process's environment is passed. */
+  readonly env?: Record<string, string>;
+  /** Keep stderr lines in `lines` (default); off for long, chatty runs. */
+  readonly keepLines?: boolean;
+}
+
+/** A child process whose stderr lines are kept, counted and waited for. */
+export class LoggedProcess implements AsyncDisposable {
   readonly #child: Deno.ChildProcess;
-  /** Every stderr line so far. */
+  /** Every stderr line so far (unless `keepLines` is off). */
   readonly lines: string[] = [];
+  readonly #counters: { re: RegExp; n: number }[] = [];
   readonly #waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
-  /** Resolves when the process exits. */
+  /** Resolves when the process exits and its output is read. */
   readonly status: Promise<Deno.CommandStatus>;
+  /** `performance.now()` at spawn. */
+  readonly started = performance.now();
   #stdout = "";
 
-  constructor(args: readonly string[], env: Record<string, string> = {}) {
-    const [cmd, ...rest] = kubeGwCommand();
-    this.#child = new Deno.Command(cmd, {
-      args: [...rest, ...args],
+  constructor(argv: readonly string[], options: LoggedProcessOptions = {}) {
+    const keep = options.keepLines ?? true;
+    this.#child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
       cwd: ROOT,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
       clearEnv: true,
-      env: { PATH, ...env },
+      env: { PATH, ...options.env },
     }).spawn();
-    const pump = async () => {
+    const pump = async (stream: ReadableStream<Uint8Array>, onLine: (l: string) => void) => {
       let buf = "";
-      for await (const chunk of this.#child.stderr) {
+      for await (const chunk of stream) {
         buf += decoder.decode(chunk, { stream: true });
         let nl: number;
         while ((nl = buf.indexOf("\n")) >= 0) {
-          this.#line(buf.slice(0, nl));
+          onLine(buf.slice(0, nl));
           buf = buf.slice(nl + 1);
         }
       }
-      if (buf) this.#line(buf);
+      if (buf) onLine(buf);
     };
-    const out = async () => {
-      for await (const chunk of this.#child.stdout) this.#stdout += decoder.decode(chunk);
-    };
-    const pumped = Promise.all([pump(), out()]);
-    this.status = this.#child.status.then(async (s) => {
+    const pumped = Promise.all([
+      pump(this.#child.stderr, (l) => this.#line(l, keep)),
+      pump(this.#child.stdout, (l) => {
+        this.#stdout += l + "\n";
+        this.#line(l, false);
+      }),
+    ]);
+    this.status = this.#child.status.then(async (st) => {
       await pumped;
-      return s;
+      return st;
     });
   }
 
@@ -86,15 +100,23 @@ export class AgentProcess implements AsyncDisposable {
     return this.#stdout;
   }
 
-  #line(line: string): void {
-    this.lines.push(line);
+  #line(line: string, keep: boolean): void {
+    if (keep) this.lines.push(line);
+    for (const c of this.#counters) if (c.re.test(line)) c.n++;
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       if (this.#waiters[i].re.test(line)) this.#waiters.splice(i, 1)[0].resolve(line);
     }
   }
 
+  /** Counts lines matching `re` from now on; call before they can appear. */
+  track(re: RegExp): () => number {
+    const c = { re, n: 0 };
+    this.#counters.push(c);
+    return () => c.n;
+  }
+
   /**
-   * Resolves with the first log line that matches, looking back to line
+   * Resolves with the first line that matches, looking back to kept line
    * `from` (default: the very first line) and forward.
    */
   waitForLine(re: RegExp, timeoutMs = 10_000, from = 0): Promise<string> {
@@ -102,11 +124,7 @@ export class AgentProcess implements AsyncDisposable {
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(
-          new Error(
-            `no log line matching ${re} within ${timeoutMs}ms; log:\n${this.lines.join("\n")}`,
-          ),
-        );
+        reject(new Error(`no line matching ${re} within ${timeoutMs}ms; log:\n${this.tail()}`));
       }, timeoutMs);
       this.#waiters.push({
         re,
@@ -116,6 +134,11 @@ export class AgentProcess implements AsyncDisposable {
         },
       });
     });
+  }
+
+  /** The last kept lines of stderr, for error messages. */
+  tail(n = 40): string {
+    return this.lines.slice(-n).join("\n");
   }
 
   /** Sends a signal (SIGTERM by default) and waits for the exit. */
@@ -137,8 +160,8 @@ export class AgentProcess implements AsyncDisposable {
 export function startAgent(
   args: readonly string[],
   env: Record<string, string> = {},
-): AgentProcess {
-  return new AgentProcess(args, env);
+): LoggedProcess {
+  return new LoggedProcess([...kubeGwCommand(), ...args], { env });
 }
 
 /** Runs a `kube-gw` subcommand to completion, with PATH and `env` only. */

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { type AgentProcess, startAgent } from "./agent.ts";
+import { type LoggedProcess, startAgent } from "./agent.ts";
 import { FrrRouter } from "./frr.ts";
 import { kubeProxyRuleset, parseKubeProxyConfig, type ServiceObject } from "./kube_proxy.ts";
 import { Netns } from "./netns.ts";
@@ -156,7 +156,7 @@ export class Fabric implements AsyncDisposable {
   readonly #ns: Record<string, Netns> = {};
   readonly #routers: FrrRouter[] = [];
   readonly #children: { name: string; child: Deno.ChildProcess }[] = [];
-  readonly #agents = new Map<GatewayName, AgentProcess>();
+  readonly #agents = new Map<GatewayName, LoggedProcess>();
   #probe?: ProbeClient;
   #monitor?: RouteMonitor;
   #destroyed?: Promise<void>;
@@ -414,7 +414,7 @@ export class Fabric implements AsyncDisposable {
   }
 
   /** Starts kube-gw on a gateway, exactly as the README starts it. */
-  async startAgent(gw: GatewayName, kubeconfig: string): Promise<AgentProcess> {
+  async startAgent(gw: GatewayName, kubeconfig: string): Promise<LoggedProcess> {
     const agent = startAgent([
       "run",
       `--network=${FABRIC.serviceNetwork}`,
