@@ -25,7 +25,7 @@
 import { type LoggedProcess, startAgent } from "./agent.ts";
 import { FrrRouter } from "./frr.ts";
 import { kubeProxyRuleset, parseKubeProxyConfig, type ServiceObject } from "./kube_proxy.ts";
-import { Netns } from "./netns.ts";
+import { inNetns as execIn, Netns } from "./netns.ts";
 import { ProbeClient } from "./probe_client.ts";
 import { Reaper, RunDir, sweepStaleRuns } from "./procs.ts";
 import { readRepoFile, renderTemplate, repoPath } from "./router_config.ts";
@@ -71,18 +71,7 @@ export function gatewayOf(podSawFrom: string): GatewayName | undefined {
 }
 
 async function inNetns(netns: string, ...argv: string[]): Promise<string> {
-  const out = await new Deno.Command("ip", {
-    args: ["netns", "exec", netns, ...argv],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(
-      `${argv.join(" ")} in ${netns} failed (${out.code}): ${decoder.decode(out.stderr).trim()}`,
-    );
-  }
-  return decoder.decode(out.stdout);
+  return (await execIn(netns, argv)).stdout;
 }
 
 async function nftScript(netns: string, script: string): Promise<void> {

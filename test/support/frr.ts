@@ -8,10 +8,10 @@
  */
 
 import { pidFiles, stopPid } from "./procs.ts";
+import { inNetns as execIn } from "./netns.ts";
 
 const FRR_DIR = "/usr/lib/frr";
 const DAEMONS = ["zebra", "bfdd", "bgpd"] as const;
-const decoder = new TextDecoder();
 
 /** An FRR command that failed, with its output. */
 export class FrrError extends Error {
@@ -22,17 +22,12 @@ export class FrrError extends Error {
 }
 
 async function inNetns(netns: string, argv: string[]): Promise<string> {
-  const out = await new Deno.Command("ip", {
-    args: ["netns", "exec", netns, ...argv],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = decoder.decode(out.stdout) + decoder.decode(out.stderr);
-  if (!out.success) {
-    throw new FrrError(`${argv.join(" ")} in ${netns} exited with ${out.code}: ${text.trim()}`);
+  try {
+    const out = await execIn(netns, argv);
+    return out.stdout + out.stderr;
+  } catch (cause) {
+    throw new FrrError((cause as Error).message, { cause });
   }
-  return text;
 }
 
 /** One FRR instance in one network namespace. */

@@ -20,6 +20,31 @@ export async function ip(...args: string[]): Promise<string> {
 }
 
 /**
+ * Runs `argv` inside a namespace (`ip netns exec`) and returns its output.
+ *
+ * @throws {Error} naming the command, the namespace, the exit code and stderr.
+ */
+export async function inNetns(
+  netns: string,
+  argv: readonly string[],
+): Promise<{ stdout: string; stderr: string }> {
+  const out = await new Deno.Command("ip", {
+    args: ["netns", "exec", netns, ...argv],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = decoder.decode(out.stdout);
+  const stderr = decoder.decode(out.stderr);
+  if (!out.success) {
+    throw new Error(
+      `${argv.join(" ")} in ${netns} exited with ${out.code}: ${(stderr || stdout).trim()}`,
+    );
+  }
+  return { stdout, stderr };
+}
+
+/**
  * Whether a process with this pid is alive. Asks `kill -0`: `Deno.kill` needs
  * all of `run`, and a permission error must never read as "dead" (that would
  * sweep the namespaces of tests still running).
