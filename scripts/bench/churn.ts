@@ -35,7 +35,7 @@ import {
   waitReady,
 } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
-import { service, sleep, Stage, within } from "./stage.ts";
+import { IpBatch, service, sleep, Stage, within } from "./stage.ts";
 import { acrossRuns, type Distribution, distribution } from "./stats.ts";
 
 interface Driven {
@@ -233,31 +233,23 @@ async function floorRun(cfg: BenchConfig, perf: boolean): Promise<Driven> {
   const { addresses } = seededServices(cfg.churn.services);
   await using stage = await Stage.create(`s3f-${cfg.churn.services}`);
   const seeded = stage.monitor.waitForAll(addresses, "add");
-  const child = new Deno.Command("ip", {
-    args: ["-n", stage.ns.name, "-force", "-batch", "-"],
-    stdin: "piped",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const encoder = new TextEncoder();
+  const batch = new IpBatch(stage.ns.name);
   try {
-    await writer.write(encoder.encode(addBatch(addresses)));
+    await batch.write(addBatch(addresses));
     await within(seeded.done, 120_000, "churn floor: seeding");
-    const counter = perf ? await ExecCounter.attach(child.pid) : undefined;
+    const counter = perf ? await ExecCounter.attach(batch.pid) : undefined;
     const { driven } = await drive(cfg, stage, addresses, (_svc, expect) => {
       const t0 = performance.now();
       const lines = expect.map((e) =>
         e.kind === "add" ? `address replace ${e.ip}/32 dev lo\n` : `address del ${e.ip}/32 dev lo\n`
       );
-      writer.write(encoder.encode(lines.join("")));
+      batch.write(lines.join(""));
       return Promise.resolve(t0);
     });
     const counts = counter ? await counter.count() : undefined;
     return { ...driven, ipCpuMs: counts?.cpuMs ?? null };
   } finally {
-    await writer.close().catch(() => {});
-    await child.output();
+    await batch.close().catch(() => {});
   }
 }
 

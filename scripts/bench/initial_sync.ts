@@ -14,7 +14,7 @@ import { addBatch, addressAt, BLOCK, NETWORK } from "./addresses.ts";
 import type { BenchConfig } from "./config.ts";
 import { procMemory, startBenchAgent, startPrototype } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
-import { service, sleep, Stage, within } from "./stage.ts";
+import { IpBatch, service, sleep, Stage, within } from "./stage.ts";
 import { acrossRuns } from "./stats.ts";
 import type { ServiceSpec } from "../../test/support/fake_apiserver.ts";
 
@@ -86,17 +86,9 @@ async function floorRun(n: number): Promise<number> {
   await using stage = await Stage.create(`s2f-${n}`);
   const all = stage.monitor.waitForAll(addresses, "add");
   const t0 = performance.now();
-  const child = new Deno.Command("ip", {
-    args: ["-n", stage.ns.name, "-force", "-batch", "-"],
-    stdin: "piped",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(addBatch(addresses)));
-  await writer.close();
-  const out = await child.output();
-  if (!out.success) throw new Error(`ip -batch failed: ${new TextDecoder().decode(out.stderr)}`);
+  const batch = new IpBatch(stage.ns.name);
+  await batch.write(addBatch(addresses));
+  await batch.close();
   const t1 = await within(all.done, 30_000, "floor: monitor reports every address");
   return t1 - t0;
 }

@@ -121,3 +121,39 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * A long-lived `ip -n NS -force -batch -` fed as the bench goes: the kernel
+ * floor the agent is compared with.
+ */
+export class IpBatch {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #encoder = new TextEncoder();
+
+  constructor(netns: string) {
+    this.#child = new Deno.Command("ip", {
+      args: ["-n", netns, "-force", "-batch", "-"],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Sends batch lines to `ip`. */
+  write(lines: string): Promise<void> {
+    return this.#writer.write(this.#encoder.encode(lines));
+  }
+
+  /** Ends the input and waits for `ip`; throws with its stderr if it failed. */
+  async close(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    const out = await this.#child.output();
+    if (!out.success) throw new Error(`ip -batch failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
