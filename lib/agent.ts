@@ -124,12 +124,14 @@ async function listAll(config: Config, deps: AgentDeps, signal: AbortSignal): Pr
   return reconciler;
 }
 
-/** `kube-gw once`: one list, one reconcile. Returns what changed. */
-export async function runOnce(config: Config, deps: AgentDeps, signal: AbortSignal): Promise<Plan> {
+/** `kube-gw once`: one list, one reconcile. Returns whether the interface changed. */
+export async function runOnce(
+  config: Config,
+  deps: AgentDeps,
+  signal: AbortSignal,
+): Promise<boolean> {
   const reconciler = await listAll(config, deps, signal);
-  const p = await reconciler.plan();
-  await reconciler.reconcileOnce();
-  return p;
+  return await reconciler.reconcileOnce();
 }
 
 /** `kube-gw plan`: the plan and who claims each added address; changes nothing. */

@@ -23,6 +23,12 @@ import type { ServiceSink } from "./service_source.ts";
 
 const log = getLogger(["kube-gw", "reconciler"]);
 
+function countV6(addresses: Iterable<string>): number {
+  let n = 0;
+  for (const a of addresses) if (familyOf(a) === 6) n++;
+  return n;
+}
+
 /** Raised when the interface holds an address kube-gw must not manage around. */
 export class ConflictError extends Error {
   constructor(message: string) {
@@ -63,6 +69,8 @@ export class Reconciler implements ServiceSink {
    * read of the interface: the next plan covers every address.
    */
   #touched: Set<string> | undefined;
+  /** IPv6 addresses among those last read or applied, for the held-address gauge. */
+  #heldV6 = 0;
   #synced = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #resyncTimer: ReturnType<typeof setInterval> | undefined;
@@ -201,7 +209,8 @@ export class Reconciler implements ServiceSink {
       );
     }
     const held = new Set(view.hosts);
-    this.#report(held);
+    this.#heldV6 = countV6(held);
+    this.#report(held.size);
     return held;
   }
 
@@ -232,7 +241,9 @@ export class Reconciler implements ServiceSink {
     for (const a of p.add) this.#current.add(a);
     for (const a of p.add) log.info("assuming address {address}", { address: a });
     for (const r of p.remove) log.info("forfeiting address {address}", { address: r });
-    this.#report(this.#current);
+    // A plan adds only what is missing and removes only what is there: the count follows it.
+    this.#heldV6 += countV6(p.add) - countV6(p.remove);
+    this.#report(this.#current.size);
     return true;
   }
 
@@ -249,12 +260,9 @@ export class Reconciler implements ServiceSink {
       : planTouched(touched, this.#desired.addresses, this.#current);
   }
 
-  #report(current: ReadonlySet<string>): void {
-    if (!this.#o.observer?.held) return;
-    let v6 = 0;
-    for (const a of current) if (familyOf(a) === 6) v6++;
-    this.#o.observer.held(4, current.size - v6);
-    this.#o.observer.held(6, v6);
+  #report(total: number): void {
+    this.#o.observer?.held?.(4, total - this.#heldV6);
+    this.#o.observer?.held?.(6, this.#heldV6);
   }
 
   /** Stops scheduling and waits for a running reconcile to finish. */

@@ -196,5 +196,11 @@ Deno.test("the observer sees addresses held per family", async () => {
   r.markSynced();
   await settle(iface);
   assert.deepEqual(held, { 4: 2, 6: 1 });
+  r.upsert(svc("a", "10.0.100.30", "2001:db8::2", "2001:db8::3"));
+  await settle(iface);
+  assert.deepEqual(held, { 4: 1, 6: 2 });
+  r.remove("default", "a");
+  await settle(iface);
+  assert.deepEqual(held, { 4: 0, 6: 0 });
   await r.stop();
 });
