@@ -29,12 +29,6 @@ export interface ManagedView {
   readonly conflicts: readonly InterfaceAddress[];
 }
 
-/** Whether a canonical address text lies inside one of the networks. */
-export function inNetworks(networks: readonly Cidr[], address: string): boolean {
-  const parsed = parseIp(address);
-  return parsed.ok && networks.some((n) => cidrContains(n, parsed.ip));
-}
-
 /**
  * Selects the addresses kube-gw owns: host addresses inside the managed
  * networks. Addresses elsewhere on the interface are not kube-gw's and never
