@@ -5,6 +5,8 @@
  * @module
  */
 
+import { isObject, objectName } from "./shape.ts";
+
 /** What kube-gw keeps of one Service. */
 export interface ServiceRecord {
   readonly namespace: string;
@@ -14,18 +16,6 @@ export interface ServiceRecord {
   /** `spec.clusterIP`; `None` for a headless Service. */
   readonly clusterIP: string;
   readonly externalIPs: readonly string[];
-}
-
-/** Raised when an API object is not a Service kube-gw can read. */
-export class ServiceShapeError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ServiceShapeError";
-  }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /** The key that identifies a Service: `namespace/name`. */
@@ -38,19 +28,13 @@ export function serviceKey(s: { namespace: string; name: string }): string {
  * Non-string external IPs are kept as their JSON text so that they are
  * reported and refused rather than silently dropped.
  *
- * @throws {ServiceShapeError} when metadata.name or metadata.namespace is missing.
+ * @throws {ShapeError} when metadata.name or metadata.namespace is missing.
  */
 export function projectService(obj: unknown): ServiceRecord {
-  if (!isObject(obj) || !isObject(obj.metadata)) {
-    throw new ServiceShapeError("Cannot read Service: metadata is missing");
-  }
-  const { name, namespace } = obj.metadata;
-  if (typeof name !== "string" || typeof namespace !== "string" || !name || !namespace) {
-    throw new ServiceShapeError(
-      "Cannot read Service: metadata.name or metadata.namespace is missing",
-    );
-  }
-  const spec = isObject(obj.spec) ? obj.spec : {};
+  const { namespace, name } = objectName(obj, "Service");
+  const spec = isObject((obj as Record<string, unknown>).spec)
+    ? (obj as { spec: Record<string, unknown> }).spec
+    : {};
   const raw = Array.isArray(spec.externalIPs) ? spec.externalIPs : [];
   return {
     namespace,

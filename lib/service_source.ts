@@ -10,7 +10,8 @@
 import { getLogger } from "@logtape/logtape";
 import { Backoff, type BackoffOptions, sleep } from "./backoff.ts";
 import { ApiError, type Query, type WatchEvent } from "./kube_api.ts";
-import { projectService, type ServiceRecord, ServiceShapeError } from "./service.ts";
+import { projectService, type ServiceRecord } from "./service.ts";
+import { ShapeError } from "./shape.ts";
 
 const log = getLogger(["kube-gw", "source"]);
 
@@ -188,7 +189,7 @@ export class ServiceSource {
     try {
       return projectService(obj);
     } catch (err) {
-      if (!(err instanceof ServiceShapeError)) throw err;
+      if (!(err instanceof ShapeError)) throw err;
       log.warn("skipping an object in {scope}: {error}", {
         scope: this.#scope,
         error: err.message,
