@@ -1,5 +1,5 @@
 /**
- * The router configurations the README shows, as files under scripts/router/,
+ * The router configurations docs/router.md shows, as files under scripts/router/,
  * with `{{NAME}}` placeholders that the test fabric fills per router.
  *
  * @module
@@ -7,7 +7,7 @@
 
 const ROOT = new URL("../../", import.meta.url);
 
-/** Files under scripts/router/ that the README quotes. */
+/** Files under scripts/router/ that docs/router.md quotes. */
 export const ROUTER_FILES = [
   "scripts/router/frr-gateway.conf",
   "scripts/router/bird-gateway.conf",
@@ -66,22 +66,20 @@ export interface Snippet {
 }
 
 /**
- * The fenced code blocks of one `## ` section of a Markdown text. A block
- * quotes a file when the last non-blank line before its fence is
- * `<!-- file: PATH -->`.
+ * The fenced code blocks of a Markdown text. A block quotes a file when the
+ * last non-blank line before its fence is `<!-- file: PATH -->`.
+ *
+ * @throws {SyntaxError} on a code block that is never closed.
  */
-export function sectionSnippets(markdown: string, heading: string): Snippet[] {
+export function fencedSnippets(markdown: string): Snippet[] {
   const lines = markdown.split("\n");
-  const start = lines.indexOf(`## ${heading}`);
-  if (start < 0) return [];
   const out: Snippet[] = [];
-  for (let i = start + 1; i < lines.length; i++) {
-    if (lines[i].startsWith("## ")) break;
+  for (let i = 0; i < lines.length; i++) {
     const fence = /^(`{3,})(\S*)\s*$/.exec(lines[i]);
     if (!fence) continue;
     let prev = i - 1;
-    while (prev > start && lines[prev].trim() === "") prev--;
-    const marker = /^<!-- file: (\S+) -->$/.exec(lines[prev]);
+    while (prev >= 0 && lines[prev].trim() === "") prev--;
+    const marker = prev >= 0 ? /^<!-- file: (\S+) -->$/.exec(lines[prev]) : null;
     const end = lines.indexOf(fence[1], i + 1);
     if (end < 0) throw new SyntaxError(`unclosed code block at line ${i + 1}`);
     out.push({

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
-import readme from "../../README.md" with { type: "text" };
+import routerDoc from "../../docs/router.md" with { type: "text" };
 import frrGateway from "../../scripts/router/frr-gateway.conf" with { type: "text" };
 import birdGateway from "../../scripts/router/bird-gateway.conf" with { type: "text" };
 import sysctlGateway from "../../scripts/router/sysctl-gateway.conf" with { type: "text" };
@@ -7,10 +7,10 @@ import nftHandoff from "../../scripts/router/nft-handoff.conf" with { type: "tex
 import kubeProxyNft from "../../scripts/router/kube-proxy-nftables.yaml" with { type: "text" };
 import kubeProxyIpvs from "../../scripts/router/kube-proxy-ipvs.yaml" with { type: "text" };
 import {
+  fencedSnippets,
   placeholders,
   renderTemplate,
   ROUTER_FILES,
-  sectionSnippets,
   TemplateError,
 } from "../support/router_config.ts";
 import { parseKubeProxyConfig } from "../support/kube_proxy.ts";
@@ -25,43 +25,43 @@ const FILES: Record<(typeof ROUTER_FILES)[number], string> = {
   "scripts/router/kube-proxy-ipvs.yaml": kubeProxyIpvs,
 };
 
-Deno.test("README router configuration: every snippet is its file, word for word", () => {
-  const snippets = sectionSnippets(readme, "Router configuration");
-  assert(snippets.length > 0, "no snippets in ## Router configuration");
+Deno.test("docs/router.md: every snippet is its file, word for word", () => {
+  const snippets = fencedSnippets(routerDoc);
+  assert(snippets.length > 0, "no snippets in docs/router.md");
   for (const s of snippets) {
-    assert(s.file, `README line ${s.line}: a code block without <!-- file: PATH --> before it`);
-    assert(s.file in FILES, `README line ${s.line}: ${s.file} is not a router file`);
-    assertEquals(s.body, FILES[s.file as keyof typeof FILES], `README line ${s.line} != ${s.file}`);
+    assert(
+      s.file,
+      `docs/router.md line ${s.line}: a code block without <!-- file: PATH --> before it`,
+    );
+    assert(s.file in FILES, `docs/router.md line ${s.line}: ${s.file} is not a router file`);
+    assertEquals(
+      s.body,
+      FILES[s.file as keyof typeof FILES],
+      `docs/router.md line ${s.line} != ${s.file}`,
+    );
   }
   assertEquals(new Set(snippets.map((s) => s.file)), new Set(ROUTER_FILES));
 });
 
-Deno.test("sectionSnippets finds marked and unmarked blocks of one section only", () => {
+Deno.test("fencedSnippets finds marked and unmarked blocks, with their lines", () => {
   const md = [
-    "## A",
-    "```sh",
-    "outside",
-    "```",
-    "## Router configuration",
+    "# Router configuration",
     "<!-- file: x.conf -->",
     "",
     "```",
     "one",
-    "two",
+    "## not a heading inside a block",
     "```",
     "text",
     "```yaml",
     "bare: true",
     "```",
-    "## B",
-    "```",
-    "later",
-    "```",
   ].join("\n");
-  assertEquals(sectionSnippets(md, "Router configuration"), [
-    { file: "x.conf", lang: "", body: "one\ntwo\n", line: 8 },
-    { file: undefined, lang: "yaml", body: "bare: true\n", line: 13 },
+  assertEquals(fencedSnippets(md), [
+    { file: "x.conf", lang: "", body: "one\n## not a heading inside a block\n", line: 4 },
+    { file: undefined, lang: "yaml", body: "bare: true\n", line: 9 },
   ]);
+  throws(() => fencedSnippets("```\nnever closed\n"), SyntaxError);
 });
 
 Deno.test("renderTemplate fills placeholders and refuses missing or unused values", () => {
@@ -70,11 +70,19 @@ Deno.test("renderTemplate fills placeholders and refuses missing or unused value
   throws(() => renderTemplate("{{X}}", { X: "1", Z: "3" }), TemplateError);
 });
 
-Deno.test("the FRR and BIRD gateway configs take the same placeholders and managed network", () => {
+Deno.test("the FRR and BIRD gateway configs take the same placeholders, managed network and a fixed router-id", () => {
   assertEquals(placeholders(frrGateway).sort(), ["ASN", "LOOPBACK", "UPLINK"]);
   assertEquals(placeholders(birdGateway).sort(), ["ASN", "LOOPBACK", "UPLINK"]);
   assert(frrGateway.includes("permit 10.0.100.0/24 le 32"));
   assert(birdGateway.includes("[ 10.0.100.0/24{24,32} ]"));
+  // An explicit router-id in both: one chosen by the daemon could be a Service
+  // address kube-gw adds to lo, and changing it resets every BGP session.
+  assertEquals(frrGateway.split("\n").filter((l) => /^\s*bgp router-id /.test(l)), [
+    " bgp router-id {{LOOPBACK}}",
+  ]);
+  assertEquals(birdGateway.split("\n").filter((l) => /^router id /.test(l)), [
+    "router id {{LOOPBACK}};",
+  ]);
   // Never a bare `redistribute connected`: that would announce every
   // connected address, kube-ipvs0's ClusterIPs included.
   const redistribute = frrGateway.split("\n").filter((l) => l.includes("redistribute"));
