@@ -126,47 +126,61 @@ export class EndpointIndex {
   /** Adds or replaces one slice. */
   upsert(slice: EndpointSliceRecord): string[] {
     const key = serviceKey(slice);
-    const old = this.#slices.get(key);
     const next = this.#entry(slice);
-    const affected = new Set<string>();
-    if (old) affected.add(old.bucket);
-    if (next) affected.add(next.bucket);
-    const before = this.#snapshot(affected);
-    // Add before removing: a slice re-sent unchanged never drops a count to zero.
-    if (next) this.#add(next);
-    if (old) this.#remove(old);
-    if (next) this.#slices.set(key, next);
-    else this.#slices.delete(key);
+    const before = this.#snapshot(this.#affected(key, next));
+    this.#put(key, next);
     return this.#changed(before);
   }
 
   /** Forgets one slice. */
   delete(slice: { readonly namespace: string; readonly name: string }): string[] {
     const key = serviceKey(slice);
-    const old = this.#slices.get(key);
-    if (!old) return [];
-    const before = this.#snapshot(new Set([old.bucket]));
-    this.#remove(old);
-    this.#slices.delete(key);
+    if (!this.#slices.has(key)) return [];
+    const before = this.#snapshot(this.#affected(key, undefined));
+    this.#put(key, undefined);
     return this.#changed(before);
   }
 
   /**
    * Replaces every slice in scope with a complete list (after a LIST).
    * `namespace` limits the scope to one namespace; `undefined` means all.
+   * Reports the net change: a Service whose verdict ends where it began is
+   * not reported.
    */
   replace(slices: readonly EndpointSliceRecord[], namespace?: string): string[] {
-    const listed = new Set(slices.map(serviceKey));
-    const changed = new Set<string>();
-    for (const key of [...this.#slices.keys()]) {
-      if (listed.has(key)) continue;
+    const next = new Map<string, SliceEntry | undefined>();
+    for (const s of slices) next.set(serviceKey(s), this.#entry(s));
+    const gone: string[] = [];
+    for (const key of this.#slices.keys()) {
+      if (next.has(key)) continue;
       if (namespace !== undefined && !key.startsWith(`${namespace}/`)) continue;
-      const slash = key.indexOf("/");
-      const gone = this.delete({ namespace: key.slice(0, slash), name: key.slice(slash + 1) });
-      for (const s of gone) changed.add(s);
+      gone.push(key);
     }
-    for (const s of slices) for (const c of this.upsert(s)) changed.add(c);
-    return [...changed];
+    const buckets = new Set<string>();
+    for (const key of gone) for (const b of this.#affected(key, undefined)) buckets.add(b);
+    for (const [key, entry] of next) for (const b of this.#affected(key, entry)) buckets.add(b);
+    const before = this.#snapshot(buckets);
+    for (const key of gone) this.#put(key, undefined);
+    for (const [key, entry] of next) this.#put(key, entry);
+    return this.#changed(before);
+  }
+
+  /** The buckets that replacing slice `key` with `next` touches. */
+  #affected(key: string, next: SliceEntry | undefined): Set<string> {
+    const out = new Set<string>();
+    const old = this.#slices.get(key);
+    if (old) out.add(old.bucket);
+    if (next) out.add(next.bucket);
+    return out;
+  }
+
+  /** Replaces slice `key`'s contribution; adds before removing, so a re-sent slice never drops a count through zero. */
+  #put(key: string, next: SliceEntry | undefined): void {
+    const old = this.#slices.get(key);
+    if (next) this.#add(next);
+    if (old) this.#remove(old);
+    if (next) this.#slices.set(key, next);
+    else this.#slices.delete(key);
   }
 
   #entry(slice: EndpointSliceRecord): SliceEntry | undefined {
