@@ -387,7 +387,7 @@ export class AnnounceGate {
     const condition = addressCondition(
       address,
       claimants,
-      inputs.counts,
+      (service, family) => inputs.counts(service, family),
       inputs.health,
       this.#mode,
       this.#nodeName,
