@@ -242,7 +242,10 @@ export function parseKubeProxyHealth(text: string | undefined): string | undefin
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw bad("is not an http(s) URL or off");
   }
-  if (url.username !== "" || url.password !== "") throw bad("must not carry a user or password");
+  if (url.username !== "" || url.password !== "") {
+    // Not echoed: the value holds a credential.
+    throw new UsageError("--kube-proxy-health: the URL must not carry a user or password");
+  }
   if (url.hostname === "") throw bad("has no host");
   return url.href;
 }
