@@ -246,6 +246,27 @@ export interface AddressExplanation {
   readonly health?: string;
 }
 
+/**
+ * One line for `kube-gw plan`: the address, its state (announced, or withheld
+ * with the reason), and its Services with their verdicts. `now` turns the
+ * hold-down's end into the time left.
+ */
+export function formatExplanation(e: AddressExplanation, now: number): string {
+  const state = e.state === "announced" ? "announced" : `withheld: ${REASON_TEXT[e.state]}`;
+  const left = e.holdDownUntil !== undefined
+    ? ` (${Math.max(0, Math.ceil((e.holdDownUntil - now) / 1000))}s left)`
+    : "";
+  const health = e.state === "kube_proxy_unhealthy" && e.health ? ` (${e.health})` : "";
+  const services = e.services.map((s) => {
+    const verdict = s.verdict === "qualifies" ? "ok" : s.verdict;
+    const counts = s.trafficPolicy === "Local"
+      ? `${s.endpoints.local} on node, ${s.endpoints.cluster} in cluster`
+      : `${s.endpoints.cluster} endpoints`;
+    return `${quoted(s.service)} ${s.trafficPolicy} ${counts} ${verdict}`;
+  }).join("; ");
+  return `${e.address} ${state}${left}${health} [${services}]`;
+}
+
 /** Services warned about for the proxy label, at most this many remembered. */
 const MAX_WARNED = 10_000;
 

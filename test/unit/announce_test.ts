@@ -5,6 +5,7 @@ import {
   AnnounceGate,
   type AnnounceMode,
   type Claimant,
+  formatExplanation,
   type GateInputs,
   type HealthGate,
   serviceVerdict,
@@ -404,4 +405,48 @@ Deno.test("addressCondition: the health gate closes every address", () => {
     holds: false,
     reason: "kube_proxy_unhealthy",
   });
+});
+
+Deno.test("kube-gw plan's line names the address, its state with the reason, and each Service", () => {
+  const w = new World();
+  w.service("default/web", [A], { trafficPolicy: "Local" }, { cluster: 2, local: 0 });
+  const gate = new AnnounceGate({ nodeName: "gw1" });
+  gate.evaluate([A], w, 0);
+  assert.equal(
+    formatExplanation(gate.explain(A, w)!, 0),
+    '10.0.100.30 withheld: no endpoint on this node (externalTrafficPolicy: Local) ["default/web" Local 0 on node, 2 in cluster no_endpoint_on_node]',
+  );
+});
+
+Deno.test("an evaluation reads only the addresses it is given, and a timer with nothing due reads nothing", () => {
+  const w = new World();
+  const many = Array.from({ length: 2000 }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
+  w.service("default/big", many);
+  w.service("default/web", [A]);
+  let lookups = 0;
+  const counting: GateInputs = {
+    get health() {
+      return w.health;
+    },
+    claimants: (a) => {
+      lookups++;
+      return w.claimants(a);
+    },
+    counts: (s, f) => w.counts(s, f),
+  };
+  const gate = new AnnounceGate({ delayMs: 2000 });
+  gate.evaluate([...many, A], counting, 0);
+  w.endpoints.set("default/big", { cluster: 0, local: 0 });
+  gate.evaluate(many, counting, 1);
+  w.endpoints.set("default/big", { cluster: 1, local: 0 });
+  gate.evaluate(many, counting, 2); // 2000 addresses now wait for their hold-down
+  lookups = 0;
+  w.endpoints.set("default/web", { cluster: 0, local: 0 });
+  assert.deepEqual(gate.evaluate([A], counting, 3).changed, [A]);
+  assert.equal(lookups, 1);
+  lookups = 0;
+  assert.deepEqual(gate.expire(counting, 1000).changed, []);
+  assert.equal(lookups, 0);
+  assert.equal(gate.nextExpiry, 2002);
+  assert.equal(gate.expire(counting, 2002).changed.length, many.length);
 });
