@@ -54,28 +54,57 @@ interface SliceEntry {
   readonly endpoints: readonly Contribution[];
 }
 
-/** Per Service and family: address → references, per class. */
+/** Classes an endpoint counts in: ready, fallback, ready here, fallback here. */
+function classesOf(bits: number): number[] {
+  const out: number[] = [];
+  if (bits & READY) out.push(0);
+  if (bits & FALLBACK) out.push(1);
+  if ((bits & (READY | LOCAL)) === (READY | LOCAL)) out.push(2);
+  if ((bits & (FALLBACK | LOCAL)) === (FALLBACK | LOCAL)) out.push(3);
+  return out;
+}
+
+/**
+ * Per Service and family: address → references, per class. A class's map
+ * exists only while it holds an address (most Services have no fallback and
+ * no local endpoint).
+ */
 class Bucket {
-  readonly ready = new Map<string, number>();
-  readonly fallback = new Map<string, number>();
-  readonly readyLocal = new Map<string, number>();
-  readonly fallbackLocal = new Map<string, number>();
+  readonly #maps: (Map<string, number> | undefined)[] = [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ];
   slices = 0;
+
+  #size(i: number): number {
+    return this.#maps[i]?.size ?? 0;
+  }
 
   counts(): EndpointCounts {
     return {
-      cluster: this.ready.size > 0 ? this.ready.size : this.fallback.size,
-      local: this.readyLocal.size > 0 ? this.readyLocal.size : this.fallbackLocal.size,
+      cluster: this.#size(0) > 0 ? this.#size(0) : this.#size(1),
+      local: this.#size(2) > 0 ? this.#size(2) : this.#size(3),
     };
   }
 
-  maps(bits: number): Map<string, number>[] {
-    const out: Map<string, number>[] = [];
-    if (bits & READY) out.push(this.ready);
-    if (bits & FALLBACK) out.push(this.fallback);
-    if ((bits & (READY | LOCAL)) === (READY | LOCAL)) out.push(this.readyLocal);
-    if ((bits & (FALLBACK | LOCAL)) === (FALLBACK | LOCAL)) out.push(this.fallbackLocal);
-    return out;
+  add(address: string, bits: number): void {
+    for (const i of classesOf(bits)) {
+      const m = this.#maps[i] ??= new Map();
+      m.set(address, (m.get(address) ?? 0) + 1);
+    }
+  }
+
+  remove(address: string, bits: number): void {
+    for (const i of classesOf(bits)) {
+      const m = this.#maps[i];
+      if (!m) continue;
+      const n = m.get(address) ?? 0;
+      if (n > 1) m.set(address, n - 1);
+      else if (m.size > 1) m.delete(address);
+      else this.#maps[i] = undefined;
+    }
   }
 }
 
@@ -207,7 +236,7 @@ export class EndpointIndex {
     bucket.slices++;
     for (const e of entry.endpoints) {
       this.#work++;
-      for (const m of bucket.maps(e.bits)) m.set(e.address, (m.get(e.address) ?? 0) + 1);
+      bucket.add(e.address, e.bits);
     }
   }
 
@@ -216,11 +245,7 @@ export class EndpointIndex {
     if (!bucket) return;
     for (const e of entry.endpoints) {
       this.#work++;
-      for (const m of bucket.maps(e.bits)) {
-        const n = m.get(e.address) ?? 0;
-        if (n <= 1) m.delete(e.address);
-        else m.set(e.address, n - 1);
-      }
+      bucket.remove(e.address, e.bits);
     }
     if (--bucket.slices === 0) this.#buckets.delete(entry.bucket);
   }
