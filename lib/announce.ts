@@ -213,8 +213,9 @@ export interface AnnounceGateOptions {
   /** This gateway's node; without it Local Services are never announced. */
   readonly nodeName?: string;
   /**
-   * Addresses on the interface at start: they count as announced before, so
-   * if they are withdrawn, coming back waits for the hold-down.
+   * Addresses on the interface at start: they count as announced, so one that
+   * qualifies at its first evaluation stays without a hold-down (a restart
+   * changes nothing), and one that is withdrawn waits for it to come back.
    */
   readonly announced?: Iterable<string>;
 }
@@ -413,8 +414,12 @@ export class AnnounceGate {
       this.#mode,
       this.#nodeName,
     );
+    // On the interface at start: announced already, so a qualifying address stays.
+    // Withdrawn lately, before it left the desired set: coming back waits.
     const seed: AddressState | undefined = prev ??
-      (this.#recent.has(address) || this.#seeded.has(address)
+      (this.#seeded.has(address)
+        ? { since: undefined, announced: true, wasAnnounced: true, reason: undefined }
+        : this.#recent.has(address)
         ? { since: undefined, announced: false, wasAnnounced: true, reason: undefined }
         : undefined);
     this.#recent.delete(address);

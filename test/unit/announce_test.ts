@@ -182,6 +182,15 @@ Deno.test("after a boot, kube-proxy's first 200 announces at once; a later recov
   assert.deepEqual(gate.expire(w, 9000).changed, [A]);
 });
 
+Deno.test("a restart keeps the addresses on the interface that qualify, with no hold-down", () => {
+  const w = new World();
+  w.service("default/web", [A]);
+  const gate = new AnnounceGate({ delayMs: 2000, announced: [A, "10.0.100.99"] });
+  gate.evaluate([A], w, 0);
+  assert.ok(gate.announced.has(A));
+  assert.equal(gate.nextExpiry, undefined);
+});
+
 Deno.test("addresses on the interface at start wait for the hold-down if they are withdrawn and come back", () => {
   const w = new World();
   w.service("default/web", [A], {}, { cluster: 0, local: 0 });
