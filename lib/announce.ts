@@ -222,7 +222,10 @@ export interface AnnounceGateOptions {
 
 /** What one evaluation changed. */
 export interface GateStep {
-  /** Addresses whose announced state flipped: the `touched` set for the plan. */
+  /**
+   * Addresses whose announced state flipped (an address on the interface at
+   * start counts as announced): the `touched` set for the plan.
+   */
   readonly changed: readonly string[];
   /** New one-line warnings (each said once per gate). */
   readonly warnings: readonly string[];
@@ -394,6 +397,7 @@ export class AnnounceGate {
       if (this.#seeded.delete(address)) {
         this.#recent.delete(address);
         this.#recent.set(address, now);
+        changed.push(address);
       }
       if (!prev) return;
       if (prev.announced || prev.wasAnnounced) {
@@ -427,7 +431,7 @@ export class AnnounceGate {
     const step = stepAddress(seed, condition, now, this.#delayMs);
     if (step.due === undefined) this.#pending.delete(address);
     else if (!this.#pending.has(address)) this.#pending.set(address, step.due);
-    if ((prev?.announced ?? false) !== step.state.announced) changed.push(address);
+    if ((seed?.announced ?? false) !== step.state.announced) changed.push(address);
     this.#set(address, step.state);
   }
 

@@ -185,9 +185,12 @@ Deno.test("after a boot, kube-proxy's first 200 announces at once; a later recov
 Deno.test("a restart keeps the addresses on the interface that qualify, with no hold-down", () => {
   const w = new World();
   w.service("default/web", [A]);
-  const gate = new AnnounceGate({ delayMs: 2000, announced: [A, "10.0.100.99"] });
-  gate.evaluate([A], w, 0);
-  assert.ok(gate.announced.has(A));
+  w.service("default/down", ["10.0.100.98"], {}, { cluster: 0, local: 0 });
+  const gate = new AnnounceGate({ delayMs: 2000, announced: [A, "10.0.100.98", "10.0.100.99"] });
+  // Already on the interface: no change for A; the two others go.
+  const step = gate.evaluate([A, "10.0.100.98", "10.0.100.99"], w, 0);
+  assert.deepEqual(step.changed, ["10.0.100.98", "10.0.100.99"]);
+  assert.deepEqual([...gate.announced], [A]);
   assert.equal(gate.nextExpiry, undefined);
 });
 
