@@ -10,7 +10,7 @@ import yaml from "js-yaml";
 import * as models from "@kubernetes/client-node/models";
 import { parseArgs } from "../../lib/cli.ts";
 import { parseConfig, parseListen } from "../../lib/config.ts";
-import { parseCidr } from "../../lib/cidr.ts";
+import { cidrsOverlap, parseCidr } from "../../lib/cidr.ts";
 import { ENV_VARS } from "../../lib/cli.ts";
 
 const DIR = new URL("../../scripts/k8s/", import.meta.url).pathname;
@@ -552,4 +552,69 @@ Deno.test("the sample pools ConfigMap holds a pools.yaml of the documented shape
   }
   // The comments show the optional field too.
   assert(/^\s*# namespaces: \[/m.test(text), "namespaces shown, commented out");
+});
+
+/** The tables of a markdown section, each as rows of cells (header and ruler dropped). */
+function tables(markdown: string, heading: string): string[][][] {
+  const start = markdown.indexOf(`\n${heading}\n`);
+  assert(start >= 0, `${heading} is in the guide`);
+  const end = markdown.indexOf("\n## ", start + heading.length + 2);
+  const out: string[][][] = [];
+  let current: string[][] | undefined;
+  for (const line of markdown.slice(start, end < 0 ? undefined : end).split("\n")) {
+    if (!line.startsWith("|")) {
+      current = undefined;
+      continue;
+    }
+    if (!current) out.push(current = []);
+    current.push(line.split("|").slice(1, -1).map((c) => c.trim()));
+  }
+  return out.map((t) => t.slice(2));
+}
+
+/** A table row `group | resource | [names |] verbs | why` as the rule it documents. */
+function documentedRule(cells: string[], withNames: boolean): Rule {
+  const code = (c: string) => c.replace(/^`(.*)`$/, "$1").replace(/^""$/, "");
+  const [group, resource] = cells.map(code);
+  const names = withNames ? code(cells[2]) : "(any)";
+  return {
+    apiGroups: [group],
+    resources: [resource],
+    ...(names === "(any)" ? {} : { resourceNames: [names] }),
+    verbs: cells[withNames ? 3 : 2].split(",").map((v) => v.trim()),
+  };
+}
+
+Deno.test("docs/loadbalancer.md lists the RBAC rules of each role exactly as the manifests grant them", async () => {
+  const guide = await Deno.readTextFile(new URL("../../docs/loadbalancer.md", import.meta.url));
+  const [agents, cluster, namespaced] = tables(guide, "## RBAC");
+  const agentRole = find(await manifests(), "ClusterRole");
+  const { all } = await controllerParts();
+  assertEquals(agents.map((r) => documentedRule(r, false)), agentRole.rules);
+  assertEquals(cluster.map((r) => documentedRule(r, false)), find(all, "ClusterRole").rules);
+  assertEquals(namespaced.map((r) => documentedRule(r, true)), find(all, "Role").rules);
+});
+
+Deno.test("the pools in docs/loadbalancer.md use only the documented fields, canonical and disjoint", async () => {
+  const guide = await Deno.readTextFile(new URL("../../docs/loadbalancer.md", import.meta.url));
+  const examples = [...guide.matchAll(/```yaml\n(pools:\n[\s\S]*?)```/g)].map((m) => m[1]);
+  assertEquals(examples.length, 2, "the Pools section and the migration");
+  for (const text of examples) {
+    const doc = yaml.load(text, { schema: yaml.JSON_SCHEMA }) as { pools: Obj[] };
+    assertEquals(Object.keys(doc), ["pools"]);
+    const names = doc.pools.map((p) => p.name);
+    assertEquals(new Set(names).size, names.length, "unique names");
+    for (const pool of doc.pools) {
+      for (const key of Object.keys(pool)) {
+        assert(["name", "cidrs", "namespaces", "autoAssign"].includes(key), key);
+      }
+      assert(pool.autoAssign === undefined || typeof pool.autoAssign === "boolean");
+    }
+    const cidrs = doc.pools.flatMap((p) => p.cidrs as string[]);
+    for (const text of cidrs) assertEquals(parseCidr(text).text, text);
+    const parsed = cidrs.map(parseCidr);
+    for (const [i, a] of parsed.entries()) {
+      for (const b of parsed.slice(i + 1)) assert(!cidrsOverlap(a, b), `${a.text} ${b.text}`);
+    }
+  }
 });
