@@ -2,16 +2,19 @@
  * The manifests in scripts/k8s/, checked without a cluster (kubectl needs an
  * API server even for --dry-run=client): every field against the Kubernetes
  * API types (the generated models of @kubernetes/client-node, API v1.34), then
- * what kube-gw needs of them.
+ * what kube-gw needs of them. The agents' manifests are in scripts/k8s/, the
+ * LoadBalancer controller's in scripts/k8s/controller/.
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import yaml from "js-yaml";
 import * as models from "@kubernetes/client-node/models";
 import { parseArgs } from "../../lib/cli.ts";
-import { parseConfig } from "../../lib/config.ts";
+import { parseConfig, parseListen } from "../../lib/config.ts";
+import { cidrsOverlap, parseCidr } from "../../lib/cidr.ts";
 import { ENV_VARS } from "../../lib/cli.ts";
 
 const DIR = new URL("../../scripts/k8s/", import.meta.url).pathname;
+const CONTROLLER_DIR = `${DIR}controller/`;
 
 type Obj = Record<string, unknown>;
 interface Attribute {
@@ -25,7 +28,10 @@ const API_VERSION: Record<string, string> = {
   ConfigMap: "v1",
   ClusterRole: "rbac.authorization.k8s.io/v1",
   ClusterRoleBinding: "rbac.authorization.k8s.io/v1",
+  Role: "rbac.authorization.k8s.io/v1",
+  RoleBinding: "rbac.authorization.k8s.io/v1",
   DaemonSet: "apps/v1",
+  Deployment: "apps/v1",
 };
 
 /** Every field of `value` checked against the API type `type`; returns the problems. */
@@ -85,11 +91,12 @@ function validate(obj: Obj, where: string): string[] {
   return problems;
 }
 
-async function manifests(): Promise<Obj[]> {
+/** The objects of the `.yaml` files directly in `dir` (the agents' by default). */
+async function manifests(dir = DIR): Promise<Obj[]> {
   const out: Obj[] = [];
-  for await (const e of Deno.readDir(DIR)) {
-    if (!e.name.endsWith(".yaml")) continue;
-    for (const doc of yaml.loadAll(await Deno.readTextFile(`${DIR}${e.name}`))) {
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.isFile || !e.name.endsWith(".yaml")) continue;
+    for (const doc of yaml.loadAll(await Deno.readTextFile(`${dir}${e.name}`))) {
       if (doc) out.push({ ...(doc as Obj), "#file": e.name });
     }
   }
@@ -109,6 +116,61 @@ function find(all: Obj[], kind: string): Obj {
 
 const at = (o: unknown, ...path: (string | number)[]): unknown =>
   path.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k], o);
+
+/** One RBAC PolicyRule, as the manifests write it. */
+interface Rule {
+  readonly apiGroups?: string[];
+  readonly resources?: string[];
+  readonly resourceNames?: string[];
+  readonly verbs: string[];
+}
+
+/**
+ * One API request as the RBAC authorizer sees it. `name` is the object's
+ * name for get, update, patch and delete; for list and watch only when the
+ * request carries the field selector `metadata.name=NAME`; never for create.
+ */
+interface Request {
+  readonly verb: string;
+  readonly group: string;
+  readonly resource: string;
+  readonly name?: string;
+}
+
+const WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"];
+
+/** Whether some rule allows the request, with RBAC's matching (wildcards included). */
+function allows(rules: readonly Rule[], r: Request): boolean {
+  const has = (list: readonly string[] | undefined, v: string) =>
+    (list ?? []).includes(v) || (list ?? []).includes("*");
+  return rules.some((rule) =>
+    has(rule.verbs, r.verb) && has(rule.apiGroups, r.group) &&
+    has(rule.resources, r.resource) &&
+    (!rule.resourceNames?.length || (r.name !== undefined && rule.resourceNames.includes(r.name)))
+  );
+}
+
+Deno.test("the RBAC matcher follows the API server's rules for resourceNames", () => {
+  const rules: Rule[] = [{
+    apiGroups: [""],
+    resources: ["configmaps"],
+    resourceNames: ["a"],
+    verbs: ["get", "list", "create"],
+  }];
+  assert(allows(rules, { verb: "get", group: "", resource: "configmaps", name: "a" }));
+  assert(!allows(rules, { verb: "get", group: "", resource: "configmaps", name: "b" }));
+  // A list without the field selector metadata.name=a carries no name: refused.
+  assert(!allows(rules, { verb: "list", group: "", resource: "configmaps" }));
+  assert(allows(rules, { verb: "list", group: "", resource: "configmaps", name: "a" }));
+  // A create carries no name at authorization time: a named rule never allows it.
+  assert(!allows(rules, { verb: "create", group: "", resource: "configmaps" }));
+  assert(!allows(rules, { verb: "get", group: "apps", resource: "configmaps", name: "a" }));
+  assert(allows([{ apiGroups: ["*"], resources: ["*"], verbs: ["*"] }], {
+    verb: "delete",
+    group: "apps",
+    resource: "deployments",
+  }));
+});
 
 Deno.test("the checker finds misspelt fields, wrong nesting and wrong types", () => {
   const ds = { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "x" } };
@@ -145,7 +207,7 @@ Deno.test("scripts/k8s holds valid Kubernetes objects: every field known, every 
   assertEquals(all.flatMap((o) => validate(strip(o), o["#file"] as string)), []);
 });
 
-Deno.test("the ClusterRole may only get, list and watch Services, bound to kube-gw's ServiceAccount", async () => {
+Deno.test("the agents' ClusterRole may only read Services and list and watch EndpointSlices, bound to kube-gw's ServiceAccount", async () => {
   const all = await manifests();
   const sa = find(all, "ServiceAccount");
   const role = find(all, "ClusterRole");
@@ -154,7 +216,29 @@ Deno.test("the ClusterRole may only get, list and watch Services, bound to kube-
     apiGroups: [""],
     resources: ["services"],
     verbs: ["get", "list", "watch"],
+  }, {
+    apiGroups: ["discovery.k8s.io"],
+    resources: ["endpointslices"],
+    verbs: ["list", "watch"],
   }]);
+  const rules = role.rules as Rule[];
+  for (const write of WRITE_VERBS) {
+    for (
+      const [group, resource] of [["", "services"], ["", "services/status"], [
+        "discovery.k8s.io",
+        "endpointslices",
+      ], ["events.k8s.io", "events"]]
+    ) {
+      assert(
+        !allows(rules, { verb: write, group, resource }),
+        `agents may not ${write} ${resource}`,
+      );
+    }
+  }
+  assert(
+    !allows(rules, { verb: "get", group: "", resource: "configmaps", name: "kube-gw-pools" }),
+    "agents do not read the pools",
+  );
   assertEquals(binding.roleRef, {
     apiGroup: "rbac.authorization.k8s.io",
     kind: "ClusterRole",
@@ -236,4 +320,301 @@ Deno.test("the Containerfile puts the compiled binary on a small base with iprou
       /^COPY \$\{BINARY\} \/usr\/local\/bin\/kube-gw$/m.test(text),
   );
   assert(/^ENTRYPOINT \["\/usr\/local\/bin\/kube-gw"\]$/m.test(text));
+});
+
+Deno.test("the DaemonSet tells each agent its node's name (NODE_NAME, from the downward API)", async () => {
+  const ds = find(await manifests(), "DaemonSet");
+  const container = (at(ds, "spec", "template", "spec", "containers") as Obj[])[0];
+  assertEquals(container.env, [{
+    name: "NODE_NAME",
+    valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } },
+  }]);
+});
+
+// ---- The LoadBalancer controller (scripts/k8s/controller/) ----
+
+/** The variables the controller's Deployment may set (issue 11's flags). */
+const CONTROLLER_ENV = [
+  "KUBEGW_IN_K8S",
+  "KUBEGW_CLASS",
+  "KUBEGW_DEFAULT_CLASS",
+  "KUBEGW_POOL",
+  "KUBEGW_CONFIG",
+  "KUBEGW_LEADER_ELECT",
+  "KUBEGW_LEASE_NAMESPACE",
+  "KUBEGW_METRICS_ADDRESS",
+  "KUBEGW_LOG_FORMAT",
+  "KUBEGW_LOG_LEVEL",
+];
+/** The Lease the controllers elect their leader on. */
+const LEASE = "kube-gw-controller";
+
+async function controllerParts() {
+  const all = await manifests(CONTROLLER_DIR);
+  const deployment = find(all, "Deployment");
+  const pod = at(deployment, "spec", "template", "spec") as Obj;
+  const containers = pod.containers as Obj[];
+  const env = Object.fromEntries(
+    ((containers[0].env ?? []) as Obj[]).map((e) => [e.name as string, e.value as string]),
+  );
+  return { all, deployment, pod, containers, env };
+}
+
+Deno.test("scripts/k8s/controller holds valid Kubernetes objects: every field known, every type right", async () => {
+  const all = await manifests(CONTROLLER_DIR);
+  assertEquals(all.map((o) => o.kind).sort(), [
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Deployment",
+    "Role",
+    "RoleBinding",
+    "ServiceAccount",
+  ]);
+  assertEquals(all.flatMap((o) => validate(strip(o), `controller/${o["#file"]}`)), []);
+});
+
+Deno.test("the controller's ClusterRole: list and watch Services, write only their status, create and patch Events", async () => {
+  const { all } = await controllerParts();
+  const role = find(all, "ClusterRole");
+  assertEquals(role.rules, [
+    { apiGroups: [""], resources: ["services"], verbs: ["list", "watch"] },
+    { apiGroups: [""], resources: ["services/status"], verbs: ["update", "patch"] },
+    { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
+  ]);
+  const rules = role.rules as Rule[];
+  // The spec and metadata of a Service are never the controller's to change.
+  for (const verb of WRITE_VERBS) {
+    assert(!allows(rules, { verb, group: "", resource: "services", name: "web" }), verb);
+  }
+  // Core v1 Events are the same objects by another API: not granted.
+  assert(!allows(rules, { verb: "create", group: "", resource: "events" }));
+  assert(!allows(rules, { verb: "get", group: "", resource: "secrets", name: "x" }));
+});
+
+Deno.test("the controller's Role reaches only the pools ConfigMap and its Lease, in their namespace", async () => {
+  const { all, env } = await controllerParts();
+  const role = find(all, "Role");
+  const pools = find(all, "ConfigMap");
+  const poolsName = at(pools, "metadata", "name") as string;
+  assertEquals(role.rules, [
+    {
+      apiGroups: [""],
+      resources: ["configmaps"],
+      resourceNames: [poolsName],
+      verbs: ["get", "list", "watch"],
+    },
+    {
+      apiGroups: ["coordination.k8s.io"],
+      resources: ["leases"],
+      resourceNames: [LEASE],
+      verbs: ["get", "update"],
+    },
+    // create cannot be restricted by name: the only unnamed rule, in one namespace.
+    { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+  ]);
+  const rules = role.rules as Rule[];
+  const cm = { group: "", resource: "configmaps" };
+  assert(allows(rules, { ...cm, verb: "watch", name: poolsName }), "watch with metadata.name");
+  assert(!allows(rules, { ...cm, verb: "list" }), "a list without the field selector is refused");
+  assert(!allows(rules, { ...cm, verb: "get", name: "kube-proxy" }), "no other ConfigMap");
+  for (const verb of WRITE_VERBS) assert(!allows(rules, { ...cm, verb, name: poolsName }), verb);
+  const lease = { group: "coordination.k8s.io", resource: "leases" };
+  assert(allows(rules, { ...lease, verb: "update", name: LEASE }));
+  assert(!allows(rules, { ...lease, verb: "update", name: "kube-scheduler" }), "no other Lease");
+  assert(!allows(rules, { ...lease, verb: "delete", name: LEASE }));
+  // The Role, the ConfigMap the controller is pointed at and the Lease live in one namespace.
+  const ns = at(role, "metadata", "namespace");
+  assertEquals(env.KUBEGW_CONFIG, `${at(pools, "metadata", "namespace")}/${poolsName}`);
+  assertEquals(at(pools, "metadata", "namespace"), ns);
+  assertEquals(env.KUBEGW_LEASE_NAMESPACE, ns);
+});
+
+Deno.test("both controller roles are bound to the controller's ServiceAccount, which the Deployment uses", async () => {
+  const { all, deployment, pod } = await controllerParts();
+  const sa = find(all, "ServiceAccount");
+  const subject = {
+    kind: "ServiceAccount",
+    name: at(sa, "metadata", "name"),
+    namespace: at(sa, "metadata", "namespace"),
+  };
+  const clusterBinding = find(all, "ClusterRoleBinding");
+  assertEquals(clusterBinding.roleRef, {
+    apiGroup: "rbac.authorization.k8s.io",
+    kind: "ClusterRole",
+    name: at(find(all, "ClusterRole"), "metadata", "name"),
+  });
+  assertEquals(clusterBinding.subjects, [subject]);
+  const binding = find(all, "RoleBinding");
+  const role = find(all, "Role");
+  assertEquals(binding.roleRef, {
+    apiGroup: "rbac.authorization.k8s.io",
+    kind: "Role",
+    name: at(role, "metadata", "name"),
+  });
+  assertEquals(at(binding, "metadata", "namespace"), at(role, "metadata", "namespace"));
+  assertEquals(binding.subjects, [subject]);
+  assertEquals(pod.serviceAccountName, subject.name);
+  assertEquals(at(deployment, "metadata", "namespace"), subject.namespace);
+  // Not the agents' account: the agents stay read-only.
+  const agentSa = find(await manifests(), "ServiceAccount");
+  assert(subject.name !== at(agentSa, "metadata", "name"));
+});
+
+Deno.test("the controller runs two replicas, spread over nodes, as non-root with no capability and a read-only root", async () => {
+  const { deployment, pod, containers } = await controllerParts();
+  assertEquals(at(deployment, "spec", "replicas"), 2);
+  const labels = at(deployment, "spec", "template", "metadata", "labels") as Obj;
+  const selector = at(deployment, "spec", "selector", "matchLabels") as Obj;
+  for (const [k, v] of Object.entries(selector)) assertEquals(labels[k], v, `selector ${k}`);
+  const spread = at(
+    pod,
+    "affinity",
+    "podAntiAffinity",
+    "preferredDuringSchedulingIgnoredDuringExecution",
+    0,
+    "podAffinityTerm",
+  ) as Obj;
+  assertEquals(spread.topologyKey, "kubernetes.io/hostname");
+  assertEquals(at(spread, "labelSelector", "matchLabels"), selector);
+  assertEquals([pod.hostNetwork ?? false, pod.hostPID ?? false, pod.hostIPC ?? false], [
+    false,
+    false,
+    false,
+  ]);
+  assertEquals(pod.volumes, undefined, "no volumes");
+  const podSc = pod.securityContext as Obj;
+  assertEquals(podSc.runAsNonRoot, true);
+  assert(typeof podSc.runAsUser === "number" && podSc.runAsUser > 0, "a non-root uid");
+  assert(typeof podSc.runAsGroup === "number" && podSc.runAsGroup > 0, "a non-root gid");
+  assertEquals(at(podSc, "seccompProfile", "type"), "RuntimeDefault");
+  assertEquals(containers.length, 1);
+  const sc = containers[0].securityContext as Obj;
+  assertEquals(sc.capabilities, { drop: ["ALL"] });
+  assertEquals([sc.privileged, sc.allowPrivilegeEscalation, sc.readOnlyRootFilesystem], [
+    false,
+    false,
+    true,
+  ]);
+  assertEquals(sc.runAsUser ?? podSc.runAsUser, podSc.runAsUser, "no container override to root");
+  assert(at(containers[0], "resources", "limits", "memory"), "a memory limit");
+  assert(at(containers[0], "resources", "requests", "cpu"), "a CPU request");
+});
+
+Deno.test("the controller runs `kube-gw controller` from the agents' image, in-cluster, probed where it listens", async () => {
+  const { pod, containers, env } = await controllerParts();
+  const c = containers[0];
+  const ds = find(await manifests(), "DaemonSet");
+  assertEquals(c.image, at(ds, "spec", "template", "spec", "containers", 0, "image"), "one binary");
+  assertEquals(c.args, ["controller"]);
+  for (const name of Object.keys(env)) {
+    assert(CONTROLLER_ENV.includes(name), `${name} is not a controller variable`);
+  }
+  assertEquals(env.KUBEGW_IN_K8S, "1");
+  assertEquals(pod.enableServiceLinks, false);
+  // The kubelet probes the pod's IP: the listener must not be the default 127.0.0.1.
+  const listen = parseListen(env.KUBEGW_METRICS_ADDRESS);
+  assertEquals(listen, { hostname: "0.0.0.0", port: 9473 });
+  assertEquals(c.ports, [{ name: "metrics", containerPort: listen!.port, protocol: "TCP" }]);
+  for (const [probe, path] of [["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]]) {
+    assertEquals(at(c, probe, "httpGet"), { port: listen!.port, path }, probe);
+  }
+});
+
+Deno.test("the sample pools ConfigMap holds a pools.yaml of the documented shape, with canonical documentation ranges", async () => {
+  const { all } = await controllerParts();
+  const cm = find(all, "ConfigMap");
+  assertEquals(at(cm, "metadata", "name"), "kube-gw-pools");
+  assertEquals(at(cm, "metadata", "namespace"), "kube-system");
+  assertEquals(Object.keys(cm.data as Obj), ["pools.yaml"]);
+  const text = at(cm, "data", "pools.yaml") as string;
+  // The controller reads pools.yaml with js-yaml's JSON schema (no dates, no YAML 1.1 booleans).
+  const doc = yaml.load(text, { schema: yaml.JSON_SCHEMA });
+  assertEquals(doc, {
+    pools: [{ name: "public", cidrs: ["198.51.100.0/24", "2001:db8:100::/120"], autoAssign: true }],
+  });
+  const pools = (doc as { pools: { name: string; cidrs: string[] }[] }).pools;
+  const cidrs = pools.flatMap((p) => p.cidrs).map(parseCidr);
+  assertEquals(cidrs.map((c) => c.text), pools.flatMap((p) => p.cidrs), "canonical");
+  assertEquals(cidrs.map((c) => c.family), [4, 6], "one range per family");
+  for (const p of pools) assert(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(p.name), p.name);
+  // The documentation ranges of RFC 5737 and RFC 3849: the sample claims no real address.
+  const doc4 = parseCidr("198.51.100.0/24");
+  const doc6 = parseCidr("2001:db8::/32");
+  for (const c of cidrs) {
+    const block = c.family === 4 ? doc4 : doc6;
+    const width = c.family === 4 ? 32 : 128;
+    assert(
+      c.prefix >= block.prefix && (c.base >> BigInt(width - block.prefix)) ===
+          (block.base >> BigInt(width - block.prefix)),
+      `${c.text} is a documentation range`,
+    );
+  }
+  // The comments show the optional field too.
+  assert(/^\s*# namespaces: \[/m.test(text), "namespaces shown, commented out");
+});
+
+/** The tables of a markdown section, each as rows of cells (header and ruler dropped). */
+function tables(markdown: string, heading: string): string[][][] {
+  const start = markdown.indexOf(`\n${heading}\n`);
+  assert(start >= 0, `${heading} is in the guide`);
+  const end = markdown.indexOf("\n## ", start + heading.length + 2);
+  const out: string[][][] = [];
+  let current: string[][] | undefined;
+  for (const line of markdown.slice(start, end < 0 ? undefined : end).split("\n")) {
+    if (!line.startsWith("|")) {
+      current = undefined;
+      continue;
+    }
+    if (!current) out.push(current = []);
+    current.push(line.split("|").slice(1, -1).map((c) => c.trim()));
+  }
+  return out.map((t) => t.slice(2));
+}
+
+/** A table row `group | resource | [names |] verbs | why` as the rule it documents. */
+function documentedRule(cells: string[], withNames: boolean): Rule {
+  const code = (c: string) => c.replace(/^`(.*)`$/, "$1").replace(/^""$/, "");
+  const [group, resource] = cells.map(code);
+  const names = withNames ? code(cells[2]) : "(any)";
+  return {
+    apiGroups: [group],
+    resources: [resource],
+    ...(names === "(any)" ? {} : { resourceNames: [names] }),
+    verbs: cells[withNames ? 3 : 2].split(",").map((v) => v.trim()),
+  };
+}
+
+Deno.test("docs/loadbalancer.md lists the RBAC rules of each role exactly as the manifests grant them", async () => {
+  const guide = await Deno.readTextFile(new URL("../../docs/loadbalancer.md", import.meta.url));
+  const [agents, cluster, namespaced] = tables(guide, "## RBAC");
+  const agentRole = find(await manifests(), "ClusterRole");
+  const { all } = await controllerParts();
+  assertEquals(agents.map((r) => documentedRule(r, false)), agentRole.rules);
+  assertEquals(cluster.map((r) => documentedRule(r, false)), find(all, "ClusterRole").rules);
+  assertEquals(namespaced.map((r) => documentedRule(r, true)), find(all, "Role").rules);
+});
+
+Deno.test("the pools in docs/loadbalancer.md use only the documented fields, canonical and disjoint", async () => {
+  const guide = await Deno.readTextFile(new URL("../../docs/loadbalancer.md", import.meta.url));
+  const examples = [...guide.matchAll(/```yaml\n(pools:\n[\s\S]*?)```/g)].map((m) => m[1]);
+  assertEquals(examples.length, 2, "the Pools section and the migration");
+  for (const text of examples) {
+    const doc = yaml.load(text, { schema: yaml.JSON_SCHEMA }) as { pools: Obj[] };
+    assertEquals(Object.keys(doc), ["pools"]);
+    const names = doc.pools.map((p) => p.name);
+    assertEquals(new Set(names).size, names.length, "unique names");
+    for (const pool of doc.pools) {
+      for (const key of Object.keys(pool)) {
+        assert(["name", "cidrs", "namespaces", "autoAssign"].includes(key), key);
+      }
+      assert(pool.autoAssign === undefined || typeof pool.autoAssign === "boolean");
+    }
+    const cidrs = doc.pools.flatMap((p) => p.cidrs as string[]);
+    for (const text of cidrs) assertEquals(parseCidr(text).text, text);
+    const parsed = cidrs.map(parseCidr);
+    for (const [i, a] of parsed.entries()) {
+      for (const b of parsed.slice(i + 1)) assert(!cidrsOverlap(a, b), `${a.text} ${b.text}`);
+    }
+  }
 });
