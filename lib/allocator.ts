@@ -36,8 +36,8 @@
  * @module
  */
 
-import { type Cidr, cidrContains, specialRangeOf } from "./cidr.ts";
-import { familyBits, familyOf, formatV4, formatV6, type Ip, parseIp } from "./ip.ts";
+import { type Cidr, specialRangeOf } from "./cidr.ts";
+import { familyBits, familyOf, formatV6, type Ip, parseIp } from "./ip.ts";
 import { ANNOTATION_IPS, type LbPort, type LbServiceRecord } from "./lb_service.ts";
 import type { Pool } from "./pools.ts";
 import { serviceKey } from "./service.ts";
@@ -267,6 +267,33 @@ export function readRequest(svc: LbServiceRecord): Request {
   return { kind: "ips", ips, field };
 }
 
+/** A held address with what is known of it. */
+interface AddressInfo {
+  readonly ip: Ip;
+  /** The pool block it lies in; updated by setPools. */
+  block: Block | undefined;
+  /** The Services holding it (more than one only when sharing). */
+  holders: Holder[];
+}
+
+/** What, in a Service, the allocation depends on; equal fingerprints decide alike. */
+function fingerprint(svc: LbServiceRecord): string {
+  return [
+    svc.requestedIPs ?? "",
+    svc.loadBalancerIP ?? "",
+    svc.pool ?? "",
+    svc.sharingKey ?? "",
+    svc.ipFamilies.join(","),
+    svc.ipFamilyPolicy,
+    svc.ports.map((p) => `${p.protocol}/${p.port}`).join(","),
+    svc.externalIPs.join(","),
+  ].join("\n");
+}
+
+function v4Text(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+}
+
 /**
  * The allocation state of the controller: which Service holds which address,
  * and a cursor per pool block. One instance per leader term: call
@@ -278,10 +305,12 @@ export class Allocator {
   #byName = new Map<string, PoolState>();
   /** Blocks per family, sorted by base, for lookups by binary search. */
   #sorted: Record<4 | 6, Block[]> = { 4: [], 6: [] };
-  /** Address → the Services holding it (more than one only when sharing). */
-  readonly #holders = new Map<string, Holder[]>();
+  /** Held address (canonical text) → what is known of it. */
+  readonly #addresses = new Map<string, AddressInfo>();
   /** Service key → its addresses in family order. */
   readonly #assigned = new Map<string, readonly string[]>();
+  /** Service key → the fingerprint its full, complete allocation was decided for. */
+  readonly #decidedFor = new Map<string, string>();
 
   constructor(pools: readonly Pool[]) {
     this.#installPools(pools);
@@ -294,11 +323,13 @@ export class Allocator {
 
   /** The Services holding an address (several when shared). */
   holders(address: string): readonly string[] {
-    return (this.#holders.get(address) ?? []).map((h) => h.key);
+    return (this.#addresses.get(address)?.holders ?? []).map((h) => h.key);
   }
 
   /** The pool an address lies in, if any. */
   poolOf(address: string): string | undefined {
+    const info = this.#addresses.get(address);
+    if (info) return info.block?.pool.pool.name;
     const parsed = parseIp(address);
     return parsed.ok ? this.#blockOf(parsed.ip)?.pool.pool.name : undefined;
   }
@@ -310,8 +341,9 @@ export class Allocator {
    * conflict. Linear in the number of addresses.
    */
   rebuild(services: Iterable<LbServiceRecord>): RebuildReport {
-    this.#holders.clear();
+    this.#addresses.clear();
     this.#assigned.clear();
+    this.#decidedFor.clear();
     this.#installPools(this.#pools.map((p) => p.pool));
     let restored = 0;
     const conflicts: (HeldAddress & { holder: string })[] = [];
@@ -335,9 +367,9 @@ export class Allocator {
         }
         fams.add(parsed.ip.family);
         held.push(address);
-        this.#take(address, holder);
+        const info = this.#take(parsed.ip, holder);
         restored++;
-        if (!this.#blockOf(parsed.ip)) outsidePools.push({ key: holder.key, address });
+        if (!info.block) outsidePools.push({ key: holder.key, address });
       }
       if (held.length > 0) this.#assigned.set(holder.key, held);
     }
@@ -346,23 +378,37 @@ export class Allocator {
 
   /**
    * Decides the addresses of one Service (added or changed) and records them.
-   * Keeps what it holds when that still meets its request.
+   * Keeps what it holds when that still meets its request. An event for a
+   * Service whose allocation-relevant fields did not change since its last
+   * complete allocation costs one string comparison.
    */
   allocate(svc: LbServiceRecord): AllocationResult {
     const holder = this.#holder(svc);
     const key = holder.key;
     const prev = this.#assigned.get(key) ?? [];
+    const print = fingerprint(svc);
+    if (prev.length > 0 && this.#decidedFor.get(key) === print) {
+      return {
+        ok: true,
+        key,
+        addresses: prev,
+        changed: false,
+        released: [],
+        outsidePools: this.#outside(prev, svc),
+      };
+    }
     const decided = this.#decide(svc, holder, prev);
     if ("failure" in decided) {
       this.#setAssigned(holder, prev, []);
+      this.#decidedFor.delete(key);
       return { ok: false, key, failure: decided.failure, released: prev };
     }
-    const { addresses, partial } = decided;
-    this.#setAssigned(holder, prev, addresses);
-    const outsidePools = addresses.filter((a) => {
-      const ip = parseIp(a);
-      return ip.ok && !this.#blockOf(ip.ip) && !svc.externalIPs.includes(a);
-    });
+    const { partial } = decided;
+    const addresses = decided.addresses.map((ip) => ip.text);
+    this.#setAssigned(holder, prev, decided.addresses);
+    // A PreferDualStack Service short of a family is decided again at its next event.
+    if (partial) this.#decidedFor.delete(key);
+    else this.#decidedFor.set(key, print);
     return {
       ok: true,
       key,
@@ -370,7 +416,7 @@ export class Allocator {
       changed: !sameList(prev, addresses),
       released: prev.filter((a) => !addresses.includes(a)),
       partial,
-      outsidePools,
+      outsidePools: this.#outside(addresses, svc),
     };
   }
 
@@ -379,6 +425,7 @@ export class Allocator {
     const prev = this.#assigned.get(key) ?? [];
     for (const a of prev) this.#untake(a, key);
     this.#assigned.delete(key);
+    this.#decidedFor.delete(key);
     return prev;
   }
 
@@ -388,14 +435,18 @@ export class Allocator {
    */
   setPools(pools: readonly Pool[]): readonly HeldAddress[] {
     this.#installPools(pools);
+    for (const info of this.#addresses.values()) info.block = this.#blockOf(info.ip);
     const outside: HeldAddress[] = [];
     for (const [key, addresses] of this.#assigned) {
       for (const address of addresses) {
-        const parsed = parseIp(address);
-        if (parsed.ok && !this.#blockOf(parsed.ip)) outside.push({ key, address });
+        if (!this.#addresses.get(address)?.block) outside.push({ key, address });
       }
     }
     return outside;
+  }
+
+  #outside(addresses: readonly string[], svc: LbServiceRecord): string[] {
+    return addresses.filter((a) => !this.#addresses.get(a)?.block && !svc.externalIPs.includes(a));
   }
 
   #installPools(pools: readonly Pool[]): void {
@@ -447,64 +498,67 @@ export class Allocator {
         hi = mid - 1;
       }
     }
-    return found && cidrContains(found.cidr, ip) ? found : undefined;
+    return found && ip.value - found.cidr.base < found.size ? found : undefined;
   }
 
   /** Another Service holding `address` that `holder` may not share with, if any. */
   #conflict(address: string, holder: Holder): string | undefined {
-    for (const h of this.#holders.get(address) ?? []) {
+    for (const h of this.#addresses.get(address)?.holders ?? []) {
       if (h.key !== holder.key && !mayShare(h, holder)) return h.key;
     }
     return undefined;
   }
 
-  #take(address: string, holder: Holder): void {
-    const list = (this.#holders.get(address) ?? []).filter((h) => h.key !== holder.key);
-    list.push(holder);
-    this.#holders.set(address, list);
+  #take(ip: Ip, holder: Holder): AddressInfo {
+    let info = this.#addresses.get(ip.text);
+    if (!info) {
+      info = { ip, block: this.#blockOf(ip), holders: [] };
+      this.#addresses.set(ip.text, info);
+    }
+    const i = info.holders.findIndex((h) => h.key === holder.key);
+    if (i >= 0) info.holders[i] = holder;
+    else info.holders.push(holder);
+    return info;
   }
 
   #untake(address: string, key: string): void {
-    const list = this.#holders.get(address);
-    if (!list) return;
-    const rest = list.filter((h) => h.key !== key);
-    if (rest.length > 0) {
-      this.#holders.set(address, rest);
-      return;
-    }
-    this.#holders.delete(address);
-    const parsed = parseIp(address);
-    const block = parsed.ok ? this.#blockOf(parsed.ip) : undefined;
-    if (block && parsed.ok) {
-      const offset = parsed.ip.value - block.cidr.base;
+    const info = this.#addresses.get(address);
+    if (!info) return;
+    info.holders = info.holders.filter((h) => h.key !== key);
+    if (info.holders.length > 0) return;
+    this.#addresses.delete(address);
+    const block = info.block;
+    if (block) {
+      const offset = info.ip.value - block.cidr.base;
       if (offset < block.high) block.freed.push(offset);
     }
   }
 
-  #setAssigned(holder: Holder, prev: readonly string[], next: readonly string[]): void {
-    for (const a of prev) if (!next.includes(a)) this.#untake(a, holder.key);
+  #setAssigned(holder: Holder, prev: readonly string[], next: readonly Ip[]): void {
+    for (const a of prev) if (!next.some((ip) => ip.text === a)) this.#untake(a, holder.key);
     // Kept addresses too: the holder's ports or sharing key may have changed.
-    for (const a of next) this.#take(a, holder);
-    if (next.length > 0) this.#assigned.set(holder.key, next);
+    for (const ip of next) this.#take(ip, holder);
+    if (next.length > 0) this.#assigned.set(holder.key, next.map((ip) => ip.text));
     else this.#assigned.delete(holder.key);
   }
 
-  #text(block: Block, offset: bigint): string {
-    const v = block.cidr.base + offset;
-    return block.cidr.family === 4 ? formatV4(v) : formatV6(v);
+  #ipAt(block: Block, offset: bigint): Ip {
+    const value = block.cidr.base + offset;
+    const family = block.cidr.family;
+    const text = family === 4 ? v4Text(Number(value)) : formatV6(value);
+    return { family, value, text };
   }
 
   /** The lowest free address of a block, without taking it. */
-  #firstFree(block: Block): string | undefined {
+  #firstFree(block: Block): Ip | undefined {
     while (block.freed.size > 0) {
-      const o = block.freed.peek()!;
-      const text = this.#text(block, o);
-      if (!this.#holders.has(text)) return text;
+      const ip = this.#ipAt(block, block.freed.peek()!);
+      if (!this.#addresses.has(ip.text)) return ip;
       block.freed.pop();
     }
     while (block.high < block.size) {
-      const text = this.#text(block, block.high);
-      if (!this.#holders.has(text)) return text;
+      const ip = this.#ipAt(block, block.high);
+      if (!this.#addresses.has(ip.text)) return ip;
       block.high++;
     }
     return undefined;
@@ -514,7 +568,7 @@ export class Allocator {
     svc: LbServiceRecord,
     holder: Holder,
     prev: readonly string[],
-  ): { addresses: string[]; partial?: Failure } | { failure: Failure } {
+  ): { addresses: Ip[]; partial?: Failure } | { failure: Failure } {
     const key = holder.key;
     const request = readRequest(svc);
     if (request.kind === "bad") return { failure: request.failure };
@@ -544,16 +598,16 @@ export class Allocator {
     const families = request.kind === "ips"
       ? request.ips.map((ip) => ip.family)
       : wantedFamilies(svc);
-    const heldOf = (f: 4 | 6) => prev.find((a) => familyOf(a) === f);
-    const addresses: string[] = [];
+    const addresses: Ip[] = [];
     const failures: Failure[] = [];
     for (const family of families) {
       const wanted = request.kind === "ips"
         ? request.ips.find((ip) => ip.family === family)
         : undefined;
-      const held = heldOf(family);
-      if (held !== undefined && this.#keeps(held, wanted, named) && !this.#conflict(held, holder)) {
-        addresses.push(held);
+      const heldText = prev.find((a) => familyOf(a) === family);
+      const held = heldText === undefined ? undefined : this.#addresses.get(heldText);
+      if (held && this.#keeps(held, wanted, named) && !this.#conflict(held.ip.text, holder)) {
+        addresses.push(held.ip);
         continue;
       }
       const got = wanted
@@ -565,8 +619,8 @@ export class Allocator {
           request.kind === "ips" ? request.field : "",
         )
         : this.#pickFree(svc, holder, family, named);
-      if (typeof got === "string") addresses.push(got);
-      else failures.push(got);
+      if ("reason" in got) failures.push(got);
+      else addresses.push(got);
     }
     if (failures.length === 0) return { addresses };
     const partialOk = request.kind === "none" && svc.ipFamilyPolicy === "PreferDualStack" &&
@@ -575,13 +629,10 @@ export class Allocator {
   }
 
   /** Whether a held address still meets the request. */
-  #keeps(held: string, wanted: Ip | undefined, named: PoolState | undefined): boolean {
-    if (wanted) return held === wanted.text;
+  #keeps(held: AddressInfo, wanted: Ip | undefined, named: PoolState | undefined): boolean {
+    if (wanted) return held.ip.text === wanted.text;
     if (!named) return true;
-    const parsed = parseIp(held);
-    if (!parsed.ok) return false;
-    const block = this.#blockOf(parsed.ip);
-    return block === undefined || block.pool === named;
+    return held.block === undefined || held.block.pool === named;
   }
 
   #checkRequested(
@@ -590,7 +641,7 @@ export class Allocator {
     ip: Ip,
     named: PoolState | undefined,
     field: string,
-  ): string | Failure {
+  ): Ip | Failure {
     const key = holder.key;
     const own = svc.externalIPs.includes(ip.text);
     if (!own) {
@@ -622,7 +673,7 @@ export class Allocator {
         message: `Service ${key}: ${field}: ${ip.text} is held by ${by}${hint}`,
       };
     }
-    return ip.text;
+    return ip;
   }
 
   #pickFree(
@@ -630,32 +681,35 @@ export class Allocator {
     holder: Holder,
     family: 4 | 6,
     named: PoolState | undefined,
-  ): string | Failure {
+  ): Ip | Failure {
     const key = holder.key;
-    const candidates = named
-      ? [named]
-      : this.#pools.filter((p) =>
-        p.pool.autoAssign && (!p.namespaces || p.namespaces.has(svc.namespace))
-      );
+    let open = 0;
     let sawFamily = false;
-    for (const pool of candidates) {
+    for (const pool of named ? [named] : this.#pools) {
+      if (
+        !named &&
+        (!pool.pool.autoAssign || (pool.namespaces && !pool.namespaces.has(svc.namespace)))
+      ) {
+        continue;
+      }
+      open++;
       for (const block of pool.blocks) {
         if (block.cidr.family !== family) continue;
         sawFamily = true;
-        const text = this.#firstFree(block);
-        if (text !== undefined) return text;
+        const ip = this.#firstFree(block);
+        if (ip !== undefined) return ip;
       }
     }
-    const where = named
-      ? `pool ${show(named.pool.name)}`
-      : `the auto-assigned pools open to namespace ${svc.namespace}`;
-    if (candidates.length === 0) {
+    if (open === 0) {
       return {
         reason: "no_pool",
         family,
         message: `Service ${key}: no auto-assigned pool is open to namespace ${svc.namespace}`,
       };
     }
+    const where = named
+      ? `pool ${show(named.pool.name)}`
+      : `the auto-assigned pools open to namespace ${svc.namespace}`;
     if (!sawFamily) {
       return {
         reason: "no_pool",
