@@ -214,20 +214,20 @@ export function wantedFamilies(
 }
 
 /** A request read from the annotation or `spec.loadBalancerIP`. */
-type Request =
+export type AddressRequest =
   | { readonly kind: "none" }
   | { readonly kind: "ips"; readonly ips: readonly Ip[]; readonly field: string }
   | { readonly kind: "bad"; readonly failure: Failure };
 
 /** Reads the addresses a Service asks for. Pure; exported for tests and `kube-gw plan`. */
-export function readRequest(svc: LbServiceRecord): Request {
+export function readRequest(svc: LbServiceRecord): AddressRequest {
   const key = serviceKey(svc);
   const annotated = svc.requestedIPs !== undefined && svc.requestedIPs.trim() !== "";
   const field = annotated ? ANNOTATION_IPS : "spec.loadBalancerIP";
   const text = annotated ? svc.requestedIPs! : svc.loadBalancerIP ?? "";
   const items = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
   if (items.length === 0) return { kind: "none" };
-  const bad = (message: string): Request => ({
+  const bad = (message: string): AddressRequest => ({
     kind: "bad",
     failure: { reason: "bad_annotation", message: `Service ${key}: ${field}: ${message}` },
   });

@@ -173,11 +173,11 @@ function poolEntry(raw: unknown, index: number): Pool {
  *
  * @throws {PoolConfigError} naming the pools and CIDRs in conflict.
  */
-export function checkPools(pools: readonly Pool[]): void {
+export function checkPools(pools: readonly Pool[], source = "pools"): void {
   const names = new Set<string>();
   for (const p of pools) {
     if (names.has(p.name)) {
-      throw new PoolConfigError(`pools: pool "${p.name}" field name: the name is used twice`);
+      throw new PoolConfigError(`${source}: pool "${p.name}" field name: the name is used twice`);
     }
     names.add(p.name);
   }
@@ -192,7 +192,7 @@ export function checkPools(pools: readonly Pool[]): void {
     const b = blocks[i];
     if (b.cidr.family === reach.cidr.family && b.cidr.base <= reach.last) {
       throw new PoolConfigError(
-        `pools: pool "${b.pool}" field cidrs: ${b.cidr.text} overlaps ${reach.cidr.text} of pool "${reach.pool}"`,
+        `${source}: pool "${b.pool}" field cidrs: ${b.cidr.text} overlaps ${reach.cidr.text} of pool "${reach.pool}"`,
       );
     }
     if (b.cidr.family !== reach.cidr.family || b.last > reach.last) reach = b;
@@ -260,7 +260,7 @@ export function flagPool(values: readonly string[]): Pool | undefined {
     cidrs: items.map((t) => poolCidr(t, "--pool")),
     autoAssign: true,
   };
-  checkPools([pool]);
+  checkPools([pool], "--pool");
   return pool;
 }
 
@@ -272,6 +272,12 @@ export function flagPool(values: readonly string[]): Pool | undefined {
  *   {@linkcode FLAG_POOL_NAME} or overlaps the flag pool.
  */
 export function mergePools(fromFlags: Pool | undefined, fromConfig: readonly Pool[]): Pool[] {
+  const clash = fromFlags && fromConfig.findIndex((p) => p.name === FLAG_POOL_NAME);
+  if (clash !== undefined && clash >= 0) {
+    throw new PoolConfigError(
+      `pools.yaml: pool "${FLAG_POOL_NAME}" (pools[${clash}]) field name: "${FLAG_POOL_NAME}" is the pool of the --pool flags; rename it`,
+    );
+  }
   const all = fromFlags ? [...fromConfig, fromFlags] : [...fromConfig];
   checkPools(all);
   return all;

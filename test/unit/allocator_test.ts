@@ -300,6 +300,25 @@ Deno.test("a pools edit never moves a held address; one left outside every pool 
   assert.deepEqual(ok(a.allocate(svc("shop", "t"))), ["10.0.9.0"]);
 });
 
+Deno.test("a pools edit that deletes a Service's named pool or closes it to its namespace takes nothing away", () => {
+  const a = new Allocator(POOLS);
+  const named = svc("shop", "named", { pool: "reserved" });
+  const auto = svc("web", "auto");
+  assert.deepEqual(ok(a.allocate(named)), ["10.0.3.0"]);
+  assert.deepEqual(ok(a.allocate(auto)), ["10.0.1.0"]);
+  const outside = a.setPools([
+    pool("web-only", ["10.0.1.0/30"], { namespaces: ["other"] }),
+    pool("public", ["10.0.2.0/30"]),
+  ]);
+  assert.deepEqual(outside, [{ key: "shop/named", address: "10.0.3.0" }]);
+  const again = a.allocate({ ...named, resourceVersion: "9" });
+  assert.deepEqual(ok(again), ["10.0.3.0"]);
+  assert.deepEqual(again.ok && again.outsidePools, ["10.0.3.0"]);
+  assert.deepEqual(ok(a.allocate({ ...auto, resourceVersion: "9" })), ["10.0.1.0"]);
+  // A new Service of that namespace no longer gets addresses of the closed pool.
+  assert.deepEqual(ok(a.allocate(svc("web", "new"))), ["10.0.2.0"]);
+});
+
 Deno.test("rebuild takes back the status addresses before anything is allocated", () => {
   const a = new Allocator(POOLS);
   const report = a.rebuild([

@@ -148,7 +148,10 @@ Deno.test("--pool flags make one pool open to every namespace, named default", (
     () => flagPool(["10.0.0.1/24"]),
     /^PoolConfigError: --pool: "10.0.0.1\/24" is not a CIDR/,
   );
-  assert.throws(() => flagPool(["10.0.0.0/24", "10.0.0.0/25"]), /overlaps/);
+  assert.throws(
+    () => flagPool(["10.0.0.0/24", "10.0.0.0/25"]),
+    /^PoolConfigError: --pool: pool "default" field cidrs: 10.0.0.0\/25 overlaps 10.0.0.0\/24/,
+  );
 });
 
 Deno.test("the ConfigMap's pools come first, then the flag pool; they may not overlap or share a name", () => {
@@ -158,7 +161,7 @@ Deno.test("the ConfigMap's pools come first, then the flag pool; they may not ov
   assert.throws(
     () =>
       mergePools(fromFlags, parsePoolsYaml("pools:\n  - name: default\n    cidrs: [10.0.1.0/24]")),
-    /pool "default" field name: the name is used twice/,
+    /pools.yaml: pool "default" \(pools\[0\]\) field name: "default" is the pool of the --pool flags/,
   );
   assert.throws(
     () => mergePools(fromFlags, parsePoolsYaml("pools:\n  - name: p\n    cidrs: [10.0.0.0/16]")),
