@@ -217,3 +217,26 @@ export function externalIpRefusals(
 ): readonly Rejection[] {
   return evaluateService(record, networks).rejections;
 }
+
+/** The `status` body of a Service for the status subresource. */
+export interface LoadBalancerStatusBody {
+  readonly loadBalancer: {
+    readonly ingress: readonly { readonly ip: string; readonly ipMode: "VIP" }[];
+  };
+}
+
+/**
+ * The status kube-gw writes for a Service holding `addresses` (canonical
+ * texts, in order): one ingress entry per address with `ipMode: VIP`, so
+ * kube-proxy programs the address on every node. No addresses give an empty
+ * ingress list, which clears it (as a PUT to `/status` or a merge patch).
+ */
+export function loadBalancerStatus(addresses: readonly string[]): LoadBalancerStatusBody {
+  return { loadBalancer: { ingress: addresses.map((ip) => ({ ip, ipMode: "VIP" as const })) } };
+}
+
+/** Whether the Service's status already lists exactly `addresses`, in order (no write needed). */
+export function statusShows(record: LbServiceRecord, addresses: readonly string[]): boolean {
+  return record.ingressIPs.length === addresses.length &&
+    record.ingressIPs.every((ip, i) => ip === addresses[i]);
+}

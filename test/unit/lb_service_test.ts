@@ -7,8 +7,10 @@ import {
   DEFAULT_CLASS,
   externalIpRefusals,
   isOurs,
+  loadBalancerStatus,
   MAX_LIST,
   MAX_STRING,
+  statusShows,
 } from "../../lib/lb_service.ts";
 import { ShapeError } from "../../lib/shape.ts";
 
@@ -200,4 +202,18 @@ Deno.test("externalIpRefusals gives the agents' own reasons, without the network
     spec: { clusterIP: "None", externalIPs: ["10.0.0.1"] },
   });
   assert.equal(externalIpRefusals(headless)[0].reason, "headless");
+});
+
+Deno.test("loadBalancerStatus writes one VIP ingress per address; statusShows tells when no write is needed", () => {
+  assert.deepEqual(loadBalancerStatus(["10.0.2.1", "2001:db8::1"]), {
+    loadBalancer: {
+      ingress: [{ ip: "10.0.2.1", ipMode: "VIP" }, { ip: "2001:db8::1", ipMode: "VIP" }],
+    },
+  });
+  assert.deepEqual(loadBalancerStatus([]), { loadBalancer: { ingress: [] } });
+  const r = decodeLbService(SERVICE);
+  assert.equal(statusShows(r, ["10.0.2.1"]), true);
+  assert.equal(statusShows(r, ["10.0.2.2"]), false);
+  assert.equal(statusShows(r, ["10.0.2.1", "2001:db8::1"]), false);
+  assert.equal(statusShows(r, []), false);
 });
