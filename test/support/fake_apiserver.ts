@@ -303,7 +303,10 @@ export class FakeApiServer {
 
   /** Creates an object (namespace from its metadata, default `default`); throws on a conflict. */
   createObject(resource: ResourceName, obj: Record<string, unknown>): K8sObject {
-    return check(this.#writer.create(resource, nsOf(obj), obj), `create ${resource}`);
+    return check(
+      this.#writer.create(resource, nsOf(obj), structuredClone(obj)),
+      `create ${resource}`,
+    );
   }
 
   /** Replaces an object without a resourceVersion precondition; throws if it does not exist. */
@@ -311,7 +314,7 @@ export class FakeApiServer {
     const ns = nsOf(obj);
     const name = String((obj.metadata as Record<string, unknown>).name);
     return check(
-      this.#writer.update(resource, ns, name, obj, { preconditions: false }),
+      this.#writer.update(resource, ns, name, structuredClone(obj), { preconditions: false }),
       `replace ${resource}`,
     );
   }
@@ -347,10 +350,16 @@ export class FakeApiServer {
     const prior = this.#store.get(resource, namespace, name);
     if (!prior) throw new Error(`${resource} ${namespace}/${name} not found`);
     return check(
-      this.#writer.update(resource, namespace, name, { ...prior, status }, {
-        subresource: "status",
-        preconditions: false,
-      }),
+      this.#writer.update(
+        resource,
+        namespace,
+        name,
+        { ...prior, status: structuredClone(status) },
+        {
+          subresource: "status",
+          preconditions: false,
+        },
+      ),
       `status of ${resource}`,
     );
   }
@@ -362,7 +371,7 @@ export class FakeApiServer {
 
   /** Loads objects without events (an existing cluster); history is compacted. */
   seedObjects(resource: ResourceName, objs: Iterable<Record<string, unknown>>): void {
-    this.#writer.seed(resource, objs);
+    this.#writer.seed(resource, [...objs].map((o) => structuredClone(o)));
   }
 
   // ---- history and resourceVersions ----------------------------------------

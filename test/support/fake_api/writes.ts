@@ -43,7 +43,10 @@ function now(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, "Z");
 }
 
-/** Applies writes to a {@linkcode Store}. */
+/**
+ * Applies writes to a {@linkcode Store}. Bodies become stored objects: the
+ * caller hands over a body it will not touch again (parsed JSON, or a copy).
+ */
 export class Writer {
   readonly #store: Store;
   readonly #ips = new ClusterIpAllocator();
@@ -86,10 +89,10 @@ export class Writer {
         }) does not match the name on the URL (${name})`,
       );
     }
-    const obj = structuredClone(body) as K8sObject;
+    const obj = body as K8sObject;
     obj.kind = t.kind;
     obj.apiVersion = apiVersion(t);
-    obj.metadata = { ...structuredClone(meta), namespace } as K8sObject["metadata"];
+    obj.metadata = { ...meta, namespace } as K8sObject["metadata"];
     if (name !== undefined) obj.metadata.name = name;
     return obj;
   }
@@ -159,14 +162,15 @@ export class Writer {
     }
     let next: K8sObject;
     if (opts.subresource === "status") {
-      next = { ...structuredClone(prior), status: structuredClone(obj.status) };
+      // Stored objects are never changed in place, so the new one may share their parts.
+      next = { ...prior, metadata: { ...prior.metadata }, status: obj.status };
       if (obj.status === undefined) delete next.status;
     } else {
       next = obj;
       next.metadata.uid = prior.metadata.uid;
       next.metadata.creationTimestamp = prior.metadata.creationTimestamp;
       if (t.statusSubresource) {
-        if (prior.status !== undefined) next.status = structuredClone(prior.status);
+        if (prior.status !== undefined) next.status = prior.status;
         else delete next.status;
       }
       if (resource === "services") {
@@ -230,7 +234,7 @@ export class Writer {
     ) {
       return this.#fail(S.conflict(t.resource, t.group, name));
     }
-    const gone = structuredClone(prior);
+    const gone = { ...prior, metadata: { ...prior.metadata } };
     this.#store.commit(resource, "DELETED", gone, prior);
     return { ok: true, code: 200, object: gone };
   }
@@ -239,13 +243,14 @@ export class Writer {
   seed(resource: ResourceName, bodies: Iterable<unknown>): void {
     const t = RESOURCES[resource];
     const objs: K8sObject[] = [];
+    const created = now();
     for (const body of bodies) {
       const b = body as { metadata?: { namespace?: string } };
       const ns = b.metadata?.namespace ?? "default";
       const obj = this.#shape(resource, ns, body);
       if (isStatus(obj)) throw new Error(String(obj.message));
       obj.metadata.uid = this.#store.uid();
-      obj.metadata.creationTimestamp = now();
+      obj.metadata.creationTimestamp = created;
       if (resource === "services") {
         obj.status ??= { loadBalancer: {} };
         defaultService(obj, undefined, this.#ips);
