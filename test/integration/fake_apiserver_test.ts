@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { mergePatch } from "../support/fake_api/merge_patch.ts";
 import { FakeApiServer } from "../support/fake_apiserver.ts";
 import { TcpProxy } from "../support/tcp_proxy.ts";
 
@@ -469,6 +470,58 @@ Deno.test("serves HTTP/2 over TLS by ALPN, and HTTP/1.1", async () => {
   const res = await fetch(`${api.url}/api/v1/services`, { client });
   assert.equal((await res.json()).kind, "ServiceList");
   client.close();
+});
+
+Deno.test("merge patch follows RFC 7386's examples", () => {
+  const cases: [unknown, unknown, unknown][] = [
+    [{ a: "b" }, { a: "c" }, { a: "c" }],
+    [{ a: "b" }, { b: "c" }, { a: "b", b: "c" }],
+    [{ a: "b" }, { a: null }, {}],
+    [{ a: "b", b: "c" }, { a: null }, { b: "c" }],
+    [{ a: ["b"] }, { a: "c" }, { a: "c" }],
+    [{ a: "c" }, { a: ["b"] }, { a: ["b"] }],
+    [{ a: { b: "c" } }, { a: { b: "d", c: null } }, { a: { b: "d" } }],
+    [{ a: [{ b: "c" }] }, { a: [1] }, { a: [1] }],
+    [["a", "b"], ["c", "d"], ["c", "d"]],
+    [{ a: "b" }, ["c"], ["c"]],
+    [{ a: "foo" }, null, null],
+    [{ a: "foo" }, "bar", "bar"],
+    [{ e: null }, { a: 1 }, { e: null, a: 1 }],
+    [[1, 2], { a: "b", c: null }, { a: "b" }],
+    [{}, { a: { bb: { ccc: null } } }, { a: { bb: {} } }],
+  ];
+  for (const [target, patch, want] of cases) {
+    const before = JSON.stringify(target);
+    assert.deepEqual(mergePatch(target, patch), want, `${before} + ${JSON.stringify(patch)}`);
+    assert.equal(JSON.stringify(target), before, "the target is not changed");
+  }
+});
+
+Deno.test("over HTTP/2 a cut watch is a stream reset and the connection carries on", async () => {
+  await using api = await FakeApiServer.start({
+    tls: { cert: fixture("server.crt"), key: fixture("server.key") },
+  });
+  const client = Deno.createHttpClient({ caCerts: [fixture("ca.crt")], http1: false });
+  try {
+    const s = await watch(
+      api,
+      `/api/v1/services?watch=true&resourceVersion=${api.resourceVersion}`,
+      {
+        client,
+      },
+    );
+    await until("watch", () => api.watchCount === 1);
+    api.create({ name: "a" });
+    await until("event over h2", () => s.lines.length === 1);
+    api.cutWatches();
+    await s.finished();
+    assert.ok(s.failed, "the stream broke");
+    const r = await fetch(`${api.url}/api/v1/services`, { client });
+    assert.equal((await r.json()).items.length, 1);
+    assert.equal(api.connectionCount, 1, "both went over one connection");
+  } finally {
+    client.close();
+  }
 });
 
 Deno.test("wedged connections are never answered while new connections are served", async () => {
