@@ -304,12 +304,13 @@ Deno.test("a watch replays one kind from a resourceVersion and ends after timeou
 Deno.test("bookmarks come only when the resourceVersion moved past what the watch saw", async () => {
   await using api = await FakeApiServer.start({ bookmarkIntervalMs: 50 });
   api.create({ namespace: "web", name: "a" });
+  // Bookmarks are due every 50 ms until 2 s before the 3 s timeout, and once at the end.
   const quiet = await watch(
     api,
-    `/api/v1/namespaces/web/services?watch=true&allowWatchBookmarks=true&resourceVersion=${api.resourceVersion}&timeoutSeconds=1`,
+    `/api/v1/namespaces/web/services?watch=true&allowWatchBookmarks=true&resourceVersion=${api.resourceVersion}&timeoutSeconds=3`,
   );
   await quiet.finished();
-  assert.deepEqual(quiet.types(), [], "a quiet cluster sends no bookmark in ~20 intervals");
+  assert.deepEqual(quiet.types(), [], "a quiet cluster sends no bookmark in ~20 chances");
 
   const s = await watch(
     api,
@@ -357,14 +358,36 @@ Deno.test("after a restore to a lower resourceVersion, newer versions get 504 To
     code: 504,
   });
   assert.equal((await call(api, `/api/v1/services?resourceVersion=${seen}`)).status, 504);
+  await using asEvent = await FakeApiServer.start({ tooLargeAs: "event", tooLargeWaitMs: 0 });
+  const ev = await watch(asEvent, "/api/v1/services?watch=true&resourceVersion=999999");
+  await ev.finished();
+  assert.deepEqual(ev.types(), ["ERROR"]);
+  assert.equal(ev.lines[0].object.details.causes[0].reason, "ResourceVersionTooLarge");
   const relist = await call(api, "/api/v1/services");
   assert.deepEqual(relist.body.items.map((i: Json) => i.metadata.name), ["a"]);
   // A version the server reaches while the request waits is served.
   const ahead = Number(api.resourceVersion) + 1;
   const pending = call(api, `/api/v1/services?resourceVersion=${ahead}`);
-  await until("list waiting", () => api.requests.length === 5);
+  await until("list waiting", () => api.requests.length === 5 && api.requests[4].code === 0);
   api.create({ name: "c" });
   assert.equal((await pending).status, 200);
+});
+
+Deno.test("with a short history, a watch from a version it no longer holds gets 410", async () => {
+  await using api = await FakeApiServer.start({ historyLimit: 2, goneAs: "status" });
+  const from = api.resourceVersion;
+  for (const name of ["a", "b", "c"]) api.create({ name });
+  const gone = await call(api, `/api/v1/services?watch=true&resourceVersion=${from}`);
+  assert.equal(gone.status, 410);
+  assert.equal(gone.body.reason, "Expired");
+  const recent = await watch(
+    api,
+    `/api/v1/services?watch=true&resourceVersion=${
+      Number(api.resourceVersion) - 2
+    }&timeoutSeconds=1`,
+  );
+  await recent.finished();
+  assert.deepEqual(recent.lines.map((l) => l.object.metadata.name), ["b", "c"]);
 });
 
 Deno.test("continue tokens expire on demand and after a TTL with 410 Expired", async () => {

@@ -211,21 +211,20 @@ export function apiHandler(st: HandlerState): Handler {
       listRv = token.rv;
     }
     const keys = st.store.sortedKeys(r.name);
+    const prefix = r.namespace ? `${r.namespace}/` : "";
+    // A namespace is one contiguous range of keys, as in etcd: start at it, or after the token's key.
     let lo = 0;
-    if (after) {
-      let hi = keys.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (keys[mid] <= after) lo = mid + 1;
-        else hi = mid;
-      }
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (after ? keys[mid] <= after : keys[mid] < prefix) lo = mid + 1;
+      else hi = mid;
     }
     const items: string[] = [];
     let last = "";
     let more = false;
-    const prefix = r.namespace ? `${r.namespace}/` : "";
     for (let i = lo; i < keys.length; i++) {
-      if (prefix && !keys[i].startsWith(prefix)) continue;
+      if (prefix && !keys[i].startsWith(prefix)) break;
       const obj = st.store.byKey(r.name, keys[i])!;
       if (!match(obj)) continue;
       if (limit > 0 && items.length >= limit) {
