@@ -663,3 +663,46 @@ Deno.test("a TCP proxy black-holes existing connections and cuts every connectio
     fresh.close();
   }
 });
+
+Deno.test("a full black hole accepts new connections and answers nothing until healed", async () => {
+  await using api = await FakeApiServer.start();
+  await using proxy = TcpProxy.start({ port: api.port });
+  const client = Deno.createHttpClient({});
+  try {
+    proxy.blackhole();
+    const pending = fetch(`http://127.0.0.1:${proxy.port}/api/v1/services`, { client });
+    await until("accepted", () => proxy.accepted === 1);
+    assert.equal(api.requests.length, 0, "the request never reached the server");
+    proxy.heal();
+    const r = await pending;
+    assert.equal(r.status, 200);
+    await r.body?.cancel();
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("a proxy that cuts every connection periodically breaks each long watch", async () => {
+  await using api = await FakeApiServer.start();
+  await using proxy = TcpProxy.start({ port: api.port });
+  const via = { url: `http://127.0.0.1:${proxy.port}` };
+  const client = Deno.createHttpClient({});
+  try {
+    proxy.cutEvery(100);
+    for (let i = 0; i < 2; i++) {
+      const s = await watch(
+        via,
+        `/api/v1/services?watch=true&resourceVersion=${api.resourceVersion}`,
+        {
+          client,
+        },
+      );
+      await s.finished();
+      assert.ok(s.failed, `watch ${i} was cut`);
+    }
+    proxy.cutEvery(0);
+    assert.ok(proxy.accepted >= 2);
+  } finally {
+    client.close();
+  }
+});
