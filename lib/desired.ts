@@ -74,10 +74,18 @@ function reject(service: string, raw: string, reason: RejectReason, hint?: strin
  * The returned addresses are canonical texts, unique, in the Service's order.
  */
 export function evaluateService(svc: ServiceRecord, networks: readonly Cidr[]): ServiceVerdict {
+  const { addresses, rejections } = evaluate(svc, networks);
+  return { addresses: [...addresses], rejections };
+}
+
+/** {@linkcode evaluateService} with the addresses as an insertion-ordered Set. */
+function evaluate(
+  svc: ServiceRecord,
+  networks: readonly Cidr[],
+): { addresses: Set<string>; rejections: Rejection[] } {
   const key = serviceKey(svc);
   const unserved = unservedReason(svc);
-  const addresses: string[] = [];
-  const seen = new Set<string>();
+  const addresses = new Set<string>();
   const rejections: Rejection[] = [];
   for (const raw of svc.externalIPs) {
     if (unserved) {
@@ -94,9 +102,8 @@ export function evaluateService(svc: ServiceRecord, networks: readonly Cidr[]): 
       rejections.push(reject(key, raw, special));
     } else if (!networks.some((n) => cidrContains(n, parsed.ip))) {
       rejections.push(reject(key, raw, "outside_networks"));
-    } else if (!seen.has(parsed.ip.text)) {
-      seen.add(parsed.ip.text);
-      addresses.push(parsed.ip.text);
+    } else {
+      addresses.add(parsed.ip.text);
     }
   }
   return { addresses, rejections };
@@ -153,7 +160,7 @@ export class DesiredState {
   /** Adds or replaces one Service. */
   upsert(svc: ServiceRecord): DesiredChange {
     const key = serviceKey(svc);
-    const verdict = evaluateService(svc, this.#networks);
+    const verdict = evaluate(svc, this.#networks);
     const old = this.#services.get(key);
     const reported = new Set<string>();
     const newRejections: Rejection[] = [];
@@ -163,7 +170,7 @@ export class DesiredState {
       reported.add(id);
       if (!old?.reported.has(id)) newRejections.push(r);
     }
-    const addresses = new Set(verdict.addresses);
+    const addresses = verdict.addresses;
     const touched = this.#retarget(old?.addresses ?? EMPTY, addresses);
     this.#services.set(key, { addresses, reported });
     return { newRejections, touched };
