@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ApiError, ApiTlsError, KubeApi } from "../../lib/kube_api.ts";
+import { ApiError, ApiTlsError, KubeApi, WatchLineTooLong } from "../../lib/kube_api.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
@@ -99,5 +99,55 @@ Deno.test("a token an HTTP header cannot carry fails the request without showing
     );
   } finally {
     api.close();
+  }
+});
+
+Deno.test("a watch line past the bound ends the watch with WatchLineTooLong after the events before it, without reading the rest", async () => {
+  const ac = new AbortController();
+  let sent = 0;
+  const mib = new Uint8Array(1024 * 1024).fill(0x20);
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: ac.signal,
+    onListen: () => {},
+  }, () => {
+    const first = new TextEncoder().encode(
+      JSON.stringify({ type: "ADDED", object: { metadata: { name: "a", namespace: "d" } } }) +
+        "\n[",
+    );
+    let started = false;
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (!started) {
+            started = true;
+            return c.enqueue(first);
+          }
+          if (sent === 64) return c.close();
+          sent++;
+          c.enqueue(mib);
+        },
+      }, { highWaterMark: 0 }),
+    );
+  });
+  const api = new KubeApi({ server: `http://127.0.0.1:${server.addr.port}`, source: "t" });
+  const events: string[] = [];
+  try {
+    await assert.rejects(
+      async () => {
+        for await (const ev of api.watch("/api/v1/services", {}, new AbortController().signal)) {
+          events.push(ev.type);
+        }
+      },
+      (e: unknown) => e instanceof WatchLineTooLong && e instanceof ApiError,
+    );
+    assert.deepEqual(events, ["ADDED"]);
+    // 16 MiB is the bound; a few more MiB may be in flight in buffers, not the whole 64 MiB.
+    assert.ok(sent < 40, `the server got to send ${sent} MiB`);
+  } finally {
+    api.close();
+    ac.abort();
+    await server.finished.catch(() => {});
   }
 });
