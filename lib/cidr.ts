@@ -110,6 +110,19 @@ export function specialRangeOf(ip: Ip): SpecialRange | undefined {
   return undefined;
 }
 
+/**
+ * The special range that holds every address of `cidr`, if any: a managed
+ * network inside one could never hold an address.
+ */
+export function specialRangeCovering(
+  cidr: Cidr,
+): { readonly name: SpecialRange; readonly cidr: Cidr } | undefined {
+  for (const [name, range] of SPECIAL) {
+    if (range.prefix <= cidr.prefix && cidrsOverlap(range, cidr)) return { name, cidr: range };
+  }
+  return undefined;
+}
+
 /** The loopback networks; a managed network must not overlap them. */
 export const LOOPBACK_NETWORKS: readonly Cidr[] = SPECIAL
   .filter(([name]) => name === "loopback")

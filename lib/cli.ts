@@ -6,7 +6,7 @@
  */
 
 import { Command, CommanderError, Option } from "commander";
-import type { RawOptions } from "./config.ts";
+import type { OptionKey, RawOptions } from "./config.ts";
 import { UsageError } from "./config.ts";
 
 /** The subcommands. */
@@ -99,7 +99,8 @@ function addCommon(cmd: Command, api: boolean): Command {
 }
 
 /**
- * Parses argv (without the program name).
+ * Parses argv (without the program name). One leading `--` is dropped:
+ * `deno task start -- run ...` hands it over as the first argument.
  *
  * @returns the invocation, or `undefined` when help was printed.
  * @throws {UsageError} on bad usage, with commander's one-line message.
@@ -124,13 +125,18 @@ export function parseArgs(
     cmd.allowExcessArguments(false).action((opts: Record<string, unknown>) => {
       // A flag on the command line wins over its environment variable, which wins over the default.
       const merged: Record<string, unknown> = { ...opts };
+      const fromEnv: Partial<Record<OptionKey, string>> = {};
       for (const [key, variable] of Object.entries(FLAG_ENV)) {
         const value = env(variable);
         if (value === undefined || cmd.getOptionValueSource(key) === "cli") continue;
         if (!cmd.options.some((o) => o.attributeName() === key)) continue;
         merged[key] = LIST_OPTIONS.has(key) ? [value] : value;
+        fromEnv[key as OptionKey] = variable;
       }
-      result = { command: name, options: { ...merged as RawOptions, debug: env("KUBEGW_DEBUG") } };
+      result = {
+        command: name,
+        options: { ...merged as RawOptions, debug: env("KUBEGW_DEBUG"), fromEnv },
+      };
     });
   };
   define("run", "watch Services and keep their addresses (default)", true, true);
@@ -139,7 +145,7 @@ export function parseArgs(
   define("drain", "remove every managed address, to leave the anycast group", false);
   define("version", "print the version and the commit", false);
   try {
-    program.parse([...argv], { from: "user" });
+    program.parse(argv[0] === "--" ? argv.slice(1) : [...argv], { from: "user" });
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === "commander.helpDisplayed" || err.code === "commander.help") return undefined;

@@ -5,7 +5,15 @@
  * @module
  */
 
-import { type Cidr, cidrsOverlap, CidrSyntaxError, LOOPBACK_NETWORKS, parseCidr } from "./cidr.ts";
+import {
+  type Cidr,
+  cidrsOverlap,
+  CidrSyntaxError,
+  LOOPBACK_NETWORKS,
+  parseCidr,
+  specialRangeCovering,
+} from "./cidr.ts";
+import { parseIp } from "./ip.ts";
 import type { Level, LogFormat } from "./log.ts";
 
 /** Bad input from the command line or the environment; exit code 2. */
@@ -20,6 +28,8 @@ export class UsageError extends Error {
 export interface ListenAddress {
   readonly hostname: string;
   readonly port: number;
+  /** Where the value came from (`--metrics-address` or `KUBEGW_METRICS_ADDRESS`), for errors. */
+  readonly source: string;
 }
 
 /** Everything the agent needs to know, validated. */
@@ -54,6 +64,20 @@ export interface RawOptions {
   readonly namespace?: readonly string[];
   readonly selector?: string;
   readonly metricsAddress?: string;
+  /**
+   * For each option whose value came from its environment variable rather
+   * than the command line, that variable's name: errors name the source the
+   * value came from. Options absent here are reported under their flag.
+   */
+  readonly fromEnv?: Readonly<Partial<Record<OptionKey, string>>>;
+}
+
+/** The options that have a flag and an environment variable. */
+export type OptionKey = Exclude<keyof RawOptions, "debug" | "fromEnv">;
+
+/** The name to report a value under: its environment variable if it came from one, else the flag. */
+function sourceOf(raw: RawOptions, key: OptionKey, flag: string): string {
+  return raw.fromEnv?.[key] ?? flag;
 }
 
 function bad(flag: string, value: string, what: string): UsageError {
@@ -65,11 +89,17 @@ export function splitList(values: readonly string[] | undefined): string[] {
   return (values ?? []).flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
 }
 
-/** Parses managed networks and refuses any that overlaps loopback. */
-export function parseNetworks(values: readonly string[] | undefined): Cidr[] {
+/**
+ * Parses managed networks and refuses any that overlaps loopback or lies
+ * wholly inside a range whose every address would be refused (link-local,
+ * multicast, unspecified, broadcast).
+ *
+ * @param source the name to report errors under. @default "--network"
+ */
+export function parseNetworks(values: readonly string[] | undefined, source = "--network"): Cidr[] {
   const items = splitList(values);
   if (items.length === 0) {
-    throw new UsageError("--network: no managed network given (flag or KUBEGW_NETWORK)");
+    throw new UsageError(`${source}: no managed network given (flag or KUBEGW_NETWORK)`);
   }
   return items.map((text) => {
     let cidr: Cidr;
@@ -77,12 +107,22 @@ export function parseNetworks(values: readonly string[] | undefined): Cidr[] {
       cidr = parseCidr(text);
     } catch (err) {
       if (!(err instanceof CidrSyntaxError)) throw err;
-      throw new UsageError(`--network: ${JSON.stringify(text)} is not a CIDR: ${err.detail}`, {
+      throw new UsageError(`${source}: ${JSON.stringify(text)} is not a CIDR: ${err.detail}`, {
         cause: err,
       });
     }
     const loop = LOOPBACK_NETWORKS.find((l) => cidrsOverlap(l, cidr));
-    if (loop) throw bad("--network", text, `overlaps the loopback range ${loop.text}`);
+    if (loop) throw bad(source, text, `overlaps the loopback range ${loop.text}`);
+    const special = specialRangeCovering(cidr);
+    if (special) {
+      throw bad(
+        source,
+        text,
+        `lies inside the ${
+          special.name.replace("_", "-")
+        } range ${special.cidr.text}, whose addresses are never assigned`,
+      );
+    }
     return cidr;
   });
 }
@@ -93,16 +133,39 @@ const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DURATION = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** Parses `30s`, `1m30s`, `500ms` or a bare number of seconds into milliseconds. */
-export function parseDuration(flag: string, text: string): number {
+/**
+ * The longest duration any flag takes: 24 hours. Timers in Deno (as in
+ * browsers) hold a signed 32-bit number of milliseconds, about 24.8 days;
+ * a longer delay fires at once. Nothing kube-gw waits for needs more than a day.
+ */
+export const MAX_DURATION_MS = 24 * 3_600_000;
+
+/**
+ * Parses `30s`, `1m30s`, `500ms` or a bare number of seconds into milliseconds.
+ *
+ * @param maxMs the longest duration accepted. @default MAX_DURATION_MS (24h)
+ * @throws {UsageError} naming `flag` when the text is not a duration or is longer than `maxMs`.
+ */
+export function parseDuration(flag: string, text: string, maxMs = MAX_DURATION_MS): number {
   const t = text.trim();
-  if (/^[0-9]+$/.test(t)) return Number(t) * 1000;
-  if (!DURATION.test(t)) throw bad(flag, text, "is not a duration (like 30s, 1m, 500ms)");
   let ms = 0;
-  for (const m of t.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) {
-    ms += Number(m[1]) * UNIT_MS[m[2]];
+  if (/^[0-9]+$/.test(t)) {
+    ms = Number(t) * 1000;
+  } else {
+    if (!DURATION.test(t)) throw bad(flag, text, "is not a duration (like 30s, 1m, 500ms)");
+    for (const m of t.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) {
+      ms += Number(m[1]) * UNIT_MS[m[2]];
+    }
   }
+  if (!(ms <= maxMs)) throw bad(flag, text, `is longer than the maximum ${formatMs(maxMs)}`);
   return Math.round(ms);
+}
+
+function formatMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
 }
 
 function parseBool(flag: string, value: string | boolean | undefined): boolean {
@@ -119,49 +182,91 @@ function parseLevel(raw: RawOptions): Level {
     const v = raw.logLevel.trim().toLowerCase();
     if (v === "warn") return "warning";
     if (v === "debug" || v === "info" || v === "warning" || v === "error") return v;
-    throw bad("--log-level", raw.logLevel, "is not one of debug, info, warning, error");
+    throw bad(
+      sourceOf(raw, "logLevel", "--log-level"),
+      raw.logLevel,
+      "is not one of debug, info, warning, error",
+    );
   }
   return parseBool("KUBEGW_DEBUG", raw.debug) ? "debug" : "info";
 }
 
-/** Parses `host:port`, `[v6]:port`, `:port` or `off`. */
-export function parseListen(text: string): ListenAddress | undefined {
+const HOST_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** Why `host` is not a host to listen on, or `undefined` when it is. */
+function badHost(host: string, bracketed: boolean): string | undefined {
+  if (bracketed || host.includes(":")) {
+    const p = parseIp(host);
+    if (p.ok && p.ip.family === 6) return undefined;
+    if (!p.ok && p.canonical) {
+      return `has a non-canonical IPv6 address (did you mean [${p.canonical}]?)`;
+    }
+    return "has no valid IPv6 address in brackets";
+  }
+  if (/^[0-9.]+$/.test(host)) {
+    const p = parseIp(host);
+    if (p.ok) return undefined;
+    if (p.canonical) return `has a non-canonical IPv4 address (did you mean ${p.canonical}?)`;
+    return `has ${JSON.stringify(host)}, which is not an IPv4 address (each part 0 to 255)`;
+  }
+  if (host.length > 253 || !host.split(".").every((l) => HOST_LABEL.test(l))) {
+    return `has ${JSON.stringify(host)}, which is neither an IP address nor a host name`;
+  }
+  return undefined;
+}
+
+/**
+ * Parses `host:port`, `[v6]:port`, `:port` or `off`. The host is an IPv4
+ * address, a bracketed IPv6 address, or a host name such as `localhost`; the
+ * port is 0 to 65535 (0: any free port).
+ *
+ * @param source the name to report errors under. @default "--metrics-address"
+ */
+export function parseListen(text: string, source = "--metrics-address"): ListenAddress | undefined {
   const t = text.trim();
   if (t === "off") return undefined;
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]*)):([0-9]{1,5})$/.exec(t);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) {
-    throw bad("--metrics-address", text, "is not host:port or off");
-  }
-  return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port };
+  const m = /^(?:\[([^\]]*)\]|([^:\[\]]*)):([0-9]{1,5})$/.exec(t);
+  if (!m) throw bad(source, text, "is not host:port, [IPv6]:port, :port or off");
+  const port = Number(m[3]);
+  if (port > 65535) throw bad(source, text, "has a port outside 0 to 65535");
+  const hostname = m[1] ?? (m[2] || "0.0.0.0");
+  const why = badHost(hostname, m[1] !== undefined);
+  if (why) throw bad(source, text, why);
+  return { hostname, port, source };
 }
 
 /** Validates raw options into a {@linkcode Config}. @throws {UsageError} */
 export function parseConfig(raw: RawOptions): Config {
-  const networks = parseNetworks(raw.network);
+  const src = (key: OptionKey, flag: string) => sourceOf(raw, key, flag);
+  const networks = parseNetworks(raw.network, src("network", "--network"));
   const device = (raw.interface ?? "lo").trim();
-  if (!IFNAME.test(device)) throw bad("--interface", device, "is not an interface name");
+  if (!IFNAME.test(device)) {
+    throw bad(src("interface", "--interface"), device, "is not an interface name");
+  }
   const netns = raw.netns?.trim() || undefined;
   if (netns !== undefined && !NETNS.test(netns)) {
-    throw bad("--netns", netns, "is not a network namespace name");
+    throw bad(src("netns", "--netns"), netns, "is not a network namespace name");
   }
   const kubeconfig = raw.kubeconfig?.split(":")[0]?.trim() || undefined;
-  const inCluster = parseBool("--in-cluster", raw.inCluster);
+  const inCluster = parseBool(src("inCluster", "--in-cluster"), raw.inCluster);
   const format = (raw.logFormat ?? "text").trim();
   if (format !== "text" && format !== "json") {
-    throw bad("--log-format", format, "is not text or json");
+    throw bad(src("logFormat", "--log-format"), format, "is not text or json");
   }
-  const resyncMs = parseDuration("--resync-interval", raw.resyncInterval ?? "30s");
+  const resyncSource = src("resyncInterval", "--resync-interval");
+  const resyncMs = parseDuration(resyncSource, raw.resyncInterval ?? "30s");
   if (resyncMs !== 0 && resyncMs < 1000) {
-    throw bad("--resync-interval", raw.resyncInterval ?? "", "is shorter than 1s (0 disables)");
+    throw bad(resyncSource, raw.resyncInterval ?? "", "is shorter than 1s (0 disables)");
   }
   const namespaces = splitList(raw.namespace);
   for (const ns of namespaces) {
-    if (!NAMESPACE.test(ns)) throw bad("--namespace", ns, "is not a namespace name");
+    if (!NAMESPACE.test(ns)) {
+      throw bad(src("namespace", "--namespace"), ns, "is not a namespace name");
+    }
   }
   const selector = raw.selector?.trim() || undefined;
   if (selector !== undefined && (selector.length > 1024 || /[\r\n\0]/.test(selector))) {
-    throw bad("--selector", selector, "is not a label selector");
+    throw bad(src("selector", "--selector"), selector, "is not a label selector");
   }
   return {
     networks,
@@ -174,6 +279,9 @@ export function parseConfig(raw: RawOptions): Config {
     resyncMs,
     namespaces: [...new Set(namespaces)],
     selector,
-    metrics: parseListen(raw.metricsAddress ?? "127.0.0.1:9472"),
+    metrics: parseListen(
+      raw.metricsAddress ?? "127.0.0.1:9472",
+      src("metricsAddress", "--metrics-address"),
+    ),
   };
 }

@@ -7,6 +7,7 @@
 
 import { type Cidr, cidrContains, specialRangeOf } from "./cidr.ts";
 import { parseIp } from "./ip.ts";
+import { boundText } from "./log.ts";
 import { serviceKey, type ServiceRecord, unservedReason } from "./service.ts";
 
 /** Why an external IP is not taken. */
@@ -27,6 +28,7 @@ export type RejectReason =
 /** An external IP of a Service that kube-gw refuses, with the reason. */
 export interface Rejection {
   readonly service: string;
+  /** The value as given, bounded to 256 characters with its length noted. */
   readonly ip: string;
   readonly reason: RejectReason;
   /** One line for the log, naming the Service, the value and the reason. */
@@ -54,8 +56,9 @@ const REASON_TEXT: Record<RejectReason, string> = {
   unsupported_type: "belongs to a Service of a type kube-proxy does not serve",
 };
 
-function reject(service: string, ip: string, reason: RejectReason, hint?: string): Rejection {
-  const meant = hint ? ` (did you mean "${hint}"?)` : "";
+function reject(service: string, raw: string, reason: RejectReason, hint?: string): Rejection {
+  const meant = hint ? ` (did you mean "${boundText(hint)}"?)` : "";
+  const ip = boundText(raw);
   return {
     service,
     ip,
@@ -71,9 +74,18 @@ function reject(service: string, ip: string, reason: RejectReason, hint?: string
  * The returned addresses are canonical texts, unique, in the Service's order.
  */
 export function evaluateService(svc: ServiceRecord, networks: readonly Cidr[]): ServiceVerdict {
+  const { addresses, rejections } = evaluate(svc, networks);
+  return { addresses: [...addresses], rejections };
+}
+
+/** {@linkcode evaluateService} with the addresses as an insertion-ordered Set. */
+function evaluate(
+  svc: ServiceRecord,
+  networks: readonly Cidr[],
+): { addresses: Set<string>; rejections: Rejection[] } {
   const key = serviceKey(svc);
   const unserved = unservedReason(svc);
-  const addresses: string[] = [];
+  const addresses = new Set<string>();
   const rejections: Rejection[] = [];
   for (const raw of svc.externalIPs) {
     if (unserved) {
@@ -90,15 +102,17 @@ export function evaluateService(svc: ServiceRecord, networks: readonly Cidr[]): 
       rejections.push(reject(key, raw, special));
     } else if (!networks.some((n) => cidrContains(n, parsed.ip))) {
       rejections.push(reject(key, raw, "outside_networks"));
-    } else if (!addresses.includes(parsed.ip.text)) {
-      addresses.push(parsed.ip.text);
+    } else {
+      addresses.add(parsed.ip.text);
     }
   }
   return { addresses, rejections };
 }
 
+const EMPTY: ReadonlySet<string> = new Set();
+
 interface Entry {
-  readonly addresses: readonly string[];
+  readonly addresses: ReadonlySet<string>;
   /** `ip reason` of each rejection already reported for this Service. */
   readonly reported: ReadonlySet<string>;
 }
@@ -139,14 +153,14 @@ export class DesiredState {
   /** The Services that claim an address (for `kube-gw plan`). */
   claimants(address: string): string[] {
     const out: string[] = [];
-    for (const [key, entry] of this.#services) if (entry.addresses.includes(address)) out.push(key);
+    for (const [key, entry] of this.#services) if (entry.addresses.has(address)) out.push(key);
     return out;
   }
 
   /** Adds or replaces one Service. */
   upsert(svc: ServiceRecord): DesiredChange {
     const key = serviceKey(svc);
-    const verdict = evaluateService(svc, this.#networks);
+    const verdict = evaluate(svc, this.#networks);
     const old = this.#services.get(key);
     const reported = new Set<string>();
     const newRejections: Rejection[] = [];
@@ -156,8 +170,9 @@ export class DesiredState {
       reported.add(id);
       if (!old?.reported.has(id)) newRejections.push(r);
     }
-    const touched = this.#retarget(old?.addresses ?? [], verdict.addresses);
-    this.#services.set(key, { addresses: verdict.addresses, reported });
+    const addresses = verdict.addresses;
+    const touched = this.#retarget(old?.addresses ?? EMPTY, addresses);
+    this.#services.set(key, { addresses, reported });
     return { newRejections, touched };
   }
 
@@ -167,7 +182,7 @@ export class DesiredState {
     const old = this.#services.get(key);
     if (!old) return { newRejections: [], touched: [] };
     this.#services.delete(key);
-    return { newRejections: [], touched: this.#retarget(old.addresses, []) };
+    return { newRejections: [], touched: this.#retarget(old.addresses, EMPTY) };
   }
 
   /**
@@ -182,26 +197,28 @@ export class DesiredState {
       if (listed.has(key)) continue;
       if (namespace !== undefined && !key.startsWith(`${namespace}/`)) continue;
       const [ns, name] = [key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1)];
-      touched.push(...this.delete(ns, name).touched);
+      for (const t of this.delete(ns, name).touched) touched.push(t);
     }
     for (const svc of services) {
       const change = this.upsert(svc);
-      newRejections.push(...change.newRejections);
-      touched.push(...change.touched);
+      // Loops, not push(...): a spread of a huge Service would overflow the stack.
+      for (const r of change.newRejections) newRejections.push(r);
+      for (const t of change.touched) touched.push(t);
     }
     return { newRejections, touched };
   }
 
-  #retarget(before: readonly string[], after: readonly string[]): string[] {
+  /** Moves claims from `before` to `after`: linear in their sizes, constant per address. */
+  #retarget(before: ReadonlySet<string>, after: ReadonlySet<string>): string[] {
     const touched: string[] = [];
     for (const a of after) {
-      if (before.includes(a)) continue;
+      if (before.has(a)) continue;
       const n = this.#claims.get(a) ?? 0;
       this.#claims.set(a, n + 1);
       if (n === 0) touched.push(a);
     }
     for (const b of before) {
-      if (after.includes(b)) continue;
+      if (after.has(b)) continue;
       const n = this.#claims.get(b) ?? 0;
       if (n <= 1) {
         this.#claims.delete(b);

@@ -4,8 +4,9 @@
  * Only the canonical text of an address is accepted: dotted-quad IPv4 without
  * leading zeros, and RFC 5952 IPv6 (lower case, no leading zeros, the longest
  * run of two or more zero groups compressed, no embedded dotted quad). The
- * canonical text is also what `ip -json` prints, so desired and observed
- * addresses compare as plain strings.
+ * canonical text is what `ip -json` prints for most addresses; what it prints
+ * otherwise (`::10.0.100.5`) goes through {@linkcode normalizeTrustedIp}, so
+ * desired and observed addresses compare as plain strings.
  *
  * @module
  */
@@ -161,6 +162,29 @@ function parseStrict(text: string): ParseIpResult {
     return { ok: false, problem: "non_canonical", canonical: formatV4(v4.value) };
   }
   return { ok: true, ip: { family: 4, value: v4.value, text } };
+}
+
+/**
+ * Normalises an address from a trusted source (iproute2's own output) to the
+ * canonical text the rest of kube-gw compares: unlike {@linkcode parseIp},
+ * every textual form of a valid address is accepted, among them an embedded
+ * dotted quad (`::10.0.100.5`, which inet_ntop prints for any address inside
+ * `::/96`; `::ffff:10.0.100.5`), upper case, leading zeros in groups and
+ * uncompressed groups. Never use it on values from the API.
+ *
+ * @returns the address with its canonical text, or `undefined` when `text` is no address at all.
+ * @example
+ * ```ts
+ * normalizeTrustedIp("::10.0.100.5")?.text; // "::a00:6405"
+ * ```
+ */
+export function normalizeTrustedIp(text: string): Ip | undefined {
+  if (text.includes(":")) {
+    const value = parseV6Numeric(text);
+    return value === undefined ? undefined : { family: 6, value, text: formatV6(value) };
+  }
+  const v4 = parseV4Numeric(text);
+  return v4 ? { family: 4, value: v4.value, text: formatV4(v4.value) } : undefined;
 }
 
 /** Returns the family of a canonical address text without parsing it fully. */

@@ -7,7 +7,7 @@
  */
 
 import { hostPrefix } from "./cidr.ts";
-import { familyOf } from "./ip.ts";
+import { familyOf, normalizeTrustedIp } from "./ip.ts";
 import type { InterfaceAddress, Plan } from "./plan.ts";
 
 /** The outcome of one process run. */
@@ -94,7 +94,9 @@ export function parseAddressJson(text: string): InterfaceAddress[] {
       const { family, local, prefixlen } = info as Record<string, unknown>;
       if (typeof local !== "string" || typeof prefixlen !== "number") continue;
       if (family !== "inet" && family !== "inet6") continue;
-      out.push({ family: family === "inet" ? 4 : 6, local, prefixlen });
+      // iproute2 prints some addresses in a non-canonical form (`::10.0.100.5`).
+      const canonical = normalizeTrustedIp(local)?.text ?? local;
+      out.push({ family: family === "inet" ? 4 : 6, local: canonical, prefixlen });
     }
   }
   return out;

@@ -48,25 +48,115 @@ function statusMessage(status: number, body: string): string {
   return body.trim().slice(0, 200) || `HTTP ${status}`;
 }
 
-/** Reads a watch stream as JSON lines; a seam kept pure for tests. */
+/**
+ * The longest line of a watch stream kube-gw reads: 16 MiB. One line is one
+ * event holding one object; the API server refuses requests over 3 MiB and
+ * etcd stores objects up to about 1.5 MiB, so a real Service is far below
+ * this. A longer line (a hostile or broken server) aborts the stream with
+ * {@linkcode WatchLineTooLong}, before it is held in memory.
+ */
+export const MAX_WATCH_LINE_BYTES = 16 * 1024 * 1024;
+
+/** A line of a watch stream exceeded the bound; the watch is restarted. */
+export class WatchLineTooLong extends ApiError {
+  constructor(readonly limit: number) {
+    super(
+      `a watch event is longer than ${limit} bytes (kube-gw's bound on one event; the API server keeps objects under 3 MiB): stream aborted`,
+    );
+    this.name = "WatchLineTooLong";
+  }
+}
+
+const NEWLINE = 0x0a;
+const lineDecoder = new TextDecoder();
+
+function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/**
+ * Reads a watch stream as JSON lines; a seam kept pure for tests. Linear in
+ * the stream's length: each byte is looked at once for a newline and copied
+ * at most once.
+ *
+ * @param maxLineBytes the longest line accepted. @default MAX_WATCH_LINE_BYTES (16 MiB)
+ * @throws {WatchLineTooLong} as soon as a line grows past `maxLineBytes`.
+ * @throws {SyntaxError} on a line that is not JSON.
+ */
 export async function* jsonLines(
   body: ReadableStream<Uint8Array>,
   onChunk?: () => void,
+  maxLineBytes = MAX_WATCH_LINE_BYTES,
 ): AsyncGenerator<unknown> {
-  const decoder = new TextDecoder();
-  let buffered = "";
+  let parts: Uint8Array[] = [];
+  let size = 0;
+  const line = (last: Uint8Array): string => {
+    if (size + last.length > maxLineBytes) throw new WatchLineTooLong(maxLineBytes);
+    parts.push(last);
+    const bytes = concat(parts, size + last.length);
+    parts = [];
+    size = 0;
+    // A line ends at a newline byte, which never splits a UTF-8 sequence.
+    return lineDecoder.decode(bytes).trim();
+  };
   for await (const chunk of body) {
     onChunk?.();
-    buffered += decoder.decode(chunk, { stream: true });
+    let start = 0;
     let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, nl).trim();
-      buffered = buffered.slice(nl + 1);
-      if (line) yield JSON.parse(line);
+    while ((nl = chunk.indexOf(NEWLINE, start)) >= 0) {
+      const text = line(chunk.subarray(start, nl));
+      start = nl + 1;
+      if (text) yield JSON.parse(text);
+    }
+    if (start < chunk.length) {
+      size += chunk.length - start;
+      if (size > maxLineBytes) throw new WatchLineTooLong(maxLineBytes);
+      parts.push(chunk.subarray(start));
     }
   }
-  const rest = (buffered + decoder.decode()).trim();
+  const rest = line(new Uint8Array(0));
   if (rest) yield JSON.parse(rest);
+}
+
+/** TLS verification of the API server failed: a CA or name problem, not a dead server. */
+export class ApiTlsError extends ApiError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, undefined, options);
+    this.name = "ApiTlsError";
+  }
+}
+
+/** The innermost message of an error chain, without the request URL fetch puts in front. */
+function innermost(err: unknown): string {
+  let e = err as { message?: unknown; cause?: unknown } | undefined;
+  let text = "";
+  for (let depth = 0; e && depth < 8; depth++) {
+    if (typeof e.message === "string" && e.message) text = e.message;
+    e = e.cause as typeof e;
+  }
+  return text.replace(/^error sending request for url \([^)]*\): /, "");
+}
+
+const TLS_PROBLEM = /certificate|UnknownIssuer|NotValidForName|handshake|\btls\b/i;
+
+/** Tells a TLS verification failure (naming the CA source) from a connection failure. */
+function connectError(conn: ApiConnection, cause: unknown): ApiError {
+  const detail = innermost(cause);
+  if (TLS_PROBLEM.test(detail)) {
+    const ca = conn.caSource ?? "the system's CA store";
+    return new ApiTlsError(
+      `TLS verification of ${conn.server} failed (${detail}): the server's certificate is not signed by a CA in ${ca}, or is not issued for this host name`,
+      { cause },
+    );
+  }
+  return new ApiError(`Cannot reach ${conn.server}: ${detail}`, undefined, { cause });
 }
 
 /** LIST and WATCH against one API server. */
@@ -101,21 +191,22 @@ export class KubeApi {
   async #get(path: string, query: Query, signal: AbortSignal): Promise<Response> {
     this.requests++;
     let res: Response;
+    let headers: Headers;
+    try {
+      headers = this.#headers();
+    } catch {
+      // The TypeError quotes the header value, the secret itself: not kept as the cause.
+      throw new ApiError("the credentials cannot be sent in an HTTP header (not shown)");
+    }
     try {
       res = await fetch(withQuery(this.#conn.server, path, query), {
-        headers: this.#headers(),
+        headers,
         client: this.#client,
         signal,
       });
     } catch (cause) {
       if (signal.aborted) throw signal.reason ?? cause;
-      throw new ApiError(
-        `Cannot reach ${this.#conn.server}: ${(cause as Error).message}`,
-        undefined,
-        {
-          cause,
-        },
-      );
+      throw connectError(this.#conn, cause);
     }
     if (!res.ok) {
       const body = await res.text().catch(() => "");

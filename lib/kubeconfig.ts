@@ -8,6 +8,7 @@
 
 import { newClusters, newContexts, newUsers } from "@kubernetes/client-node/config_types";
 import yaml from "js-yaml";
+import { UsageError } from "./config.ts";
 
 /** How to reach and authenticate to the API server. */
 export interface ApiConnection {
@@ -24,10 +25,16 @@ export interface ApiConnection {
   readonly basic?: string;
   /** Where this came from, for the log. */
   readonly source: string;
+  /** Where the trusted CAs come from, for TLS errors (a kubeconfig field or a file). */
+  readonly caSource?: string;
 }
 
-/** Raised when the connection settings cannot be loaded. */
-export class KubeconfigError extends Error {
+/**
+ * Raised when the connection settings cannot be loaded. A configuration
+ * error like a bad flag: exit status 2. Its message never holds a secret or
+ * the file's text.
+ */
+export class KubeconfigError extends UsageError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "KubeconfigError";
@@ -90,7 +97,7 @@ export function connectionFromKubeconfig(text: string, options: KubeconfigOption
     if (typeof parsed !== "object" || parsed === null) throw new Error("not a mapping");
     doc = parsed as Record<string, unknown>;
   } catch (cause) {
-    throw new KubeconfigError(`Cannot parse kubeconfig "${path}": ${(cause as Error).message}`, {
+    throw new KubeconfigError(`Cannot parse kubeconfig "${path}": ${yamlProblem(cause)}`, {
       cause,
     });
   }
@@ -159,15 +166,77 @@ export function connectionFromKubeconfig(text: string, options: KubeconfigOption
     );
   }
   const token = user?.token?.trim();
+  if (token && !HEADER_TOKEN.test(token)) {
+    throw new KubeconfigError(`user "${user?.name}": ${BAD_TOKEN}`);
+  }
+  const basic = user?.username ? `${user.username}:${user.password ?? ""}` : undefined;
+  if (basic !== undefined && /[^\x20-\x7e\xa0-\xff]/.test(basic)) {
+    throw new KubeconfigError(
+      `user "${user?.name}": the username or password holds a control or non-Latin-1 character, which basic authentication cannot send (not shown)`,
+    );
+  }
+  const server = checkServer(cluster.server, `cluster "${cluster.name}"`, !!(token || basic));
   return {
-    server: cluster.server,
+    server,
     caCerts,
     cert,
     key,
     token: token ? () => token : undefined,
-    basic: user?.username ? `${user.username}:${user.password ?? ""}` : undefined,
+    basic,
     source: `kubeconfig ${path} (context ${contextName})`,
+    caSource: cluster.caData
+      ? `certificate-authority-data of cluster "${cluster.name}" in kubeconfig ${path}`
+      : cluster.caFile
+      ? `certificate-authority ${
+        resolvePath(baseDir, cluster.caFile)
+      } of cluster "${cluster.name}" in kubeconfig ${path}`
+      : `the system's CA store (cluster "${cluster.name}" in kubeconfig ${path} sets no certificate-authority)`,
   };
+}
+
+/** A bearer token as an HTTP header can carry it: visible ASCII, no space or control character. */
+const HEADER_TOKEN = /^[\x21-\x7e]+$/;
+const BAD_TOKEN =
+  "the token holds a character an HTTP header cannot carry (a control character such as CR or LF, a space, or a non-ASCII character); the token is not shown";
+
+/** js-yaml's error as reason, line and column, without the excerpt of the file it quotes. */
+function yamlProblem(err: unknown): string {
+  if (err instanceof yaml.YAMLException) {
+    const mark = err.mark;
+    const at = mark ? ` at line ${mark.line + 1}, column ${mark.column + 1}` : "";
+    return `${err.reason}${at}`;
+  }
+  return (err as Error).message;
+}
+
+/**
+ * Checks the API server's URL: http or https, no user name or password in it
+ * (they would be logged and are never sent by fetch), and no credentials over
+ * plain http.
+ *
+ * @returns the URL without a trailing slash.
+ */
+function checkServer(server: string, what: string, credentials: boolean): string {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch (cause) {
+    throw new KubeconfigError(`${what}: the server is not a URL`, { cause });
+  }
+  if (url.username || url.password) {
+    throw new KubeconfigError(
+      `${what}: the server URL holds a user name or password (not shown), which kube-gw refuses: give credentials in the user entry`,
+    );
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new KubeconfigError(`${what}: the server URL must start with https://`);
+  }
+  if (url.protocol === "http:" && credentials) {
+    throw new KubeconfigError(
+      `${what}: the server ${url.origin} is plain http, and kube-gw sends no token or password in clear: use https`,
+    );
+  }
+  return server.replace(/\/+$/, "");
 }
 
 /**
@@ -192,17 +261,30 @@ export function inClusterConnection(
   const ca = readRequired(readFile, `${dir}/ca.crt`, "service account CA");
   const tokenPath = `${dir}/token`;
   let last = readRequired(readFile, tokenPath, "service account token").trim();
+  if (!HEADER_TOKEN.test(last)) throw new KubeconfigError(`${tokenPath}: ${BAD_TOKEN}`);
+  if (!/^[A-Za-z0-9.:-]+$/.test(host) || !/^[0-9]{1,5}$/.test(port)) {
+    throw new KubeconfigError(
+      "KUBERNETES_SERVICE_HOST or KUBERNETES_SERVICE_PORT is not a host name or address and a port",
+    );
+  }
   return {
-    server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    server: checkServer(
+      `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+      "in-cluster API server",
+      true,
+    ),
     caCerts: [ca],
     token: () => {
       try {
-        last = readFile(tokenPath).trim() || last;
+        const fresh = readFile(tokenPath).trim();
+        // Mid-rotation (empty or unreadable) or unusable: keep the token we had.
+        if (HEADER_TOKEN.test(fresh)) last = fresh;
       } catch {
         // Mid-rotation: keep the token we had.
       }
       return last;
     },
     source: `in-cluster service account (${dir})`,
+    caSource: `the service account CA ${dir}/ca.crt`,
   };
 }

@@ -14,12 +14,52 @@ export type Level = "debug" | "info" | "warning" | "error";
 /** Output formats kube-gw accepts. */
 export type LogFormat = "text" | "json";
 
+/** The longest value a log line shows: 256 characters, then its length. */
+export const MAX_LOG_VALUE = 256;
+
+/**
+ * Bounds a value for a log line or a stored record: at most `max` characters,
+ * then `…(N chars)`. The result is a copy, so it keeps no huge string alive.
+ *
+ * @param max the characters kept. @default MAX_LOG_VALUE (256)
+ */
+export function boundText(text: string, max = MAX_LOG_VALUE): string {
+  if (text.length <= max) return text;
+  // slice() may share the original's memory: join a copy of the characters.
+  return `${text.slice(0, max).split("").join("")}…(${text.length} chars)`;
+}
+
+/**
+ * Control characters, line and paragraph separators, and the invisible
+ * characters that reorder or hide text: what could forge or disguise a line.
+ */
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/** Escapes every character that could split or disguise a text log line (`\n`, `\x1b`, `\u202e`). */
+export function escapeControl(text: string): string {
+  return text.replace(UNSAFE, (c) => {
+    if (NAMED[c]) return NAMED[c];
+    const code = c.charCodeAt(0);
+    return code < 0x100
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
 function renderMessage(record: LogRecord): string {
   return record.message.map((part, i) => i % 2 === 0 ? String(part) : renderValue(part)).join("");
 }
 
+/** An interpolated value: strings as they are, anything else as JSON; bounded. */
 function renderValue(v: unknown): string {
-  return typeof v === "string" ? v : JSON.stringify(v) ?? String(v);
+  return boundText(typeof v === "string" ? v : JSON.stringify(v) ?? String(v));
+}
+
+function boundProperties(props: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(props)) out[k] = typeof v === "string" ? boundText(v) : v;
+  return out;
 }
 
 const LEVEL_TEXT: Record<LogLevel, string> = {
@@ -31,21 +71,28 @@ const LEVEL_TEXT: Record<LogLevel, string> = {
   fatal: "FATAL",
 };
 
-/** `2026-11-26T05:35:06.123Z INFO assuming address 10.0.100.30` */
+/**
+ * `2026-11-26T05:35:06.123Z INFO assuming address 10.0.100.30`. Every value
+ * is bounded and the line's control characters are escaped, so no value
+ * (a Service name from a hostile API server) can start a line of its own.
+ */
 export function textFormatter(record: LogRecord): string {
   return `${new Date(record.timestamp).toISOString()} ${LEVEL_TEXT[record.level]} ${
-    renderMessage(record)
+    escapeControl(renderMessage(record))
   }\n`;
 }
 
-/** One JSON object per line: time, level, logger, the rendered message and its properties. */
+/**
+ * One JSON object per line: time, level, logger, the rendered message and its
+ * properties. JSON escapes control characters; string values are bounded.
+ */
 export function jsonFormatter(record: LogRecord): string {
   return JSON.stringify({
     time: new Date(record.timestamp).toISOString(),
     level: LEVEL_TEXT[record.level].toLowerCase(),
     logger: record.category.join("."),
     message: renderMessage(record),
-    ...record.properties,
+    ...boundProperties(record.properties),
   }) + "\n";
 }
 

@@ -42,19 +42,55 @@ export async function handleStatus(req: Request, src: StatusSource): Promise<Res
   }
 }
 
-/** Starts the listener; resolves with the bound port. */
+/** The status listener cannot be opened; the message names the setting and its value. */
+export class ListenError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ListenError";
+  }
+}
+
+function listenProblem(err: unknown): string {
+  if (err instanceof Deno.errors.AddrInUse) {
+    return "the port is already in use by another process: choose another port, or off";
+  }
+  if (err instanceof Deno.errors.AddrNotAvailable) {
+    return "the address is not on any interface of this host: use a local address such as 127.0.0.1";
+  }
+  if (err instanceof Deno.errors.PermissionDenied) {
+    return `permission denied (${(err as Error).message})`;
+  }
+  return (err as Error).message;
+}
+
+/**
+ * Starts the listener; resolves with the bound port.
+ *
+ * @throws {ListenError} naming `at.source` and the address when it cannot be bound.
+ */
 export function serveStatus(
   at: ListenAddress,
   src: StatusSource,
   signal: AbortSignal,
 ): Promise<{ port: number; finished: Promise<void> }> {
   let bound = 0;
-  const server = Deno.serve({
-    hostname: at.hostname,
-    port: at.port,
-    signal,
-    onListen: ({ port }) => bound = port,
-    onError: () => new Response("internal error\n", { status: 500 }),
-  }, (req) => handleStatus(req, src));
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: at.hostname,
+      port: at.port,
+      signal,
+      onListen: ({ port }) => bound = port,
+      onError: () => new Response("internal error\n", { status: 500 }),
+    }, (req) => handleStatus(req, src));
+  } catch (cause) {
+    const host = at.hostname.includes(":") ? `[${at.hostname}]` : at.hostname;
+    return Promise.reject(
+      new ListenError(
+        `${at.source}: cannot listen on ${host}:${at.port}: ${listenProblem(cause)}`,
+        { cause },
+      ),
+    );
+  }
   return Promise.resolve({ port: bound || server.addr.port, finished: server.finished });
 }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { IpError, IpRoute2 } from "../../lib/iproute2.ts";
 import { Netns } from "../support/netns.ts";
+import { parseCidr } from "../../lib/cidr.ts";
+import { managedView, plan } from "../../lib/plan.ts";
 
 Deno.test("IpRoute2 adds and removes IPv4 and IPv6 host addresses on lo in a namespace", async () => {
   await using ns = await Netns.create("ip");
@@ -56,4 +58,22 @@ Deno.test("IpRoute2 names a missing interface and a missing namespace", async ()
     new IpRoute2({ device: "lo", netns: `${ns.name}-gone` }).read(),
     (e: unknown) => e instanceof IpError && e.kind === "no_netns",
   );
+});
+
+Deno.test("IpRoute2 reads back addresses that ip prints with a dotted quad, in canonical form", async () => {
+  await using ns = await Netns.create("ip");
+  const ip = new IpRoute2({ device: "lo", netns: ns.name });
+  // Inside ::/96 and ::ffff:0:0/96 iproute2 prints "::10.0.100.5" and "::ffff:10.0.100.6".
+  await ip.apply({ add: ["::a00:6405", "::ffff:a00:6406", "2001:db8::10"], remove: [] });
+  assert.ok((await ns.hostAddresses()).includes("::10.0.100.5"), "ip prints the dotted form");
+  const locals = (await ip.read()).filter((a) => a.family === 6).map((a) => a.local).sort();
+  assert.deepEqual(locals, ["2001:db8::10", "::1", "::a00:6405", "::ffff:a00:6406"]);
+  // So an address of a managed network inside ::/96 counts as held: nothing left to add,
+  // and one no longer desired is removed.
+  const networks = [parseCidr("::a00:6400/120")];
+  const view = managedView(await ip.read(), networks);
+  assert.deepEqual([...view.hosts], ["::a00:6405"]);
+  assert.deepEqual(plan(["::a00:6405"], view.hosts), { add: [], remove: [] });
+  await ip.apply(plan([], view.hosts));
+  assert.ok(!(await ns.hostAddresses()).includes("::10.0.100.5"));
 });

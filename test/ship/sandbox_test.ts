@@ -8,7 +8,7 @@ import { deepStrictEqual as assertEquals, match as assertMatch } from "node:asse
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { Netns } from "../support/netns.ts";
 import { BUNDLE, bundleCommand, writeKubeconfig } from "../support/agent.ts";
-import { sandboxCommand, unitProfile } from "../support/unit_sandbox.ts";
+import { sandboxCommand, serviceDirectives, unitProfile } from "../support/unit_sandbox.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const UNIT = `${ROOT}scripts/kube-gw.service`;
@@ -145,4 +145,67 @@ Deno.test("--netns needs kube-gw-netns.conf: without it the agent says CAP_SYS_A
   } finally {
     await api.close();
   }
+});
+
+/**
+ * World-readable files that a Debian-like router has under the paths the unit
+ * hides; the test tries the first that the unconfined user nobody can read.
+ * (The test's own permissions cannot read /etc or /var to look.)
+ */
+const HIDDEN_CANDIDATES = [
+  "/etc/default/kube-gw",
+  "/etc/ssh/ssh_config",
+  "/var/lib/dpkg/status",
+  "/var/log/dpkg.log",
+  "/var/log/alternatives.log",
+];
+
+Deno.test("confined as kube-gw.service, ip -batch cannot read the files the unit hides, nor /etc/shadow", async () => {
+  // What a compromised agent could still do with run: ["ip"]: `ip -batch FILE`
+  // prints the first word of each line of FILE in its errors.
+  const profile = await unitProfile([UNIT]);
+  assertEquals(profile.inaccessible.some((p) => p.endsWith("/etc/kube-gw")), true);
+  const tryRead = async (p: typeof profile, file: string) => {
+    const out = await new Deno.Command(sandboxCommand(p, ["ip", "-batch", file])[0], {
+      args: sandboxCommand(p, ["ip", "-batch", file]).slice(1),
+      stdin: "null",
+      clearEnv: true,
+      env: { PATH },
+    }).output();
+    return { code: out.code, stderr: decoder.decode(out.stderr) };
+  };
+  // The same sandbox without InaccessiblePaths= reads the file: the fence is the unit's.
+  let hidden = "";
+  let open = { code: 0, stderr: "" };
+  for (const file of HIDDEN_CANDIDATES) {
+    open = await tryRead({ ...profile, inaccessible: [] }, file);
+    if (!/Cannot open file/.test(open.stderr)) {
+      hidden = file;
+      break;
+    }
+  }
+  assertEquals(hidden !== "", true, `none of ${HIDDEN_CANDIDATES.join(" ")} is readable here`);
+  assertEquals(
+    profile.inaccessible.some((p) => hidden.startsWith(p.replace(/^-/, ""))),
+    true,
+    `${hidden} is under the unit's InaccessiblePaths=`,
+  );
+  assertMatch(open.stderr, /Object ".*" is unknown|Command line is not complete/, open.stderr);
+  const fenced = await tryRead(profile, hidden);
+  assertMatch(fenced.stderr, /Cannot open file ".*" for reading: Permission denied/, fenced.stderr);
+  const shadow = await tryRead(profile, "/etc/shadow");
+  assertMatch(shadow.stderr, /Cannot open file "\/etc\/shadow" for reading: Permission denied/);
+});
+
+Deno.test("the unit lets the agent bind the metrics port only and connect to localhost only (systemd applies it, not this emulation)", async () => {
+  // SocketBind*= and IPAddress*= are cgroup BPF programs that only systemd attaches
+  // (see test/support/unit_sandbox.ts): this checks what the unit asks for.
+  const d = await serviceDirectives([UNIT]);
+  const all = (key: string) => d.filter(([k]) => k === key).map(([, v]) => v.trim());
+  assertEquals(all("SocketBindDeny"), ["any"]);
+  assertEquals(all("SocketBindAllow"), ["tcp:9472"]);
+  assertEquals(all("IPAddressDeny"), ["any"]);
+  assertEquals(all("IPAddressAllow"), ["localhost"]);
+  const dropIn = await serviceDirectives([`${ROOT}scripts/kube-gw-apiserver.conf`]);
+  assertEquals(dropIn.map(([k]) => k), ["IPAddressAllow"]);
 });

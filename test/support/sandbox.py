@@ -2,10 +2,12 @@
 """Test-only: parts of a systemd unit's sandbox, applied by hand where no
 systemd runs, then exec of a command (the pid stays the same).
 
-  sandbox.py mounts -- CMD...
-      As root, in a private mount namespace (unshare --mount): makes / read-only
-      (ProtectSystem=strict) and mounts a /proc that shows processes only, and
-      only the caller's (ProcSubset=pid, ProtectProc=invisible); then execs CMD.
+  sandbox.py mounts [PATH...] -- CMD...
+      As root, in a private mount namespace (unshare --mount): covers each PATH
+      with an inaccessible node (InaccessiblePaths=; a leading "-" ignores a
+      missing PATH, as systemd does), makes / read-only (ProtectSystem=strict)
+      and mounts a /proc that shows processes only, and only the caller's
+      (ProcSubset=pid, ProtectProc=invisible); then execs CMD.
 
   sandbox.py seccomp JSON -- CMD...
       Loads a seccomp filter, as SystemCallFilter= and RestrictAddressFamilies=
@@ -37,9 +39,32 @@ def check(rc, what):
         sys.exit(f"sandbox.py: {what} failed: {os.strerror(err)}")
 
 
-def mounts():
+def inaccessible(libc, paths):
+    """What InaccessiblePaths= does: a mode-0000 node of the same type over each path."""
+    import tempfile
+    scratch = tempfile.mkdtemp(prefix="kube-gw-inaccessible-")
+    node_dir = os.path.join(scratch, "dir")
+    node_reg = os.path.join(scratch, "reg")
+    os.mkdir(node_dir, 0)
+    os.close(os.open(node_reg, os.O_CREAT | os.O_WRONLY, 0))
+    os.chmod(node_dir, 0)
+    os.chmod(node_reg, 0)
+    for raw in paths:
+        path = raw.lstrip("-")
+        if not os.path.lexists(path):
+            if raw.startswith("-"):
+                continue
+            sys.exit(f"sandbox.py: InaccessiblePaths={raw}: no such path")
+        node = node_dir if os.path.isdir(path) else node_reg
+        check(libc.mount(node.encode(), path.encode(), None, MS_BIND, None), f"hide {path}")
+        check(libc.mount(None, path.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None),
+              f"read-only {path}")
+
+
+def mounts(hidden=()):
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+    inaccessible(libc, hidden)
     check(libc.mount(None, b"/", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None), "read-only /")
     check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                      b"hidepid=invisible,subset=pid"), "mount /proc")
@@ -75,7 +100,7 @@ def main(argv):
     split = argv.index("--")
     mode, args, cmd = argv[0], argv[1:split], argv[split + 1:]
     if mode == "mounts":
-        mounts()
+        mounts(args)
     elif mode == "seccomp":
         seccomp(json.loads(args[0]))
     else:

@@ -10,10 +10,16 @@
  *   `@default` added to an allow list as systemd does), SystemCallErrorNumber=,
  *   RestrictAddressFamilies=, RestrictNamespaces= (coarsely: setns and
  *   unshare allowed or not);
- * - ProtectSystem=strict (/ read-only), ProcSubset=pid, ProtectProc=invisible.
+ * - ProtectSystem=strict (/ read-only), ProcSubset=pid, ProtectProc=invisible,
+ *   InaccessiblePaths= (a mode-0000 node bound over each path).
  *
  * Not applied: the other mount-namespace options, cgroup limits, and the
- * finer points (clone flags, personality, realtime).
+ * finer points (clone flags, personality, realtime). Nor SocketBindAllow=/
+ * SocketBindDeny= and IPAddressAllow=/IPAddressDeny=: systemd (PID 1) attaches
+ * them as BPF programs to the service's cgroup (cgroup/bind4, bind6, and
+ * ingress/egress filters), which needs a cgroup of the service's own and
+ * systemd's programs; this emulation runs in the caller's cgroup and has
+ * neither, so a test here cannot show a bind to another port failing.
  *
  * @module
  */
@@ -81,6 +87,8 @@ export interface Profile {
   readonly allow: readonly string[];
   readonly errno: number;
   readonly families: readonly number[];
+  /** InaccessiblePaths=, each with its "-" (ignore if missing) prefix kept. */
+  readonly inaccessible: readonly string[];
 }
 
 /** Reads a unit (and drop-ins) into a {@linkcode Profile}; refuses what it cannot apply. */
@@ -130,6 +138,7 @@ export async function unitProfile(files: readonly string[]): Promise<Profile> {
     allow: [...allow].sort(),
     errno,
     families,
+    inaccessible: values("InaccessiblePaths"),
   };
 }
 
@@ -150,6 +159,7 @@ export function sandboxCommand(profile: Profile, cmd: readonly string[]): string
     "/usr/bin/python3",
     `${HERE}sandbox.py`,
     "mounts",
+    ...profile.inaccessible,
     "--",
     "/usr/bin/setpriv",
     "--reuid=65534",

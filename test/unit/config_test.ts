@@ -36,7 +36,11 @@ Deno.test("run is the default command and takes the documented defaults", () => 
   assert.equal(config?.logFormat, "text");
   assert.equal(config?.resyncMs, 30_000);
   assert.deepEqual(config?.namespaces, []);
-  assert.deepEqual(config?.metrics, { hostname: "127.0.0.1", port: 9472 });
+  assert.deepEqual(config?.metrics, {
+    hostname: "127.0.0.1",
+    port: 9472,
+    source: "--metrics-address",
+  });
 });
 
 Deno.test("--network is repeatable and comma-separated, IPv4 and IPv6", () => {
@@ -149,8 +153,8 @@ Deno.test("bad input gets one line naming the flag and the value", () => {
     /^--metrics-address: "9472"/,
   );
   assert.match(
-    usage(["--network", "10.0.100.0/24"], { KUBEGW_IN_K8S: "maybe" }),
-    /^--in-cluster: "maybe"/,
+    usage(["--network", "10.0.100.0/24", "--metrics-address", "256.1.1.1:9472"]),
+    /^--metrics-address: "256.1.1.1:9472" has "256.1.1.1", which is not an IPv4 address/,
   );
   assert.match(usage(["--bogus"]), /unknown option '--bogus'/);
   assert.match(usage(["run", "extra"]), /too many arguments/);
@@ -167,11 +171,148 @@ Deno.test("durations read like Go's", () => {
 });
 
 Deno.test("listen addresses take IPv4, bracketed IPv6, a bare port, or off", () => {
-  assert.deepEqual(parseListen("127.0.0.1:9472"), { hostname: "127.0.0.1", port: 9472 });
-  assert.deepEqual(parseListen("[::1]:9472"), { hostname: "::1", port: 9472 });
-  assert.deepEqual(parseListen(":9472"), { hostname: "0.0.0.0", port: 9472 });
+  const source = "--metrics-address";
+  assert.deepEqual(parseListen("127.0.0.1:9472"), { hostname: "127.0.0.1", port: 9472, source });
+  assert.deepEqual(parseListen("[::1]:9472"), { hostname: "::1", port: 9472, source });
+  assert.deepEqual(parseListen(":9472"), { hostname: "0.0.0.0", port: 9472, source });
+  assert.deepEqual(parseListen("localhost:0"), { hostname: "localhost", port: 0, source });
+  assert.deepEqual(parseListen("metrics.example-1.net:80"), {
+    hostname: "metrics.example-1.net",
+    port: 80,
+    source,
+  });
   assert.equal(parseListen("off"), undefined);
   assert.throws(() => parseListen("127.0.0.1:99999"), UsageError);
+});
+
+Deno.test("a metrics address that could never be bound is refused at parse time, naming the value", () => {
+  const refused = (text: string, why: RegExp) =>
+    assert.throws(
+      () => parseListen(text),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message.startsWith(`--metrics-address: ${JSON.stringify(text)}`) &&
+        why.test(e.message),
+    );
+  refused("256.1.1.1:9472", /not an IPv4 address/);
+  refused("1.2.3:9472", /not an IPv4 address/);
+  refused("010.0.0.1:9472", /did you mean 10.0.0.1/);
+  refused("[::g]:9472", /no valid IPv6 address/);
+  refused("[::1.2.3.4.5]:9472", /no valid IPv6 address/);
+  refused("[0::1]:9472", /did you mean \[::1\]/);
+  refused("-bad-.example:9472", /neither an IP address nor a host name/);
+  refused("host_name:9472", /neither an IP address nor a host name/);
+  refused("127.0.0.1:65536", /port outside 0 to 65535/);
+  assert.throws(
+    () => parseListen("x y:1", "KUBEGW_METRICS_ADDRESS"),
+    (e: unknown) =>
+      e instanceof UsageError && e.message.startsWith('KUBEGW_METRICS_ADDRESS: "x y:1"'),
+  );
+});
+
+Deno.test("durations longer than a day are refused at parse time, naming the flag", () => {
+  for (
+    const text of [
+      "1000h",
+      "25h",
+      "24h1ms",
+      "90000",
+      "99999999999999999999999s",
+      `${"9".repeat(400)}h`,
+    ]
+  ) {
+    assert.match(
+      usage(["--network", "10.0.100.0/24", "--resync-interval", text]),
+      new RegExp(`^--resync-interval: "${text}" is longer than the maximum 24h$`),
+    );
+  }
+  assert.equal(parseDuration("--x", "24h"), 24 * 3_600_000);
+  assert.equal(parseDuration("--x", "86400"), 24 * 3_600_000);
+  assert.match(
+    usage(["--network", "10.0.100.0/24"], { KUBEGW_RESYNC_INTERVAL: "1000h" }),
+    /^KUBEGW_RESYNC_INTERVAL: "1000h" is longer than the maximum 24h$/,
+  );
+});
+
+Deno.test("a managed network whose every address would be refused is refused at start", () => {
+  for (
+    const [net, range] of [
+      ["fe80::/10", "link-local range fe80::/10"],
+      ["fe80::/64", "link-local range fe80::/10"],
+      ["169.254.0.0/16", "link-local range 169.254.0.0/16"],
+      ["169.254.10.0/24", "link-local range 169.254.0.0/16"],
+      ["224.0.0.0/4", "multicast range 224.0.0.0/4"],
+      ["239.1.0.0/16", "multicast range 224.0.0.0/4"],
+      ["ff00::/8", "multicast range ff00::/8"],
+      ["ff02::/16", "multicast range ff00::/8"],
+      ["255.255.255.255/32", "broadcast range 255.255.255.255/32"],
+      ["0.0.0.0/32", "unspecified range 0.0.0.0/32"],
+    ]
+  ) {
+    assert.equal(
+      usage(["--network", net]),
+      `--network: ${
+        JSON.stringify(net)
+      } lies inside the ${range}, whose addresses are never assigned`,
+    );
+  }
+  // Networks that merely hold some special addresses stay allowed.
+  assert.ok(configFrom(["--network", "128.0.0.0/1"]).config);
+  assert.ok(configFrom(["--network", "fc00::/7"]).config);
+});
+
+Deno.test("a value from an environment variable is reported under the variable's name", () => {
+  assert.match(
+    usage([], { KUBEGW_NETWORK: "fe80::/10" }),
+    /^KUBEGW_NETWORK: "fe80::\/10" lies inside/,
+  );
+  assert.match(
+    usage([], { KUBEGW_NETWORK: "10.0.100.0/33" }),
+    /^KUBEGW_NETWORK: "10.0.100.0\/33" is not a CIDR/,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24"], { KUBEGW_METRICS_ADDRESS: "256.1.1.1:9472" }),
+    /^KUBEGW_METRICS_ADDRESS: "256.1.1.1:9472"/,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24"], { KUBEGW_INTERFACE: "lo; x" }),
+    /^KUBEGW_INTERFACE: /,
+  );
+  assert.match(usage(["--network", "10.0.100.0/24"], { KUBEGW_NETNS: "../x" }), /^KUBEGW_NETNS: /);
+  assert.match(
+    usage(["--network", "10.0.100.0/24"], { KUBEGW_LOG_LEVEL: "loud" }),
+    /^KUBEGW_LOG_LEVEL: /,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24"], { KUBEGW_LOG_FORMAT: "xml" }),
+    /^KUBEGW_LOG_FORMAT: /,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24"], { KUBEGW_NAMESPACE: "Bad_NS" }),
+    /^KUBEGW_NAMESPACE: /,
+  );
+  assert.match(
+    usage(["--network", "10.0.100.0/24"], { KUBEGW_IN_K8S: "maybe" }),
+    /^KUBEGW_IN_K8S: /,
+  );
+  // A flag given on the command line is still reported as the flag, even with the variable set.
+  assert.match(
+    usage(["--network", "fe80::/10"], { KUBEGW_NETWORK: "10.0.100.0/24" }),
+    /^--network: "fe80::\/10"/,
+  );
+  const { config } = configFrom(["--network", "10.0.100.0/24"], {
+    KUBEGW_METRICS_ADDRESS: "[::1]:1",
+  });
+  assert.equal(config?.metrics?.source, "KUBEGW_METRICS_ADDRESS");
+});
+
+Deno.test("a leading -- (as deno task start passes it) is not an argument", () => {
+  const { command, config } = configFrom(["--", "run", "--network", "10.0.100.0/24"]);
+  assert.equal(command, "run");
+  assert.deepEqual(config?.networks.map((n) => n.text), ["10.0.100.0/24"]);
+  assert.equal(configFrom(["--", "--network", "10.0.100.0/24"]).command, "run");
+  assert.equal(configFrom(["--", "plan", "--network", "10.0.100.0/24"]).command, "plan");
+  assert.match(usage(["--", "run", "extra", "--network", "10.0.100.0/24"]), /too many arguments/);
 });
 
 Deno.test("help is printed, not refused", () => {

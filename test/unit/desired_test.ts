@@ -138,3 +138,31 @@ Deno.test("DesiredState.replace with the same Services touches nothing (no flap 
   d.replace(all, undefined);
   assert.deepEqual(d.replace(all, undefined).touched, []);
 });
+
+Deno.test("a refused value is stored and reported bounded to 256 characters, with its length", () => {
+  const huge = `10.0.100.1${"0".repeat(100_000)}`;
+  const state = new DesiredState(NETS);
+  const change = state.upsert(svc("big", [huge, "10.0.100.7"]));
+  assert.equal(change.newRejections.length, 1);
+  const r = change.newRejections[0];
+  assert.equal(r.ip, `${huge.slice(0, 256)}…(100010 chars)`);
+  assert.ok(r.message.length < 500, `${r.message.length} characters`);
+  // Still reported once while it persists.
+  assert.equal(state.upsert(svc("big", [huge, "10.0.100.7"])).newRejections.length, 0);
+});
+
+Deno.test("editing one IP of a Service with 10,000 externalIPs touches just the two addresses", () => {
+  const nets = [parseCidr("10.64.0.0/16")];
+  const ips = Array.from({ length: 10_000 }, (_, i) => `10.64.${i >> 8}.${i & 255}`);
+  const state = new DesiredState(nets);
+  assert.equal(state.upsert(svc("wide", ips)).touched.length, 10_000);
+  const edited = [...ips];
+  edited[5_000] = "10.64.200.1";
+  assert.deepEqual([...state.upsert(svc("wide", edited)).touched].sort(), [
+    "10.64.19.136",
+    "10.64.200.1",
+  ]);
+  assert.equal(state.addresses.size, 10_000);
+  assert.deepEqual(state.claimants("10.64.200.1"), ["default/wide"]);
+  assert.deepEqual(state.claimants(ips[5_000]), []);
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { formatV4, formatV6, parseIp } from "../../lib/ip.ts";
+import { formatV4, formatV6, normalizeTrustedIp, parseIp } from "../../lib/ip.ts";
 
 Deno.test("parseIp accepts canonical IPv4 and IPv6", () => {
   for (
@@ -126,5 +126,41 @@ Deno.test("formatV4 and parseIp round-trip every 32-bit value", () => {
       const r = parseIp(formatV4(v));
       return r.ok && r.ip.value === v && r.ip.family === 4;
     }),
+  );
+});
+
+Deno.test("normalizeTrustedIp reads every textual form of an address to its canonical text", () => {
+  assert.equal(normalizeTrustedIp("::10.0.100.5")?.text, "::a00:6405");
+  assert.equal(normalizeTrustedIp("::ffff:10.0.100.6")?.text, "::ffff:a00:6406");
+  assert.equal(normalizeTrustedIp("2001:0DB8:0:0:0:0:0:0010")?.text, "2001:db8::10");
+  assert.equal(normalizeTrustedIp("10.0.100.5")?.text, "10.0.100.5");
+  assert.equal(normalizeTrustedIp("10.0.100.5")?.family, 4);
+  for (const bad of ["", "::g", "1.2.3.256", "1:2:3:4:5:6:7:8:9", "::1::", "10.0.100.5/32"]) {
+    assert.equal(normalizeTrustedIp(bad), undefined, bad);
+  }
+  const hex = (g: number, pad: boolean) => g.toString(16).padStart(pad ? 4 : 1, "0");
+  fc.assert(
+    fc.property(
+      fc.bigInt({ min: 0n, max: (1n << 128n) - 1n }),
+      fc.boolean(),
+      fc.boolean(),
+      (v, pad, upper) => {
+        const groups = Array.from(
+          { length: 8 },
+          (_, i) => Number((v >> BigInt((7 - i) * 16)) & 0xffffn),
+        );
+        const full = groups.map((g) => hex(g, pad)).join(":");
+        const dotted = `${groups.slice(0, 6).map((g) => hex(g, pad)).join(":")}:${
+          formatV4(v & 0xffffffffn)
+        }`;
+        for (const form of [full, dotted, formatV6(v)]) {
+          const text = upper ? form.toUpperCase() : form;
+          const ip = normalizeTrustedIp(text);
+          assert.equal(ip?.text, formatV6(v), text);
+          assert.equal(ip?.value, v);
+          assert.equal(ip?.family, 6);
+        }
+      },
+    ),
   );
 });

@@ -118,3 +118,18 @@ Deno.test("IpRoute2 errors say what is wrong: missing ip, interface, namespace, 
     );
   }
 });
+
+Deno.test("parseAddressJson hands over canonical addresses whatever form ip printed", () => {
+  const json = JSON.stringify([{
+    addr_info: [
+      { family: "inet6", local: "::10.0.100.5", prefixlen: 128 },
+      { family: "inet6", local: "2001:DB8:0:0::10", prefixlen: 128 },
+      { family: "inet", local: "10.0.100.5", prefixlen: 32 },
+    ],
+  }]);
+  assert.deepEqual(parseAddressJson(json).map((a) => a.local), [
+    "::a00:6405",
+    "2001:db8::10",
+    "10.0.100.5",
+  ]);
+});

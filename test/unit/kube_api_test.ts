@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { jsonLines } from "../../lib/kube_api.ts";
+import fc from "fast-check";
+import { ApiError, jsonLines, MAX_WATCH_LINE_BYTES, WatchLineTooLong } from "../../lib/kube_api.ts";
 
 function stream(chunks: string[]): ReadableStream<Uint8Array> {
   const enc = new TextEncoder();
@@ -48,4 +49,76 @@ Deno.test("jsonLines reads a last line without a newline and skips blank lines",
 
 Deno.test("jsonLines throws on a line that is not JSON", async () => {
   await assert.rejects(collect(['{"a":1}\n', "<html>\n"]), SyntaxError);
+});
+
+/** A stream that makes its chunks on demand and counts how many were pulled. */
+function lazy(count: number, make: (i: number) => Uint8Array) {
+  const state = { pulled: 0 };
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (state.pulled === count) return c.close();
+      c.enqueue(make(state.pulled++));
+    },
+  }, { highWaterMark: 0 });
+  return { body, state };
+}
+
+Deno.test("a watch line past 16 MiB aborts the stream before it is held, with a typed error", async () => {
+  const mib = new Uint8Array(1024 * 1024).fill(0x78);
+  const { body, state } = lazy(64, () => mib);
+  await assert.rejects(
+    async () => {
+      for await (const _ of jsonLines(body)) { /* nothing */ }
+    },
+    (e: unknown) =>
+      e instanceof WatchLineTooLong && e instanceof ApiError && e.limit === MAX_WATCH_LINE_BYTES &&
+      /longer than 16777216 bytes/.test(e.message),
+  );
+  assert.equal(MAX_WATCH_LINE_BYTES, 16 * 1024 * 1024);
+  assert.ok(state.pulled <= 17, `read ${state.pulled} MiB of a 64 MiB line`);
+});
+
+Deno.test("a watch line of exactly the bound is read; one byte more is refused", async () => {
+  const line = (n: number) => `"${"a".repeat(n - 2)}"\n`;
+  const read = async (n: number) => {
+    const out: unknown[] = [];
+    for await (
+      const v of jsonLines(stream([line(n).slice(0, 7), line(n).slice(7), "1\n"]), undefined, 100)
+    ) {
+      out.push(v);
+    }
+    return out;
+  };
+  assert.deepEqual(await read(100), ["a".repeat(98), 1]);
+  await assert.rejects(read(101), WatchLineTooLong);
+});
+
+Deno.test("jsonLines reads the same values however the stream is cut into chunks", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.jsonValue(), { maxLength: 8 }),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      async (values, cuts) => {
+        const bytes = new TextEncoder().encode(
+          values.map((v) => JSON.stringify(v) + "\n").join(""),
+        );
+        const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        const chunks: Uint8Array[] = [];
+        let prev = 0;
+        for (const c of [...at, bytes.length]) {
+          chunks.push(bytes.slice(prev, c));
+          prev = c;
+        }
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            for (const ch of chunks) c.enqueue(ch);
+            c.close();
+          },
+        });
+        const out: unknown[] = [];
+        for await (const v of jsonLines(body)) out.push(v);
+        assert.deepEqual(out, values.map((v) => JSON.parse(JSON.stringify(v))));
+      },
+    ),
+  );
 });

@@ -4,6 +4,7 @@ import {
   inClusterConnection,
   KubeconfigError,
 } from "../../lib/kubeconfig.ts";
+import { UsageError } from "../../lib/config.ts";
 
 const files: Record<string, string> = {
   "/etc/kube-gw/ca.crt": "CA-PEM",
@@ -136,4 +137,119 @@ Deno.test("in-cluster connection re-reads the rotated token and keeps the old on
 
 Deno.test("in-cluster connection outside a pod says so", () => {
   assert.throws(() => inClusterConnection(() => undefined, readFile), /KUBERNETES_SERVICE_HOST/);
+});
+
+function refusal(text: string, opts = { path: "/etc/kube-gw/kubeconfig", readFile }): string {
+  try {
+    connectionFromKubeconfig(text, opts);
+  } catch (err) {
+    assert.ok(err instanceof KubeconfigError, `expected a KubeconfigError, got ${err}`);
+    assert.ok(err instanceof UsageError, "a configuration error exits 2 like a bad flag");
+    assert.ok(!err.message.includes("\n"), "one line");
+    return err.message;
+  }
+  throw new Error("expected the kubeconfig to be refused");
+}
+
+Deno.test("a token an HTTP header cannot carry is refused at load, and never shown", () => {
+  for (
+    const token of [
+      '"s3cret\\r\\nX-Evil: 1"',
+      '"s3cret\\u0000tail"',
+      '"s3cret with space"',
+      '"s3crét"',
+    ]
+  ) {
+    const message = refusal(kubeconfig("    server: https://10.0.0.1:6443", `    token: ${token}`));
+    assert.match(message, /^user "u": the token holds a character an HTTP header cannot carry/);
+    assert.ok(!message.includes("s3cr"), message);
+  }
+});
+
+Deno.test("a token or password over plain http is refused; a URL with a password is refused unshown", () => {
+  assert.match(
+    refusal(kubeconfig("    server: http://10.0.0.1:8080", "    token: s3cret")),
+    /^cluster "c": the server http:\/\/10.0.0.1:8080 is plain http, and kube-gw sends no token or password in clear: use https$/,
+  );
+  assert.match(
+    refusal(
+      kubeconfig("    server: http://10.0.0.1:8080", "    username: admin\n    password: hunter2"),
+    ),
+    /plain http/,
+  );
+  const message = refusal(
+    kubeconfig("    server: https://admin:hunter2@10.0.0.1:6443", "    token: s3cret"),
+  );
+  assert.match(message, /the server URL holds a user name or password \(not shown\)/);
+  assert.ok(!message.includes("hunter2") && !message.includes("admin"), message);
+  // Without credentials plain http stays possible (a local API proxy).
+  const conn = connectionFromKubeconfig(kubeconfig("    server: http://127.0.0.1:8001", "    {}"), {
+    path: "/k",
+    readFile,
+  });
+  assert.equal(conn.server, "http://127.0.0.1:8001");
+});
+
+Deno.test("a kubeconfig YAML error gives line and column, never the file's text; it exits 2", () => {
+  const text =
+    `apiVersion: v1\nusers:\n- name: u\n  user:\n    token: SECRET-TOKEN-abc\n  bad: [\n`;
+  const message = refusal(text);
+  assert.match(
+    message,
+    /^Cannot parse kubeconfig "\/etc\/kube-gw\/kubeconfig": .+ at line \d+, column \d+$/,
+  );
+  assert.ok(!message.includes("SECRET") && !message.includes("token"), message);
+  const tab = refusal("a: 1\n\tb: SECRET-TOKEN\n");
+  assert.ok(!tab.includes("SECRET"), tab);
+  assert.match(tab, /at line 2, column \d+$/);
+});
+
+Deno.test("the connection says where its CA comes from, for TLS errors", () => {
+  const caFile = connectionFromKubeconfig(
+    kubeconfig(
+      "    server: https://10.0.0.1:6443\n    certificate-authority: ca.crt",
+      "    token: t",
+    ),
+    { path: "/etc/kube-gw/kubeconfig", readFile },
+  );
+  assert.equal(
+    caFile.caSource,
+    'certificate-authority /etc/kube-gw/ca.crt of cluster "c" in kubeconfig /etc/kube-gw/kubeconfig',
+  );
+  const system = connectionFromKubeconfig(
+    kubeconfig("    server: https://10.0.0.1:6443", "    token: t"),
+    { path: "/k", readFile },
+  );
+  assert.match(system.caSource ?? "", /^the system's CA store/);
+  const pod = inClusterConnection(
+    (n) => ({ KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" })[n],
+    (p) => p.endsWith("token") ? "tok" : "CA",
+    "/sa",
+  );
+  assert.equal(pod.caSource, "the service account CA /sa/ca.crt");
+});
+
+Deno.test("an in-cluster token with a line break is refused at load and a bad rotated one is not used", () => {
+  const env = (n: string) =>
+    ({ KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" })[n];
+  let token = "abc\ndef";
+  const read = (p: string) => p.endsWith("token") ? token : "CA";
+  assert.throws(
+    () => inClusterConnection(env, read, "/sa"),
+    (e: unknown) =>
+      e instanceof KubeconfigError && !e.message.includes("abc") && /HTTP header/.test(e.message),
+  );
+  token = "good";
+  const conn = inClusterConnection(env, read, "/sa");
+  token = "evil\r\nX: 1";
+  assert.equal(conn.token?.(), "good");
+  assert.throws(
+    () =>
+      inClusterConnection(
+        (n) => ({ KUBERNETES_SERVICE_HOST: "u:p@h", KUBERNETES_SERVICE_PORT: "443" })[n],
+        read,
+        "/sa",
+      ),
+    KubeconfigError,
+  );
 });

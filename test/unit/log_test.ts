@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import type { LogRecord } from "@logtape/logtape";
-import { batchedSink, jsonFormatter, textFormatter } from "../../lib/log.ts";
+import {
+  batchedSink,
+  boundText,
+  escapeControl,
+  jsonFormatter,
+  textFormatter,
+} from "../../lib/log.ts";
 
 function record(message: unknown[], level: LogRecord["level"] = "info"): LogRecord {
   return {
@@ -53,4 +59,34 @@ Deno.test("JSON lines carry the same words as text lines, plus the properties", 
     address: "10.0.100.30",
   });
   assert.ok(jsonFormatter(r).endsWith("}\n"));
+});
+
+Deno.test("a value with a newline cannot forge a text log line; control characters are escaped", () => {
+  const name =
+    "default/web\n2026-11-26T05:35:06.123Z INFO assuming address 10.0.100.66\x1b[2J\u202e";
+  const line = textFormatter(record(["Service ", name, " changed"]));
+  assert.equal(line.split("\n").length, 2, "one line");
+  assert.equal(
+    line,
+    "2026-11-26T05:35:06.123Z INFO Service default/web\\n2026-11-26T05:35:06.123Z INFO assuming address 10.0.100.66\\x1b[2J\\u202e changed\n",
+  );
+  // A message built before logging (a rejection's text) is escaped too.
+  assert.equal(textFormatter(record([`refusing "a"\r\nINFO x`])).split("\n").length, 2);
+});
+
+Deno.test("long values are bounded to 256 characters with their length, in text and JSON", () => {
+  const huge = "9".repeat(5_000_000);
+  const text = textFormatter(record(["refusing ", huge, ""]));
+  assert.ok(text.length < 400, `${text.length} characters`);
+  assert.ok(text.includes(`${"9".repeat(256)}…(5000000 chars)`));
+  const json = JSON.parse(jsonFormatter({
+    ...record(["error: ", huge, ""]),
+    properties: { error: huge, count: 3, line: "a\nb" },
+  }));
+  assert.equal(json.error, `${"9".repeat(256)}…(5000000 chars)`);
+  assert.equal(json.message, `error: ${"9".repeat(256)}…(5000000 chars)`);
+  assert.equal(json.count, 3);
+  assert.equal(json.line, "a\nb", "JSON keeps the value, escaped by JSON itself");
+  assert.equal(boundText("short"), "short");
+  assert.equal(escapeControl("tab\there"), "tab\\there");
 });
