@@ -6,7 +6,7 @@
  * @module
  */
 
-import { configure, type LogLevel, type LogRecord, reset, type Sink } from "@logtape/logtape";
+import { configure, type LogLevel, type LogRecord, type Sink } from "@logtape/logtape";
 
 /** Log levels kube-gw accepts. */
 export type Level = "debug" | "info" | "warning" | "error";
@@ -114,10 +114,4 @@ export async function setupLogging(level: Level, format: LogFormat): Promise<voi
 /** Writes out any lines still buffered; call before the process exits. */
 export function flushLogs(): void {
   active?.flush();
-}
-
-/** Drops the logging configuration (tests). */
-export async function resetLogging(): Promise<void> {
-  active = undefined;
-  await reset();
 }
