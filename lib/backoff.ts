@@ -47,5 +47,4 @@ export class Backoff {
   reset(): void {
     this.#attempt = 0;
   }
-
 }

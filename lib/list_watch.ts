@@ -17,7 +17,14 @@
 import { getLogger } from "@logtape/logtape";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { type AgentObserver, quietObserver, type RestartReason } from "./observer.ts";
-import { ApiError, type Clock, type ListWatchApi, sleep, type WatchEvent } from "./ports.ts";
+import {
+  ApiError,
+  type Clock,
+  type ListWatchApi,
+  sleep,
+  type TimerId,
+  type WatchEvent,
+} from "./ports.ts";
 import { ShapeError } from "./shape.ts";
 
 const log = getLogger(["kube-gw", "source"]);
@@ -257,7 +264,7 @@ export class ListWatch<T> {
       Math.min(timeoutSeconds + 30, 150) * 1000;
     const local = new AbortController();
     const signal = AbortSignal.any([outer, local.signal]);
-    let timer: number | undefined;
+    let timer: TimerId | undefined;
     const arm = () => {
       this.#clock.clearTimeout(timer);
       timer = this.#clock.setTimeout(() => local.abort(new WatchStalled(silenceMs)), silenceMs);

@@ -66,8 +66,8 @@ export interface ListWatchApi {
   ): AsyncIterable<WatchEvent>;
 }
 
-/** A timer handle of a {@linkcode Clock}. */
-export type TimerId = number;
+/** A timer handle of a {@linkcode Clock}: opaque, only handed back to it. */
+export type TimerId = number | object;
 
 /**
  * Time, as the core sees it: a monotonic `now()` in milliseconds and timers.

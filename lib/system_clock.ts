@@ -23,7 +23,7 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   // Under Node's types (pulled in by npm packages) timers return objects; Deno's are numbers.
   setTimeout: (fn, ms) => setTimeout(fn, clampDelay(ms)) as unknown as TimerId,
-  clearTimeout: (id: TimerId | undefined) => clearTimeout(id),
+  clearTimeout: (id: TimerId | undefined) => clearTimeout(id as number | undefined),
   setInterval: (fn, ms) => setInterval(fn, clampDelay(ms)) as unknown as TimerId,
-  clearInterval: (id: TimerId | undefined) => clearInterval(id),
+  clearInterval: (id: TimerId | undefined) => clearInterval(id as number | undefined),
 };

@@ -217,8 +217,8 @@ Deno.test("the DaemonSet's arguments and ConfigMap make a configuration kube-gw 
   // The kubelet probes the status listener where the agent serves it.
   for (const [probe, path] of [["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]]) {
     assertEquals(at(container, probe, "httpGet"), {
-      host: config.metrics!.hostname,
-      port: config.metrics!.port,
+      host: config.metricsAddress!.hostname,
+      port: config.metricsAddress!.port,
       path,
     });
   }

@@ -29,14 +29,14 @@ Deno.test("run is the default command and takes the documented defaults", () => 
   const { command, config } = configFrom(["--network", "10.0.100.0/24"]);
   assert.equal(command, "run");
   assert.deepEqual(config?.networks.map((n) => n.text), ["10.0.100.0/24"]);
-  assert.equal(config?.device, "lo");
+  assert.equal(config?.interface, "lo");
   assert.equal(config?.netns, undefined);
   assert.equal(config?.inCluster, false);
   assert.equal(config?.logLevel, "info");
   assert.equal(config?.logFormat, "text");
   assert.equal(config?.resyncMs, 30_000);
   assert.deepEqual(config?.namespaces, []);
-  assert.deepEqual(config?.metrics, { hostname: "127.0.0.1", port: 9472 });
+  assert.deepEqual(config?.metricsAddress, { hostname: "127.0.0.1", port: 9472 });
 });
 
 Deno.test("--network is repeatable and comma-separated, IPv4 and IPv6", () => {
@@ -61,7 +61,7 @@ Deno.test("the prototype's environment variables still work", () => {
     KUBEGW_DEBUG: "1",
   });
   assert.deepEqual(config?.networks.map((n) => n.text), ["10.0.100.0/24"]);
-  assert.equal(config?.device, "lo0");
+  assert.equal(config?.interface, "lo0");
   assert.equal(config?.inCluster, true);
   assert.equal(config?.logLevel, "debug");
 });
@@ -72,7 +72,7 @@ Deno.test("a flag wins over its environment variable", () => {
     KUBEGW_INTERFACE: "lo0",
   });
   assert.deepEqual(config?.networks.map((n) => n.text), ["192.0.2.0/24"]);
-  assert.equal(config?.device, "eth9");
+  assert.equal(config?.interface, "eth9");
 });
 
 Deno.test("every other flag has its variable too", () => {
@@ -94,7 +94,7 @@ Deno.test("every other flag has its variable too", () => {
   assert.equal(config?.resyncMs, 90_000);
   assert.deepEqual(config?.namespaces, ["web", "edge"]);
   assert.equal(config?.selector, "kube-gw/announce=true");
-  assert.equal(config?.metrics, undefined);
+  assert.equal(config?.metricsAddress, undefined);
 });
 
 Deno.test("bad input gets one line naming the flag and the value", () => {

@@ -1,0 +1,55 @@
+/**
+ * A {@linkcode Clock} on `@sinonjs/fake-timers`: time stands still until a
+ * test moves it, so tests of windows, backoff, resyncs and silence deadlines
+ * run in no real time. Needs no permissions.
+ *
+ * @module
+ */
+
+import FakeTimers from "@sinonjs/fake-timers";
+import type { Clock, TimerId } from "../../lib/ports.ts";
+
+/** A fake clock and the controls a test moves it with. */
+export class FakeClock implements Clock {
+  readonly #timers = FakeTimers.createClock(0);
+
+  now(): number {
+    return this.#timers.now;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerId {
+    return this.#timers.setTimeout(fn, ms);
+  }
+
+  clearTimeout(id: TimerId | undefined): void {
+    if (id !== undefined) this.#timers.clearTimeout(id as FakeTimers.TimerId);
+  }
+
+  setInterval(fn: () => void, ms: number): TimerId {
+    return this.#timers.setInterval(fn, ms);
+  }
+
+  clearInterval(id: TimerId | undefined): void {
+    if (id !== undefined) this.#timers.clearInterval(id as FakeTimers.TimerId);
+  }
+
+  /**
+   * Moves time forward by `ms`, firing every timer due on the way and letting
+   * the promises they start run between timers.
+   */
+  async tick(ms: number): Promise<void> {
+    await this.#timers.tickAsync(ms);
+  }
+
+  /** Fires the next timer (moving time to it), if any; returns whether one fired. */
+  async next(): Promise<boolean> {
+    if (this.#timers.countTimers() === 0) return false;
+    await this.#timers.nextAsync();
+    return true;
+  }
+
+  /** How many timers are pending. */
+  get pending(): number {
+    return this.#timers.countTimers();
+  }
+}
