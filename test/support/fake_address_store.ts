@@ -20,6 +20,10 @@ export function hostAddress(local: string): InterfaceAddress {
     : { family: 4, local, prefixlen: 32 };
 }
 
+function isHost(a: InterfaceAddress, local: string): boolean {
+  return a.local === local && a.prefixlen === (a.family === 4 ? 32 : 128);
+}
+
 /** Options for {@linkcode FakeAddressStore.failApply}. */
 export interface FailOptions {
   /** Apply the first half of the plan's adds and removes before failing. @default false */
@@ -85,18 +89,19 @@ export class FakeAddressStore implements AddressStore {
   /** Adds an address by hand (drift, or what another program put there). */
   put(address: string | InterfaceAddress): void {
     const a = typeof address === "string" ? hostAddress(address) : address;
-    if (!this.#has(a.local)) this.#addresses.push(a);
+    if (!this.#addresses.some((x) => x.local === a.local && x.prefixlen === a.prefixlen)) {
+      this.#addresses.push(a);
+    }
   }
 
-  /** Removes an address by hand. */
+  /** Removes a host address by hand. */
   take(local: string): void {
-    this.#addresses = this.#addresses.filter((a) => a.local !== local);
+    this.#addresses = this.#addresses.filter((a) => !isHost(a, local));
   }
 
   /** The host addresses on the interface, sorted. */
   hosts(): string[] {
-    return this.#addresses.filter((a) => a.prefixlen === (a.family === 4 ? 32 : 128))
-      .map((a) => a.local).sort();
+    return this.#addresses.filter((a) => isHost(a, a.local)).map((a) => a.local).sort();
   }
 
   /** Fails the test if any plan broke the invariant. */
@@ -104,7 +109,8 @@ export class FakeAddressStore implements AddressStore {
     assert.deepEqual(this.violations, [], "every plan adds what is missing, removes what is there");
   }
 
+  /** Whether the host address `local` is there (the kernel keys addresses by address and prefix). */
   #has(local: string): boolean {
-    return this.#addresses.some((a) => a.local === local);
+    return this.#addresses.some((a) => isHost(a, local));
   }
 }

@@ -48,6 +48,18 @@ export class FakeClock implements Clock {
     return true;
   }
 
+  /**
+   * Moves time from timer to timer until `predicate` holds, letting promises
+   * settle at each step; throws naming `what` if it never does (no real
+   * time passes: this is how a unit test waits for an event).
+   */
+  async runUntil(what: string, predicate: () => boolean, maxSteps = 1000): Promise<void> {
+    for (let i = 0; i < maxSteps && !predicate(); i++) {
+      if (!await this.next()) await this.tick(0);
+    }
+    if (!predicate()) throw new Error(`fake clock: ${what} did not happen in ${maxSteps} steps`);
+  }
+
   /** How many timers are pending. */
   get pending(): number {
     return this.#timers.countTimers();

@@ -42,7 +42,7 @@ Deno.test("a plan never touches an address outside the managed networks", async 
   await fc.assert(
     fc.asyncProperty(
       fc.uniqueArray(addr.filter(managed)),
-      fc.uniqueArray(ifaceAddr, { selector: (a) => a.local }),
+      fc.uniqueArray(ifaceAddr, { selector: (a) => `${a.local}/${a.prefixlen}` }),
       async (desired, onInterface) => {
         const view = managedView(onInterface, NETS);
         const p = plan(desired, view.hosts);

@@ -70,7 +70,12 @@ Deno.test("after any mix of events, failures, drift and resyncs, a reconcile bri
   await fc.assert(
     fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
       const iface = new FakeAddressStore();
-      const r = new Reconciler({ store: iface, networks: NETS, resyncMs: 0, clock: new FakeClock() });
+      const r = new Reconciler({
+        store: iface,
+        networks: NETS,
+        resyncMs: 0,
+        clock: new FakeClock(),
+      });
       let drifted = false;
       let everDrifted = false;
       for (const o of ops) {
