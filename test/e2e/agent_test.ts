@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { IpMonitor, Netns } from "../support/netns.ts";
 import { runKubeGw, startAgent, writeKubeconfig } from "../support/agent.ts";
+import { statusOf } from "../support/status.ts";
+import { waitFor } from "../support/wait.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
@@ -78,10 +80,26 @@ Deno.test("a restarted agent removes nothing that is still desired", async () =>
     "SIGTERM leaves the addresses",
   );
   await using monitor = new IpMonitor(w.ns.name, "address");
-  await new Promise((r) => setTimeout(r, 200));
-  await using second = startAgent(["run", ...w.args("--metrics-address=off")]);
-  await second.waitForLine(/first list complete/);
-  await new Promise((r) => setTimeout(r, 500));
+  // The monitor provably listens: it reports a marker address outside the network come and go.
+  const marker = "198.51.100.254";
+  await w.ns.ip("address", "add", `${marker}/32`, "dev", "lo");
+  await waitFor(
+    "the monitor to see the marker",
+    () => monitor.lines.some((l) => l.text.includes(marker)),
+  );
+  await w.ns.ip("address", "del", `${marker}/32`, "dev", "lo");
+  await waitFor(
+    "the monitor to see the marker go",
+    () => monitor.lines.some((l) => l.text.startsWith("Deleted") && l.text.includes(marker)),
+  );
+  monitor.lines.length = 0;
+  await using second = startAgent(["run", ...w.args("--metrics-address=127.0.0.1:0")]);
+  const status = await statusOf(second);
+  // Ready means the first reconcile has run.
+  await status.until(() => status.get("/readyz"), (r) => r.status === 200);
+  const m = await status.metrics();
+  assert.equal(m.get('kubegw_reconciles_total{result="noop"}'), 1);
+  assert.equal(m.get('kubegw_reconciles_total{result="changed"}'), 0);
   await monitor.stop();
   assert.deepEqual(monitor.lines.map((l) => l.text), [], "no address was deleted or added");
   assert.ok(!second.lines.some((l) => /assuming|forfeiting/.test(l)));
@@ -112,10 +130,16 @@ Deno.test("the resync puts back an address deleted by hand", async () => {
 
 Deno.test("while the API server is down the addresses stay; when it returns the agent catches up", async () => {
   await using w = await world();
-  await using agent = await w.demoAgent("--resync-interval=1s");
+  await using agent = await w.demoAgent("--resync-interval=1s", "--metrics-address=127.0.0.1:0");
+  const status = await statusOf(agent);
   await w.api.stop();
   await agent.waitForLine(/Kubernetes API .*retrying/);
-  await new Promise((r) => setTimeout(r, 1500)); // a resync passes while the API is down
+  const noops = (await status.metrics()).get('kubegw_reconciles_total{result="noop"}')!;
+  await status.until(
+    () => status.metrics(),
+    (m) => m.get('kubegw_reconciles_total{result="noop"}')! > noops,
+    5000,
+  ); // a resync passes while the API is down
   assert.deepEqual(await w.ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
   w.api.delete("nginx");
   w.api.compact();

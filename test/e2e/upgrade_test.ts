@@ -2,6 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { Netns } from "../support/netns.ts";
 import { startAgent, writeKubeconfig } from "../support/agent.ts";
+import { statusOf } from "../support/status.ts";
 
 Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away and changes nothing", async () => {
   await using ns = await Netns.create("upgrade");
@@ -14,7 +15,7 @@ Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away 
       "--network=10.0.100.0/24",
       `--netns=${ns.name}`,
       `--kubeconfig=${kc.path}`,
-      "--metrics-address=off",
+      "--metrics-address=127.0.0.1:0",
     ];
     const want = ["10.0.100.30", "10.0.100.31"];
     await using old = startAgent(args);
@@ -36,8 +37,12 @@ Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away 
       await using next = startAgent(args);
       await next.waitForLine(/found 2 managed addresses on lo/);
       await next.waitForLine(/first list complete: 2 addresses desired/);
-      // Give a (wrong) reconcile time to show up in the log.
-      await new Promise((r) => setTimeout(r, 500));
+      // Ready means the first reconcile has run: it found nothing to do.
+      const status = await statusOf(next);
+      await status.until(() => status.get("/readyz"), (r) => r.status === 200);
+      const m = await status.metrics();
+      assertEquals(m.get('kubegw_reconciles_total{result="noop"}'), 1);
+      assertEquals(m.get('kubegw_reconciles_total{result="changed"}'), 0);
       assert(
         !next.lines.some((l) => /assuming|forfeiting/.test(l)),
         `the new process changed something:\n${next.lines.join("\n")}`,

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { AGENT_SET, agentFlags } from "../../scripts/permissions.ts";
+import { AGENT_SET, agentFlags } from "../../lib/permissions.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const decoder = new TextDecoder();

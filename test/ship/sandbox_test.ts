@@ -7,6 +7,7 @@
 import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { Netns } from "../support/netns.ts";
+import { waitFor } from "../support/wait.ts";
 import { BUNDLE, bundleCommand, writeKubeconfig } from "../support/agent.ts";
 import { sandboxCommand, unitProfile } from "../support/unit_sandbox.ts";
 
@@ -58,13 +59,7 @@ async function runUntil(
   return { code: status.code, stderr };
 }
 
-async function until(check: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms}ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (check: () => Promise<boolean>) => waitFor("the confined agent", check, 15_000, 100);
 
 Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall filter), the agent keeps the Service's addresses", async () => {
   await using ns = await Netns.create("unit");

@@ -5,7 +5,7 @@ import {
   agentFlags,
   permissionFlags,
   PermissionSetError,
-} from "../../scripts/permissions.ts";
+} from "../../lib/permissions.ts";
 
 Deno.test("the agent may read exactly the environment variables the code reads (lib/cli.ts ENV_VARS)", () => {
   assertEquals([...agentEnvAllowList()].sort(), [...ENV_VARS].sort());
