@@ -80,17 +80,24 @@ Deno.test("a restarted agent removes nothing that is still desired", async () =>
     "SIGTERM leaves the addresses",
   );
   await using monitor = new IpMonitor(w.ns.name, "address");
-  // The monitor provably listens: it reports a marker address outside the network come and go.
-  const marker = "198.51.100.254";
-  await w.ns.ip("address", "add", `${marker}/32`, "dev", "lo");
+  // The monitor provably listens: it reports a marker address outside the network come and
+  // go. Until it listens, events are missed, so the marker comes and goes until it is seen;
+  // then a last marker, whose removal comes after every earlier event.
+  const marker = (m: string) => async () => {
+    await w.ns.ip("address", "add", `${m}/32`, "dev", "lo");
+    await w.ns.ip("address", "del", `${m}/32`, "dev", "lo");
+  };
+  const seen = (m: string) => monitor.lines.some((l) => l.text.includes(m));
+  await waitFor("the monitor to see a marker address", async () => {
+    if (seen("198.51.100.254")) return true;
+    await marker("198.51.100.254")();
+    return false;
+  });
+  await marker("198.51.100.253")();
   await waitFor(
-    "the monitor to see the marker",
-    () => monitor.lines.some((l) => l.text.includes(marker)),
-  );
-  await w.ns.ip("address", "del", `${marker}/32`, "dev", "lo");
-  await waitFor(
-    "the monitor to see the marker go",
-    () => monitor.lines.some((l) => l.text.startsWith("Deleted") && l.text.includes(marker)),
+    "the last marker to go",
+    () =>
+      monitor.lines.some((l) => l.text.startsWith("Deleted") && l.text.includes("198.51.100.253")),
   );
   monitor.lines.length = 0;
   await using second = startAgent(["run", ...w.args("--metrics-address=127.0.0.1:0")]);

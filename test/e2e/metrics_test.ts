@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { Netns } from "../support/netns.ts";
 import { runKubeGw, startAgent, writeKubeconfig } from "../support/agent.ts";
@@ -28,22 +28,22 @@ Deno.test("readyz waits for the first list while the API server is down; metrics
     ]);
     const status = await statusOf(agent);
 
-    assertEquals((await status.get("/healthz")).status, 200);
+    assert.deepEqual((await status.get("/healthz")).status, 200);
     const notReady = await status.get("/readyz");
-    assertEquals([notReady.status, notReady.body], [
+    assert.deepEqual([notReady.status, notReady.body], [
       503,
       "waiting for the first complete list of Services\n",
     ]);
-    assertEquals((await status.get("/nope")).status, 404);
+    assert.deepEqual((await status.get("/nope")).status, 404);
     let m = await status.metrics();
-    assertEquals(m.get(`kubegw_build_info{commit="${commit}",version="0.1.0"}`), 1);
+    assert.deepEqual(m.get(`kubegw_build_info{commit="${commit}",version="0.1.0"}`), 1);
     // Before the first list nothing changes, and the gauge shows what is held.
-    assertEquals(m.get('kubegw_addresses{family="ipv4"}'), 1);
-    assertEquals(m.get('kubegw_addresses{family="ipv6"}'), 0);
-    assertEquals(m.get("kubegw_last_successful_sync_timestamp_seconds"), 0);
-    assertEquals(m.get('kubegw_reconciles_total{result="changed"}'), 0);
-    assert(m.get("process_resident_memory_bytes")! > 10e6, "resident memory");
-    assert(m.get("kubegw_heap_used_bytes")! > 0, "heap used");
+    assert.deepEqual(m.get('kubegw_addresses{family="ipv4"}'), 1);
+    assert.deepEqual(m.get('kubegw_addresses{family="ipv6"}'), 0);
+    assert.deepEqual(m.get("kubegw_last_successful_sync_timestamp_seconds"), 0);
+    assert.deepEqual(m.get('kubegw_reconciles_total{result="changed"}'), 0);
+    assert.ok(m.get("process_resident_memory_bytes")! > 10e6, "resident memory");
+    assert.ok(m.get("kubegw_heap_used_bytes")! > 0, "heap used");
 
     // The failed lists count as watch restarts.
     await status.until(
@@ -57,17 +57,17 @@ Deno.test("readyz waits for the first list while the API server is down; metrics
       () => status.metrics(),
       (m) => m.get('kubegw_addresses{family="ipv4"}') === 2,
     );
-    assertEquals(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31", "2001:db8:100::5"]);
-    assertEquals(m.get('kubegw_addresses{family="ipv6"}'), 1);
-    assertEquals(m.get('kubegw_reconciles_total{result="changed"}'), 1);
-    assertEquals(m.get('kubegw_reconciles_total{result="error"}'), 0);
+    assert.deepEqual(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31", "2001:db8:100::5"]);
+    assert.deepEqual(m.get('kubegw_addresses{family="ipv6"}'), 1);
+    assert.deepEqual(m.get('kubegw_reconciles_total{result="changed"}'), 1);
+    assert.deepEqual(m.get('kubegw_reconciles_total{result="error"}'), 0);
     const reconciles = ["changed", "noop", "error"]
       .reduce((n, r) => n + m.get(`kubegw_reconciles_total{result="${r}"}`)!, 0);
-    assertEquals(m.get("kubegw_reconcile_duration_seconds_count"), reconciles);
+    assert.deepEqual(m.get("kubegw_reconcile_duration_seconds_count"), reconciles);
     const synced = m.get("kubegw_last_successful_sync_timestamp_seconds")!;
-    assert(synced >= started && synced <= Date.now() / 1000, `sync time ${synced}`);
-    assertEquals(m.get('kubegw_rejected_external_ips_total{reason="outside_networks"}'), 1);
-    assertEquals(m.get('kubegw_rejected_external_ips_total{reason="non_canonical"}'), 1);
+    assert.ok(synced >= started && synced <= Date.now() / 1000, `sync time ${synced}`);
+    assert.deepEqual(m.get('kubegw_rejected_external_ips_total{reason="outside_networks"}'), 1);
+    assert.deepEqual(m.get('kubegw_rejected_external_ips_total{reason="non_canonical"}'), 1);
 
     const closed = m.get('kubegw_watch_restarts_total{reason="closed"}') ?? 0;
     api.closeWatches();
@@ -81,9 +81,9 @@ Deno.test("readyz waits for the first list while the API server is down; metrics
       () => status.metrics(),
       (m) => m.get('kubegw_addresses{family="ipv4"}') === 0,
     );
-    assertEquals(await ns.hostAddresses(), ["2001:db8:100::5"]);
-    assertEquals(m.get('kubegw_addresses{family="ipv6"}'), 1);
-    assertEquals(m.get('kubegw_reconciles_total{result="changed"}'), 2);
+    assert.deepEqual(await ns.hostAddresses(), ["2001:db8:100::5"]);
+    assert.deepEqual(m.get('kubegw_addresses{family="ipv6"}'), 1);
+    assert.deepEqual(m.get('kubegw_reconciles_total{result="changed"}'), 2);
     // The API server going away later does not make the agent unready: addresses stay.
     const errors = m.get('kubegw_watch_restarts_total{reason="error"}') ?? 0;
     await api.stop();
@@ -91,7 +91,7 @@ Deno.test("readyz waits for the first list while the API server is down; metrics
       () => status.metrics(),
       (m) => (m.get('kubegw_watch_restarts_total{reason="error"}') ?? 0) > errors,
     );
-    assertEquals((await status.get("/readyz")).status, 200);
+    assert.deepEqual((await status.get("/readyz")).status, 200);
   } finally {
     await api.close();
   }

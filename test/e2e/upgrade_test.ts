@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { Netns } from "../support/netns.ts";
 import { startAgent, writeKubeconfig } from "../support/agent.ts";
@@ -20,7 +20,7 @@ Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away 
     const want = ["10.0.100.30", "10.0.100.31"];
     await using old = startAgent(args);
     await old.waitForLine(/assuming address 10\.0\.100\.31/);
-    assertEquals(await ns.hostAddresses(), want);
+    assert.deepEqual(await ns.hostAddresses(), want);
 
     // Watch the interface through the whole hand-over.
     let watching = true;
@@ -33,7 +33,7 @@ Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away 
     })();
     try {
       const stopped = await old.stop("SIGTERM");
-      assertEquals(stopped.code, 0);
+      assert.deepEqual(stopped.code, 0);
       await using next = startAgent(args);
       await next.waitForLine(/found 2 managed addresses on lo/);
       await next.waitForLine(/first list complete: 2 addresses desired/);
@@ -41,9 +41,9 @@ Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away 
       const status = await statusOf(next);
       await status.until(() => status.get("/readyz"), (r) => r.status === 200);
       const m = await status.metrics();
-      assertEquals(m.get('kubegw_reconciles_total{result="noop"}'), 1);
-      assertEquals(m.get('kubegw_reconciles_total{result="changed"}'), 0);
-      assert(
+      assert.deepEqual(m.get('kubegw_reconciles_total{result="noop"}'), 1);
+      assert.deepEqual(m.get('kubegw_reconciles_total{result="changed"}'), 0);
+      assert.ok(
         !next.lines.some((l) => /assuming|forfeiting/.test(l)),
         `the new process changed something:\n${next.lines.join("\n")}`,
       );
@@ -51,8 +51,8 @@ Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away 
       watching = false;
       await watcher;
     }
-    assert(seen.length > 5, `the interface was read ${seen.length} times`);
-    assertEquals(seen.filter((s) => JSON.stringify(s) !== JSON.stringify(want)), []);
+    assert.ok(seen.length > 5, `the interface was read ${seen.length} times`);
+    assert.deepEqual(seen.filter((s) => JSON.stringify(s) !== JSON.stringify(want)), []);
   } finally {
     await api.close();
   }

@@ -4,7 +4,7 @@
  * API types (the generated models of @kubernetes/client-node, API v1.34), then
  * what kube-gw needs of them.
  */
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import yaml from "js-yaml";
 import * as models from "@kubernetes/client-node/models";
 import { parseArgs } from "../../lib/cli.ts";
@@ -103,7 +103,7 @@ function strip(o: Obj): Obj {
 
 function find(all: Obj[], kind: string): Obj {
   const found = all.filter((o) => o.kind === kind);
-  assertEquals(found.length, 1, `one ${kind}`);
+  assert.deepEqual(found.length, 1, `one ${kind}`);
   return strip(found[0]);
 }
 
@@ -112,14 +112,14 @@ const at = (o: unknown, ...path: (string | number)[]): unknown =>
 
 Deno.test("the checker finds misspelt fields, wrong nesting and wrong types", () => {
   const ds = { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "x" } };
-  assertEquals(validate(ds, "t"), []);
-  assertEquals(validate({ ...ds, spec: { template: { spec: { hostNetwrok: true } } } }, "t"), [
+  assert.deepEqual(validate(ds, "t"), []);
+  assert.deepEqual(validate({ ...ds, spec: { template: { spec: { hostNetwrok: true } } } }, "t"), [
     't DaemonSet.spec.template.spec: V1PodSpec has no field "hostNetwrok"',
   ]);
-  assertEquals(validate({ ...ds, spec: { hostNetwork: true } }, "t"), [
+  assert.deepEqual(validate({ ...ds, spec: { hostNetwork: true } }, "t"), [
     't DaemonSet.spec: V1DaemonSetSpec has no field "hostNetwork"',
   ]);
-  assertEquals(
+  assert.deepEqual(
     validate({
       ...ds,
       spec: {
@@ -128,21 +128,21 @@ Deno.test("the checker finds misspelt fields, wrong nesting and wrong types", ()
     }, "t"),
     ['t DaemonSet.spec.template.spec.containers[0].ports[0].containerPort: expected a number, got "80"'],
   );
-  assertEquals(validate({ ...ds, apiVersion: "extensions/v1beta1" }, "t"), [
+  assert.deepEqual(validate({ ...ds, apiVersion: "extensions/v1beta1" }, "t"), [
     "t DaemonSet: apiVersion extensions/v1beta1, want apps/v1",
   ]);
 });
 
 Deno.test("scripts/k8s holds valid Kubernetes objects: every field known, every type right", async () => {
   const all = await manifests();
-  assertEquals(all.map((o) => o.kind).sort(), [
+  assert.deepEqual(all.map((o) => o.kind).sort(), [
     "ClusterRole",
     "ClusterRoleBinding",
     "ConfigMap",
     "DaemonSet",
     "ServiceAccount",
   ]);
-  assertEquals(all.flatMap((o) => validate(strip(o), o["#file"] as string)), []);
+  assert.deepEqual(all.flatMap((o) => validate(strip(o), o["#file"] as string)), []);
 });
 
 Deno.test("the ClusterRole may only get, list and watch Services, bound to kube-gw's ServiceAccount", async () => {
@@ -150,17 +150,17 @@ Deno.test("the ClusterRole may only get, list and watch Services, bound to kube-
   const sa = find(all, "ServiceAccount");
   const role = find(all, "ClusterRole");
   const binding = find(all, "ClusterRoleBinding");
-  assertEquals(role.rules, [{
+  assert.deepEqual(role.rules, [{
     apiGroups: [""],
     resources: ["services"],
     verbs: ["get", "list", "watch"],
   }]);
-  assertEquals(binding.roleRef, {
+  assert.deepEqual(binding.roleRef, {
     apiGroup: "rbac.authorization.k8s.io",
     kind: "ClusterRole",
     name: at(role, "metadata", "name"),
   });
-  assertEquals(binding.subjects, [{
+  assert.deepEqual(binding.subjects, [{
     kind: "ServiceAccount",
     name: at(sa, "metadata", "name"),
     namespace: at(sa, "metadata", "namespace"),
@@ -172,26 +172,26 @@ Deno.test("the DaemonSet runs on labelled, tainted routers, on the host network,
   const ds = find(all, "DaemonSet");
   const sa = find(all, "ServiceAccount");
   const pod = at(ds, "spec", "template", "spec") as Obj;
-  assertEquals(at(ds, "metadata", "namespace"), at(sa, "metadata", "namespace"));
-  assertEquals(pod.serviceAccountName, at(sa, "metadata", "name"));
-  assertEquals(pod.hostNetwork, true);
-  assertEquals(pod.nodeSelector, { "kube-gw/gateway": "true" });
-  assert(
+  assert.deepEqual(at(ds, "metadata", "namespace"), at(sa, "metadata", "namespace"));
+  assert.deepEqual(pod.serviceAccountName, at(sa, "metadata", "name"));
+  assert.deepEqual(pod.hostNetwork, true);
+  assert.deepEqual(pod.nodeSelector, { "kube-gw/gateway": "true" });
+  assert.ok(
     (pod.tolerations as Obj[]).some((t) => t.key === "kube-gw/gateway" && t.operator === "Exists"),
   );
-  assertEquals(pod.volumes, undefined, "no volumes: nothing of the host is mounted");
-  assertEquals(pod.hostPID ?? false, false);
+  assert.deepEqual(pod.volumes, undefined, "no volumes: nothing of the host is mounted");
+  assert.deepEqual(pod.hostPID ?? false, false);
   const containers = pod.containers as Obj[];
-  assertEquals(containers.length, 1);
+  assert.deepEqual(containers.length, 1);
   const sc = containers[0].securityContext as Obj;
-  assertEquals(sc.capabilities, { drop: ["ALL"], add: ["NET_ADMIN"] });
-  assertEquals([sc.privileged, sc.allowPrivilegeEscalation, sc.readOnlyRootFilesystem], [
+  assert.deepEqual(sc.capabilities, { drop: ["ALL"], add: ["NET_ADMIN"] });
+  assert.deepEqual([sc.privileged, sc.allowPrivilegeEscalation, sc.readOnlyRootFilesystem], [
     false,
     false,
     true,
   ]);
-  assertEquals(at(sc, "seccompProfile", "type"), "RuntimeDefault");
-  assert(at(containers[0], "resources", "limits", "memory"), "a memory limit");
+  assert.deepEqual(at(sc, "seccompProfile", "type"), "RuntimeDefault");
+  assert.ok(at(containers[0], "resources", "limits", "memory"), "a memory limit");
 });
 
 Deno.test("the DaemonSet's arguments and ConfigMap make a configuration kube-gw accepts, in-cluster", async () => {
@@ -199,24 +199,24 @@ Deno.test("the DaemonSet's arguments and ConfigMap make a configuration kube-gw 
   const ds = find(all, "DaemonSet");
   const cm = find(all, "ConfigMap");
   const container = (at(ds, "spec", "template", "spec", "containers") as Obj[])[0];
-  assertEquals(at(container, "envFrom", 0, "configMapRef", "name"), at(cm, "metadata", "name"));
+  assert.deepEqual(at(container, "envFrom", 0, "configMapRef", "name"), at(cm, "metadata", "name"));
   const data = cm.data as Record<string, string>;
   for (const key of Object.keys(data)) {
-    assert(ENV_VARS.includes(key), `${key} is not a kube-gw variable`);
+    assert.ok(ENV_VARS.includes(key), `${key} is not a kube-gw variable`);
   }
-  assertEquals(data.KUBEGW_NETWORK, "", "the network is left for the operator to set");
+  assert.deepEqual(data.KUBEGW_NETWORK, "", "the network is left for the operator to set");
   const env = { ...data, KUBEGW_NETWORK: "198.51.100.0/24" };
   const invocation = parseArgs(
     container.args as string[],
     (n) => env[n as keyof typeof env],
     () => {},
   );
-  assertEquals(invocation?.command, "run");
+  assert.deepEqual(invocation?.command, "run");
   const config = parseConfig(invocation!.options);
-  assertEquals(config.inCluster, true);
+  assert.deepEqual(config.inCluster, true);
   // The kubelet probes the status listener where the agent serves it.
   for (const [probe, path] of [["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]]) {
-    assertEquals(at(container, probe, "httpGet"), {
+    assert.deepEqual(at(container, probe, "httpGet"), {
       host: config.metricsAddress!.hostname,
       port: config.metricsAddress!.port,
       path,
@@ -226,14 +226,14 @@ Deno.test("the DaemonSet's arguments and ConfigMap make a configuration kube-gw 
 
 Deno.test("the Containerfile puts the compiled binary on a small base with iproute2", async () => {
   const text = await Deno.readTextFile(`${DIR}Containerfile`);
-  assert(
+  assert.ok(
     /^FROM \S+debian:bookworm-slim$/m.test(text),
     "a slim Debian base (glibc, for the binary)",
   );
-  assert(/apt-get install -y --no-install-recommends iproute2/.test(text), "iproute2");
-  assert(
+  assert.ok(/apt-get install -y --no-install-recommends iproute2/.test(text), "iproute2");
+  assert.ok(
     /^ARG BINARY=dist\/kube-gw$/m.test(text) &&
       /^COPY \$\{BINARY\} \/usr\/local\/bin\/kube-gw$/m.test(text),
   );
-  assert(/^ENTRYPOINT \["\/usr\/local\/bin\/kube-gw"\]$/m.test(text));
+  assert.ok(/^ENTRYPOINT \["\/usr\/local\/bin\/kube-gw"\]$/m.test(text));
 });

@@ -4,7 +4,7 @@
  * test/support/unit_sandbox.ts for what is applied and what is not), because
  * no systemd runs here to start the unit itself.
  */
-import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { Netns } from "../support/netns.ts";
 import { waitFor } from "../support/wait.ts";
@@ -84,7 +84,7 @@ Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall 
     const reader = api.stdout.pipeThrough(new TextDecoderStream()).getReader();
     const url = (await reader.read()).value?.trim() ?? "";
     reader.releaseLock();
-    assertMatch(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
     await using kc = await readableKubeconfig(url);
     const profile = await unitProfile([UNIT]);
     const agent = sandboxCommand(profile, [
@@ -97,10 +97,10 @@ Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall 
       ["ip", "netns", "exec", ns.name, ...agent],
       () => until(async () => (await ns.hostAddresses()).length === 2),
     );
-    assertEquals(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"], result.stderr);
+    assert.deepEqual(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"], result.stderr);
     // It ran as nobody with CAP_NET_ADMIN and stopped cleanly on SIGTERM.
-    assertEquals(result.code, 0, result.stderr);
-    assertMatch(result.stderr, /assuming address 10\.0\.100\.31/);
+    assert.deepEqual(result.code, 0, result.stderr);
+    assert.match(result.stderr, /assuming address 10\.0\.100\.31/);
   } finally {
     api.kill("SIGKILL");
     await api.status;
@@ -127,16 +127,16 @@ Deno.test("--netns needs kube-gw-netns.conf: without it the agent says CAP_SYS_A
       sandboxCommand(await unitProfile([UNIT]), args),
       () => new Promise(() => {}),
     );
-    assertEquals(without.code, 1, without.stderr);
-    assertMatch(without.stderr, /CAP_SYS_ADMIN/);
-    assertEquals(await ns.hostAddresses(), []);
+    assert.deepEqual(without.code, 1, without.stderr);
+    assert.match(without.stderr, /CAP_SYS_ADMIN/);
+    assert.deepEqual(await ns.hostAddresses(), []);
 
     const withDropIn = await runUntil(
       sandboxCommand(await unitProfile([UNIT, NETNS_DROP_IN]), args),
       () => until(async () => (await ns.hostAddresses()).length === 2),
     );
-    assertEquals(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"], withDropIn.stderr);
-    assertEquals(withDropIn.code, 0, withDropIn.stderr);
+    assert.deepEqual(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"], withDropIn.stderr);
+    assert.deepEqual(withDropIn.code, 0, withDropIn.stderr);
   } finally {
     await api.close();
   }

@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
+import assert from "node:assert/strict";
 import readme from "../../README.md" with { type: "text" };
 import frrGateway from "../../scripts/router/frr-gateway.conf" with { type: "text" };
 import birdGateway from "../../scripts/router/bird-gateway.conf" with { type: "text" };
@@ -27,13 +27,17 @@ const FILES: Record<(typeof ROUTER_FILES)[number], string> = {
 
 Deno.test("README router configuration: every snippet is its file, word for word", () => {
   const snippets = sectionSnippets(readme, "Router configuration");
-  assert(snippets.length > 0, "no snippets in ## Router configuration");
+  assert.ok(snippets.length > 0, "no snippets in ## Router configuration");
   for (const s of snippets) {
-    assert(s.file, `README line ${s.line}: a code block without <!-- file: PATH --> before it`);
-    assert(s.file in FILES, `README line ${s.line}: ${s.file} is not a router file`);
-    assertEquals(s.body, FILES[s.file as keyof typeof FILES], `README line ${s.line} != ${s.file}`);
+    assert.ok(s.file, `README line ${s.line}: a code block without <!-- file: PATH --> before it`);
+    assert.ok(s.file in FILES, `README line ${s.line}: ${s.file} is not a router file`);
+    assert.deepEqual(
+      s.body,
+      FILES[s.file as keyof typeof FILES],
+      `README line ${s.line} != ${s.file}`,
+    );
   }
-  assertEquals(new Set(snippets.map((s) => s.file)), new Set(ROUTER_FILES));
+  assert.deepEqual(new Set(snippets.map((s) => s.file)), new Set(ROUTER_FILES));
 });
 
 Deno.test("sectionSnippets finds marked and unmarked blocks of one section only", () => {
@@ -58,35 +62,35 @@ Deno.test("sectionSnippets finds marked and unmarked blocks of one section only"
     "later",
     "```",
   ].join("\n");
-  assertEquals(sectionSnippets(md, "Router configuration"), [
+  assert.deepEqual(sectionSnippets(md, "Router configuration"), [
     { file: "x.conf", lang: "", body: "one\ntwo\n", line: 8 },
     { file: undefined, lang: "yaml", body: "bare: true\n", line: 13 },
   ]);
 });
 
 Deno.test("renderTemplate fills placeholders and refuses missing or unused values", () => {
-  assertEquals(renderTemplate("a {{X}} b {{Y_2}} {{X}}", { X: "1", Y_2: "2" }), "a 1 b 2 1");
-  throws(() => renderTemplate("{{X}} {{Y}}", { X: "1" }), TemplateError);
-  throws(() => renderTemplate("{{X}}", { X: "1", Z: "3" }), TemplateError);
+  assert.deepEqual(renderTemplate("a {{X}} b {{Y_2}} {{X}}", { X: "1", Y_2: "2" }), "a 1 b 2 1");
+  assert.throws(() => renderTemplate("{{X}} {{Y}}", { X: "1" }), TemplateError);
+  assert.throws(() => renderTemplate("{{X}}", { X: "1", Z: "3" }), TemplateError);
 });
 
 Deno.test("the FRR and BIRD gateway configs take the same placeholders and managed network", () => {
-  assertEquals(placeholders(frrGateway).sort(), ["ASN", "LOOPBACK", "UPLINK"]);
-  assertEquals(placeholders(birdGateway).sort(), ["ASN", "LOOPBACK", "UPLINK"]);
-  assert(frrGateway.includes("permit 10.0.100.0/24 le 32"));
-  assert(birdGateway.includes("[ 10.0.100.0/24{24,32} ]"));
+  assert.deepEqual(placeholders(frrGateway).sort(), ["ASN", "LOOPBACK", "UPLINK"]);
+  assert.deepEqual(placeholders(birdGateway).sort(), ["ASN", "LOOPBACK", "UPLINK"]);
+  assert.ok(frrGateway.includes("permit 10.0.100.0/24 le 32"));
+  assert.ok(birdGateway.includes("[ 10.0.100.0/24{24,32} ]"));
   // Never a bare `redistribute connected`: that would announce every
   // connected address, kube-ipvs0's ClusterIPs included.
   const redistribute = frrGateway.split("\n").filter((l) => l.includes("redistribute"));
-  assertEquals(redistribute, ["  redistribute connected route-map KUBE-GW-CONNECTED"]);
+  assert.deepEqual(redistribute, ["  redistribute connected route-map KUBE-GW-CONNECTED"]);
 });
 
 Deno.test("the kube-proxy configurations: nftables as the fabric runs it, IPVS with source hashing", () => {
-  assertEquals(parseKubeProxyConfig(kubeProxyNft), {
+  assert.deepEqual(parseKubeProxyConfig(kubeProxyNft), {
     mode: "nftables",
     clusterCIDR: "10.244.0.0/16",
     masqueradeBit: 14,
   });
   const ipvs = yaml.load(kubeProxyIpvs) as { mode: string; ipvs: { scheduler: string } };
-  assertEquals([ipvs.mode, ipvs.ipvs.scheduler], ["ipvs", "sh"]);
+  assert.deepEqual([ipvs.mode, ipvs.ipvs.scheduler], ["ipvs", "sh"]);
 });
