@@ -6,7 +6,9 @@
  * @module
  */
 
-import { drain, formatPlan, logSettings, runAgent, runOnce, runPlan } from "./lib/agent.ts";
+import { logSettings, runAgent } from "./lib/agent.ts";
+import { drain, runOnce, runPlan } from "./lib/commands.ts";
+import { formatPlan } from "./lib/plan_table.ts";
 import { ENV_VARS, parseArgs } from "./lib/cli.ts";
 import { type Config, parseConfig, UsageError } from "./lib/config.ts";
 import { IpRoute2 } from "./lib/iproute2.ts";
@@ -83,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const config = parseConfig(invocation.options);
   await setupLogging(config.logLevel, config.logFormat);
-  const backend = new IpRoute2({ device: config.device, netns: config.netns });
+  const store = new IpRoute2({ device: config.interface, netns: config.netns });
   const controller = new AbortController();
   const stop = () => controller.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);
@@ -91,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
 
   if (invocation.command === "drain") {
     logSettings(config);
-    const p = await drain(config.networks, backend);
+    const p = await drain(config.networks, store);
     log.info("drained: {count} addresses removed", { count: p.remove.length });
     return 0;
   }
@@ -103,22 +105,22 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (invocation.command) {
       case "plan": {
-        const { plan, claimants } = await runPlan(config, { backend, api }, controller.signal);
+        const { plan, claimants } = await runPlan(config, { store, api }, controller.signal);
         flushLogs();
         Deno.stdout.writeSync(new TextEncoder().encode(formatPlan(plan, claimants)));
         return 0;
       }
       case "once":
-        await runOnce(config, { backend, api }, controller.signal);
+        await runOnce(config, { store, api }, controller.signal);
         return 0;
       case "run": {
-        const metrics = config.metrics ? new Metrics(VERSION, COMMIT) : undefined;
+        const metrics = config.metricsAddress ? new Metrics(VERSION, COMMIT) : undefined;
         // Stop within a second of a signal, even if something hangs.
         controller.signal.addEventListener("abort", () => {
           log.info("stopping; addresses stay in place");
           setTimeout(() => fail(0, "stop took over 900ms; exiting anyway"), 900);
         });
-        await runAgent(config, { backend, api, metrics }, controller.signal);
+        await runAgent(config, { store, api, metrics }, controller.signal);
         return 0;
       }
     }

@@ -1,27 +1,32 @@
 /**
- * The agent: wires the Service sources to the reconciler and runs the
- * subcommands. No process exits here; `main.ts` owns that.
+ * The agent's wiring: the Service sources feed the reconciler, the reconciler
+ * and the sources report to the metrics, the status server answers for them.
+ * `runAgent` is `kube-gw run`; the one-shot subcommands are in commands.ts.
+ * No process exits here; `main.ts` owns that.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Cidr } from "./cidr.ts";
 import type { Config } from "./config.ts";
-import type { AddressBackend } from "./iproute2.ts";
+import type { ListWatch } from "./list_watch.ts";
 import type { Metrics } from "./metrics.ts";
-import { isEmptyPlan, managedView, type Plan, plan } from "./plan.ts";
+import type { AddressStore, Clock, ListWatchApi } from "./ports.ts";
 import { Reconciler } from "./reconciler.ts";
-import { type ListWatchApi, ServiceSource } from "./service_source.ts";
+import type { ServiceRecord } from "./service.ts";
+import { serviceSource } from "./service_source.ts";
 import { serveStatus } from "./status_server.ts";
+import { systemClock } from "./system_clock.ts";
 
 const log = getLogger(["kube-gw"]);
 
 /** What the agent runs against. */
 export interface AgentDeps {
-  readonly backend: AddressBackend;
+  readonly store: AddressStore;
   readonly api: ListWatchApi;
   readonly metrics?: Metrics;
+  /** @default systemClock */
+  readonly clock?: Clock;
   /** Overrides for the watch timing (tests). */
   readonly watchTimeoutSeconds?: () => number;
   readonly silenceMs?: (timeoutSeconds: number) => number;
@@ -31,31 +36,40 @@ export interface AgentDeps {
 export function logSettings(config: Config): void {
   for (const n of config.networks) log.info("using network {network}", { network: n.text });
   log.info("using interface {device}{where}", {
-    device: config.device,
+    device: config.interface,
     where: config.netns ? ` in network namespace ${config.netns}` : "",
   });
 }
 
-function makeSources(config: Config, deps: AgentDeps, reconciler: Reconciler): ServiceSource[] {
+/** One Service source per watched scope (each namespace, or all), feeding `reconciler`. */
+export function makeSources(
+  config: Config,
+  deps: AgentDeps,
+  reconciler: Reconciler,
+): ListWatch<ServiceRecord>[] {
+  const clock = deps.clock ?? systemClock;
   const scopes = config.namespaces.length > 0 ? config.namespaces : [undefined];
   return scopes.map((namespace) =>
-    new ServiceSource({
+    serviceSource({
       api: deps.api,
-      sink: reconciler,
+      store: reconciler,
       namespace,
       labelSelector: config.selector,
       watchTimeoutSeconds: deps.watchTimeoutSeconds,
       silenceMs: deps.silenceMs,
-      onRestart: (reason) => deps.metrics?.watchRestarted(reason),
+      clock,
+      observer: deps.metrics,
     })
   );
 }
 
-function makeReconciler(config: Config, deps: AgentDeps): Reconciler {
+/** The reconciler for `config`, reporting to the metrics. */
+export function makeReconciler(config: Config, deps: AgentDeps): Reconciler {
   return new Reconciler({
-    backend: deps.backend,
+    store: deps.store,
     networks: config.networks,
     resyncMs: config.resyncMs,
+    clock: deps.clock ?? systemClock,
     observer: deps.metrics,
   });
 }
@@ -72,28 +86,27 @@ export async function runAgent(
   deps: AgentDeps,
   signal: AbortSignal,
 ): Promise<void> {
+  const clock = deps.clock ?? systemClock;
   const reconciler = makeReconciler(config, deps);
   const held = await reconciler.readManaged();
   log.info("found {count} managed addresses on {device}", {
     count: held.size,
-    device: config.device,
+    device: config.interface,
   });
   const sources = makeSources(config, deps, reconciler);
-  let lastTick = performance.now();
-  const tick = setInterval(() => lastTick = performance.now(), 1000);
-  const status = config.metrics && deps.metrics
-    ? await serveStatus(config.metrics, {
-      metrics: async () => ({
-        body: await deps.metrics!.render(),
-        contentType: deps.metrics!.contentType,
-      }),
+  let lastTick = clock.now();
+  const tick = clock.setInterval(() => lastTick = clock.now(), 1000);
+  const metrics = deps.metrics;
+  const status = config.metricsAddress && metrics
+    ? await serveStatus(config.metricsAddress, {
+      metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
       notReady: () => reconciler.notReady(),
-      sinceTick: () => performance.now() - lastTick,
+      sinceTick: () => clock.now() - lastTick,
     }, signal)
     : undefined;
   if (status) {
     log.info("serving metrics on {host}:{port}", {
-      host: config.metrics!.hostname,
+      host: config.metricsAddress!.hostname,
       port: status.port,
     });
   }
@@ -111,61 +124,8 @@ export async function runAgent(
     }
     await Promise.all(running);
   } finally {
-    clearInterval(tick);
+    clock.clearInterval(tick);
     await reconciler.stop();
     await status?.finished;
   }
-}
-
-async function listAll(config: Config, deps: AgentDeps, signal: AbortSignal): Promise<Reconciler> {
-  const reconciler = makeReconciler(config, deps);
-  await reconciler.readManaged();
-  for (const source of makeSources(config, deps, reconciler)) await source.listOnce(signal);
-  return reconciler;
-}
-
-/** `kube-gw once`: one list, one reconcile. Returns whether the interface changed. */
-export async function runOnce(
-  config: Config,
-  deps: AgentDeps,
-  signal: AbortSignal,
-): Promise<boolean> {
-  const reconciler = await listAll(config, deps, signal);
-  return await reconciler.reconcileOnce();
-}
-
-/** `kube-gw plan`: the plan and who claims each added address; changes nothing. */
-export async function runPlan(
-  config: Config,
-  deps: AgentDeps,
-  signal: AbortSignal,
-): Promise<{ plan: Plan; claimants: (address: string) => string[] }> {
-  const reconciler = await listAll(config, deps, signal);
-  return { plan: await reconciler.plan(), claimants: (a) => reconciler.claimants(a) };
-}
-
-/**
- * `kube-gw drain`: removes every managed host address from the interface, so
- * BGP withdraws them and the gateway leaves the anycast group.
- */
-export async function drain(networks: readonly Cidr[], backend: AddressBackend): Promise<Plan> {
-  const view = managedView(await backend.read(), networks);
-  const p = plan([], view.hosts);
-  if (!isEmptyPlan(p)) await backend.apply(p);
-  for (const r of p.remove) log.info("forfeiting address {address}", { address: r });
-  return p;
-}
-
-/** Formats a plan as the table `kube-gw plan` prints. */
-export function formatPlan(p: Plan, claimants: (address: string) => string[]): string {
-  const rows = [
-    ...p.add.map((a) => ["add", a, claimants(a).join(",")]),
-    ...p.remove.map((a) => ["remove", a, "-"]),
-  ].sort((x, y) => x[1].localeCompare(y[1], "en", { numeric: true }));
-  const header = ["ACTION", "ADDRESS", "CLAIMED BY"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) =>
-    r.map((c, i) => i < r.length - 1 ? c.padEnd(widths[i]) : c).join("  ");
-  return [line(header), ...rows.map(line), `${p.add.length} to add, ${p.remove.length} to remove`]
-    .join("\n") + "\n";
 }

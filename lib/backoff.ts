@@ -1,19 +1,19 @@
 /**
  * Exponential backoff with jitter. Pure but for the random source, which is
- * injectable.
+ * injectable; the waiting itself is the caller's (`sleep` in ports.ts).
  *
  * @module
  */
 
 /** Options for {@linkcode Backoff}. */
 export interface BackoffOptions {
-  /** First delay in milliseconds. */
+  /** First delay in milliseconds. @default 500 */
   readonly initialMs?: number;
-  /** Upper bound for a delay in milliseconds. */
+  /** Upper bound for a delay in milliseconds. @default 30000 */
   readonly maxMs?: number;
-  /** Growth per attempt. */
+  /** Growth per attempt. @default 2 */
   readonly factor?: number;
-  /** Random source in [0, 1). */
+  /** Random source in [0, 1). @default Math.random */
   readonly random?: () => number;
 }
 
@@ -47,25 +47,4 @@ export class Backoff {
   reset(): void {
     this.#attempt = 0;
   }
-
-  /** Attempts since the last reset. */
-  get attempts(): number {
-    return this.#attempt;
-  }
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason once it aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

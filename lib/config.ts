@@ -35,7 +35,8 @@ export interface ListenAddress {
 /** Everything the agent needs to know, validated. */
 export interface Config {
   readonly networks: readonly Cidr[];
-  readonly device: string;
+  /** The managed interface (`--interface`). */
+  readonly interface: string;
   readonly netns?: string;
   /** The kubeconfig file; ignored in in-cluster mode. */
   readonly kubeconfig?: string;
@@ -46,8 +47,8 @@ export interface Config {
   /** Namespaces to watch; empty means all. */
   readonly namespaces: readonly string[];
   readonly selector?: string;
-  /** `undefined` when metrics are off. */
-  readonly metrics?: ListenAddress;
+  /** Where `/metrics`, `/healthz` and `/readyz` listen; `undefined` when off. */
+  readonly metricsAddress?: ListenAddress;
 }
 
 /** Raw option values as commander hands them over (flags already merged with env). */
@@ -270,7 +271,7 @@ export function parseConfig(raw: RawOptions): Config {
   }
   return {
     networks,
-    device,
+    interface: device,
     netns,
     kubeconfig,
     inCluster,
@@ -279,7 +280,7 @@ export function parseConfig(raw: RawOptions): Config {
     resyncMs,
     namespaces: [...new Set(namespaces)],
     selector,
-    metrics: parseListen(
+    metricsAddress: parseListen(
       raw.metricsAddress ?? "127.0.0.1:9472",
       src("metricsAddress", "--metrics-address"),
     ),

@@ -145,11 +145,6 @@ export class DesiredState {
     return this.#claims;
   }
 
-  /** Number of Services known. */
-  get serviceCount(): number {
-    return this.#services.size;
-  }
-
   /** The Services that claim an address (for `kube-gw plan`). */
   claimants(address: string): string[] {
     const out: string[] = [];

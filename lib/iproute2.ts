@@ -1,36 +1,17 @@
 /**
  * The iproute2 adapter: reads the managed interface with `ip -json` and applies
  * a whole plan with one `ip -batch` run. Every process gets an argv array,
- * never a shell; the spawn function is a seam for tests.
+ * never a shell; processes start through a {@linkcode Spawn} (lib/spawn.ts).
  *
  * @module
  */
 
 import { hostPrefix } from "./cidr.ts";
 import { familyOf, normalizeTrustedIp } from "./ip.ts";
-import type { InterfaceAddress, Plan } from "./plan.ts";
+import type { AddressStore, InterfaceAddress, Plan } from "./ports.ts";
+import { denoSpawn, type Spawn, type SpawnResult } from "./spawn.ts";
 
-/** The outcome of one process run. */
-export interface SpawnResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `argv` with `stdin` (if given) and collects its output. */
-export type Spawn = (argv: readonly string[], stdin?: string) => Promise<SpawnResult>;
-
-/** Reads and changes the addresses of one interface. */
-export interface AddressBackend {
-  /** Every address on the interface. */
-  read(): Promise<InterfaceAddress[]>;
-  /** Applies a plan; on failure the interface may hold part of it. */
-  apply(plan: Plan): Promise<void>;
-  /** How many processes this backend has started. */
-  readonly spawned: number;
-}
-
-/** What went wrong with an `ip` run, for operators and for retry decisions. */
+/** What went wrong with an `ip` run, for operators. */
 export type IpErrorKind = "missing" | "no_device" | "no_netns" | "no_permission" | "failed";
 
 /** An `ip` run that failed, with the command, exit code and stderr tail. */
@@ -47,31 +28,6 @@ export class IpError extends Error {
     this.name = "IpError";
   }
 }
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** Spawns a real process with `Deno.Command`. */
-export const denoSpawn: Spawn = async (argv, stdin) => {
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = child.output();
-  if (stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    try {
-      await writer.write(encoder.encode(stdin));
-      await writer.close();
-    } catch {
-      // The process exited early; its exit code and stderr tell why.
-    }
-  }
-  const out = await output;
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-};
 
 function tail(text: string, lines = 5): string {
   return text.trimEnd().split("\n").slice(-lines).join("\n");
@@ -124,8 +80,8 @@ export interface IpRoute2Options {
   readonly spawn?: Spawn;
 }
 
-/** {@linkcode AddressBackend} on top of the `ip` command. */
-export class IpRoute2 implements AddressBackend {
+/** {@linkcode AddressStore} on top of the `ip` command. */
+export class IpRoute2 implements AddressStore {
   readonly #device: string;
   readonly #prefix: readonly string[];
   readonly #spawn: Spawn;
@@ -137,6 +93,7 @@ export class IpRoute2 implements AddressBackend {
     this.#spawn = options.spawn ?? denoSpawn;
   }
 
+  /** How many processes this store has started. */
   get spawned(): number {
     return this.#spawned;
   }

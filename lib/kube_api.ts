@@ -7,28 +7,9 @@
  */
 
 import type { ApiConnection } from "./kubeconfig.ts";
+import { ApiError, type ListWatchApi, type Query, type WatchEvent } from "./ports.ts";
 
-/** An HTTP or API-level failure, with the status code when there was one. */
-export class ApiError extends Error {
-  constructor(message: string, readonly status?: number, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ApiError";
-  }
-
-  /** The resource version asked for is gone (410): relist. */
-  get gone(): boolean {
-    return this.status === 410;
-  }
-}
-
-/** One event of a watch stream, as the API server sent it. */
-export interface WatchEvent {
-  readonly type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
-  readonly object: Record<string, unknown>;
-}
-
-/** Query parameters; undefined values are left out. */
-export type Query = Record<string, string | number | boolean | undefined>;
+export { ApiError, type Query, type WatchEvent };
 
 function withQuery(base: string, path: string, query: Query): string {
   const url = new URL(base + path);
@@ -160,11 +141,9 @@ function connectError(conn: ApiConnection, cause: unknown): ApiError {
 }
 
 /** LIST and WATCH against one API server. */
-export class KubeApi {
+export class KubeApi implements ListWatchApi {
   readonly #conn: ApiConnection;
   readonly #client: Deno.HttpClient;
-  /** Requests sent, for metrics and the API-cost benchmark. */
-  requests = 0;
 
   constructor(conn: ApiConnection) {
     this.#conn = conn;
@@ -189,7 +168,6 @@ export class KubeApi {
   }
 
   async #get(path: string, query: Query, signal: AbortSignal): Promise<Response> {
-    this.requests++;
     let res: Response;
     let headers: Headers;
     try {

@@ -76,8 +76,6 @@ export interface KubeconfigOptions {
   /** The kubeconfig's path; relative paths inside it are resolved against its directory. */
   readonly path: string;
   readonly readFile: ReadFile;
-  /** Use this context instead of `current-context`. */
-  readonly context?: string;
 }
 
 /**
@@ -111,7 +109,7 @@ export function connectionFromKubeconfig(text: string, options: KubeconfigOption
       cause,
     });
   }
-  const contextName = options.context ?? (doc["current-context"] as string | undefined);
+  const contextName = doc["current-context"] as string | undefined;
   if (!contextName) throw new KubeconfigError(`kubeconfig "${path}" has no current-context`);
   const context = contexts.find((c) => c.name === contextName);
   if (!context) throw new KubeconfigError(`kubeconfig "${path}" has no context "${contextName}"`);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { configure, type LogLevel, type LogRecord, reset, type Sink } from "@logtape/logtape";
+import { configure, type LogLevel, type LogRecord, type Sink } from "@logtape/logtape";
 
 /** Log levels kube-gw accepts. */
 export type Level = "debug" | "info" | "warning" | "error";
@@ -33,6 +33,7 @@ export function boundText(text: string, max = MAX_LOG_VALUE): string {
  * Control characters, line and paragraph separators, and the invisible
  * characters that reorder or hide text: what could forge or disguise a line.
  */
+// deno-lint-ignore no-control-regex -- matching control characters is the point
 const UNSAFE = /[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
 const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 
@@ -161,10 +162,4 @@ export async function setupLogging(level: Level, format: LogFormat): Promise<voi
 /** Writes out any lines still buffered; call before the process exits. */
 export function flushLogs(): void {
   active?.flush();
-}
-
-/** Drops the logging configuration (tests). */
-export async function resetLogging(): Promise<void> {
-  active = undefined;
-  await reset();
 }

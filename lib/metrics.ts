@@ -1,16 +1,16 @@
 /**
  * Prometheus metrics for the agent, on prom-client, in a registry of its own.
+ * They follow the agent's events through {@linkcode AgentObserver} and know
+ * nothing else of the domain.
  *
  * @module
  */
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { Rejection } from "./desired.ts";
-import type { ReconcileObserver } from "./reconciler.ts";
-import type { RestartReason } from "./service_source.ts";
+import type { AgentObserver, ReconcileResult, RestartReason } from "./observer.ts";
 
 /** The agent's metrics and the observer hooks that feed them. */
-export class Metrics implements ReconcileObserver {
+export class Metrics implements AgentObserver {
   readonly registry = new Registry();
   readonly #addresses: Gauge<"family">;
   readonly #reconciles: Counter<"result">;
@@ -37,11 +37,12 @@ export class Metrics implements ReconcileObserver {
     this.#addresses.set({ family: "ipv6" }, 0);
     this.#reconciles = new Counter({
       name: "kubegw_reconciles_total",
-      help: "Reconciles by result: success (changed the interface), noop, error.",
+      help: "Reconciles by result: changed (changed the interface), noop, error.",
       labelNames: ["result"],
       registers,
     });
-    for (const result of ["success", "noop", "error"]) this.#reconciles.inc({ result }, 0);
+    const results: ReconcileResult[] = ["changed", "noop", "error"];
+    for (const result of results) this.#reconciles.inc({ result }, 0);
     this.#duration = new Histogram({
       name: "kubegw_reconcile_duration_seconds",
       help: "Time to plan and apply one reconcile.",
@@ -88,7 +89,7 @@ export class Metrics implements ReconcileObserver {
     );
   }
 
-  reconciled(result: "success" | "error" | "noop", seconds: number): void {
+  reconciled(result: ReconcileResult, seconds: number): void {
     this.#reconciles.inc({ result });
     this.#duration.observe(seconds);
     if (result !== "error") this.#lastSync.set(Date.now() / 1000);
@@ -98,12 +99,12 @@ export class Metrics implements ReconcileObserver {
     this.#addresses.set({ family: family === 4 ? "ipv4" : "ipv6" }, count);
   }
 
-  rejected(rejection: Rejection): void {
-    this.#rejected.inc({ reason: rejection.reason });
+  rejected(reason: string): void {
+    this.#rejected.inc({ reason });
   }
 
-  /** Counts a watch restart. */
-  watchRestarted(reason: RestartReason): void {
+  /** Counts a watch restart by reason (the metric has no kind label yet). */
+  watchRestarted(_kind: string, reason: RestartReason): void {
     this.#restarts.inc({ reason });
   }
 

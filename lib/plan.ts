@@ -7,19 +7,7 @@
 
 import { type Cidr, cidrContains, cidrOf, cidrsOverlap, hostPrefix } from "./cidr.ts";
 import { parseIp } from "./ip.ts";
-
-/** One address as read from the interface. */
-export interface InterfaceAddress {
-  readonly family: 4 | 6;
-  readonly local: string;
-  readonly prefixlen: number;
-}
-
-/** What to change on the interface. Addresses are canonical texts. */
-export interface Plan {
-  readonly add: readonly string[];
-  readonly remove: readonly string[];
-}
+import type { InterfaceAddress, Plan } from "./ports.ts";
 
 /** The managed part of an interface's addresses. */
 export interface ManagedView {
@@ -89,14 +77,6 @@ export function planTouched(
     else if (!want && current.has(a)) remove.push(a);
   }
   return { add, remove };
-}
-
-/** The state of the interface after a plan was applied to `current`. */
-export function applyPlan(current: ReadonlySet<string>, p: Plan): Set<string> {
-  const next = new Set(current);
-  for (const r of p.remove) next.delete(r);
-  for (const a of p.add) next.add(a);
-  return next;
 }
 
 /** Whether a plan changes nothing. */

@@ -6,20 +6,21 @@
  * while `ip` runs are picked up by the next one. The kernel state is read at
  * the first reconcile, after any failure and on every resync; in between the
  * reconciler trusts what it applied, so a reconcile costs one `ip` process.
- * Nothing is changed before the first complete list.
+ * Nothing is changed before the first complete list. Time (the coalescing
+ * window, the retry backoff, the resync) runs on an injected {@linkcode Clock}.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
-import { Backoff } from "./backoff.ts";
+import { Backoff, type BackoffOptions } from "./backoff.ts";
 import type { Cidr } from "./cidr.ts";
-import { type DesiredChange, DesiredState, type Rejection } from "./desired.ts";
+import { type DesiredChange, DesiredState } from "./desired.ts";
 import { familyOf } from "./ip.ts";
-import type { AddressBackend } from "./iproute2.ts";
-import { isEmptyPlan, managedView, type Plan, plan, planTouched } from "./plan.ts";
+import { type AgentObserver, quietObserver } from "./observer.ts";
+import { isEmptyPlan, managedView, plan, planTouched } from "./plan.ts";
+import type { AddressStore, Clock, Plan, TimerId } from "./ports.ts";
 import type { ServiceRecord } from "./service.ts";
-import type { ServiceSink } from "./service_source.ts";
 
 const log = getLogger(["kube-gw", "reconciler"]);
 
@@ -37,29 +38,29 @@ export class ConflictError extends Error {
   }
 }
 
-/** Receives what the reconciler does, for metrics. */
-export interface ReconcileObserver {
-  reconciled?(result: "success" | "error" | "noop", seconds: number): void;
-  held?(family: 4 | 6, count: number): void;
-  rejected?(rejection: Rejection): void;
-}
-
 /** Options for {@linkcode Reconciler}. */
 export interface ReconcilerOptions {
-  readonly backend: AddressBackend;
+  readonly store: AddressStore;
   readonly networks: readonly Cidr[];
-  /** Coalescing window in milliseconds. */
+  /** Coalescing window in milliseconds. @default 2 */
   readonly windowMs?: number;
-  /** Re-read the interface and repair drift this often; 0 disables. */
+  /** Re-read the interface and repair drift this often; 0 disables. @default 30000 */
   readonly resyncMs?: number;
-  readonly observer?: ReconcileObserver;
+  /** Delays before retrying a failed reconcile. @default 1 s doubling to 30 s, with jitter */
+  readonly retryBackoff?: BackoffOptions;
+  /** The coalescing window, retry delays and resync run on it (`systemClock` in the agent). */
+  readonly clock: Clock;
+  /** @default quietObserver */
+  readonly observer?: AgentObserver;
 }
 
 /** Keeps the managed interface equal to the desired addresses. */
-export class Reconciler implements ServiceSink {
+export class Reconciler {
   readonly #o: ReconcilerOptions;
+  readonly #clock: Clock;
+  readonly #observer: AgentObserver;
   readonly #desired: DesiredState;
-  readonly #retry = new Backoff({ initialMs: 1000, maxMs: 30_000 });
+  readonly #retry: Backoff;
   #current = new Set<string>();
   /** Read the interface before the next plan instead of trusting `#current`. */
   #reread = true;
@@ -72,8 +73,8 @@ export class Reconciler implements ServiceSink {
   /** IPv6 addresses among those last read or applied, for the held-address gauge. */
   #heldV6 = 0;
   #synced = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #resyncTimer: ReturnType<typeof setInterval> | undefined;
+  #timer: TimerId | undefined;
+  #resyncTimer: TimerId | undefined;
   #running: Promise<void> | undefined;
   #dirty = false;
   #stopped = false;
@@ -82,6 +83,9 @@ export class Reconciler implements ServiceSink {
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
+    this.#clock = options.clock;
+    this.#observer = options.observer ?? quietObserver;
+    this.#retry = new Backoff({ initialMs: 1000, maxMs: 30_000, ...options.retryBackoff });
     this.#desired = new DesiredState(options.networks);
   }
 
@@ -116,14 +120,14 @@ export class Reconciler implements ServiceSink {
     this.#changed(this.#desired.upsert(service));
   }
 
-  remove(namespace: string, name: string): void {
+  delete(namespace: string, name: string): void {
     this.#changed(this.#desired.delete(namespace, name));
   }
 
   #changed(change: DesiredChange): void {
     for (const r of change.newRejections) {
       log.warn(r.message);
-      this.#o.observer?.rejected?.(r);
+      this.#observer.rejected(r.reason);
     }
     for (const a of change.touched) this.#touched?.add(a);
     if (change.touched.length > 0) this.#schedule();
@@ -138,7 +142,7 @@ export class Reconciler implements ServiceSink {
     this.#synced = true;
     const resyncMs = this.#o.resyncMs ?? 30_000;
     if (resyncMs > 0) {
-      this.#resyncTimer = setInterval(() => this.resync(), resyncMs);
+      this.#resyncTimer = this.#clock.setInterval(() => this.resync(), resyncMs);
     }
     this.#schedule(0);
   }
@@ -156,7 +160,7 @@ export class Reconciler implements ServiceSink {
       return;
     }
     if (this.#timer !== undefined) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       this.#running = this.#reconcile().finally(() => {
         this.#running = undefined;
@@ -169,15 +173,13 @@ export class Reconciler implements ServiceSink {
   }
 
   async #reconcile(): Promise<void> {
-    const started = performance.now();
+    const started = this.#clock.now();
+    const seconds = () => (this.#clock.now() - started) / 1000;
     try {
-      const changed = await this.reconcileOnce();
+      const applied = await this.reconcileOnce();
       this.#lastError = null;
       this.#retry.reset();
-      this.#o.observer?.reconciled?.(
-        changed ? "success" : "noop",
-        (performance.now() - started) / 1000,
-      );
+      this.#observer.reconciled(isEmptyPlan(applied) ? "noop" : "changed", seconds());
     } catch (err) {
       this.#lastError = (err as Error).message;
       const delay = this.#retry.next();
@@ -185,9 +187,9 @@ export class Reconciler implements ServiceSink {
         error: (err as Error).message,
         delay,
       });
-      this.#o.observer?.reconciled?.("error", (performance.now() - started) / 1000);
+      this.#observer.reconciled("error", seconds());
       if (this.#timer === undefined && !this.#stopped) {
-        this.#timer = setTimeout(() => {
+        this.#timer = this.#clock.setTimeout(() => {
           this.#timer = undefined;
           this.#schedule(0);
         }, delay);
@@ -200,9 +202,13 @@ export class Reconciler implements ServiceSink {
    * reports them to the observer (so the address gauge is right from the start,
    * before the first list).
    */
-  async readManaged(): Promise<Set<string>> {
-    const view = managedView(await this.#o.backend.read(), this.#o.networks);
-    if (view.conflicts.length > 0) {
+  readManaged(): Promise<Set<string>> {
+    return this.#read(true);
+  }
+
+  async #read(refuseConflicts: boolean): Promise<Set<string>> {
+    const view = managedView(await this.#o.store.read(), this.#o.networks);
+    if (refuseConflicts && view.conflicts.length > 0) {
       const list = view.conflicts.map((c) => `${c.local}/${c.prefixlen}`).join(", ");
       throw new ConflictError(
         `the interface holds ${list}, which overlaps a managed network but is not a host address; kube-gw will not manage around it`,
@@ -220,19 +226,36 @@ export class Reconciler implements ServiceSink {
   }
 
   /**
-   * Brings the interface to the desired set once. Returns whether anything
-   * changed. Throws when `ip` fails; the next call re-reads the interface.
+   * Brings the interface to the desired set once. Returns the plan applied
+   * (empty when nothing changed). Throws when `ip` fails; the next call
+   * re-reads the interface.
    */
-  async reconcileOnce(): Promise<boolean> {
+  async reconcileOnce(): Promise<Plan> {
     if (this.#reread) {
       this.#current = await this.readManaged();
       this.#reread = false;
       this.#touched = undefined;
     }
-    const p = this.#planNext();
-    if (isEmptyPlan(p)) return false;
+    return await this.#apply(this.#planNext());
+  }
+
+  /**
+   * Removes every managed host address, whatever is desired, so BGP withdraws
+   * them (`kube-gw drain`). A subnet that overlaps a managed network is not
+   * kube-gw's and stays; it does not stop the drain. Returns the plan applied.
+   */
+  async drain(): Promise<Plan> {
+    this.#current = await this.#read(false);
+    this.#reread = false;
+    this.#touched = new Set();
+    return await this.#apply(plan([], this.#current));
+  }
+
+  /** Applies a plan, the one place that changes the interface and logs it. */
+  async #apply(p: Plan): Promise<Plan> {
+    if (isEmptyPlan(p)) return p;
     try {
-      await this.#o.backend.apply(p);
+      await this.#o.store.apply(p);
     } catch (err) {
       this.#reread = true;
       throw err;
@@ -244,7 +267,7 @@ export class Reconciler implements ServiceSink {
     // A plan adds only what is missing and removes only what is there: the count follows it.
     this.#heldV6 += countV6(p.add) - countV6(p.remove);
     this.#report(this.#current.size);
-    return true;
+    return p;
   }
 
   /**
@@ -261,15 +284,15 @@ export class Reconciler implements ServiceSink {
   }
 
   #report(total: number): void {
-    this.#o.observer?.held?.(4, total - this.#heldV6);
-    this.#o.observer?.held?.(6, this.#heldV6);
+    this.#observer.held(4, total - this.#heldV6);
+    this.#observer.held(6, this.#heldV6);
   }
 
   /** Stops scheduling and waits for a running reconcile to finish. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
-    clearInterval(this.#resyncTimer);
+    this.#clock.clearTimeout(this.#timer);
+    this.#clock.clearInterval(this.#resyncTimer);
     await this.#running;
   }
 }

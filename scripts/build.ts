@@ -20,7 +20,7 @@
  * @module
  */
 
-import { agentFlags } from "./permissions.ts";
+import { agentFlags } from "../lib/permissions.ts";
 import { VERSION } from "../lib/version.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

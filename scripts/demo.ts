@@ -9,12 +9,15 @@
  * @module
  */
 
-import { formatPlan, logSettings, runAgent, runPlan } from "../lib/agent.ts";
+import { logSettings, runAgent } from "../lib/agent.ts";
+import { runPlan } from "../lib/commands.ts";
 import { parseConfig } from "../lib/config.ts";
 import { IpRoute2 } from "../lib/iproute2.ts";
 import { KubeApi } from "../lib/kube_api.ts";
 import { flushLogs, setupLogging } from "../lib/log.ts";
+import { formatPlan } from "../lib/plan_table.ts";
 import { DEMO_SERVICE, FakeApiServer } from "../test/support/fake_apiserver.ts";
+import { waitFor } from "../test/support/wait.ts";
 
 const decoder = new TextDecoder();
 
@@ -48,7 +51,7 @@ try {
     logSettings(config);
     const { plan, claimants } = await runPlan(
       config,
-      { backend: new IpRoute2({ device: "lo" }), api },
+      { store: new IpRoute2({ device: "lo" }), api },
       AbortSignal.timeout(10_000),
     );
     flushLogs();
@@ -64,27 +67,18 @@ try {
     banner(`kube-gw run --network 10.0.100.0/24 --netns ${netns}`);
     logSettings(config);
     const controller = new AbortController();
-    const backend = new IpRoute2({ device: "lo", netns });
-    const running = runAgent(config, { backend, api }, controller.signal);
-    const waitFor = async (want: number) => {
-      for (let i = 0; i < 100; i++) {
-        const view = JSON.parse(
-          (await ip("-n", netns, "-json", "address", "show", "dev", "lo")).out,
-        );
-        const n = view[0].addr_info.filter((a: { local: string }) =>
-          a.local.startsWith("10.0.100.")
-        ).length;
-        if (n === want) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+    const store = new IpRoute2({ device: "lo", netns });
+    const running = runAgent(config, { store, api }, controller.signal);
+    const held = async (want: number) => {
+      const addrs = await store.read();
+      return addrs.filter((a) => a.local.startsWith("10.0.100.")).length === want;
     };
-    await waitFor(2);
+    await waitFor("both addresses on lo", () => held(2), 5000, 50);
     banner(`ip -n ${netns} address show dev lo`);
     console.log((await ip("-n", netns, "address", "show", "dev", "lo")).out.trimEnd());
     banner("kubectl delete service nginx");
     server.delete("nginx");
-    await waitFor(0);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor("no address on lo", () => held(0), 5000, 50);
     banner(`ip -n ${netns} address show dev lo`);
     console.log((await ip("-n", netns, "address", "show", "dev", "lo")).out.trimEnd());
     controller.abort();

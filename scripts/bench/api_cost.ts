@@ -24,7 +24,7 @@ import { sleep, Stage, within } from "./stage.ts";
 import { acrossRuns } from "./stats.ts";
 
 const TEN_MINUTES = 600_000;
-/** The agent's LIST page size (lib/service_source.ts). */
+/** The agent's LIST page size (lib/list_watch.ts). */
 const PAGE = 500;
 
 interface Counted {

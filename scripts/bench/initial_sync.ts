@@ -14,9 +14,10 @@ import { addBatch, addressAt, BLOCK, NETWORK } from "./addresses.ts";
 import type { BenchConfig } from "./config.ts";
 import { procMemory, startBenchAgent, startPrototype } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
-import { IpBatch, service, sleep, Stage, within } from "./stage.ts";
+import { IpBatch, service, Stage, within } from "./stage.ts";
 import { acrossRuns } from "./stats.ts";
 import type { ServiceSpec } from "../../test/support/fake_apiserver.ts";
+import { waitFor } from "../../test/support/wait.ts";
 
 /** N Services `svc-i` with addresses 2i and 2i+1 of the seeded block. */
 export function seededServices(n: number): { specs: ServiceSpec[]; addresses: string[] } {
@@ -56,8 +57,7 @@ export async function syncAgent(
         throw new Error(`${err.message}; ${all.pending()} addresses missing\n${agent.tail()}`);
       });
     // The agent logs each address after applying; its peak includes that.
-    const deadline = performance.now() + 60_000;
-    while (logged() < addresses.length && performance.now() < deadline) await sleep(50);
+    await waitFor("the agent to log every address", () => logged() >= addresses.length, 60_000, 50);
     return { agent, ms: t1 - t0, logged };
   } catch (err) {
     await agent.stop("SIGKILL");

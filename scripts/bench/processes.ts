@@ -7,6 +7,7 @@
  */
 
 import { kubeGwCommand, LoggedProcess } from "../../test/support/agent.ts";
+import { waitFor } from "../../test/support/wait.ts";
 
 export { LoggedProcess };
 
@@ -169,18 +170,20 @@ export function reconciles(
 
 /** Waits until the agent's /readyz answers 200. */
 export async function waitReady(port: number, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-      await res.body?.cancel();
-      if (res.ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`agent not ready within ${timeoutMs}ms`);
+  await waitFor(
+    "the agent's /readyz to answer 200",
+    async () => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+        await res.body?.cancel();
+        return res.ok;
+      } catch {
+        return false; // Not listening yet.
+      }
+    },
+    timeoutMs,
+    20,
+  );
 }
 
 /** The port of the agent's status server, from its log. */

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { IpMonitor, Netns } from "../support/netns.ts";
 import { runKubeGw, startAgent, writeKubeconfig } from "../support/agent.ts";
+import { statusOf } from "../support/status.ts";
+import { waitFor } from "../support/wait.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
@@ -78,10 +80,33 @@ Deno.test("a restarted agent removes nothing that is still desired", async () =>
     "SIGTERM leaves the addresses",
   );
   await using monitor = new IpMonitor(w.ns.name, "address");
-  await new Promise((r) => setTimeout(r, 200));
-  await using second = startAgent(["run", ...w.args("--metrics-address=off")]);
-  await second.waitForLine(/first list complete/);
-  await new Promise((r) => setTimeout(r, 500));
+  // The monitor provably listens: it reports a marker address outside the network come and
+  // go. Until it listens, events are missed, so the marker comes and goes until it is seen;
+  // then a last marker, whose removal comes after every earlier event.
+  const marker = (m: string) => async () => {
+    await w.ns.ip("address", "add", `${m}/32`, "dev", "lo");
+    await w.ns.ip("address", "del", `${m}/32`, "dev", "lo");
+  };
+  const seen = (m: string) => monitor.lines.some((l) => l.text.includes(m));
+  await waitFor("the monitor to see a marker address", async () => {
+    if (seen("198.51.100.254")) return true;
+    await marker("198.51.100.254")();
+    return false;
+  });
+  await marker("198.51.100.253")();
+  await waitFor(
+    "the last marker to go",
+    () =>
+      monitor.lines.some((l) => l.text.startsWith("Deleted") && l.text.includes("198.51.100.253")),
+  );
+  monitor.lines.length = 0;
+  await using second = startAgent(["run", ...w.args("--metrics-address=127.0.0.1:0")]);
+  const status = await statusOf(second);
+  // Ready means the first reconcile has run.
+  await status.until(() => status.get("/readyz"), (r) => r.status === 200);
+  const m = await status.metrics();
+  assert.equal(m.get('kubegw_reconciles_total{result="noop"}'), 1);
+  assert.equal(m.get('kubegw_reconciles_total{result="changed"}'), 0);
   await monitor.stop();
   assert.deepEqual(monitor.lines.map((l) => l.text), [], "no address was deleted or added");
   assert.ok(!second.lines.some((l) => /assuming|forfeiting/.test(l)));
@@ -112,10 +137,16 @@ Deno.test("the resync puts back an address deleted by hand", async () => {
 
 Deno.test("while the API server is down the addresses stay; when it returns the agent catches up", async () => {
   await using w = await world();
-  await using agent = await w.demoAgent("--resync-interval=1s");
+  await using agent = await w.demoAgent("--resync-interval=1s", "--metrics-address=127.0.0.1:0");
+  const status = await statusOf(agent);
   await w.api.stop();
   await agent.waitForLine(/Kubernetes API .*retrying/);
-  await new Promise((r) => setTimeout(r, 1500)); // a resync passes while the API is down
+  const noops = (await status.metrics()).get('kubegw_reconciles_total{result="noop"}')!;
+  await status.until(
+    () => status.metrics(),
+    (m) => m.get('kubegw_reconciles_total{result="noop"}')! > noops,
+    5000,
+  ); // a resync passes while the API is down
   assert.deepEqual(await w.ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
   w.api.delete("nginx");
   w.api.compact();

@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { Netns } from "../support/netns.ts";
 import { bundleCommand, freePort, writeKubeconfig } from "../support/agent.ts";
@@ -57,8 +57,8 @@ Deno.test("after start-up the agent, with the shipped flags, cannot run a shell,
       );
     }
     // The agent really started: the Service's addresses are on lo.
-    assertEquals(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
-    assertEquals(JSON.parse(line), {
+    assert.deepEqual(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
+    assert.deepEqual(JSON.parse(line), {
       // What it needs still works (so a "denied" below is not a broken harness).
       "run ip": "allowed",
       "query net": "granted",

@@ -1,7 +1,8 @@
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { Netns } from "../support/netns.ts";
 import { startAgent, writeKubeconfig } from "../support/agent.ts";
+import { statusOf } from "../support/status.ts";
 
 Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away and changes nothing", async () => {
   await using ns = await Netns.create("upgrade");
@@ -14,12 +15,12 @@ Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away 
       "--network=10.0.100.0/24",
       `--netns=${ns.name}`,
       `--kubeconfig=${kc.path}`,
-      "--metrics-address=off",
+      "--metrics-address=127.0.0.1:0",
     ];
     const want = ["10.0.100.30", "10.0.100.31"];
     await using old = startAgent(args);
     await old.waitForLine(/assuming address 10\.0\.100\.31/);
-    assertEquals(await ns.hostAddresses(), want);
+    assert.deepEqual(await ns.hostAddresses(), want);
 
     // Watch the interface through the whole hand-over.
     let watching = true;
@@ -32,13 +33,17 @@ Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away 
     })();
     try {
       const stopped = await old.stop("SIGTERM");
-      assertEquals(stopped.code, 0);
+      assert.deepEqual(stopped.code, 0);
       await using next = startAgent(args);
       await next.waitForLine(/found 2 managed addresses on lo/);
       await next.waitForLine(/first list complete: 2 addresses desired/);
-      // Give a (wrong) reconcile time to show up in the log.
-      await new Promise((r) => setTimeout(r, 500));
-      assert(
+      // Ready means the first reconcile has run: it found nothing to do.
+      const status = await statusOf(next);
+      await status.until(() => status.get("/readyz"), (r) => r.status === 200);
+      const m = await status.metrics();
+      assert.deepEqual(m.get('kubegw_reconciles_total{result="noop"}'), 1);
+      assert.deepEqual(m.get('kubegw_reconciles_total{result="changed"}'), 0);
+      assert.ok(
         !next.lines.some((l) => /assuming|forfeiting/.test(l)),
         `the new process changed something:\n${next.lines.join("\n")}`,
       );
@@ -46,8 +51,8 @@ Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away 
       watching = false;
       await watcher;
     }
-    assert(seen.length > 5, `the interface was read ${seen.length} times`);
-    assertEquals(seen.filter((s) => JSON.stringify(s) !== JSON.stringify(want)), []);
+    assert.ok(seen.length > 5, `the interface was read ${seen.length} times`);
+    assert.deepEqual(seen.filter((s) => JSON.stringify(s) !== JSON.stringify(want)), []);
   } finally {
     await api.close();
   }

@@ -9,7 +9,7 @@
  * `ip monitor route`, and one `FABRIC_TIMING {json}` line for collecting runs.
  */
 
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { runKubeGw, writeKubeconfig } from "../support/agent.ts";
 import { FABRIC, Fabric, type GatewayName, gatewayOf } from "../support/fabric.ts";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
@@ -44,7 +44,7 @@ function answer(r: ProbeResult): { pod: string; gw: GatewayName | undefined } {
  */
 async function within(t: Deno.TestContext, what: string, ms: number): Promise<void> {
   await t.step(`${what}: ${ms.toFixed(1)} ms (bound ${BOUND_MS} ms)`, () => {
-    assert(ms <= BOUND_MS, `${what} took ${ms.toFixed(1)} ms`);
+    assert.ok(ms <= BOUND_MS, `${what} took ${ms.toFixed(1)} ms`);
   });
 }
 
@@ -62,7 +62,7 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
   const timing: Record<string, number> = {};
   const sinceEvent = (type: string, at: number) => {
     const sent = firstEvent.get(type);
-    assert(sent !== undefined, `the API server sent no ${type} event`);
+    assert.ok(sent !== undefined, `the API server sent no ${type} event`);
     return at - sent;
   };
   try {
@@ -96,7 +96,7 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
         timing.createEcmp = sinceEvent("ADDED", both);
         await within(s, "ADDED event -> first route in the leaf's FIB", timing.createFirstRoute);
         await within(s, "ADDED event -> both /32s with 2 next hops", timing.createEcmp);
-        for (const v of VIPS) assertEquals(await fabric.leafNextHops(v), [...BOTH].sort());
+        for (const v of VIPS) assert.deepEqual(await fabric.leafNextHops(v), [...BOTH].sort());
         // Only the Service addresses and the loopbacks come from BGP: no pod or
         // node links, no ClusterIP from kube-ipvs0.
         const bgp = JSON.parse(
@@ -104,11 +104,11 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
         ) as {
           dst: string;
         }[];
-        assertEquals(
+        assert.deepEqual(
           bgp.map((r) => r.dst).sort(),
           [FABRIC.gw1.loopback, FABRIC.gw2.loopback, "10.0.100.30", "10.0.100.31"],
         );
-        assertEquals(
+        assert.deepEqual(
           (await fabric.ip("gw1", "-json", "address", "show", "dev", "kube-ipvs0")).includes(
             svc.spec.clusterIP!,
           ),
@@ -122,8 +122,8 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
       async (s) => {
         for (const [host, port] of TARGETS) {
           const r = await fabric.probe.get(host, port);
-          assert(r.ok, `${host}:${port}: ${describe(r)}`);
-          assert(/^pod[12] /.test(r.body ?? ""), `${host}:${port} answered ${r.body}`);
+          assert.ok(r.ok, `${host}:${port}: ${describe(r)}`);
+          assert.ok(/^pod[12] /.test(r.body ?? ""), `${host}:${port} answered ${r.body}`);
         }
         const before = { gw1: await fabric.synCount("gw1"), gw2: await fabric.synCount("gw2") };
         const results: ProbeResult[] = [];
@@ -136,12 +136,12 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
           gw2: (await fabric.synCount("gw2")) - before.gw2,
         };
         const failed = results.filter((r) => !r.ok);
-        assertEquals(failed.map(describe), []);
+        assert.deepEqual(failed.map(describe), []);
         const byGw = { gw1: 0, gw2: 0 };
         const pods = new Set<string>();
         for (const r of results) {
           const a = answer(r);
-          assert(a.gw, `no gateway in answer ${r.body}`);
+          assert.ok(a.gw, `no gateway in answer ${r.body}`);
           byGw[a.gw]++;
           pods.add(a.pod);
         }
@@ -151,11 +151,14 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
           `pods ${[...pods].sort().join(", ")}`;
         console.log(summary);
         await s.step(summary, () => {
-          assert(ports.size > 1, "the source ports did not vary");
-          assert(byGw.gw1 > 0 && byGw.gw2 > 0, `one gateway carried all: ${JSON.stringify(byGw)}`);
+          assert.ok(ports.size > 1, "the source ports did not vary");
+          assert.ok(
+            byGw.gw1 > 0 && byGw.gw2 > 0,
+            `one gateway carried all: ${JSON.stringify(byGw)}`,
+          );
           // The counters in the gateways agree with what the pods saw.
-          assertEquals(syns, byGw);
-          assertEquals([...pods].sort(), ["pod1", "pod2"]);
+          assert.deepEqual(syns, byGw);
+          assert.deepEqual([...pods].sort(), ["pod1", "pod2"]);
         });
       },
     );
@@ -163,7 +166,7 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
     await t.step("nothing listens on a gateway's own address", async () => {
       for (const host of [FABRIC.gw1.loopback, FABRIC.gw2.loopback]) {
         const r = await fabric.probe.get(host, 80);
-        assert(!r.ok && /ConnectionRefused/.test(r.error ?? ""), `${host}:80: ${describe(r)}`);
+        assert.ok(!r.ok && /ConnectionRefused/.test(r.error ?? ""), `${host}:80: ${describe(r)}`);
       }
     });
 
@@ -183,21 +186,21 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
         while (results.length < n && performance.now() < deadline) {
           await new Promise((r) => setTimeout(r, 5));
         }
-        assert(results.length >= n, `only ${results.length} requests made`);
+        assert.ok(results.length >= n, `only ${results.length} requests made`);
       };
       try {
         await waitRequests(10);
         // A running agent would put the addresses back: stop it first. SIGTERM
         // leaves the addresses in place, so nothing is withdrawn yet.
         const stopped = await agents.gw1.stop("SIGTERM");
-        assertEquals(stopped.code, 0);
+        assert.deepEqual(stopped.code, 0);
         const gw1Vips = JSON.parse(await fabric.ip("gw1", "-json", "address", "show", "dev", "lo"));
-        assertEquals(
+        assert.deepEqual(
           JSON.stringify(gw1Vips).includes("10.0.100.30") &&
             JSON.stringify(gw1Vips).includes("10.0.100.31"),
           true,
         );
-        assert(VIPS.every((v) => hopsAre(fabric.monitor.fib, v, BOTH)), "a route left early");
+        assert.ok(VIPS.every((v) => hopsAre(fabric.monitor.fib, v, BOTH)), "a route left early");
         const start = performance.now();
         const drain = await runKubeGw([
           "drain",
@@ -207,7 +210,7 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
           FABRIC.serviceNetwork,
         ]);
         const exited = performance.now();
-        assertEquals(drain.code, 0, drain.stderr);
+        assert.deepEqual(drain.code, 0, drain.stderr);
         const at = await fabric.monitor.waitFor(
           (fib) => VIPS.every((v) => hopsAre(fib, v, [FABRIC.gw2.uplink])),
           BOUND_MS - (performance.now() - start),
@@ -244,16 +247,16 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
           `handed back to gw1 by gw2, ${after.length} started after)`;
         console.log(`drain: ${summary}`);
         await s.step(summary, () => {
-          assertEquals(failed.map((x) => describe(x.r)), []);
+          assert.deepEqual(failed.map((x) => describe(x.r)), []);
         });
         await s.step(
           `all ${after.length} requests started after the change went through gw2`,
           () => {
-            assertEquals(after.filter((x) => via(x) !== "gw2").map((x) => describe(x.r)), []);
+            assert.deepEqual(after.filter((x) => via(x) !== "gw2").map((x) => describe(x.r)), []);
           },
         );
-        for (const v of VIPS) assertEquals(await fabric.leafNextHops(v), [FABRIC.gw2.uplink]);
-        assert(!(await fabric.ip("gw1", "address", "show", "dev", "lo")).includes("10.0.100."));
+        for (const v of VIPS) assert.deepEqual(await fabric.leafNextHops(v), [FABRIC.gw2.uplink]);
+        assert.ok(!(await fabric.ip("gw1", "address", "show", "dev", "lo")).includes("10.0.100."));
       } finally {
         stop = true;
         await loop;
@@ -270,7 +273,7 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
       );
       timing.delete = sinceEvent("DELETED", at);
       await within(s, "DELETED event -> routes gone from the leaf's FIB", timing.delete);
-      for (const v of VIPS) assertEquals(await fabric.leafNextHops(v), []);
+      for (const v of VIPS) assert.deepEqual(await fabric.leafNextHops(v), []);
       await fabric.programKubeProxy(undefined);
     });
 

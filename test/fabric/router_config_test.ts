@@ -4,7 +4,7 @@
  * the FRR configs for real; BIRD's is checked here only.
  */
 
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { readRepoFile, renderTemplate } from "../support/router_config.ts";
 
 const GATEWAY = { LOOPBACK: "10.0.0.20", ASN: "65001", UPLINK: "10.0.1.0" };
@@ -29,15 +29,15 @@ async function check(cmd: string, args: string[], text: string) {
 Deno.test("bird -p accepts the BIRD gateway config, and would refuse a broken one", async () => {
   const conf = renderTemplate(await readRepoFile("scripts/router/bird-gateway.conf"), GATEWAY);
   const good = await check("bird", ["-p", "-c"], conf);
-  assertEquals(good, { code: 0, output: "" });
+  assert.deepEqual(good, { code: 0, output: "" });
   const bad = await check("bird", ["-p", "-c"], conf.replace("bfd on;", "bfd sometimes;"));
-  assert(bad.code !== 0, "bird -p accepted a broken config");
+  assert.ok(bad.code !== 0, "bird -p accepted a broken config");
 });
 
 Deno.test("vtysh -C accepts the FRR gateway config, and would refuse a broken one", async () => {
   const conf = renderTemplate(await readRepoFile("scripts/router/frr-gateway.conf"), GATEWAY);
   const good = await check("vtysh", ["-C", "-f"], conf);
-  assertEquals(good.code, 0, good.output);
+  assert.deepEqual(good.code, 0, good.output);
   const bad = await check("vtysh", ["-C", "-f"], conf.replace("timers bgp 1 3", "timers bgp soon"));
-  assert(bad.code !== 0, "vtysh -C accepted a broken config");
+  assert.ok(bad.code !== 0, "vtysh -C accepted a broken config");
 });

@@ -1,5 +1,5 @@
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { AGENT_SET, agentFlags } from "../../scripts/permissions.ts";
+import assert from "node:assert/strict";
+import { AGENT_SET, agentFlags } from "../../lib/permissions.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -8,7 +8,7 @@ const decoder = new TextDecoder();
 function bakedPermissions(binary: Uint8Array): Record<string, unknown> {
   const text = decoder.decode(binary);
   const start = text.indexOf('"permissions":{');
-  assert(start >= 0, "no permissions in the compiled binary's metadata");
+  assert.ok(start >= 0, "no permissions in the compiled binary's metadata");
   let depth = 0;
   let i = start + '"permissions":'.length;
   for (; i < text.length; i++) {
@@ -44,9 +44,9 @@ Deno.test("the flags the binary is compiled with bake exactly what deno compile 
     const fromFlags = bakedPermissions(
       await compile(dir, "from-flags", ["--no-config", ...agentFlags()]),
     );
-    assertEquals(fromFlags, fromSet);
+    assert.deepEqual(fromFlags, fromSet);
     // And it is the narrow set: no write, no ffi, no sys, run only ip.
-    assertEquals(
+    assert.deepEqual(
       [fromSet.allow_write, fromSet.allow_ffi, fromSet.allow_sys, fromSet.allow_run],
       [null, null, null, ["ip"]],
     );

@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { ENV_VARS } from "../../lib/cli.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -10,8 +10,8 @@ Deno.test("scripts/kube-gw.env documents every variable the agent reads, and no 
       m[1]
     ),
   );
-  assertEquals([...named].sort(), [...ENV_VARS].sort());
+  assert.deepEqual([...named].sort(), [...ENV_VARS].sort());
   // The only setting that is not commented out is the one without a default.
   const set = text.split("\n").filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split("=")[0]);
-  assertEquals(set, ["KUBEGW_NETWORK"]);
+  assert.deepEqual(set, ["KUBEGW_NETWORK"]);
 });

@@ -1,8 +1,4 @@
-import {
-  deepStrictEqual as assertEquals,
-  match as assertMatch,
-  ok as assert,
-} from "node:assert/strict";
+import assert from "node:assert/strict";
 import { TestRouter } from "../support/sshd.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -75,37 +71,37 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
     "a first install copies the files, enables the unit, and says what to edit",
     async () => {
       const out = await install(router, "--binary", stub);
-      assertEquals(await files(router, BIN, UNIT, ENV_FILE, EXAMPLE, "/etc/kube-gw"), {
+      assert.deepEqual(await files(router, BIN, UNIT, ENV_FILE, EXAMPLE, "/etc/kube-gw"), {
         [BIN]: `755 ${await sha(stub)}`,
         [UNIT]: `644 ${unit}`,
         [ENV_FILE]: `644 ${example}`,
         [EXAMPLE]: `644 ${example}`,
         "/etc/kube-gw": "700",
       });
-      assertEquals(await changes(router), [
+      assert.deepEqual(await changes(router), [
         "systemctl daemon-reload",
         "systemctl enable --quiet kube-gw.service",
       ]);
-      assertMatch(out.stdout, /binary: kube-gw 0\.1\.0 \(commit v1\)/);
-      assertMatch(out.stdout, /Not started/);
-      assertMatch(
+      assert.match(out.stdout, /binary: kube-gw 0\.1\.0 \(commit v1\)/);
+      assert.match(out.stdout, /Not started/);
+      assert.match(
         out.stdout,
         /set KUBEGW_NETWORK \(the managed networks\) in \/etc\/default\/kube-gw/,
       );
-      assertMatch(out.stdout, /put a kubeconfig for kube-gw at \/etc\/kube-gw\/kubeconfig/);
+      assert.match(out.stdout, /put a kubeconfig for kube-gw at \/etc\/kube-gw\/kubeconfig/);
       // Nothing is left in the router's /tmp.
       const left = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null | wc -l");
-      assertEquals(left.stdout.trim(), "0");
+      assert.deepEqual(left.stdout.trim(), "0");
     },
   );
 
   await t.step("running it again changes nothing and calls nothing but queries", async () => {
     const before = await files(router, BIN, UNIT, ENV_FILE);
     const out = await install(router, "--binary", stub);
-    assertEquals(await files(router, BIN, UNIT, ENV_FILE), before);
-    assertEquals(await changes(router), []);
-    assertMatch(out.stdout, /unchanged \/usr\/local\/bin\/kube-gw/);
-    assertMatch(out.stdout, /kept \/etc\/default\/kube-gw/);
+    assert.deepEqual(await files(router, BIN, UNIT, ENV_FILE), before);
+    assert.deepEqual(await changes(router), []);
+    assert.match(out.stdout, /unchanged \/usr\/local\/bin\/kube-gw/);
+    assert.match(out.stdout, /kept \/etc\/default\/kube-gw/);
   });
 
   await t.step("once configured, it starts the service", async () => {
@@ -113,10 +109,10 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
       "sed -i 's|^KUBEGW_NETWORK=$|KUBEGW_NETWORK=10.0.100.0/24|' /etc/default/kube-gw && " +
         `echo 'apiVersion: v1' > ${KUBECONFIG} && chmod 600 ${KUBECONFIG}`,
     );
-    assertEquals(edit.code, 0, edit.stderr);
+    assert.deepEqual(edit.code, 0, edit.stderr);
     const out = await install(router, "--binary", stub);
-    assertEquals(await changes(router), ["systemctl start kube-gw.service"]);
-    assertMatch(out.stdout, /started kube-gw\.service/);
+    assert.deepEqual(await changes(router), ["systemctl start kube-gw.service"]);
+    assert.match(out.stdout, /started kube-gw\.service/);
   });
 
   await t.step(
@@ -125,12 +121,12 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
       const v2 = `${router.dir}/kube-gw-v2`;
       await writeStub(v2, "v2", log);
       const out = await install(router, "--binary", v2);
-      assertEquals((await files(router, BIN))[BIN], `755 ${await sha(v2)}`);
-      assertEquals(await changes(router), ["systemctl restart kube-gw.service"]);
-      assertMatch(out.stdout, /restarted kube-gw\.service \(the addresses stayed in place\)/);
-      assertMatch(out.stdout, /binary: kube-gw 0\.1\.0 \(commit v2\)/);
+      assert.deepEqual((await files(router, BIN))[BIN], `755 ${await sha(v2)}`);
+      assert.deepEqual(await changes(router), ["systemctl restart kube-gw.service"]);
+      assert.match(out.stdout, /restarted kube-gw\.service \(the addresses stayed in place\)/);
+      assert.match(out.stdout, /binary: kube-gw 0\.1\.0 \(commit v2\)/);
       const env = await router.ssh(`grep ^KUBEGW_NETWORK= ${ENV_FILE}`);
-      assertEquals(env.stdout, "KUBEGW_NETWORK=10.0.100.0/24\n");
+      assert.deepEqual(env.stdout, "KUBEGW_NETWORK=10.0.100.0/24\n");
     },
   );
 
@@ -139,19 +135,19 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
     async () => {
       await Deno.remove(log);
       const out = await install(router, "--uninstall");
-      assertEquals(await changes(router), [
+      assert.deepEqual(await changes(router), [
         "systemctl stop kube-gw.service",
         "systemctl disable --quiet kube-gw.service",
         "systemctl daemon-reload",
       ]);
-      assertEquals(await Deno.readTextFile(log), "kube-gw drain --network=10.0.100.0/24\n");
+      assert.deepEqual(await Deno.readTextFile(log), "kube-gw drain --network=10.0.100.0/24\n");
       const after = await files(router, BIN, UNIT, EXAMPLE, ENV_FILE, KUBECONFIG);
-      assertEquals([after[BIN], after[UNIT], after[EXAMPLE]], ["absent", "absent", "absent"]);
-      assert(after[ENV_FILE] !== "absent" && after[KUBECONFIG] !== "absent", "settings kept");
-      assertMatch(out.stdout, /kept \/etc\/default\/kube-gw and \/etc\/kube-gw/);
+      assert.deepEqual([after[BIN], after[UNIT], after[EXAMPLE]], ["absent", "absent", "absent"]);
+      assert.ok(after[ENV_FILE] !== "absent" && after[KUBECONFIG] !== "absent", "settings kept");
+      assert.match(out.stdout, /kept \/etc\/default\/kube-gw and \/etc\/kube-gw/);
       // Again: nothing left to do, and still a success.
       await install(router, "--uninstall");
-      assertEquals(await changes(router), ["systemctl daemon-reload"]);
+      assert.deepEqual(await changes(router), ["systemctl daemon-reload"]);
     },
   );
 });
@@ -159,11 +155,11 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
 Deno.test("install.sh names a missing binary and an unreachable router", async () => {
   await using router = await TestRouter.start();
   const missing = await runInstaller(router, "--binary", `${router.dir}/nope`);
-  assertEquals(missing.code, 1);
-  assertMatch(missing.stderr, /nope not found: build it with deno task compile, or pass --binary/);
+  assert.deepEqual(missing.code, 1);
+  assert.match(missing.stderr, /nope not found: build it with deno task compile, or pass --binary/);
   const left = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null | wc -l");
-  assertEquals(left.stdout.trim(), "0");
+  assert.deepEqual(left.stdout.trim(), "0");
   const unreachable = await runInstaller(router, "--ssh-option", "Port=1");
-  assertEquals(unreachable.code, 1);
-  assertMatch(unreachable.stderr, /cannot reach router over ssh/);
+  assert.deepEqual(unreachable.code, 1);
+  assert.match(unreachable.stderr, /cannot reach router over ssh/);
 });

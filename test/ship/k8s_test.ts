@@ -5,7 +5,7 @@
  * what kube-gw needs of them. The agents' manifests are in scripts/k8s/, the
  * LoadBalancer controller's in scripts/k8s/controller/.
  */
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import yaml from "js-yaml";
 import * as models from "@kubernetes/client-node/models";
 import { parseArgs } from "../../lib/cli.ts";
@@ -110,7 +110,7 @@ function strip(o: Obj): Obj {
 
 function find(all: Obj[], kind: string): Obj {
   const found = all.filter((o) => o.kind === kind);
-  assertEquals(found.length, 1, `one ${kind}`);
+  assert.deepEqual(found.length, 1, `one ${kind}`);
   return strip(found[0]);
 }
 
@@ -174,14 +174,14 @@ Deno.test("the RBAC matcher follows the API server's rules for resourceNames", (
 
 Deno.test("the checker finds misspelt fields, wrong nesting and wrong types", () => {
   const ds = { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "x" } };
-  assertEquals(validate(ds, "t"), []);
-  assertEquals(validate({ ...ds, spec: { template: { spec: { hostNetwrok: true } } } }, "t"), [
+  assert.deepEqual(validate(ds, "t"), []);
+  assert.deepEqual(validate({ ...ds, spec: { template: { spec: { hostNetwrok: true } } } }, "t"), [
     't DaemonSet.spec.template.spec: V1PodSpec has no field "hostNetwrok"',
   ]);
-  assertEquals(validate({ ...ds, spec: { hostNetwork: true } }, "t"), [
+  assert.deepEqual(validate({ ...ds, spec: { hostNetwork: true } }, "t"), [
     't DaemonSet.spec: V1DaemonSetSpec has no field "hostNetwork"',
   ]);
-  assertEquals(
+  assert.deepEqual(
     validate({
       ...ds,
       spec: {
@@ -190,21 +190,21 @@ Deno.test("the checker finds misspelt fields, wrong nesting and wrong types", ()
     }, "t"),
     ['t DaemonSet.spec.template.spec.containers[0].ports[0].containerPort: expected a number, got "80"'],
   );
-  assertEquals(validate({ ...ds, apiVersion: "extensions/v1beta1" }, "t"), [
+  assert.deepEqual(validate({ ...ds, apiVersion: "extensions/v1beta1" }, "t"), [
     "t DaemonSet: apiVersion extensions/v1beta1, want apps/v1",
   ]);
 });
 
 Deno.test("scripts/k8s holds valid Kubernetes objects: every field known, every type right", async () => {
   const all = await manifests();
-  assertEquals(all.map((o) => o.kind).sort(), [
+  assert.deepEqual(all.map((o) => o.kind).sort(), [
     "ClusterRole",
     "ClusterRoleBinding",
     "ConfigMap",
     "DaemonSet",
     "ServiceAccount",
   ]);
-  assertEquals(all.flatMap((o) => validate(strip(o), o["#file"] as string)), []);
+  assert.deepEqual(all.flatMap((o) => validate(strip(o), o["#file"] as string)), []);
 });
 
 Deno.test("the agents' ClusterRole may only read Services and list and watch EndpointSlices, bound to kube-gw's ServiceAccount", async () => {
@@ -212,7 +212,7 @@ Deno.test("the agents' ClusterRole may only read Services and list and watch End
   const sa = find(all, "ServiceAccount");
   const role = find(all, "ClusterRole");
   const binding = find(all, "ClusterRoleBinding");
-  assertEquals(role.rules, [{
+  assert.deepEqual(role.rules, [{
     apiGroups: [""],
     resources: ["services"],
     verbs: ["get", "list", "watch"],
@@ -239,12 +239,12 @@ Deno.test("the agents' ClusterRole may only read Services and list and watch End
     !allows(rules, { verb: "get", group: "", resource: "configmaps", name: "kube-gw-pools" }),
     "agents do not read the pools",
   );
-  assertEquals(binding.roleRef, {
+  assert.deepEqual(binding.roleRef, {
     apiGroup: "rbac.authorization.k8s.io",
     kind: "ClusterRole",
     name: at(role, "metadata", "name"),
   });
-  assertEquals(binding.subjects, [{
+  assert.deepEqual(binding.subjects, [{
     kind: "ServiceAccount",
     name: at(sa, "metadata", "name"),
     namespace: at(sa, "metadata", "namespace"),
@@ -256,25 +256,25 @@ Deno.test("the DaemonSet runs on labelled routers whatever their taints, on the 
   const ds = find(all, "DaemonSet");
   const sa = find(all, "ServiceAccount");
   const pod = at(ds, "spec", "template", "spec") as Obj;
-  assertEquals(at(ds, "metadata", "namespace"), at(sa, "metadata", "namespace"));
-  assertEquals(pod.serviceAccountName, at(sa, "metadata", "name"));
-  assertEquals(pod.hostNetwork, true);
-  assertEquals(pod.nodeSelector, { "kube-gw/gateway": "true" });
+  assert.deepEqual(at(ds, "metadata", "namespace"), at(sa, "metadata", "namespace"));
+  assert.deepEqual(pod.serviceAccountName, at(sa, "metadata", "name"));
+  assert.deepEqual(pod.hostNetwork, true);
+  assert.deepEqual(pod.nodeSelector, { "kube-gw/gateway": "true" });
   // Every taint tolerated, as kube-proxy's DaemonSet does: a router's own taints
   // (control-plane, dedicated, NoExecute ones included) must not keep kube-gw off.
-  assertEquals(pod.tolerations, [{ operator: "Exists" }]);
-  assertEquals(pod.volumes, undefined, "no volumes: nothing of the host is mounted");
-  assertEquals(pod.hostPID ?? false, false);
+  assert.deepEqual(pod.tolerations, [{ operator: "Exists" }]);
+  assert.deepEqual(pod.volumes, undefined, "no volumes: nothing of the host is mounted");
+  assert.deepEqual(pod.hostPID ?? false, false);
   const containers = pod.containers as Obj[];
-  assertEquals(containers.length, 1);
+  assert.deepEqual(containers.length, 1);
   const sc = containers[0].securityContext as Obj;
-  assertEquals(sc.capabilities, { drop: ["ALL"], add: ["NET_ADMIN"] });
-  assertEquals([sc.privileged, sc.allowPrivilegeEscalation, sc.readOnlyRootFilesystem], [
+  assert.deepEqual(sc.capabilities, { drop: ["ALL"], add: ["NET_ADMIN"] });
+  assert.deepEqual([sc.privileged, sc.allowPrivilegeEscalation, sc.readOnlyRootFilesystem], [
     false,
     false,
     true,
   ]);
-  assertEquals(at(sc, "seccompProfile", "type"), "RuntimeDefault");
+  assert.deepEqual(at(sc, "seccompProfile", "type"), "RuntimeDefault");
   assert(at(containers[0], "resources", "limits", "memory"), "a memory limit");
 });
 
@@ -283,26 +283,26 @@ Deno.test("the DaemonSet's arguments and ConfigMap make a configuration kube-gw 
   const ds = find(all, "DaemonSet");
   const cm = find(all, "ConfigMap");
   const container = (at(ds, "spec", "template", "spec", "containers") as Obj[])[0];
-  assertEquals(at(container, "envFrom", 0, "configMapRef", "name"), at(cm, "metadata", "name"));
+  assert.deepEqual(at(container, "envFrom", 0, "configMapRef", "name"), at(cm, "metadata", "name"));
   const data = cm.data as Record<string, string>;
   for (const key of Object.keys(data)) {
     assert(ENV_VARS.includes(key), `${key} is not a kube-gw variable`);
   }
-  assertEquals(data.KUBEGW_NETWORK, "", "the network is left for the operator to set");
+  assert.deepEqual(data.KUBEGW_NETWORK, "", "the network is left for the operator to set");
   const env = { ...data, KUBEGW_NETWORK: "198.51.100.0/24" };
   const invocation = parseArgs(
     container.args as string[],
     (n) => env[n as keyof typeof env],
     () => {},
   );
-  assertEquals(invocation?.command, "run");
+  assert.deepEqual(invocation?.command, "run");
   const config = parseConfig(invocation!.options);
-  assertEquals(config.inCluster, true);
+  assert.deepEqual(config.inCluster, true);
   // The kubelet probes the status listener where the agent serves it.
   for (const [probe, path] of [["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]]) {
-    assertEquals(at(container, probe, "httpGet"), {
-      host: config.metrics!.hostname,
-      port: config.metrics!.port,
+    assert.deepEqual(at(container, probe, "httpGet"), {
+      host: config.metricsAddress!.hostname,
+      port: config.metricsAddress!.port,
       path,
     });
   }
@@ -325,7 +325,7 @@ Deno.test("the Containerfile puts the compiled binary on a small base with iprou
 Deno.test("the DaemonSet tells each agent its node's name (NODE_NAME, from the downward API)", async () => {
   const ds = find(await manifests(), "DaemonSet");
   const container = (at(ds, "spec", "template", "spec", "containers") as Obj[])[0];
-  assertEquals(container.env, [{
+  assert.deepEqual(container.env, [{
     name: "NODE_NAME",
     valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } },
   }]);
@@ -362,7 +362,7 @@ async function controllerParts() {
 
 Deno.test("scripts/k8s/controller holds valid Kubernetes objects: every field known, every type right", async () => {
   const all = await manifests(CONTROLLER_DIR);
-  assertEquals(all.map((o) => o.kind).sort(), [
+  assert.deepEqual(all.map((o) => o.kind).sort(), [
     "ClusterRole",
     "ClusterRoleBinding",
     "ConfigMap",
@@ -371,13 +371,13 @@ Deno.test("scripts/k8s/controller holds valid Kubernetes objects: every field kn
     "RoleBinding",
     "ServiceAccount",
   ]);
-  assertEquals(all.flatMap((o) => validate(strip(o), `controller/${o["#file"]}`)), []);
+  assert.deepEqual(all.flatMap((o) => validate(strip(o), `controller/${o["#file"]}`)), []);
 });
 
 Deno.test("the controller's ClusterRole: list and watch Services, write only their status, create and patch Events", async () => {
   const { all } = await controllerParts();
   const role = find(all, "ClusterRole");
-  assertEquals(role.rules, [
+  assert.deepEqual(role.rules, [
     { apiGroups: [""], resources: ["services"], verbs: ["list", "watch"] },
     { apiGroups: [""], resources: ["services/status"], verbs: ["update", "patch"] },
     { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
@@ -397,7 +397,7 @@ Deno.test("the controller's Role reaches only the pools ConfigMap and its Lease,
   const role = find(all, "Role");
   const pools = find(all, "ConfigMap");
   const poolsName = at(pools, "metadata", "name") as string;
-  assertEquals(role.rules, [
+  assert.deepEqual(role.rules, [
     {
       apiGroups: [""],
       resources: ["configmaps"],
@@ -425,9 +425,9 @@ Deno.test("the controller's Role reaches only the pools ConfigMap and its Lease,
   assert(!allows(rules, { ...lease, verb: "delete", name: LEASE }));
   // The Role, the ConfigMap the controller is pointed at and the Lease live in one namespace.
   const ns = at(role, "metadata", "namespace");
-  assertEquals(env.KUBEGW_CONFIG, `${at(pools, "metadata", "namespace")}/${poolsName}`);
-  assertEquals(at(pools, "metadata", "namespace"), ns);
-  assertEquals(env.KUBEGW_LEASE_NAMESPACE, ns);
+  assert.deepEqual(env.KUBEGW_CONFIG, `${at(pools, "metadata", "namespace")}/${poolsName}`);
+  assert.deepEqual(at(pools, "metadata", "namespace"), ns);
+  assert.deepEqual(env.KUBEGW_LEASE_NAMESPACE, ns);
 });
 
 Deno.test("both controller roles are bound to the controller's ServiceAccount, which the Deployment uses", async () => {
@@ -439,23 +439,23 @@ Deno.test("both controller roles are bound to the controller's ServiceAccount, w
     namespace: at(sa, "metadata", "namespace"),
   };
   const clusterBinding = find(all, "ClusterRoleBinding");
-  assertEquals(clusterBinding.roleRef, {
+  assert.deepEqual(clusterBinding.roleRef, {
     apiGroup: "rbac.authorization.k8s.io",
     kind: "ClusterRole",
     name: at(find(all, "ClusterRole"), "metadata", "name"),
   });
-  assertEquals(clusterBinding.subjects, [subject]);
+  assert.deepEqual(clusterBinding.subjects, [subject]);
   const binding = find(all, "RoleBinding");
   const role = find(all, "Role");
-  assertEquals(binding.roleRef, {
+  assert.deepEqual(binding.roleRef, {
     apiGroup: "rbac.authorization.k8s.io",
     kind: "Role",
     name: at(role, "metadata", "name"),
   });
-  assertEquals(at(binding, "metadata", "namespace"), at(role, "metadata", "namespace"));
-  assertEquals(binding.subjects, [subject]);
-  assertEquals(pod.serviceAccountName, subject.name);
-  assertEquals(at(deployment, "metadata", "namespace"), subject.namespace);
+  assert.deepEqual(at(binding, "metadata", "namespace"), at(role, "metadata", "namespace"));
+  assert.deepEqual(binding.subjects, [subject]);
+  assert.deepEqual(pod.serviceAccountName, subject.name);
+  assert.deepEqual(at(deployment, "metadata", "namespace"), subject.namespace);
   // Not the agents' account: the agents stay read-only.
   const agentSa = find(await manifests(), "ServiceAccount");
   assert(subject.name !== at(agentSa, "metadata", "name"));
@@ -463,10 +463,10 @@ Deno.test("both controller roles are bound to the controller's ServiceAccount, w
 
 Deno.test("the controller runs two replicas, spread over nodes, as non-root with no capability and a read-only root", async () => {
   const { deployment, pod, containers } = await controllerParts();
-  assertEquals(at(deployment, "spec", "replicas"), 2);
+  assert.deepEqual(at(deployment, "spec", "replicas"), 2);
   const labels = at(deployment, "spec", "template", "metadata", "labels") as Obj;
   const selector = at(deployment, "spec", "selector", "matchLabels") as Obj;
-  for (const [k, v] of Object.entries(selector)) assertEquals(labels[k], v, `selector ${k}`);
+  for (const [k, v] of Object.entries(selector)) assert.deepEqual(labels[k], v, `selector ${k}`);
   const spread = at(
     pod,
     "affinity",
@@ -475,28 +475,32 @@ Deno.test("the controller runs two replicas, spread over nodes, as non-root with
     0,
     "podAffinityTerm",
   ) as Obj;
-  assertEquals(spread.topologyKey, "kubernetes.io/hostname");
-  assertEquals(at(spread, "labelSelector", "matchLabels"), selector);
-  assertEquals([pod.hostNetwork ?? false, pod.hostPID ?? false, pod.hostIPC ?? false], [
+  assert.deepEqual(spread.topologyKey, "kubernetes.io/hostname");
+  assert.deepEqual(at(spread, "labelSelector", "matchLabels"), selector);
+  assert.deepEqual([pod.hostNetwork ?? false, pod.hostPID ?? false, pod.hostIPC ?? false], [
     false,
     false,
     false,
   ]);
-  assertEquals(pod.volumes, undefined, "no volumes");
+  assert.deepEqual(pod.volumes, undefined, "no volumes");
   const podSc = pod.securityContext as Obj;
-  assertEquals(podSc.runAsNonRoot, true);
+  assert.deepEqual(podSc.runAsNonRoot, true);
   assert(typeof podSc.runAsUser === "number" && podSc.runAsUser > 0, "a non-root uid");
   assert(typeof podSc.runAsGroup === "number" && podSc.runAsGroup > 0, "a non-root gid");
-  assertEquals(at(podSc, "seccompProfile", "type"), "RuntimeDefault");
-  assertEquals(containers.length, 1);
+  assert.deepEqual(at(podSc, "seccompProfile", "type"), "RuntimeDefault");
+  assert.deepEqual(containers.length, 1);
   const sc = containers[0].securityContext as Obj;
-  assertEquals(sc.capabilities, { drop: ["ALL"] });
-  assertEquals([sc.privileged, sc.allowPrivilegeEscalation, sc.readOnlyRootFilesystem], [
+  assert.deepEqual(sc.capabilities, { drop: ["ALL"] });
+  assert.deepEqual([sc.privileged, sc.allowPrivilegeEscalation, sc.readOnlyRootFilesystem], [
     false,
     false,
     true,
   ]);
-  assertEquals(sc.runAsUser ?? podSc.runAsUser, podSc.runAsUser, "no container override to root");
+  assert.deepEqual(
+    sc.runAsUser ?? podSc.runAsUser,
+    podSc.runAsUser,
+    "no container override to root",
+  );
   assert(at(containers[0], "resources", "limits", "memory"), "a memory limit");
   assert(at(containers[0], "resources", "requests", "cpu"), "a CPU request");
 });
@@ -505,38 +509,42 @@ Deno.test("the controller runs `kube-gw controller` from the agents' image, in-c
   const { pod, containers, env } = await controllerParts();
   const c = containers[0];
   const ds = find(await manifests(), "DaemonSet");
-  assertEquals(c.image, at(ds, "spec", "template", "spec", "containers", 0, "image"), "one binary");
-  assertEquals(c.args, ["controller"]);
+  assert.deepEqual(
+    c.image,
+    at(ds, "spec", "template", "spec", "containers", 0, "image"),
+    "one binary",
+  );
+  assert.deepEqual(c.args, ["controller"]);
   for (const name of Object.keys(env)) {
     assert(CONTROLLER_ENV.includes(name), `${name} is not a controller variable`);
   }
-  assertEquals(env.KUBEGW_IN_K8S, "1");
-  assertEquals(pod.enableServiceLinks, false);
+  assert.deepEqual(env.KUBEGW_IN_K8S, "1");
+  assert.deepEqual(pod.enableServiceLinks, false);
   // The kubelet probes the pod's IP: the listener must not be the default 127.0.0.1.
   const listen = parseListen(env.KUBEGW_METRICS_ADDRESS);
-  assertEquals(listen, { hostname: "0.0.0.0", port: 9473 });
-  assertEquals(c.ports, [{ name: "metrics", containerPort: listen!.port, protocol: "TCP" }]);
+  assert.deepEqual(listen, { hostname: "0.0.0.0", port: 9473 });
+  assert.deepEqual(c.ports, [{ name: "metrics", containerPort: listen!.port, protocol: "TCP" }]);
   for (const [probe, path] of [["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]]) {
-    assertEquals(at(c, probe, "httpGet"), { port: listen!.port, path }, probe);
+    assert.deepEqual(at(c, probe, "httpGet"), { port: listen!.port, path }, probe);
   }
 });
 
 Deno.test("the sample pools ConfigMap holds a pools.yaml of the documented shape, with canonical documentation ranges", async () => {
   const { all } = await controllerParts();
   const cm = find(all, "ConfigMap");
-  assertEquals(at(cm, "metadata", "name"), "kube-gw-pools");
-  assertEquals(at(cm, "metadata", "namespace"), "kube-system");
-  assertEquals(Object.keys(cm.data as Obj), ["pools.yaml"]);
+  assert.deepEqual(at(cm, "metadata", "name"), "kube-gw-pools");
+  assert.deepEqual(at(cm, "metadata", "namespace"), "kube-system");
+  assert.deepEqual(Object.keys(cm.data as Obj), ["pools.yaml"]);
   const text = at(cm, "data", "pools.yaml") as string;
   // The controller reads pools.yaml with js-yaml's JSON schema (no dates, no YAML 1.1 booleans).
   const doc = yaml.load(text, { schema: yaml.JSON_SCHEMA });
-  assertEquals(doc, {
+  assert.deepEqual(doc, {
     pools: [{ name: "public", cidrs: ["198.51.100.0/24", "2001:db8:100::/120"], autoAssign: true }],
   });
   const pools = (doc as { pools: { name: string; cidrs: string[] }[] }).pools;
   const cidrs = pools.flatMap((p) => p.cidrs).map(parseCidr);
-  assertEquals(cidrs.map((c) => c.text), pools.flatMap((p) => p.cidrs), "canonical");
-  assertEquals(cidrs.map((c) => c.family), [4, 6], "one range per family");
+  assert.deepEqual(cidrs.map((c) => c.text), pools.flatMap((p) => p.cidrs), "canonical");
+  assert.deepEqual(cidrs.map((c) => c.family), [4, 6], "one range per family");
   for (const p of pools) assert(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(p.name), p.name);
   // The documentation ranges of RFC 5737 and RFC 3849: the sample claims no real address.
   const doc4 = parseCidr("198.51.100.0/24");
@@ -590,20 +598,20 @@ Deno.test("docs/loadbalancer.md lists the RBAC rules of each role exactly as the
   const [agents, cluster, namespaced] = tables(guide, "## RBAC");
   const agentRole = find(await manifests(), "ClusterRole");
   const { all } = await controllerParts();
-  assertEquals(agents.map((r) => documentedRule(r, false)), agentRole.rules);
-  assertEquals(cluster.map((r) => documentedRule(r, false)), find(all, "ClusterRole").rules);
-  assertEquals(namespaced.map((r) => documentedRule(r, true)), find(all, "Role").rules);
+  assert.deepEqual(agents.map((r) => documentedRule(r, false)), agentRole.rules);
+  assert.deepEqual(cluster.map((r) => documentedRule(r, false)), find(all, "ClusterRole").rules);
+  assert.deepEqual(namespaced.map((r) => documentedRule(r, true)), find(all, "Role").rules);
 });
 
 Deno.test("the pools in docs/loadbalancer.md use only the documented fields, canonical and disjoint", async () => {
   const guide = await Deno.readTextFile(new URL("../../docs/loadbalancer.md", import.meta.url));
   const examples = [...guide.matchAll(/```yaml\n(pools:\n[\s\S]*?)```/g)].map((m) => m[1]);
-  assertEquals(examples.length, 2, "the Pools section and the migration");
+  assert.deepEqual(examples.length, 2, "the Pools section and the migration");
   for (const text of examples) {
     const doc = yaml.load(text, { schema: yaml.JSON_SCHEMA }) as { pools: Obj[] };
-    assertEquals(Object.keys(doc), ["pools"]);
+    assert.deepEqual(Object.keys(doc), ["pools"]);
     const names = doc.pools.map((p) => p.name);
-    assertEquals(new Set(names).size, names.length, "unique names");
+    assert.deepEqual(new Set(names).size, names.length, "unique names");
     for (const pool of doc.pools) {
       for (const key of Object.keys(pool)) {
         assert(["name", "cidrs", "namespaces", "autoAssign"].includes(key), key);
@@ -611,7 +619,7 @@ Deno.test("the pools in docs/loadbalancer.md use only the documented fields, can
       assert(pool.autoAssign === undefined || typeof pool.autoAssign === "boolean");
     }
     const cidrs = doc.pools.flatMap((p) => p.cidrs as string[]);
-    for (const text of cidrs) assertEquals(parseCidr(text).text, text);
+    for (const text of cidrs) assert.deepEqual(parseCidr(text).text, text);
     const parsed = cidrs.map(parseCidr);
     for (const [i, a] of parsed.entries()) {
       for (const b of parsed.slice(i + 1)) assert(!cidrsOverlap(a, b), `${a.text} ${b.text}`);

@@ -4,9 +4,10 @@
  * test/support/unit_sandbox.ts for what is applied and what is not), because
  * no systemd runs here to start the unit itself.
  */
-import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { Netns } from "../support/netns.ts";
+import { waitFor } from "../support/wait.ts";
 import { BUNDLE, bundleCommand, writeKubeconfig } from "../support/agent.ts";
 import { sandboxCommand, serviceDirectives, unitProfile } from "../support/unit_sandbox.ts";
 
@@ -58,13 +59,7 @@ async function runUntil(
   return { code: status.code, stderr };
 }
 
-async function until(check: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms}ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = (check: () => Promise<boolean>) => waitFor("the confined agent", check, 15_000, 100);
 
 Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall filter), the agent keeps the Service's addresses", async () => {
   await using ns = await Netns.create("unit");
@@ -89,7 +84,7 @@ Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall 
     const reader = api.stdout.pipeThrough(new TextDecoderStream()).getReader();
     const url = (await reader.read()).value?.trim() ?? "";
     reader.releaseLock();
-    assertMatch(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
     await using kc = await readableKubeconfig(url);
     const profile = await unitProfile([UNIT]);
     const agent = sandboxCommand(profile, [
@@ -102,10 +97,10 @@ Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall 
       ["ip", "netns", "exec", ns.name, ...agent],
       () => until(async () => (await ns.hostAddresses()).length === 2),
     );
-    assertEquals(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"], result.stderr);
+    assert.deepEqual(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"], result.stderr);
     // It ran as nobody with CAP_NET_ADMIN and stopped cleanly on SIGTERM.
-    assertEquals(result.code, 0, result.stderr);
-    assertMatch(result.stderr, /assuming address 10\.0\.100\.31/);
+    assert.deepEqual(result.code, 0, result.stderr);
+    assert.match(result.stderr, /assuming address 10\.0\.100\.31/);
   } finally {
     api.kill("SIGKILL");
     await api.status;
@@ -132,16 +127,16 @@ Deno.test("--netns needs kube-gw-netns.conf: without it the agent says CAP_SYS_A
       sandboxCommand(await unitProfile([UNIT]), args),
       () => new Promise(() => {}),
     );
-    assertEquals(without.code, 1, without.stderr);
-    assertMatch(without.stderr, /CAP_SYS_ADMIN/);
-    assertEquals(await ns.hostAddresses(), []);
+    assert.deepEqual(without.code, 1, without.stderr);
+    assert.match(without.stderr, /CAP_SYS_ADMIN/);
+    assert.deepEqual(await ns.hostAddresses(), []);
 
     const withDropIn = await runUntil(
       sandboxCommand(await unitProfile([UNIT, NETNS_DROP_IN]), args),
       () => until(async () => (await ns.hostAddresses()).length === 2),
     );
-    assertEquals(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"], withDropIn.stderr);
-    assertEquals(withDropIn.code, 0, withDropIn.stderr);
+    assert.deepEqual(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"], withDropIn.stderr);
+    assert.deepEqual(withDropIn.code, 0, withDropIn.stderr);
   } finally {
     await api.close();
   }
@@ -164,7 +159,7 @@ Deno.test("confined as kube-gw.service, ip -batch cannot read the files the unit
   // What a compromised agent could still do with run: ["ip"]: `ip -batch FILE`
   // prints the first word of each line of FILE in its errors.
   const profile = await unitProfile([UNIT]);
-  assertEquals(profile.inaccessible.some((p) => p.endsWith("/etc/kube-gw")), true);
+  assert.deepEqual(profile.inaccessible.some((p) => p.endsWith("/etc/kube-gw")), true);
   const tryRead = async (p: typeof profile, file: string) => {
     const out = await new Deno.Command(sandboxCommand(p, ["ip", "-batch", file])[0], {
       args: sandboxCommand(p, ["ip", "-batch", file]).slice(1),
@@ -184,17 +179,21 @@ Deno.test("confined as kube-gw.service, ip -batch cannot read the files the unit
       break;
     }
   }
-  assertEquals(hidden !== "", true, `none of ${HIDDEN_CANDIDATES.join(" ")} is readable here`);
-  assertEquals(
+  assert.deepEqual(hidden !== "", true, `none of ${HIDDEN_CANDIDATES.join(" ")} is readable here`);
+  assert.deepEqual(
     profile.inaccessible.some((p) => hidden.startsWith(p.replace(/^-/, ""))),
     true,
     `${hidden} is under the unit's InaccessiblePaths=`,
   );
-  assertMatch(open.stderr, /Object ".*" is unknown|Command line is not complete/, open.stderr);
+  assert.match(open.stderr, /Object ".*" is unknown|Command line is not complete/, open.stderr);
   const fenced = await tryRead(profile, hidden);
-  assertMatch(fenced.stderr, /Cannot open file ".*" for reading: Permission denied/, fenced.stderr);
+  assert.match(
+    fenced.stderr,
+    /Cannot open file ".*" for reading: Permission denied/,
+    fenced.stderr,
+  );
   const shadow = await tryRead(profile, "/etc/shadow");
-  assertMatch(shadow.stderr, /Cannot open file "\/etc\/shadow" for reading: Permission denied/);
+  assert.match(shadow.stderr, /Cannot open file "\/etc\/shadow" for reading: Permission denied/);
 });
 
 Deno.test("the unit lets the agent bind the metrics port only and connect to localhost only (systemd applies it, not this emulation)", async () => {
@@ -202,10 +201,10 @@ Deno.test("the unit lets the agent bind the metrics port only and connect to loc
   // (see test/support/unit_sandbox.ts): this checks what the unit asks for.
   const d = await serviceDirectives([UNIT]);
   const all = (key: string) => d.filter(([k]) => k === key).map(([, v]) => v.trim());
-  assertEquals(all("SocketBindDeny"), ["any"]);
-  assertEquals(all("SocketBindAllow"), ["tcp:9472"]);
-  assertEquals(all("IPAddressDeny"), ["any"]);
-  assertEquals(all("IPAddressAllow"), ["localhost"]);
+  assert.deepEqual(all("SocketBindDeny"), ["any"]);
+  assert.deepEqual(all("SocketBindAllow"), ["tcp:9472"]);
+  assert.deepEqual(all("IPAddressDeny"), ["any"]);
+  assert.deepEqual(all("IPAddressAllow"), ["localhost"]);
   const dropIn = await serviceDirectives([`${ROOT}scripts/kube-gw-apiserver.conf`]);
-  assertEquals(dropIn.map(([k]) => k), ["IPAddressAllow"]);
+  assert.deepEqual(dropIn.map(([k]) => k), ["IPAddressAllow"]);
 });

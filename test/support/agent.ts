@@ -3,12 +3,12 @@
  * bundle `dist/kube-gw.js` (built by `deno task bundle`, which `deno task test`
  * runs before the groups that need it) under `deno run --cached-only
  * --no-config` with exactly the permission flags the compiled binary bakes in
- * (scripts/permissions.ts, from the `agent` set in deno.json).
+ * (lib/permissions.ts, from the `agent` set in deno.json).
  *
  * @module
  */
 
-import { agentFlags } from "../../scripts/permissions.ts";
+import { agentFlags } from "../../lib/permissions.ts";
 import type { FakeApiServer } from "./fake_apiserver.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;

@@ -12,6 +12,7 @@
 
 import { main } from "../../main.ts";
 import { SERVICE_ACCOUNT_DIR } from "../../lib/kubeconfig.ts";
+import { waitFor } from "./wait.ts";
 
 function arg(name: string): string {
   const found = Deno.args.find((a) => a.startsWith(`--${name}=`));
@@ -33,18 +34,20 @@ async function attempt(fn: () => unknown): Promise<string> {
 }
 
 async function waitReady(url: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url);
-      await res.body?.cancel();
-      if (res.status === 200) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not answer 200 within 20s`);
+  await waitFor(
+    `${url} to answer 200`,
+    async () => {
+      try {
+        const res = await fetch(url);
+        await res.body?.cancel();
+        return res.status === 200;
+      } catch {
+        return false; // Not listening yet.
+      }
+    },
+    20_000,
+    100,
+  );
 }
 
 async function planted(kubeconfig: string): Promise<Record<string, string>> {

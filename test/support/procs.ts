@@ -11,6 +11,7 @@
  */
 
 import { sweepStale } from "./netns.ts";
+import { waitFor } from "./wait.ts";
 
 const decoder = new TextDecoder();
 const RUN_PREFIX = "kgwt-fabric-";
@@ -45,11 +46,9 @@ export async function stopPid(
   if (cmdline === undefined) return true;
   if (!markers.some((m) => cmdline.includes(m))) return false;
   await run("kill", "-TERM", String(pid));
-  const deadline = performance.now() + graceMs;
-  while (performance.now() < deadline) {
-    if (!(await isAlive(pid))) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const exited = await waitFor(`pid ${pid} to exit`, async () => !(await isAlive(pid)), graceMs, 20)
+    .then(() => true, () => false);
+  if (exited) return true;
   await run("kill", "-KILL", String(pid));
   return !(await isAlive(pid));
 }

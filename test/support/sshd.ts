@@ -11,6 +11,7 @@
  */
 
 import { freePort } from "./agent.ts";
+import { waitFor } from "./wait.ts";
 
 const decoder = new TextDecoder();
 
@@ -115,12 +116,15 @@ export class TestRouter implements AsyncDisposable {
       const mntNs = (pid: number) =>
         run("nsenter", "-t", String(pid), "-m", "readlink", "/proc/self/ns/mnt").catch(() => "");
       const own = await mntNs(Deno.pid);
-      for (let i = 0;; i++) {
-        const theirs = await mntNs(holder.pid);
-        if (theirs !== "" && own !== "" && theirs !== own) break;
-        if (i === 200) throw new Error("unshare did not make a mount namespace");
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor(
+        "unshare to make a mount namespace",
+        async () => {
+          const theirs = await mntNs(holder.pid);
+          return theirs !== "" && own !== "" && theirs !== own;
+        },
+        4000,
+        20,
+      );
       for (const [where, name] of [["/etc", "etc"], ["/usr/local", "usr-local"], ["/run", "run"]]) {
         await Deno.mkdir(`${dir}/${name}.upper`);
         await Deno.mkdir(`${dir}/${name}.work`);
@@ -152,18 +156,19 @@ export class TestRouter implements AsyncDisposable {
       }).spawn();
       sshd.stderr.pipeTo(Deno.openSync(`${dir}/sshd.log`, { write: true, create: true }).writable)
         .catch(() => {});
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-          break;
-        } catch (err) {
-          if (Date.now() > deadline) {
-            throw new Error(`sshd did not listen on ${port}`, { cause: err });
+      await waitFor(
+        `sshd to listen on ${port}`,
+        async () => {
+          try {
+            (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+            return true;
+          } catch {
+            return false;
           }
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
+        },
+        10_000,
+        50,
+      );
       return new TestRouter(dir, sshConfig, holder, sshd);
     } catch (err) {
       sshd?.kill("SIGKILL");

@@ -83,13 +83,13 @@ Deno.test("bench: churn updates add each fresh address once and remove each orig
 Deno.test("bench: reconciles and heap figures are read from the agent's /metrics text", () => {
   const m = parseMetrics([
     "# HELP kubegw_reconciles_total Reconciles by result.",
-    'kubegw_reconciles_total{result="success"} 7',
+    'kubegw_reconciles_total{result="changed"} 7',
     'kubegw_reconciles_total{result="noop"} 2',
     'kubegw_reconciles_total{result="error"} 0',
     "kubegw_heap_used_bytes 1234",
     'kubegw_process_memory_bytes{kind="heap_total"} 4096',
   ].join("\n"));
-  assert.deepEqual(reconciles(m), { total: 9, byResult: { success: 7, noop: 2, error: 0 } });
+  assert.deepEqual(reconciles(m), { total: 9, byResult: { changed: 7, noop: 2, error: 0 } });
   assert.equal(heapMetric(m, "heap_used"), 1234);
   assert.equal(heapMetric(m, "heap_total"), 4096);
   assert.ok(Number.isNaN(heapMetric(m, "external")));

@@ -1,21 +1,21 @@
-import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { BuildError, injectCommit } from "../../scripts/build.ts";
 
 Deno.test("the build writes the commit in place of the one COMMIT literal", () => {
   const bundled = 'var VERSION = "0.1.0";\nvar COMMIT = "source";\nconsole.log(COMMIT);\n';
-  assertEquals(
+  assert.deepEqual(
     injectCommit(bundled, "0123456789ab-dirty"),
     'var VERSION = "0.1.0";\nvar COMMIT = "0123456789ab-dirty";\nconsole.log(COMMIT);\n',
   );
   // esbuild renames on a clash; the renamed binding is found too.
-  assertEquals(injectCommit('var COMMIT2 = "source";', "abc"), 'var COMMIT2 = "abc";');
+  assert.deepEqual(injectCommit('var COMMIT2 = "source";', "abc"), 'var COMMIT2 = "abc";');
 });
 
 Deno.test("the build refuses a bundle without exactly one COMMIT literal, and odd commit text", () => {
-  assertThrows(() => injectCommit("var X = 1;", "abc"), BuildError);
-  assertThrows(
+  assert.throws(() => injectCommit("var X = 1;", "abc"), BuildError);
+  assert.throws(
     () => injectCommit('var COMMIT = "source";\nvar COMMIT2 = "source";', "abc"),
     BuildError,
   );
-  assertThrows(() => injectCommit('var COMMIT = "source";', 'x";alert(1);"'), BuildError);
+  assert.throws(() => injectCommit('var COMMIT = "source";', 'x";alert(1);"'), BuildError);
 });

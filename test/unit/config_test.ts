@@ -29,14 +29,14 @@ Deno.test("run is the default command and takes the documented defaults", () => 
   const { command, config } = configFrom(["--network", "10.0.100.0/24"]);
   assert.equal(command, "run");
   assert.deepEqual(config?.networks.map((n) => n.text), ["10.0.100.0/24"]);
-  assert.equal(config?.device, "lo");
+  assert.equal(config?.interface, "lo");
   assert.equal(config?.netns, undefined);
   assert.equal(config?.inCluster, false);
   assert.equal(config?.logLevel, "info");
   assert.equal(config?.logFormat, "text");
   assert.equal(config?.resyncMs, 30_000);
   assert.deepEqual(config?.namespaces, []);
-  assert.deepEqual(config?.metrics, {
+  assert.deepEqual(config?.metricsAddress, {
     hostname: "127.0.0.1",
     port: 9472,
     source: "--metrics-address",
@@ -65,7 +65,7 @@ Deno.test("the prototype's environment variables still work", () => {
     KUBEGW_DEBUG: "1",
   });
   assert.deepEqual(config?.networks.map((n) => n.text), ["10.0.100.0/24"]);
-  assert.equal(config?.device, "lo0");
+  assert.equal(config?.interface, "lo0");
   assert.equal(config?.inCluster, true);
   assert.equal(config?.logLevel, "debug");
 });
@@ -76,7 +76,7 @@ Deno.test("a flag wins over its environment variable", () => {
     KUBEGW_INTERFACE: "lo0",
   });
   assert.deepEqual(config?.networks.map((n) => n.text), ["192.0.2.0/24"]);
-  assert.equal(config?.device, "eth9");
+  assert.equal(config?.interface, "eth9");
 });
 
 Deno.test("every other flag has its variable too", () => {
@@ -98,7 +98,7 @@ Deno.test("every other flag has its variable too", () => {
   assert.equal(config?.resyncMs, 90_000);
   assert.deepEqual(config?.namespaces, ["web", "edge"]);
   assert.equal(config?.selector, "kube-gw/announce=true");
-  assert.equal(config?.metrics, undefined);
+  assert.equal(config?.metricsAddress, undefined);
 });
 
 Deno.test("bad input gets one line naming the flag and the value", () => {
@@ -303,7 +303,7 @@ Deno.test("a value from an environment variable is reported under the variable's
   const { config } = configFrom(["--network", "10.0.100.0/24"], {
     KUBEGW_METRICS_ADDRESS: "[::1]:1",
   });
-  assert.equal(config?.metrics?.source, "KUBEGW_METRICS_ADDRESS");
+  assert.equal(config?.metricsAddress?.source, "KUBEGW_METRICS_ADDRESS");
 });
 
 Deno.test("a leading -- (as deno task start passes it) is not an argument", () => {

@@ -129,7 +129,7 @@ Deno.test("DesiredState.replace drops Services missing from a complete list, wit
   assert.deepEqual([...d.addresses.keys()].sort(), ["10.0.100.31", "10.0.100.32"]);
   d.replace([], undefined);
   assert.equal(d.addresses.size, 0);
-  assert.equal(d.serviceCount, 0);
+  assert.deepEqual(d.claimants("10.0.100.31"), []);
 });
 
 Deno.test("DesiredState.replace with the same Services touches nothing (no flap on relist)", () => {

@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  batchScript,
-  IpError,
-  IpRoute2,
-  parseAddressJson,
-  type Spawn,
-} from "../../lib/iproute2.ts";
+import { batchScript, IpError, IpRoute2, parseAddressJson } from "../../lib/iproute2.ts";
+import type { Spawn } from "../../lib/spawn.ts";
 
 const LO_JSON = JSON.stringify([
   {},

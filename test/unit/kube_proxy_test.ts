@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { base32, kubeProxyRuleset, parseKubeProxyConfig } from "../support/kube_proxy.ts";
 
 const SETTINGS = { mode: "nftables", clusterCIDR: "10.244.0.0/16", masqueradeBit: 14 };
@@ -16,7 +16,7 @@ const NGINX = {
 
 Deno.test("base32 is RFC 4648's alphabet, as Go's StdEncoding without padding", () => {
   const enc = (s: string) => base32(new TextEncoder().encode(s));
-  assertEquals(["", "f", "fo", "foo", "foob", "fooba", "foobar"].map(enc), [
+  assert.deepEqual(["", "f", "fo", "foo", "foob", "fooba", "foobar"].map(enc), [
     "",
     "MY",
     "MZXQ",
@@ -35,7 +35,7 @@ Deno.test("kube-proxy rules: every external IP and port goes to its external cha
   const elements = [...rules.matchAll(/(\S+ \. tcp \. \d+) : goto (\w+)-/g)].map((m) =>
     `${m[1]} ${m[2]}`
   );
-  assertEquals(elements.sort(), [
+  assert.deepEqual(elements.sort(), [
     "10.0.100.30 . tcp . 80 external",
     "10.0.100.30 . tcp . 81 external",
     "10.0.100.31 . tcp . 80 external",
@@ -43,22 +43,22 @@ Deno.test("kube-proxy rules: every external IP and port goes to its external cha
     "10.96.0.10 . tcp . 80 service",
     "10.96.0.10 . tcp . 81 service",
   ]);
-  assertEquals(rules.match(/numgen random mod 2 vmap/g)?.length, 2);
-  assert(rules.includes("meta l4proto tcp dnat to 10.244.1.10:80"));
-  assert(rules.includes("meta l4proto tcp dnat to 10.244.2.10:80"));
-  assert(rules.includes("meta mark set meta mark | 0x4000"));
-  assert(rules.includes("ip saddr != 10.244.0.0/16 jump mark-for-masquerade"));
+  assert.deepEqual(rules.match(/numgen random mod 2 vmap/g)?.length, 2);
+  assert.ok(rules.includes("meta l4proto tcp dnat to 10.244.1.10:80"));
+  assert.ok(rules.includes("meta l4proto tcp dnat to 10.244.2.10:80"));
+  assert.ok(rules.includes("meta mark set meta mark | 0x4000"));
+  assert.ok(rules.includes("ip saddr != 10.244.0.0/16 jump mark-for-masquerade"));
   // Port 81 targets the pods' port 80, in its own chains.
-  assert(/chain service-[A-Z2-7]{8}-default\/nginx\/tcp\/port2 \{/.test(rules));
+  assert.ok(/chain service-[A-Z2-7]{8}-default\/nginx\/tcp\/port2 \{/.test(rules));
 });
 
 Deno.test("kube-proxy rules without Services: an empty map, the table still replaced", async () => {
   const rules = await kubeProxyRuleset(SETTINGS, []);
-  assert(rules.startsWith("add table ip kube-proxy\ndelete table ip kube-proxy\n"));
-  assert(!rules.includes("elements"));
-  assert(!rules.includes("chain service-"));
+  assert.ok(rules.startsWith("add table ip kube-proxy\ndelete table ip kube-proxy\n"));
+  assert.ok(!rules.includes("elements"));
+  assert.ok(!rules.includes("chain service-"));
 });
 
 Deno.test("parseKubeProxyConfig refuses other kinds", () => {
-  throws(() => parseKubeProxyConfig("kind: Pod\n"), SyntaxError);
+  assert.throws(() => parseKubeProxyConfig("kind: Pod\n"), SyntaxError);
 });

@@ -5,17 +5,17 @@ Deno.test("metrics follow what the agent reports, under kubegw_ names", async ()
   const m = new Metrics("0.1.0", "abc123");
   m.held(4, 2);
   m.held(6, 1);
-  m.reconciled("success", 0.004);
+  m.reconciled("changed", 0.004);
   m.reconciled("error", 0.002);
-  m.watchRestarted("gone");
-  m.rejected({ service: "default/x", ip: "10.9.9.9", reason: "outside_networks", message: "" });
+  m.watchRestarted("Service", "gone");
+  m.rejected("outside_networks");
   const text = await m.render();
   for (
     const line of [
       'kubegw_build_info{version="0.1.0",commit="abc123"} 1',
       'kubegw_addresses{family="ipv4"} 2',
       'kubegw_addresses{family="ipv6"} 1',
-      'kubegw_reconciles_total{result="success"} 1',
+      'kubegw_reconciles_total{result="changed"} 1',
       'kubegw_reconciles_total{result="error"} 1',
       'kubegw_reconciles_total{result="noop"} 0',
       "kubegw_reconcile_duration_seconds_count 2",

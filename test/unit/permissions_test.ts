@@ -1,21 +1,21 @@
-import { deepStrictEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
+import assert from "node:assert/strict";
 import { ENV_VARS } from "../../lib/cli.ts";
 import {
   agentEnvAllowList,
   agentFlags,
   permissionFlags,
   PermissionSetError,
-} from "../../scripts/permissions.ts";
+} from "../../lib/permissions.ts";
 
 Deno.test("the agent may read exactly the environment variables the code reads (lib/cli.ts ENV_VARS)", () => {
-  assertEquals([...agentEnvAllowList()].sort(), [...ENV_VARS].sort());
+  assert.deepEqual([...agentEnvAllowList()].sort(), [...ENV_VARS].sort());
 });
 
 // The shipped permission list, written out. Widening deno.json's agent set (or
 // narrowing it) fails here first; test/e2e/permissions_test.ts shows the
 // effect from outside.
 Deno.test("the shipped flags are exactly this list: no -A, no write, no ffi, no sys, run only ip", () => {
-  assertEquals(agentFlags(), [
+  assert.deepEqual(agentFlags(), [
     "--no-prompt",
     "--allow-read=/,/var/run/secrets/kubernetes.io/serviceaccount",
     "--allow-net",
@@ -42,7 +42,7 @@ Deno.test("the shipped flags are exactly this list: no -A, no write, no ffi, no 
 });
 
 Deno.test("a permission set translates into deno flags, every form of every kind", () => {
-  assertEquals(
+  assert.deepEqual(
     permissionFlags({
       read: ["/a", "/b"],
       write: false,
@@ -69,10 +69,10 @@ Deno.test("a permission set translates into deno flags, every form of every kind
 });
 
 Deno.test("the translation refuses -A, unknown permissions and values it cannot pass on", () => {
-  assertThrows(() => permissionFlags({ all: true }), PermissionSetError);
-  assertThrows(() => permissionFlags({ sockets: true }), PermissionSetError);
-  assertThrows(() => permissionFlags({ env: { allow: ["A"], prompt: true } as never }), /prompt/);
-  assertThrows(() => permissionFlags({ run: { ignore: true } }), /--ignore-run/);
-  assertThrows(() => permissionFlags({ read: ["/a,/b"] }), /cannot be a flag value/);
-  assertThrows(() => permissionFlags({ read: "/" as never }), PermissionSetError);
+  assert.throws(() => permissionFlags({ all: true }), PermissionSetError);
+  assert.throws(() => permissionFlags({ sockets: true }), PermissionSetError);
+  assert.throws(() => permissionFlags({ env: { allow: ["A"], prompt: true } as never }), /prompt/);
+  assert.throws(() => permissionFlags({ run: { ignore: true } }), /--ignore-run/);
+  assert.throws(() => permissionFlags({ read: ["/a,/b"] }), /cannot be a flag value/);
+  assert.throws(() => permissionFlags({ read: "/" as never }), PermissionSetError);
 });

@@ -3,7 +3,7 @@
  * every flag with the environment variable the agent reads for it, and the test
  * command is the one CI runs.
  */
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import assert from "node:assert/strict";
 import readme from "../../README.md" with { type: "text" };
 import { FLAG_ENV } from "../../lib/cli.ts";
 
@@ -25,7 +25,7 @@ const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}
 
 Deno.test("the README's flags table has every flag with its environment variable, and no other", () => {
   const expected = new Map(Object.entries(FLAG_ENV).map(([key, env]) => [kebab(key), env]));
-  assertEquals(flagRows(readme), expected);
+  assert.deepEqual(flagRows(readme), expected);
 });
 
 Deno.test("flagRows reads flag and variable from a table row, and only in ## Flags", () => {
@@ -37,7 +37,7 @@ Deno.test("flagRows reads flag and variable from a table row, and only in ## Fla
     "## Other",
     "| `--later X` | `LATER` | x |",
   ].join("\n");
-  assertEquals(
+  assert.deepEqual(
     flagRows(md),
     new Map([["in-cluster", "KUBEGW_IN_K8S"], ["network", "KUBEGW_NETWORK"]]),
   );

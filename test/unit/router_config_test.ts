@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
+import assert from "node:assert/strict";
 import routerDoc from "../../docs/router.md" with { type: "text" };
 import frrGateway from "../../scripts/router/frr-gateway.conf" with { type: "text" };
 import birdGateway from "../../scripts/router/bird-gateway.conf" with { type: "text" };
@@ -34,13 +34,13 @@ Deno.test("docs/router.md: every snippet is its file, word for word", () => {
       `docs/router.md line ${s.line}: a code block without <!-- file: PATH --> before it`,
     );
     assert(s.file in FILES, `docs/router.md line ${s.line}: ${s.file} is not a router file`);
-    assertEquals(
+    assert.deepEqual(
       s.body,
       FILES[s.file as keyof typeof FILES],
       `docs/router.md line ${s.line} != ${s.file}`,
     );
   }
-  assertEquals(new Set(snippets.map((s) => s.file)), new Set(ROUTER_FILES));
+  assert.deepEqual(new Set(snippets.map((s) => s.file)), new Set(ROUTER_FILES));
 });
 
 Deno.test("fencedSnippets finds marked and unmarked blocks, with their lines", () => {
@@ -57,44 +57,44 @@ Deno.test("fencedSnippets finds marked and unmarked blocks, with their lines", (
     "bare: true",
     "```",
   ].join("\n");
-  assertEquals(fencedSnippets(md), [
+  assert.deepEqual(fencedSnippets(md), [
     { file: "x.conf", lang: "", body: "one\n## not a heading inside a block\n", line: 4 },
     { file: undefined, lang: "yaml", body: "bare: true\n", line: 9 },
   ]);
-  throws(() => fencedSnippets("```\nnever closed\n"), SyntaxError);
+  assert.throws(() => fencedSnippets("```\nnever closed\n"), SyntaxError);
 });
 
 Deno.test("renderTemplate fills placeholders and refuses missing or unused values", () => {
-  assertEquals(renderTemplate("a {{X}} b {{Y_2}} {{X}}", { X: "1", Y_2: "2" }), "a 1 b 2 1");
-  throws(() => renderTemplate("{{X}} {{Y}}", { X: "1" }), TemplateError);
-  throws(() => renderTemplate("{{X}}", { X: "1", Z: "3" }), TemplateError);
+  assert.deepEqual(renderTemplate("a {{X}} b {{Y_2}} {{X}}", { X: "1", Y_2: "2" }), "a 1 b 2 1");
+  assert.throws(() => renderTemplate("{{X}} {{Y}}", { X: "1" }), TemplateError);
+  assert.throws(() => renderTemplate("{{X}}", { X: "1", Z: "3" }), TemplateError);
 });
 
 Deno.test("the FRR and BIRD gateway configs take the same placeholders, managed network and a fixed router-id", () => {
-  assertEquals(placeholders(frrGateway).sort(), ["ASN", "LOOPBACK", "UPLINK"]);
-  assertEquals(placeholders(birdGateway).sort(), ["ASN", "LOOPBACK", "UPLINK"]);
+  assert.deepEqual(placeholders(frrGateway).sort(), ["ASN", "LOOPBACK", "UPLINK"]);
+  assert.deepEqual(placeholders(birdGateway).sort(), ["ASN", "LOOPBACK", "UPLINK"]);
   assert(frrGateway.includes("permit 10.0.100.0/24 le 32"));
   assert(birdGateway.includes("[ 10.0.100.0/24{24,32} ]"));
   // An explicit router-id in both: one chosen by the daemon could be a Service
   // address kube-gw adds to lo, and changing it resets every BGP session.
-  assertEquals(frrGateway.split("\n").filter((l) => /^\s*bgp router-id /.test(l)), [
+  assert.deepEqual(frrGateway.split("\n").filter((l) => /^\s*bgp router-id /.test(l)), [
     " bgp router-id {{LOOPBACK}}",
   ]);
-  assertEquals(birdGateway.split("\n").filter((l) => /^router id /.test(l)), [
+  assert.deepEqual(birdGateway.split("\n").filter((l) => /^router id /.test(l)), [
     "router id {{LOOPBACK}};",
   ]);
   // Never a bare `redistribute connected`: that would announce every
   // connected address, kube-ipvs0's ClusterIPs included.
   const redistribute = frrGateway.split("\n").filter((l) => l.includes("redistribute"));
-  assertEquals(redistribute, ["  redistribute connected route-map KUBE-GW-CONNECTED"]);
+  assert.deepEqual(redistribute, ["  redistribute connected route-map KUBE-GW-CONNECTED"]);
 });
 
 Deno.test("the kube-proxy configurations: nftables as the fabric runs it, IPVS with source hashing", () => {
-  assertEquals(parseKubeProxyConfig(kubeProxyNft), {
+  assert.deepEqual(parseKubeProxyConfig(kubeProxyNft), {
     mode: "nftables",
     clusterCIDR: "10.244.0.0/16",
     masqueradeBit: 14,
   });
   const ipvs = yaml.load(kubeProxyIpvs) as { mode: string; ipvs: { scheduler: string } };
-  assertEquals([ipvs.mode, ipvs.ipvs.scheduler], ["ipvs", "sh"]);
+  assert.deepEqual([ipvs.mode, ipvs.ipvs.scheduler], ["ipvs", "sh"]);
 });

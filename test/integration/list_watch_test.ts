@@ -1,19 +1,24 @@
 import assert from "node:assert/strict";
 import { KubeApi } from "../../lib/kube_api.ts";
 import type { ApiConnection } from "../../lib/kubeconfig.ts";
+import type { ListWatch } from "../../lib/list_watch.ts";
+import { type AgentObserver, quietObserver, type RestartReason } from "../../lib/observer.ts";
+import type { ListWatchApi, WatchEvent } from "../../lib/ports.ts";
 import type { ServiceRecord } from "../../lib/service.ts";
-import { type RestartReason, type ServiceSink, ServiceSource } from "../../lib/service_source.ts";
+import { serviceSource, type ServiceStore } from "../../lib/service_source.ts";
+import { systemClock } from "../../lib/system_clock.ts";
 import {
   DEMO_SERVICE,
   FakeApiServer,
   type FakeApiServerOptions,
 } from "../support/fake_apiserver.ts";
+import { waitFor as until } from "../support/wait.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
 
 /** A sink that keeps the Services it was told about. */
-class Store implements ServiceSink {
+class Store implements ServiceStore {
   readonly services = new Map<string, ServiceRecord>();
   replaces = 0;
   replace(list: ServiceRecord[], namespace: string | undefined): void {
@@ -26,7 +31,7 @@ class Store implements ServiceSink {
   upsert(s: ServiceRecord): void {
     this.services.set(`${s.namespace}/${s.name}`, s);
   }
-  remove(namespace: string, name: string): void {
+  delete(namespace: string, name: string): void {
     this.services.delete(`${namespace}/${name}`);
   }
   ips(): string[] {
@@ -34,19 +39,38 @@ class Store implements ServiceSink {
   }
 }
 
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** An observer that keeps the watch restarts. */
+function restartLog(): { restarts: RestartReason[]; observer: AgentObserver } {
+  const restarts: RestartReason[] = [];
+  return {
+    restarts,
+    observer: { ...quietObserver, watchRestarted: (_kind, reason) => restarts.push(reason) },
+  };
+}
+
+/** Wraps an API to keep the last watch event that passed through. */
+function spy(api: ListWatchApi): { api: ListWatchApi; last: () => WatchEvent | undefined } {
+  let last: WatchEvent | undefined;
+  return {
+    last: () => last,
+    api: {
+      list: (path, query, signal) => api.list(path, query, signal),
+      async *watch(path, query, signal, onData) {
+        for await (const ev of api.watch(path, query, signal, onData)) {
+          last = ev;
+          yield ev;
+        }
+      },
+    },
+  };
 }
 
 interface Harness extends AsyncDisposable {
   server: FakeApiServer;
   store: Store;
-  source: ServiceSource;
+  source: ListWatch<ServiceRecord>;
   restarts: RestartReason[];
+  lastEvent: () => WatchEvent | undefined;
 }
 
 async function harness(
@@ -63,18 +87,20 @@ async function harness(
   const server = await FakeApiServer.start(opts);
   before?.(server);
   const api = new KubeApi({ server: server.url, source: "test", ...opts.conn });
+  const watched = spy(api);
   const store = new Store();
-  const restarts: RestartReason[] = [];
-  const source = new ServiceSource({
-    api,
-    sink: store,
+  const { restarts, observer } = restartLog();
+  const source = serviceSource({
+    api: watched.api,
+    store,
     namespace: opts.namespace,
     labelSelector: opts.selector,
     pageSize: opts.pageSize,
     watchTimeoutSeconds: () => opts.watchTimeoutSeconds ?? 300,
     silenceMs: opts.silenceMs ? () => opts.silenceMs! : undefined,
     backoff: { initialMs: 20, maxMs: 200 },
-    onRestart: (r) => restarts.push(r),
+    clock: systemClock,
+    observer,
   });
   const controller = new AbortController();
   const running = source.run(controller.signal);
@@ -83,6 +109,7 @@ async function harness(
     store,
     source,
     restarts,
+    lastEvent: watched.last,
     async [Symbol.asyncDispose]() {
       controller.abort();
       await running;
@@ -156,7 +183,11 @@ Deno.test("bookmarks move the resource version forward", async () => {
   await until("watch", () => h.server.watchCount === 1);
   for (let i = 0; i < 5; i++) h.server.create({ name: `b${i}` });
   await until("events", () => h.store.services.size === 5);
-  await new Promise((r) => setTimeout(r, 60)); // a bookmark at the newest version
+  await until("a bookmark at the newest version", () => {
+    const ev = h.lastEvent();
+    const md = ev?.object.metadata as { resourceVersion?: string } | undefined;
+    return ev?.type === "BOOKMARK" && md?.resourceVersion === h.server.resourceVersion;
+  });
   h.server.cutWatches();
   await until("rewatch", () => h.server.watchRequests === 2 && h.server.watchCount === 1);
   const second = h.server.requests.filter((r) => r.watch)[1];
@@ -211,13 +242,14 @@ Deno.test("an expired continue token restarts the list from the beginning", asyn
     return page;
   };
   const store = new Store();
-  const restarts: RestartReason[] = [];
-  const source = new ServiceSource({
+  const { restarts, observer } = restartLog();
+  const source = serviceSource({
     api,
-    sink: store,
+    store,
     pageSize: 10,
     backoff: { initialMs: 10 },
-    onRestart: (r) => restarts.push(r),
+    clock: systemClock,
+    observer,
   });
   const controller = new AbortController();
   const running = source.run(controller.signal);
