@@ -183,6 +183,13 @@ Deno.test("bookmarks move the resource version forward", async () => {
   await until("watch", () => h.server.watchCount === 1);
   for (let i = 0; i < 5; i++) h.server.create({ name: `b${i}` });
   await until("events", () => h.store.services.size === 5);
+  // The watch cache sends a bookmark only once its resourceVersion moved past the
+  // watch's: a write of another kind, then an etcd progress notification.
+  h.server.createObject("configmaps", {
+    metadata: { namespace: "default", name: "unrelated" },
+    data: {},
+  });
+  h.server.progressNotify();
   await until("a bookmark at the newest version", () => {
     const ev = h.lastEvent();
     const md = ev?.object.metadata as { resourceVersion?: string } | undefined;

@@ -13,7 +13,7 @@ import { Netns } from "../support/netns.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-/** Every `deno task start -- ...` command line in README.md and docs/*.md. */
+/** Every `deno task start run ...` command line (with or without `--`) in README.md and docs/*.md. */
 function documentedStartCommands(): string[][] {
   const files = ["README.md"];
   try {
@@ -26,7 +26,7 @@ function documentedStartCommands(): string[][] {
   const found: string[][] = [];
   for (const f of files) {
     for (const line of Deno.readTextFileSync(`${ROOT}${f}`).split("\n")) {
-      if (line.startsWith("deno task start -- ")) found.push(line.trim().split(/\s+/));
+      if (/^deno task start (-- )?run /.test(line)) found.push(line.trim().split(/\s+/));
     }
   }
   return found;
