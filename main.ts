@@ -105,9 +105,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (invocation.command) {
       case "plan": {
-        const { plan, claimants } = await runPlan(config, { store, api }, controller.signal);
+        const { plan, statuses } = await runPlan(config, { store, api }, controller.signal);
         flushLogs();
-        Deno.stdout.writeSync(new TextEncoder().encode(formatPlan(plan, claimants)));
+        Deno.stdout.writeSync(new TextEncoder().encode(formatPlan(plan, statuses)));
         return 0;
       }
       case "once":

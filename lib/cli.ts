@@ -36,12 +36,23 @@ export const FLAG_ENV = {
   namespace: "KUBEGW_NAMESPACE",
   selector: "KUBEGW_SELECTOR",
   metricsAddress: "KUBEGW_METRICS_ADDRESS",
+  class: "KUBEGW_CLASS",
+  defaultClass: "KUBEGW_DEFAULT_CLASS",
+  externalIps: "KUBEGW_EXTERNAL_IPS",
+  announce: "KUBEGW_ANNOUNCE",
+  announceDelay: "KUBEGW_ANNOUNCE_DELAY",
+  nodeName: "KUBEGW_NODE_NAME",
+  kubeProxyHealth: "KUBEGW_KUBE_PROXY_HEALTH",
 } as const;
+
+/** Read for `--node-name` when neither the flag nor `KUBEGW_NODE_NAME` is set (downward API). */
+export const NODE_NAME_FALLBACK_ENV = "NODE_NAME";
 
 /** Every environment variable kube-gw reads. */
 export const ENV_VARS: readonly string[] = [
   ...Object.values(FLAG_ENV),
   "KUBEGW_DEBUG",
+  NODE_NAME_FALLBACK_ENV,
   "HOME",
   "KUBERNETES_SERVICE_HOST",
   "KUBERNETES_SERVICE_PORT",
@@ -92,9 +103,35 @@ function addCommon(cmd: Command, api: boolean): Command {
       option(
         "metricsAddress",
         "--metrics-address <host:port>",
-        "/metrics, /healthz, /readyz; or off",
+        "/metrics, /healthz, /readyz, /status; or off",
       )
         .default("127.0.0.1:9472"),
+    )
+    .addOption(
+      option("class", "--class <name>", "loadBalancerClass of kube-gw's Services")
+        .default("kube-gw.io/anycast"),
+    )
+    .addOption(
+      option("defaultClass", "--default-class", "also LoadBalancer Services without a class"),
+    )
+    .addOption(
+      option("externalIps", "--external-ips [bool]", "announce spec.externalIPs; false: ignore")
+        .default("true"),
+    )
+    .addOption(
+      option("announce", "--announce <mode>", "ready: only what has usable endpoints; always")
+        .default("ready"),
+    )
+    .addOption(
+      option("announceDelay", "--announce-delay <duration>", "hold-down before re-announcing")
+        .default("2s"),
+    )
+    .addOption(
+      option("nodeName", "--node-name <name>", "this node, for Local Services (also NODE_NAME)"),
+    )
+    .addOption(
+      option("kubeProxyHealth", "--kube-proxy-health <url>", "kube-proxy's /healthz, or off")
+        .default("http://127.0.0.1:10256/healthz"),
     );
 }
 
@@ -132,6 +169,14 @@ export function parseArgs(
         if (!cmd.options.some((o) => o.attributeName() === key)) continue;
         merged[key] = LIST_OPTIONS.has(key) ? [value] : value;
         fromEnv[key as OptionKey] = variable;
+      }
+      const nodeName = env(NODE_NAME_FALLBACK_ENV);
+      if (
+        merged.nodeName === undefined && nodeName !== undefined &&
+        cmd.options.some((o) => o.attributeName() === "nodeName")
+      ) {
+        merged.nodeName = nodeName;
+        fromEnv.nodeName = NODE_NAME_FALLBACK_ENV;
       }
       result = {
         command: name,

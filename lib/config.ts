@@ -13,8 +13,11 @@ import {
   parseCidr,
   specialRangeCovering,
 } from "./cidr.ts";
+import type { AnnounceMode } from "./announce.ts";
 import { parseIp } from "./ip.ts";
+import { type ClassOptions, DEFAULT_CLASS } from "./lb_service.ts";
 import type { Level, LogFormat } from "./log.ts";
+import { parseKubeProxyHealth } from "./proxy_health.ts";
 
 /** Bad input from the command line or the environment; exit code 2. */
 export class UsageError extends Error {
@@ -49,6 +52,18 @@ export interface Config {
   readonly selector?: string;
   /** Where `/metrics`, `/healthz` and `/readyz` listen; `undefined` when off. */
   readonly metricsAddress?: ListenAddress;
+  /** Which LoadBalancer Services are kube-gw's (`--class`, `--default-class`). */
+  readonly classes: ClassOptions;
+  /** Take `spec.externalIPs` (`--external-ips`). @default true */
+  readonly externalIPs: boolean;
+  /** `--announce`: `ready` gates on endpoints, `always` does not. @default "ready" */
+  readonly announce: AnnounceMode;
+  /** `--announce-delay` in milliseconds; 0 disables the hold-down. @default 2000 */
+  readonly announceDelayMs: number;
+  /** `--node-name` (or `KUBEGW_NODE_NAME`, or `NODE_NAME`). */
+  readonly nodeName?: string;
+  /** `--kube-proxy-health`; undefined when `off`. @default "http://127.0.0.1:10256/healthz" */
+  readonly kubeProxyHealth?: string;
 }
 
 /** Raw option values as commander hands them over (flags already merged with env). */
@@ -65,6 +80,13 @@ export interface RawOptions {
   readonly namespace?: readonly string[];
   readonly selector?: string;
   readonly metricsAddress?: string;
+  readonly class?: string;
+  readonly defaultClass?: string | boolean;
+  readonly externalIps?: string | boolean;
+  readonly announce?: string;
+  readonly announceDelay?: string;
+  readonly nodeName?: string;
+  readonly kubeProxyHealth?: string;
   /**
    * For each option whose value came from its environment variable rather
    * than the command line, that variable's name: errors name the source the
@@ -236,6 +258,36 @@ export function parseListen(text: string, source = "--metrics-address"): ListenA
   return { hostname, port, source };
 }
 
+/** A `spec.loadBalancerClass`: a qualified name, prefix/name (Kubernetes requires the prefix). */
+const QUALIFIED_NAME =
+  /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/**
+ * Parses `--class` and `--default-class`, for the agent and the controller
+ * alike: the one place they are read.
+ *
+ * @default { class: "kube-gw.io/anycast", defaultClass: false }
+ * @throws {UsageError} naming the flag (or its environment variable).
+ */
+export function parseClassOptions(raw: RawOptions): ClassOptions {
+  const text = (raw.class ?? DEFAULT_CLASS).trim();
+  const [prefix = "", name = ""] = text.split("/");
+  if (
+    !QUALIFIED_NAME.test(text) || prefix.length > 253 || name.length > 63 ||
+    text.split("/").length !== 2
+  ) {
+    throw bad(
+      sourceOf(raw, "class", "--class"),
+      text,
+      "is not a load-balancer class (a domain-prefixed name like kube-gw.io/anycast)",
+    );
+  }
+  return {
+    class: text,
+    defaultClass: parseBool(sourceOf(raw, "defaultClass", "--default-class"), raw.defaultClass),
+  };
+}
+
 /** Validates raw options into a {@linkcode Config}. @throws {UsageError} */
 export function parseConfig(raw: RawOptions): Config {
   const src = (key: OptionKey, flag: string) => sourceOf(raw, key, flag);
@@ -265,6 +317,24 @@ export function parseConfig(raw: RawOptions): Config {
       throw bad(src("namespace", "--namespace"), ns, "is not a namespace name");
     }
   }
+  const announce = (raw.announce ?? "ready").trim();
+  if (announce !== "ready" && announce !== "always") {
+    throw bad(src("announce", "--announce"), announce, "is not ready or always");
+  }
+  const delaySource = src("announceDelay", "--announce-delay");
+  const announceDelayMs = parseDuration(delaySource, raw.announceDelay ?? "2s", 3_600_000);
+  const nodeName = raw.nodeName?.trim() || undefined;
+  if (nodeName !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeName)) {
+    throw bad(src("nodeName", "--node-name"), nodeName, "is not a node name (a DNS subdomain)");
+  }
+  let kubeProxyHealth: string | undefined;
+  try {
+    kubeProxyHealth = parseKubeProxyHealth(raw.kubeProxyHealth);
+  } catch (err) {
+    const from = raw.fromEnv?.kubeProxyHealth;
+    if (!from || !(err instanceof UsageError)) throw err;
+    throw new UsageError(err.message.replace(/^--kube-proxy-health/, from), { cause: err });
+  }
   const selector = raw.selector?.trim() || undefined;
   if (selector !== undefined && (selector.length > 1024 || /[\r\n\0]/.test(selector))) {
     throw bad(src("selector", "--selector"), selector, "is not a label selector");
@@ -284,5 +354,13 @@ export function parseConfig(raw: RawOptions): Config {
       raw.metricsAddress ?? "127.0.0.1:9472",
       src("metricsAddress", "--metrics-address"),
     ),
+    classes: parseClassOptions(raw),
+    externalIPs: raw.externalIps === undefined
+      ? true
+      : parseBool(src("externalIps", "--external-ips"), raw.externalIps),
+    announce,
+    announceDelayMs,
+    nodeName,
+    kubeProxyHealth,
   };
 }

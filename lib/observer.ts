@@ -22,6 +22,11 @@ export interface AgentObserver {
   rejected(reason: string): void;
   /** The watch of `kind` (e.g. `Service`) was restarted. */
   watchRestarted(kind: string, reason: RestartReason): void;
+  /**
+   * Desired addresses by announce state (`announced`, or a withheld reason);
+   * states absent from the map count 0.
+   */
+  addressStates(counts: ReadonlyMap<string, number>): void;
 }
 
 /** An observer that ignores everything: the default where none is given. */
@@ -30,4 +35,5 @@ export const quietObserver: AgentObserver = {
   held() {},
   rejected() {},
   watchRestarted() {},
+  addressStates() {},
 };

@@ -1,5 +1,6 @@
 /**
- * The HTTP listener for `/metrics`, `/healthz` and `/readyz`.
+ * The HTTP listener for `/metrics`, `/healthz`, `/readyz` and `/status` (why
+ * each address is announced or withheld, as JSON).
  *
  * @module
  */
@@ -14,6 +15,8 @@ export interface StatusSource {
   notReady(): string | undefined;
   /** Milliseconds since the agent's loop last ticked. */
   sinceTick(): number;
+  /** What `/status` serves as JSON; without it `/status` is 404. */
+  status?(): unknown;
 }
 
 /** Answers one request; pure routing, exported for tests. */
@@ -37,6 +40,13 @@ export async function handleStatus(req: Request, src: StatusSource): Promise<Res
       const why = src.notReady();
       return why === undefined ? new Response("ok\n") : new Response(`${why}\n`, { status: 503 });
     }
+    case "/status":
+      if (src.status) {
+        return new Response(`${JSON.stringify(src.status())}\n`, {
+          headers: { "content-type": "application/json" },
+        });
+      }
+      return new Response("not found\n", { status: 404 });
     default:
       return new Response("not found\n", { status: 404 });
   }
