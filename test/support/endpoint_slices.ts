@@ -14,11 +14,11 @@ export interface EndpointSpec {
   readonly ready?: boolean;
 }
 
-/** An IPv4 EndpointSlice of Service `service` with port 80 and `endpoints`. */
+/** An EndpointSlice (IPv4 unless told) of Service `service` with port 80 and `endpoints`. */
 export function endpointSlice(
   service: string,
   endpoints: readonly EndpointSpec[],
-  options: { namespace?: string; name?: string } = {},
+  options: { namespace?: string; name?: string; addressType?: "IPv4" | "IPv6" } = {},
 ): Record<string, unknown> {
   return {
     apiVersion: "discovery.k8s.io/v1",
@@ -31,7 +31,7 @@ export function endpointSlice(
         "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
       },
     },
-    addressType: "IPv4",
+    addressType: options.addressType ?? "IPv4",
     ports: [{ name: "port1", port: 80, protocol: "TCP" }],
     endpoints: endpoints.map((e) => ({
       addresses: [e.address],
