@@ -8,8 +8,10 @@
  * breaks (an address never arrives, the kernel ends in the wrong state, a
  * process fails); missing a timing target never fails the run.
  *
- * Usage: deno task bench [--small] [--only ID,...] [--runs N]
- *                        [--cpu-prof DIR] [--logs DIR] [--out FILE]
+ * Usage: deno task bench [--small] [--only ID,...] [--runs N] [--size N]
+ *                        [--prototype-runs N] [--cpu-prof DIR] [--logs DIR] [--out FILE]
+ *
+ * `--size N`: one size for initial_sync, memory and endpoints (N Services).
  *
  * IDs: event_latency, initial_sync, churn, memory, api_cost, endpoints.
  *
@@ -50,6 +52,8 @@ function parseArgs(argv: readonly string[]): Args {
   let only = Object.keys(SCENARIOS);
   let out = `${ROOT}bench-results.json`;
   let runs: number | undefined;
+  let size: number | undefined;
+  let prototypeRuns: number | undefined;
   let cpuProfDir: string | undefined;
   let logDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -67,6 +71,16 @@ function parseArgs(argv: readonly string[]): Args {
         runs = Number(value());
         if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs: a positive integer");
         break;
+      case "--size":
+        size = Number(value());
+        if (!Number.isInteger(size) || size < 1) throw new Error("--size: a positive integer");
+        break;
+      case "--prototype-runs":
+        prototypeRuns = Number(value());
+        if (!Number.isInteger(prototypeRuns) || prototypeRuns < 0) {
+          throw new Error("--prototype-runs: a whole number");
+        }
+        break;
       case "--cpu-prof":
         cpuProfDir = value();
         break;
@@ -80,6 +94,18 @@ function parseArgs(argv: readonly string[]): Args {
         throw new Error(`unknown argument ${argv[i]}`);
     }
   }
+  if (size !== undefined) {
+    config = {
+      ...config,
+      initialSync: { sizes: [size] },
+      memory: { ...config.memory, sizes: [size] },
+      endpoints: {
+        ...config.endpoints,
+        services: Math.max(size, config.endpoints.withdrawals + 1),
+      },
+    };
+  }
+  if (prototypeRuns !== undefined) config = { ...config, prototypeRuns };
   return { config: { ...config, ...(runs ? { runs } : {}), cpuProfDir, logDir }, only, out };
 }
 
