@@ -55,6 +55,13 @@ export function logSettings(config: Config): void {
   });
 }
 
+/** The sources of each kind, one per watched scope. */
+export interface Sources {
+  readonly services: readonly ListWatch<unknown>[];
+  /** Empty with `--announce always`. */
+  readonly slices: readonly ListWatch<unknown>[];
+}
+
 /**
  * The sources feeding `reconciler`, one per watched scope (each namespace, or
  * all): Services, and with `--announce ready` EndpointSlices in the same
@@ -64,7 +71,7 @@ export function makeSources(
   config: Config,
   deps: AgentDeps,
   reconciler: Reconciler,
-): ListWatch<unknown>[] {
+): Sources {
   const clock = deps.clock ?? systemClock;
   const scopes = config.namespaces.length > 0 ? config.namespaces : [undefined];
   const common = {
@@ -75,15 +82,13 @@ export function makeSources(
     clock,
     observer: deps.metrics,
   };
-  const sources: ListWatch<unknown>[] = scopes.map((namespace) =>
+  const services = scopes.map((namespace) =>
     serviceSource({ ...common, namespace, labelSelector: config.selector }) as ListWatch<unknown>
   );
-  if (config.announce === "ready") {
-    for (const namespace of scopes) {
-      sources.push(endpointSliceSource({ ...common, namespace }) as ListWatch<unknown>);
-    }
-  }
-  return sources;
+  const slices = config.announce === "ready"
+    ? scopes.map((namespace) => endpointSliceSource({ ...common, namespace }) as ListWatch<unknown>)
+    : [];
+  return { services, slices };
 }
 
 /** The reconciler for `config`, reporting to the metrics. */
@@ -161,7 +166,7 @@ export async function runAgent(
     count: held.size,
     device: config.interface,
   });
-  const sources = makeSources(config, deps, reconciler);
+  const { services, slices } = makeSources(config, deps, reconciler);
   const health = makeHealth(config, deps, reconciler, held.size > 0);
   let lastTick = clock.now();
   const tick = clock.setInterval(() => lastTick = clock.now(), 1000);
@@ -180,12 +185,16 @@ export async function runAgent(
       port: status.port,
     });
   }
-  const running = [...sources.map((s) => s.run(signal)), ...(health ? [health.run(signal)] : [])];
+  const running = [...services.map((s) => s.run(signal)), ...(health ? [health.run(signal)] : [])];
+  const aborted = new Promise((resolve) =>
+    signal.addEventListener("abort", resolve, { once: true })
+  );
   try {
-    await Promise.race([
-      Promise.all(sources.map((s) => s.whenSynced())),
-      new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true })),
-    ]);
+    await Promise.race([Promise.all(services.map((s) => s.whenSynced())), aborted]);
+    // The EndpointSlices are listed after the Services, so that the two largest
+    // lists are never in memory at once; nothing is evaluated before both.
+    if (!signal.aborted) { for (const s of slices) running.push(s.run(signal)); }
+    await Promise.race([Promise.all(slices.map((s) => s.whenSynced())), aborted]);
     if (!signal.aborted) {
       reconciler.markSynced();
       log.info("first list complete: {addresses} addresses desired, {announced} announced", {

@@ -32,7 +32,8 @@ export const ONE_SHOT_HEALTH = {
 async function listAll(config: Config, deps: AgentDeps, signal: AbortSignal): Promise<Reconciler> {
   const reconciler = makeReconciler(config, deps);
   await reconciler.readManaged();
-  for (const source of makeSources(config, deps, reconciler)) await source.listOnce(signal);
+  const { services, slices } = makeSources(config, deps, reconciler);
+  for (const source of [...services, ...slices]) await source.listOnce(signal);
   if (config.kubeProxyHealth !== undefined) {
     log.warn("{reason}; the gate is open", { reason: ONE_SHOT_HEALTH.reason });
     reconciler.setHealth(ONE_SHOT_HEALTH);
