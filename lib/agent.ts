@@ -185,16 +185,14 @@ export async function runAgent(
       port: status.port,
     });
   }
-  const running = [...services.map((s) => s.run(signal)), ...(health ? [health.run(signal)] : [])];
-  const aborted = new Promise((resolve) =>
-    signal.addEventListener("abort", resolve, { once: true })
-  );
+  const sources = [...services, ...slices];
+  const running = [...sources.map((s) => s.run(signal)), ...(health ? [health.run(signal)] : [])];
   try {
-    await Promise.race([Promise.all(services.map((s) => s.whenSynced())), aborted]);
-    // The EndpointSlices are listed after the Services, so that the two largest
-    // lists are never in memory at once; nothing is evaluated before both.
-    if (!signal.aborted) { for (const s of slices) running.push(s.run(signal)); }
-    await Promise.race([Promise.all(slices.map((s) => s.whenSynced())), aborted]);
+    // Nothing is evaluated before the first complete list of every source.
+    await Promise.race([
+      Promise.all(sources.map((s) => s.whenSynced())),
+      new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true })),
+    ]);
     if (!signal.aborted) {
       reconciler.markSynced();
       log.info("first list complete: {addresses} addresses desired, {announced} announced", {
