@@ -11,6 +11,8 @@
  *   ready ones (pods restarting behind a Service that keeps ready endpoints).
  *   Counted: reconciles (from /metrics), address changes (monitor), `ip`
  *   processes (perf, when available), and the agent's CPU time over the window.
+ *   The agent runs with `--resync-interval=0`: the periodic resync reads the
+ *   interface with an `ip` process of its own, whatever the events.
  *
  * @module
  */
@@ -40,7 +42,11 @@ function rvOf(obj: { metadata: { resourceVersion: string } }): string {
 async function run(cfg: BenchConfig): Promise<EndpointsRun> {
   const { services, withdrawals, perSecond, seconds } = cfg.endpoints;
   const { specs, addresses } = seededServices(services);
-  await using stage = await Stage.create(`s6-${services}`, specs, { slices: true });
+  // No resync: its periodic read of the interface is an `ip` process of its own.
+  await using stage = await Stage.create(`s6-${services}`, specs, {
+    slices: true,
+    args: ["--resync-interval=0"],
+  });
   const { agent } = await syncAgent(cfg, stage, addresses);
   await using _ = agent;
   const port = await metricsPort(agent);

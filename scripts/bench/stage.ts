@@ -51,6 +51,8 @@ export class Stage implements AsyncDisposable {
     readonly monitor: AddressMonitor,
     /** Every seeded Service has an EndpointSlice, and the agent runs with `--announce ready`. */
     readonly slices: boolean,
+    /** More arguments for the agent. */
+    readonly extraArgs: readonly string[],
   ) {
     api.onEventWritten = (_type, obj, at) => {
       const rv = obj.metadata.resourceVersion;
@@ -73,7 +75,7 @@ export class Stage implements AsyncDisposable {
   static async create(
     label: string,
     services: Iterable<ServiceSpec> = [],
-    options: { slices?: boolean } = {},
+    options: { slices?: boolean; args?: readonly string[] } = {},
   ): Promise<Stage> {
     const ns = await Netns.create(label);
     let api: FakeApiServer | undefined;
@@ -84,7 +86,7 @@ export class Stage implements AsyncDisposable {
       if (options.slices) api.seedObjects("endpointslices", specs.map((s) => slice(s.name)));
       const kc = await writeKubeconfig(api);
       const monitor = await AddressMonitor.start(ns.name);
-      const stage = new Stage(ns, api, kc, monitor, options.slices ?? false);
+      const stage = new Stage(ns, api, kc, monitor, options.slices ?? false, options.args ?? []);
       stages.add(stage);
       return stage;
     } catch (err) {
@@ -105,6 +107,7 @@ export class Stage implements AsyncDisposable {
       // No kube-proxy here: its health would hold every address back after a boot.
       "--kube-proxy-health=off",
       ...(this.slices ? [] : ["--announce=always"]),
+      ...this.extraArgs,
     ];
   }
 
