@@ -46,3 +46,12 @@ Deno.test("other paths and methods are refused", async () => {
   assert.equal(post.status, 405);
   await post.body?.cancel();
 });
+
+Deno.test("/status serves the agent's report as JSON, and is 404 where there is none", async () => {
+  const report = { health: { open: true }, counts: { announced: 1 }, addresses: [] };
+  const res = await get("/status", source({ status: () => report }));
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "application/json");
+  assert.deepEqual(await res.json(), report);
+  assert.equal((await get("/status", source())).status, 404);
+});
