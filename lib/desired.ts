@@ -177,6 +177,7 @@ function evaluate(
 }
 
 const EMPTY: ReadonlyMap<string, number> = new Map();
+const NONE_REPORTED: ReadonlySet<string> = new Set();
 
 interface Entry {
   /** Address → source bits. */
@@ -211,8 +212,11 @@ export class DesiredState {
   readonly #networks: readonly Cidr[];
   readonly #options: AddressOptions;
   readonly #services = new Map<string, Entry>();
-  /** Address → the keys of the Services that claim it. */
-  readonly #claims = new Map<string, Set<string>>();
+  /**
+   * Address → the key of the one Service that claims it, or a Set of keys when
+   * several do (most addresses have one claimant: no Set for them).
+   */
+  readonly #claims = new Map<string, string | Set<string>>();
 
   /** @param options which addresses to take. @default externalIPs only */
   constructor(networks: readonly Cidr[], options: AddressOptions = {}) {
@@ -220,22 +224,21 @@ export class DesiredState {
     this.#options = options;
   }
 
-  /** The desired addresses (canonical texts) and the Services that claim each. */
-  get addresses(): ReadonlyMap<string, ReadonlySet<string>> {
+  /** The desired addresses (canonical texts), each with the key or keys of its Services. */
+  get addresses(): ReadonlyMap<string, string | ReadonlySet<string>> {
     return this.#claims;
   }
 
-  /** The Services that claim an address (for `kube-gw plan`). */
+  /** The keys of the Services that claim an address (for `kube-gw plan`). */
   claimants(address: string): string[] {
-    return [...this.#claims.get(address) ?? []];
+    const keys = this.#claims.get(address);
+    return keys === undefined ? [] : typeof keys === "string" ? [keys] : [...keys];
   }
 
   /** The Services that claim an address, with what the announce gate needs of each. */
   claimantsOf(address: string): Claimant[] {
-    const keys = this.#claims.get(address);
-    if (!keys) return [];
     const out: Claimant[] = [];
-    for (const k of keys) {
+    for (const k of this.claimants(address)) {
       const e = this.#services.get(k);
       if (e) out.push(e.claimant);
     }
@@ -245,7 +248,7 @@ export class DesiredState {
   /** Where an address comes from, over every Service that claims it. */
   sourcesOf(address: string): AddressSource[] {
     let bits = 0;
-    for (const k of this.#claims.get(address) ?? []) {
+    for (const k of this.claimants(address)) {
       bits |= this.#services.get(k)?.addresses.get(address) ?? 0;
     }
     return sourcesOfBits(bits);
@@ -261,12 +264,13 @@ export class DesiredState {
     const key = serviceKey(svc);
     const verdict = evaluate(svc, this.#networks, this.#options);
     const old = this.#services.get(key);
-    const reported = new Set<string>();
+    // Most Services have no rejection: they share one empty set.
+    const reported = verdict.rejections.length > 0 ? new Set<string>() : NONE_REPORTED;
     const newRejections: Rejection[] = [];
     for (const r of verdict.rejections) {
       const id = `${r.source} ${r.ip} ${r.reason}`;
       if (reported.has(id)) continue;
-      reported.add(id);
+      (reported as Set<string>).add(id);
       if (!old?.reported.has(id)) newRejections.push(r);
     }
     const addresses = verdict.addresses;
@@ -328,23 +332,28 @@ export class DesiredState {
     const touched: string[] = [];
     for (const a of after.keys()) {
       if (before.has(a)) continue;
-      let keys = this.#claims.get(a);
-      if (!keys) {
-        keys = new Set();
-        this.#claims.set(a, keys);
+      const keys = this.#claims.get(a);
+      if (keys === undefined) {
+        this.#claims.set(a, key);
         touched.push(a);
+      } else if (typeof keys === "string") {
+        if (keys !== key) this.#claims.set(a, new Set([keys, key]));
+      } else {
+        keys.add(key);
       }
-      keys.add(key);
     }
     for (const b of before.keys()) {
       if (after.has(b)) continue;
       const keys = this.#claims.get(b);
-      if (!keys) continue;
-      keys.delete(key);
-      if (keys.size === 0) {
+      if (keys === undefined) continue;
+      if (typeof keys === "string") {
+        if (keys !== key) continue;
         this.#claims.delete(b);
         touched.push(b);
+        continue;
       }
+      keys.delete(key);
+      if (keys.size === 1) this.#claims.set(b, keys.values().next().value!);
     }
     return touched;
   }
