@@ -176,6 +176,7 @@ export async function runAgent(
       metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
       notReady: () => reconciler.notReady(),
       status: () => reconciler.status(),
+      readyNote: () => health?.state.unknown ? health.state.reason : undefined,
       sinceTick: () => clock.now() - lastTick,
     }, signal)
     : undefined;

@@ -13,6 +13,11 @@ export interface StatusSource {
   metrics(): Promise<{ body: string; contentType: string }>;
   /** `undefined` when ready, else why not. */
   notReady(): string | undefined;
+  /**
+   * Said after `ok` on a ready `/readyz`, e.g. that the announce gate is open
+   * only because kube-proxy's health is unknown.
+   */
+  readyNote?(): string | undefined;
   /** Milliseconds since the agent's loop last ticked. */
   sinceTick(): number;
   /** What `/status` serves as JSON; without it `/status` is 404. */
@@ -38,7 +43,9 @@ export async function handleStatus(req: Request, src: StatusSource): Promise<Res
     }
     case "/readyz": {
       const why = src.notReady();
-      return why === undefined ? new Response("ok\n") : new Response(`${why}\n`, { status: 503 });
+      if (why !== undefined) return new Response(`${why}\n`, { status: 503 });
+      const note = src.readyNote?.();
+      return new Response(note ? `ok: ${note}\n` : "ok\n");
     }
     case "/status":
       if (src.status) {
