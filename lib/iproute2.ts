@@ -58,14 +58,34 @@ export function parseAddressJson(text: string): InterfaceAddress[] {
   return out;
 }
 
+/** Options for {@linkcode batchScript}. */
+export interface BatchOptions {
+  /**
+   * Adds carry `valid_lft N preferred_lft N` (`--address-lifetime`);
+   * removals never do. @default undefined (forever)
+   */
+  readonly lifetimeSeconds?: number;
+}
+
+/** The suffix that gives an `address replace` line its lifetime. */
+export function lifetimeSuffix(lifetimeSeconds: number): string {
+  const n = Math.floor(lifetimeSeconds);
+  return ` valid_lft ${n} preferred_lft ${n}`;
+}
+
 /**
  * Builds the `ip -batch` script for a plan: adds first (make before break),
- * then removals. Addresses must be canonical texts from the parser.
+ * then removals. Addresses must be canonical texts from the parser. The one
+ * place the line format is written: renewals (lib/address_lifetime.ts) are a
+ * plan of adds with a lifetime.
  */
-export function batchScript(plan: Plan, device: string): string {
-  const line = (verb: string, a: string) =>
-    `address ${verb} ${a}/${hostPrefix(familyOf(a))} dev ${device}\n`;
-  return plan.add.map((a) => line("replace", a)).join("") +
+export function batchScript(plan: Plan, device: string, options: BatchOptions = {}): string {
+  const suffix = options.lifetimeSeconds === undefined
+    ? ""
+    : lifetimeSuffix(options.lifetimeSeconds);
+  const line = (verb: string, a: string, tail = "") =>
+    `address ${verb} ${a}/${hostPrefix(familyOf(a))} dev ${device}${tail}\n`;
+  return plan.add.map((a) => line("replace", a, suffix)).join("") +
     plan.remove.map((a) => line("del", a)).join("");
 }
 
@@ -78,6 +98,12 @@ export interface IpRoute2Options {
   /** The `ip` program; `ip` from PATH by default. */
   readonly binary?: string;
   readonly spawn?: Spawn;
+  /**
+   * Add addresses with this `valid_lft`/`preferred_lft` (`--address-lifetime`),
+   * so the kernel removes them unless {@linkcode IpRoute2.renew} runs in time.
+   * @default undefined (forever)
+   */
+  readonly lifetimeSeconds?: number;
 }
 
 /** {@linkcode AddressStore} on top of the `ip` command. */
@@ -85,10 +111,12 @@ export class IpRoute2 implements AddressStore {
   readonly #device: string;
   readonly #prefix: readonly string[];
   readonly #spawn: Spawn;
+  readonly #lifetimeSeconds: number | undefined;
   #spawned = 0;
 
   constructor(options: IpRoute2Options) {
     this.#device = options.device;
+    this.#lifetimeSeconds = options.lifetimeSeconds;
     this.#prefix = [options.binary ?? "ip", ...(options.netns ? ["-n", options.netns] : [])];
     this.#spawn = options.spawn ?? denoSpawn;
   }
@@ -119,7 +147,24 @@ export class IpRoute2 implements AddressStore {
 
   async apply(plan: Plan): Promise<void> {
     if (plan.add.length === 0 && plan.remove.length === 0) return;
-    await this.#run([...this.#prefix, "-force", "-batch", "-"], batchScript(plan, this.#device));
+    await this.#batch(plan);
+  }
+
+  /**
+   * Renews the lifetime of `addresses`: one `ip -batch` of `address replace`
+   * lines with the store's lifetime (one RTM_NEWADDR each, no delete). Does
+   * nothing without a lifetime or without addresses.
+   */
+  async renew(addresses: Iterable<string>): Promise<void> {
+    if (this.#lifetimeSeconds === undefined) return;
+    const add = [...addresses];
+    if (add.length === 0) return;
+    await this.#batch({ add, remove: [] });
+  }
+
+  async #batch(plan: Plan): Promise<void> {
+    const script = batchScript(plan, this.#device, { lifetimeSeconds: this.#lifetimeSeconds });
+    await this.#run([...this.#prefix, "-force", "-batch", "-"], script);
   }
 
   async #run(argv: string[], stdin?: string): Promise<SpawnResult> {

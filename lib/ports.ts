@@ -26,6 +26,11 @@ export interface AddressStore {
   read(): Promise<InterfaceAddress[]>;
   /** Applies a plan; on failure the interface may hold part of it. */
   apply(plan: Plan): Promise<void>;
+  /**
+   * Renews the lifetime of addresses already held (`--address-lifetime`), in
+   * one run, without removing any. Absent on stores without lifetimes.
+   */
+  renew?(addresses: Iterable<string>): Promise<void>;
 }
 
 /** One event of a watch stream, as the API server sent it. */
