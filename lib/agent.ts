@@ -13,6 +13,8 @@ import type { ListWatch } from "./list_watch.ts";
 import type { Metrics } from "./metrics.ts";
 import type { AddressStore, Clock, ListWatchApi } from "./ports.ts";
 import { Reconciler } from "./reconciler.ts";
+import { Renewer } from "./renewer.ts";
+import { renewalIntervalMs } from "./address_lifetime.ts";
 import type { ServiceRecord } from "./service.ts";
 import { serviceSource } from "./service_source.ts";
 import { serveStatus } from "./status_server.ts";
@@ -111,6 +113,18 @@ export async function runAgent(
     });
   }
   const running = sources.map((s) => s.run(signal));
+  // --address-lifetime: renew the held addresses at a third of the lifetime (issue 12, item 6).
+  const lifetime = config.addressLifetimeSeconds;
+  if (lifetime !== undefined && deps.store.renew) {
+    const renewer = new Renewer({
+      renew: () => reconciler.renew(),
+      intervalMs: renewalIntervalMs(lifetime),
+      lifetimeSeconds: lifetime,
+      clock,
+      observer: deps.metrics,
+    });
+    running.push(renewer.run(signal));
+  }
   try {
     await Promise.race([
       Promise.all(sources.map((s) => s.whenSynced())),
