@@ -13,7 +13,7 @@ import type { ListWatch } from "./list_watch.ts";
 import type { Metrics } from "./metrics.ts";
 import type { AddressStore, Clock, ListWatchApi } from "./ports.ts";
 import { Reconciler } from "./reconciler.ts";
-import { Renewer } from "./renewer.ts";
+import { makePermanent, Renewer } from "./renewer.ts";
 import { renewalIntervalMs } from "./address_lifetime.ts";
 import type { ServiceRecord } from "./service.ts";
 import { serviceSource } from "./service_source.ts";
@@ -95,6 +95,8 @@ export async function runAgent(
     count: held.size,
     device: config.interface,
   });
+  // --address-lifetime off after a run with it: keep the addresses (issue 12, item 6).
+  if (config.addressLifetimeSeconds === undefined) await makePermanent(deps.store, held);
   const sources = makeSources(config, deps, reconciler);
   let lastTick = clock.now();
   const tick = clock.setInterval(() => lastTick = clock.now(), 1000);

@@ -33,6 +33,9 @@ function tail(text: string, lines = 5): string {
   return text.trimEnd().split("\n").slice(-lines).join("\n");
 }
 
+/** The kernel's "forever" lifetime, as `ip -json` prints it. */
+const FOREVER = 0xffffffff;
+
 /**
  * Parses the output of `ip -json address show dev IF`. Entries without
  * address information (older iproute2 prints `{}` for them) are skipped.
@@ -47,12 +50,19 @@ export function parseAddressJson(text: string): InterfaceAddress[] {
     const infos = (link as { addr_info?: unknown })?.addr_info;
     if (!Array.isArray(infos)) continue;
     for (const info of infos) {
-      const { family, local, prefixlen } = info as Record<string, unknown>;
+      const { family, local, prefixlen, valid_life_time } = info as Record<string, unknown>;
       if (typeof local !== "string" || typeof prefixlen !== "number") continue;
       if (family !== "inet" && family !== "inet6") continue;
       // iproute2 prints some addresses in a non-canonical form (`::10.0.100.5`).
       const canonical = normalizeTrustedIp(local)?.text ?? local;
-      out.push({ family: family === "inet" ? 4 : 6, local: canonical, prefixlen });
+      const addr: InterfaceAddress = {
+        family: family === "inet" ? 4 : 6,
+        local: canonical,
+        prefixlen,
+      };
+      // A finite lifetime (forever is 4294967295) does not change what is managed; it is noted.
+      const expires = typeof valid_life_time === "number" && valid_life_time < FOREVER;
+      out.push(expires ? { ...addr, expires } : addr);
     }
   }
   return out;
@@ -67,9 +77,9 @@ export interface BatchOptions {
   readonly lifetimeSeconds?: number;
 }
 
-/** The suffix that gives an `address replace` line its lifetime. */
+/** The suffix that gives an `address replace` line its lifetime; `Infinity`: forever. */
 export function lifetimeSuffix(lifetimeSeconds: number): string {
-  const n = Math.floor(lifetimeSeconds);
+  const n = Number.isFinite(lifetimeSeconds) ? String(Math.floor(lifetimeSeconds)) : "forever";
   return ` valid_lft ${n} preferred_lft ${n}`;
 }
 
@@ -152,18 +162,18 @@ export class IpRoute2 implements AddressStore {
 
   /**
    * Renews the lifetime of `addresses`: one `ip -batch` of `address replace`
-   * lines with the store's lifetime (one RTM_NEWADDR each, no delete). Does
-   * nothing without a lifetime or without addresses.
+   * lines with the store's lifetime (one RTM_NEWADDR each, no delete); a store
+   * without a lifetime makes them permanent (`valid_lft forever`). Nothing
+   * runs for no address.
    */
   async renew(addresses: Iterable<string>): Promise<void> {
-    if (this.#lifetimeSeconds === undefined) return;
     const add = [...addresses];
     if (add.length === 0) return;
-    await this.#batch({ add, remove: [] });
+    await this.#batch({ add, remove: [] }, this.#lifetimeSeconds ?? Infinity);
   }
 
-  async #batch(plan: Plan): Promise<void> {
-    const script = batchScript(plan, this.#device, { lifetimeSeconds: this.#lifetimeSeconds });
+  async #batch(plan: Plan, lifetimeSeconds = this.#lifetimeSeconds): Promise<void> {
+    const script = batchScript(plan, this.#device, { lifetimeSeconds });
     await this.#run([...this.#prefix, "-force", "-batch", "-"], script);
   }
 

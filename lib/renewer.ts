@@ -10,7 +10,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { type AgentObserver, quietObserver } from "./observer.ts";
-import { type Clock, sleep } from "./ports.ts";
+import { type AddressStore, type Clock, sleep } from "./ports.ts";
 
 const log = getLogger(["kube-gw", "renewer"]);
 
@@ -100,4 +100,33 @@ export class Renewer {
       }
     }
   }
+}
+
+/**
+ * With `--address-lifetime` off: makes permanent the managed addresses that
+ * still carry a lifetime from a run with the option (they would expire, and
+ * come back only at the next resync). One store run, only when there are any.
+ * Call before anything is planned. Returns how many were made permanent.
+ */
+export async function makePermanent(
+  store: AddressStore,
+  managed: ReadonlySet<string>,
+): Promise<number> {
+  if (!store.renew) return 0;
+  const expiring = (await store.read()).filter((a) => a.expires && managed.has(a.local))
+    .map((a) => a.local);
+  if (expiring.length === 0) return 0;
+  log.warn(
+    "{count} managed addresses carry a lifetime (--address-lifetime is off now): making them permanent",
+    { count: expiring.length },
+  );
+  try {
+    await store.renew(expiring);
+  } catch (err) {
+    log.warn("cannot make the addresses permanent; they expire: {error}", {
+      error: (err as Error).message,
+    });
+    return 0;
+  }
+  return expiring.length;
 }

@@ -21,6 +21,7 @@ import { ExecCounter, metricsPort, scrape, spawnLogged, startBenchAgent } from "
 import type { Row, ScenarioResult } from "./report.ts";
 import { IpBatch, Stage, within } from "./stage.ts";
 import { acrossRuns } from "./stats.ts";
+import { waitFor } from "../../test/support/wait.ts";
 
 /** CPU milliseconds of one `ip -n NS -force -batch FILE`, by `perf stat`. */
 async function ipBatchCpuMs(netns: string, file: string): Promise<number> {
@@ -102,7 +103,17 @@ async function agentShare(
   // The measuring window: whole renewal intervals of the running agent.
   await new Promise((r) => setTimeout(r, windowMs));
   const { execs, cpuMs } = await counter.count();
-  const renewals = (await renewed()) - before;
+  // A renewal whose ip ran inside the window may still be finishing: count it once done.
+  let renewals = 0;
+  await waitFor(
+    "the renewals of the window to be counted",
+    async () => {
+      renewals = (await renewed()) - before;
+      return renewals >= execs;
+    },
+    15_000,
+    100,
+  ).catch(() => {});
   return { windowMs, cpuMs, sharePercent: (100 * cpuMs) / windowMs, execs, renewals };
 }
 

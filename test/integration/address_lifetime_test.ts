@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { parseCidr } from "../../lib/cidr.ts";
 import { IpRoute2 } from "../../lib/iproute2.ts";
+import { makePermanent } from "../../lib/renewer.ts";
 import { managedView, plan } from "../../lib/plan.ts";
 import { IpMonitor, Netns } from "../support/netns.ts";
 import { waitFor } from "../support/wait.ts";
@@ -86,4 +87,17 @@ Deno.test("an address that is not renewed is removed by the kernel when its life
       ),
     2000,
   );
+});
+
+Deno.test("with the option turned off, the agent's start makes addresses with a lifetime permanent", async () => {
+  await using ns = await Netns.create("lft");
+  await new IpRoute2({ device: "lo", netns: ns.name, lifetimeSeconds: 30 }).apply({
+    add: ADDRS,
+    remove: [],
+  });
+  const plain = new IpRoute2({ device: "lo", netns: ns.name });
+  assert.equal(await makePermanent(plain, new Set(ADDRS)), 2);
+  const lft = await lifetimes(ns);
+  for (const a of ADDRS) assert.equal(lft.get(a), 0xffffffff, `${a} is permanent`);
+  assert.equal(await makePermanent(plain, new Set(ADDRS)), 0, "nothing left to do");
 });

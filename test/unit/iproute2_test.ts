@@ -150,13 +150,19 @@ Deno.test("with a lifetime, adds and renewals carry valid_lft and preferred_lft,
   assert.match(calls[0].stdin ?? "", /^address replace 2001:db8::30\/128 dev lo valid_lft 9 /);
 });
 
-Deno.test("without a lifetime, renew starts no process", async () => {
+Deno.test("without a lifetime, renew makes the addresses permanent, and starts nothing for none", async () => {
   const { calls, spawn } = recorder();
-  await new IpRoute2({ device: "lo", spawn }).renew(["10.0.100.30"]);
+  const ip = new IpRoute2({ device: "lo", spawn });
+  await ip.renew([]);
   assert.equal(calls.length, 0);
+  await ip.renew(["10.0.100.30"]);
+  assert.equal(
+    calls[0].stdin,
+    "address replace 10.0.100.30/32 dev lo valid_lft forever preferred_lft forever\n",
+  );
 });
 
-Deno.test("parseAddressJson reads an address with a finite lifetime like any other", () => {
+Deno.test("parseAddressJson reads an address with a finite lifetime like any other, and notes it", () => {
   const text = JSON.stringify([{
     ifname: "lo",
     addr_info: [{
@@ -169,5 +175,9 @@ Deno.test("parseAddressJson reads an address with a finite lifetime like any oth
       preferred_life_time: 87,
     }],
   }]);
-  assert.deepEqual(parseAddressJson(text), [{ family: 4, local: "10.0.100.30", prefixlen: 32 }]);
+  assert.deepEqual(parseAddressJson(text), [
+    { family: 4, local: "10.0.100.30", prefixlen: 32, expires: true },
+  ]);
+  const forever = text.replaceAll(":87", ":4294967295");
+  assert.deepEqual(parseAddressJson(forever), [{ family: 4, local: "10.0.100.30", prefixlen: 32 }]);
 });

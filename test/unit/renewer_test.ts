@@ -3,7 +3,7 @@ import { parseCidr } from "../../lib/cidr.ts";
 import { quietObserver, type RenewalResult } from "../../lib/observer.ts";
 import type { Plan } from "../../lib/ports.ts";
 import { Reconciler } from "../../lib/reconciler.ts";
-import { Renewer } from "../../lib/renewer.ts";
+import { makePermanent, Renewer } from "../../lib/renewer.ts";
 import type { ServiceRecord } from "../../lib/service.ts";
 import { FakeAddressStore } from "../support/fake_address_store.ts";
 import { FakeClock } from "../support/fake_clock.ts";
@@ -135,4 +135,16 @@ Deno.test("a store without lifetimes renews nothing", async () => {
   const r = new Reconciler({ store: plain, networks: NETS, resyncMs: 0, clock });
   assert.equal(await r.renew(), 0);
   assert.equal(store.reads, 0, "not even a read");
+});
+
+Deno.test("with the option off, managed addresses that still carry a lifetime are made permanent, and only they", async () => {
+  const store = new FakeAddressStore(["10.0.100.5", "10.0.0.20"]);
+  store.put({ family: 4, local: "10.0.100.6", prefixlen: 32, expires: true });
+  store.put({ family: 4, local: "10.0.0.21", prefixlen: 32, expires: true });
+  const managed = new Set(["10.0.100.5", "10.0.100.6"]);
+  assert.equal(await makePermanent(store, managed), 1);
+  assert.deepEqual(store.renewals, [["10.0.100.6"]], "not the unmanaged 10.0.0.21");
+  const plain = new FakeAddressStore(["10.0.100.5"]);
+  assert.equal(await makePermanent(plain, new Set(["10.0.100.5"])), 0);
+  assert.deepEqual(plain.renewals, [], "no run when nothing expires");
 });
