@@ -150,6 +150,9 @@ export class KubeProxyHealthPoller {
         "kube-proxy health gate open only because health is unknown: {reason} ({url})",
         props,
       );
+    } else if (s.phase === "waiting") {
+      // Every boot starts here: expected, not a warning (a failure later is one).
+      log.info("kube-proxy health gate closed until the first 200: {reason} ({url})", props);
     } else {
       log.warn("kube-proxy health gate closed, announcing nothing: {reason} ({url})", props);
     }
