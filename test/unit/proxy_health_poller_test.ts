@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { type KubeProxyPhase, quietObserver } from "../../lib/observer.ts";
 import type { HealthState } from "../../lib/proxy_health.ts";
 import { MAX_HEALTH_BODY } from "../../lib/proxy_health.ts";
@@ -161,4 +162,32 @@ Deno.test("an abort during a poll ends the run at once", async () => {
   await h.stop();
   assert.equal(h.requests[0].aborted(), true);
   assert.equal(h.poller.polls, 0, "the aborted poll is not counted as a failure");
+});
+
+Deno.test("a warning is logged once per transition, never once per failed poll", async () => {
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { mem: (r) => records.push(r) },
+    loggers: [
+      { category: ["kube-gw"], lowestLevel: "info", sinks: ["mem"] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+  });
+  try {
+    const h = harness(false, [OK, ...Array(20).fill(S503), OK, ...Array(20).fill("refused")]);
+    await h.polls(43);
+    const lines = records.map((r) => `${r.level} ${r.message.join("")}`);
+    const warnings = lines.filter((l) => l.startsWith("warning"));
+    assert.equal(warnings.length, 2, lines.join("\n"));
+    assert.match(
+      warnings[0],
+      /gate closed, announcing nothing: kube-proxy unhealthy: 3 failed polls/,
+    );
+    assert.match(warnings[1], /last poll: kube-proxy refused the connection/);
+    assert.equal(lines.length, 5, "boot (info), open, closed, open, closed");
+    await h.stop();
+  } finally {
+    await reset();
+  }
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { parseCidr } from "../../lib/cidr.ts";
 import { quietObserver, type RenewalResult } from "../../lib/observer.ts";
 import type { Plan } from "../../lib/ports.ts";
@@ -113,19 +114,34 @@ Deno.test("a renewal never runs beside a plan: it waits and renews what the plan
   store.assertNoViolations();
 });
 
-Deno.test("a failed renewal is counted each time and the next one is still made on time", async () => {
-  const { clock, store, renewer, results } = harness(["10.0.100.5"]);
-  store.failRenewals = 2;
-  const ac = new AbortController();
-  const running = renewer.run(ac.signal);
-  await clock.runUntil("three renewals", () => results.length === 3);
-  assert.deepEqual(results, ["error", "error", "ok"]);
-  assert.equal(clock.now(), 60_000, "failures do not shift the schedule");
-  assert.equal(renewer.failures, 2);
-  assert.equal(renewer.renewals, 1);
-  assert.deepEqual(store.renewals, [["10.0.100.5"]]);
-  ac.abort();
-  await running;
+Deno.test("failed renewals are counted each time, warned about once, and the next one is still made on time", async () => {
+  const records: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { mem: (r) => records.push(r) },
+    loggers: [
+      { category: ["kube-gw"], lowestLevel: "warning", sinks: ["mem"] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+  });
+  try {
+    const { clock, store, renewer, results } = harness(["10.0.100.5"]);
+    store.failRenewals = 2;
+    const ac = new AbortController();
+    const running = renewer.run(ac.signal);
+    await clock.runUntil("three renewals", () => results.length === 3);
+    assert.deepEqual(results, ["error", "error", "ok"]);
+    assert.equal(clock.now(), 60_000, "failures do not shift the schedule");
+    assert.equal(renewer.failures, 2);
+    assert.equal(renewer.renewals, 1);
+    assert.deepEqual(store.renewals, [["10.0.100.5"]]);
+    assert.equal(records.length, 1, "one warning for two failures in a row");
+    assert.match(records[0].message.join(""), /cannot renew address lifetimes.*No buffer space/);
+    ac.abort();
+    await running;
+  } finally {
+    await reset();
+  }
 });
 
 Deno.test("a store without lifetimes renews nothing", async () => {
