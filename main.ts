@@ -85,7 +85,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const config = parseConfig(invocation.options);
   await setupLogging(config.logLevel, config.logFormat);
-  const store = new IpRoute2({ device: config.interface, netns: config.netns });
+  const store = new IpRoute2({
+    device: config.interface,
+    netns: config.netns,
+    lifetimeSeconds: config.addressLifetimeSeconds,
+  });
   const controller = new AbortController();
   const stop = () => controller.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);

@@ -13,6 +13,8 @@ import type { ListWatch } from "./list_watch.ts";
 import type { Metrics } from "./metrics.ts";
 import type { AddressStore, Clock, ListWatchApi } from "./ports.ts";
 import { Reconciler } from "./reconciler.ts";
+import { makePermanent, Renewer } from "./renewer.ts";
+import { renewalIntervalMs } from "./address_lifetime.ts";
 import type { ServiceRecord } from "./service.ts";
 import { serviceSource } from "./service_source.ts";
 import { serveStatus } from "./status_server.ts";
@@ -93,6 +95,8 @@ export async function runAgent(
     count: held.size,
     device: config.interface,
   });
+  // --address-lifetime off after a run with it: keep the addresses (issue 12, item 6).
+  if (config.addressLifetimeSeconds === undefined) await makePermanent(deps.store, held);
   const sources = makeSources(config, deps, reconciler);
   let lastTick = clock.now();
   const tick = clock.setInterval(() => lastTick = clock.now(), 1000);
@@ -111,6 +115,18 @@ export async function runAgent(
     });
   }
   const running = sources.map((s) => s.run(signal));
+  // --address-lifetime: renew the held addresses at a third of the lifetime (issue 12, item 6).
+  const lifetime = config.addressLifetimeSeconds;
+  if (lifetime !== undefined && deps.store.renew) {
+    const renewer = new Renewer({
+      renew: () => reconciler.renew(),
+      intervalMs: renewalIntervalMs(lifetime),
+      lifetimeSeconds: lifetime,
+      clock,
+      observer: deps.metrics,
+    });
+    running.push(renewer.run(signal));
+  }
   try {
     await Promise.race([
       Promise.all(sources.map((s) => s.whenSynced())),

@@ -36,6 +36,9 @@ export const FLAG_ENV = {
   namespace: "KUBEGW_NAMESPACE",
   selector: "KUBEGW_SELECTOR",
   metricsAddress: "KUBEGW_METRICS_ADDRESS",
+  // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+  kubeProxyHealth: "KUBEGW_KUBE_PROXY_HEALTH",
+  addressLifetime: "KUBEGW_ADDRESS_LIFETIME",
 } as const;
 
 /** Every environment variable kube-gw reads. */
@@ -95,6 +98,22 @@ function addCommon(cmd: Command, api: boolean): Command {
         "/metrics, /healthz, /readyz; or off",
       )
         .default("127.0.0.1:9472"),
+    )
+    // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+    .addOption(
+      option(
+        "kubeProxyHealth",
+        "--kube-proxy-health <url>",
+        "kube-proxy's health endpoint to gate announcements on, or off " +
+          "(default http://127.0.0.1:10256/healthz)",
+      ),
+    )
+    .addOption(
+      option(
+        "addressLifetime",
+        "--address-lifetime <duration>",
+        "add addresses with this lifetime and renew them at a third of it, or off",
+      ).default("off"),
     );
 }
 

@@ -14,6 +14,8 @@ import {
   specialRangeCovering,
 } from "./cidr.ts";
 import { parseIp } from "./ip.ts";
+import { parseAddressLifetime } from "./address_lifetime.ts";
+import { parseKubeProxyHealth } from "./proxy_health.ts";
 import type { Level, LogFormat } from "./log.ts";
 
 /** Bad input from the command line or the environment; exit code 2. */
@@ -49,6 +51,11 @@ export interface Config {
   readonly selector?: string;
   /** Where `/metrics`, `/healthz` and `/readyz` listen; `undefined` when off. */
   readonly metricsAddress?: ListenAddress;
+  // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+  /** kube-proxy's health endpoint (`--kube-proxy-health`); `undefined` when off. */
+  readonly kubeProxyHealth?: string;
+  /** Address lifetime in seconds (`--address-lifetime`); `undefined` when off (forever). */
+  readonly addressLifetimeSeconds?: number;
 }
 
 /** Raw option values as commander hands them over (flags already merged with env). */
@@ -65,6 +72,9 @@ export interface RawOptions {
   readonly namespace?: readonly string[];
   readonly selector?: string;
   readonly metricsAddress?: string;
+  // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+  readonly kubeProxyHealth?: string;
+  readonly addressLifetime?: string;
   /**
    * For each option whose value came from its environment variable rather
    * than the command line, that variable's name: errors name the source the
@@ -236,6 +246,19 @@ export function parseListen(text: string, source = "--metrics-address"): ListenA
   return { hostname, port, source };
 }
 
+/**
+ * Runs a parser whose errors name `flag`, renaming it to `source` (the
+ * environment variable the value came from) in the error.
+ */
+function renamed<T>(flag: string, source: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof UsageError) || source === flag) throw err;
+    throw new UsageError(err.message.replace(flag, source), { cause: err });
+  }
+}
+
 /** Validates raw options into a {@linkcode Config}. @throws {UsageError} */
 export function parseConfig(raw: RawOptions): Config {
   const src = (key: OptionKey, flag: string) => sourceOf(raw, key, flag);
@@ -283,6 +306,17 @@ export function parseConfig(raw: RawOptions): Config {
     metricsAddress: parseListen(
       raw.metricsAddress ?? "127.0.0.1:9472",
       src("metricsAddress", "--metrics-address"),
+    ),
+    // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+    kubeProxyHealth: renamed(
+      "--kube-proxy-health",
+      src("kubeProxyHealth", "--kube-proxy-health"),
+      () => parseKubeProxyHealth(raw.kubeProxyHealth),
+    ),
+    addressLifetimeSeconds: renamed(
+      "--address-lifetime",
+      src("addressLifetime", "--address-lifetime"),
+      () => parseAddressLifetime(raw.addressLifetime),
     ),
   };
 }

@@ -11,7 +11,7 @@
  * Usage: deno task bench [--small] [--only ID,...] [--runs N]
  *                        [--cpu-prof DIR] [--logs DIR] [--out FILE]
  *
- * IDs: event_latency, initial_sync, churn, memory, api_cost.
+ * IDs: event_latency, initial_sync, churn, memory, api_cost, renewal.
  *
  * @module
  */
@@ -23,6 +23,7 @@ import { churn } from "./bench/churn.ts";
 import { eventLatency } from "./bench/event_latency.ts";
 import { initialSync } from "./bench/initial_sync.ts";
 import { memory } from "./bench/memory.ts";
+import { renewal } from "./bench/renewal.ts";
 import { killAll, readProc, spawnLogged } from "./bench/processes.ts";
 import { formatTable, type ScenarioResult } from "./bench/report.ts";
 import { disposeAll } from "./bench/stage.ts";
@@ -35,6 +36,7 @@ const SCENARIOS: Record<string, (cfg: BenchConfig) => Promise<ScenarioResult>> =
   churn,
   memory,
   api_cost: apiCost,
+  renewal,
 };
 
 interface Args {

@@ -31,6 +31,8 @@ Deno.test("the shipped flags are exactly this list: no -A, no write, no ffi, no 
       "KUBEGW_NAMESPACE",
       "KUBEGW_SELECTOR",
       "KUBEGW_METRICS_ADDRESS",
+      "KUBEGW_KUBE_PROXY_HEALTH",
+      "KUBEGW_ADDRESS_LIFETIME",
       "KUBEGW_DEBUG",
       "HOME",
       "KUBERNETES_SERVICE_HOST",
