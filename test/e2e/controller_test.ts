@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { FakeApiServer, type K8sObject } from "../support/fake_apiserver.ts";
-import { freePort, type LoggedProcess, startAgent, writeKubeconfig } from "../support/agent.ts";
+import {
+  bundleCommand,
+  freePort,
+  type LoggedProcess,
+  startAgent,
+  writeKubeconfig,
+} from "../support/agent.ts";
 import { waitFor } from "../support/wait.ts";
 
 const CLASS = "kube-gw.io/anycast";
@@ -231,4 +237,77 @@ Deno.test("a controller stopped by SIGTERM releases the Lease and the standby ta
   w.api.create(lb("c", "web"));
   await waitFor("web/c to get a freed address", () => ingressOf(w.api, "c", "web").length > 0);
   assert.deepEqual(ingressOf(w.api, "c", "web"), ["10.0.100.0"]);
+});
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const decoder = new TextDecoder();
+
+Deno.test("after start-up the controller, with the shipped flags, cannot run any program (not even ip) nor read its kubeconfig", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kube-gw-planted-ctl-" });
+  const api = await FakeApiServer.start();
+  try {
+    const planted = `${dir}/planted.js`;
+    const bundled = await new Deno.Command("deno", {
+      args: [
+        "bundle",
+        "--quiet",
+        "--platform=deno",
+        "--output",
+        planted,
+        "test/support/planted_entry.ts",
+      ],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!bundled.success) throw new Error(`deno bundle failed: ${decoder.decode(bundled.stderr)}`);
+    await using kc = await writeKubeconfig(api, {});
+    const [cmd, ...args] = bundleCommand(planted);
+    const out = await new Deno.Command(cmd, {
+      args: [
+        ...args,
+        "controller",
+        "--pool=10.0.100.0/24",
+        "--leader-elect=false",
+        `--kubeconfig=${kc.path}`,
+        `--metrics-address=127.0.0.1:${freePort()}`,
+      ],
+      cwd: ROOT,
+      stdin: "null",
+      clearEnv: true,
+      env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+    }).output();
+    const stdout = decoder.decode(out.stdout);
+    const line = stdout.split("\n").find((l) => l.startsWith("{"));
+    if (!out.success || !line) {
+      throw new Error(
+        `planted run failed (${out.code}):\n${stdout}\n${decoder.decode(out.stderr)}`,
+      );
+    }
+    const report = JSON.parse(line);
+    assert.deepEqual(
+      {
+        "run ip": report["run ip"],
+        "run /bin/sh": report["run /bin/sh"],
+        "query run": report["query run"],
+        "read the kubeconfig": report["read the kubeconfig"],
+        "read /etc/shadow": report["read /etc/shadow"],
+        "write /tmp": report["write /tmp"],
+        "query net": report["query net"],
+      },
+      {
+        "run ip": "denied",
+        "run /bin/sh": "denied",
+        "query run": "prompt",
+        "read the kubeconfig": "denied",
+        "read /etc/shadow": "denied",
+        "write /tmp": "denied",
+        // What it needs still works (so "denied" above is not a broken harness).
+        "query net": "granted",
+      },
+    );
+  } finally {
+    await api.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
