@@ -83,6 +83,8 @@ export interface ControllerOptions {
   readonly events: EventSink;
   readonly clock: Clock;
   readonly observer?: ControllerObserver;
+  /** Services decided (and written) at once; one Service is never decided twice at once. @default 16 */
+  readonly concurrency?: number;
   /** Delay before a failed write (not a 409) is tried again. @default 1 s doubling to 30 s */
   readonly retry?: { readonly initialMs: number; readonly maxMs: number };
 }
@@ -109,7 +111,10 @@ export class Controller {
   #leading = false;
   #term: AbortController | undefined;
   #allocator: Allocator | undefined;
-  #running = false;
+  #workers = 0;
+  readonly #concurrency: number;
+  /** Keys a worker is deciding now. */
+  readonly #inFlight = new Set<string>();
   #idleWaiters: (() => void)[] = [];
   #configMap: PoolsConfigMap | undefined;
 
@@ -118,6 +123,7 @@ export class Controller {
     this.#observer = options.observer ?? quietControllerObserver;
     this.#pools = options.flagPool ? [options.flagPool] : [];
     this.#configSynced = !options.watchesConfig;
+    this.#concurrency = options.concurrency ?? 16;
     this.#observer.poolsChanged(this.#pools);
   }
 
@@ -324,33 +330,50 @@ export class Controller {
   }
 
   #kick(): void {
-    if (this.#running || !this.#term || this.#queue.size === 0) return;
-    this.#running = true;
-    void this.#drain(this.#term);
+    const term = this.#term;
+    if (!term) return;
+    while (this.#workers < this.#concurrency && this.#queue.size > this.#inFlight.size) {
+      const key = this.#nextKey();
+      if (key === undefined) break;
+      this.#workers++;
+      void this.#work(key, term);
+    }
   }
 
-  async #drain(term: AbortController): Promise<void> {
+  /** The oldest queued key that no worker is deciding now. */
+  #nextKey(): string | undefined {
+    for (const key of this.#queue.keys()) if (!this.#inFlight.has(key)) return key;
+    return undefined;
+  }
+
+  /** One worker: decides keys until none is free; one key is never decided twice at once. */
+  async #work(first: string, term: AbortController): Promise<void> {
+    let key: string | undefined = first;
     try {
-      while (this.#queue.size > 0 && this.#term === term) {
-        const [key, queuedAt] = this.#queue.entries().next().value!;
+      while (key !== undefined && this.#term === term) {
+        const queuedAt = this.#queue.get(key)!;
         this.#queue.delete(key);
+        this.#inFlight.add(key);
         try {
           await this.#process(key, queuedAt, term.signal);
         } catch (err) {
           if (term.signal.aborted) break;
           log.error("deciding {key} failed: {error}", { key, error: (err as Error).message });
+        } finally {
+          this.#inFlight.delete(key);
         }
+        key = this.#nextKey();
       }
     } finally {
-      this.#running = false;
+      this.#workers--;
       if (this.#queue.size > 0 && this.#term) this.#kick();
-      else for (const w of this.#idleWaiters.splice(0)) w();
+      if (this.#workers === 0) { for (const w of this.#idleWaiters.splice(0)) w(); }
     }
   }
 
   /** Resolves once nothing is queued or being decided (for tests and benchmarks). */
   idle(): Promise<void> {
-    if (!this.#running && (this.#queue.size === 0 || !this.#term)) return Promise.resolve();
+    if (this.#workers === 0 && (this.#queue.size === 0 || !this.#term)) return Promise.resolve();
     return new Promise((r) => this.#idleWaiters.push(r));
   }
 

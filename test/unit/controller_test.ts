@@ -59,11 +59,33 @@ class FakeStatus implements StatusWriter {
   readonly failNext: Error[] = [];
   #rv = 1000;
 
-  write(s: LbServiceRecord, addresses: readonly string[]): Promise<string> {
+  /** While set, writes wait for {@linkcode release} (and fail when their signal aborts). */
+  hold = false;
+  #held: (() => void)[] = [];
+  /** Writes started, held or not. */
+  started = 0;
+
+  async write(
+    s: LbServiceRecord,
+    addresses: readonly string[],
+    signal: AbortSignal,
+  ): Promise<string> {
+    this.started++;
     const err = this.failNext.shift();
-    if (err) return Promise.reject(err);
+    if (err) throw err;
+    if (this.hold) {
+      await new Promise<void>((resolve, reject) => {
+        this.#held.push(resolve);
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      });
+    }
     this.writes.push({ key: `${s.namespace}/${s.name}`, rv: s.resourceVersion, addresses });
-    return Promise.resolve(String(++this.#rv));
+    return String(++this.#rv);
+  }
+
+  /** Lets held writes finish. */
+  release(): void {
+    for (const r of this.#held.splice(0)) r();
   }
 
   /** The last addresses written per Service. */
@@ -278,11 +300,16 @@ Deno.test("Events are de-duplicated: a Service that keeps failing the same way g
   assert.deepEqual(t.eventApi.about("b").length, 1);
 });
 
-Deno.test("stopLeading aborts the term: queued Services are not written", async () => {
+Deno.test("stopLeading aborts the term: writes in flight are abandoned, queued Services are not written", async () => {
   const t = setup({ pool: ["198.51.100.0/24"] });
+  t.status.hold = true;
   t.controller.startLeading();
   t.controller.services.replace(Array.from({ length: 50 }, (_, i) => svc(`s${i}`, "web")));
+  assert.ok(t.status.started > 0 && t.status.started < 50, `${t.status.started} writes started`);
   t.controller.stopLeading();
+  t.status.release();
   await t.settle();
-  assert.ok(t.status.writes.length <= 1, `${t.status.writes.length} writes after stopLeading`);
+  assert.deepEqual(t.status.writes, []);
+  assert.ok(t.status.started < 50);
+  assert.deepEqual(t.eventApi.posted, []);
 });
