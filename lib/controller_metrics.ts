@@ -107,14 +107,23 @@ export class ControllerMetrics implements ControllerObserver {
       labelNames: ["kind", "reason"],
       registers,
     });
-    new Gauge({
-      name: "process_resident_memory_bytes",
-      help: "Resident memory size in bytes.",
-      registers,
-      collect(this: Gauge) {
-        this.set(Deno.memoryUsage().rss);
-      },
-    });
+    const memory = (name: string, help: string, pick: (m: Deno.MemoryUsage) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect(this: Gauge) {
+          this.set(pick(Deno.memoryUsage()));
+        },
+      });
+    memory("process_resident_memory_bytes", "Resident memory size in bytes.", (m) => m.rss);
+    memory("kubegw_heap_total_bytes", "V8 heap size in bytes.", (m) => m.heapTotal);
+    memory("kubegw_heap_used_bytes", "V8 heap in use in bytes.", (m) => m.heapUsed);
+    memory(
+      "kubegw_external_memory_bytes",
+      "Memory held outside the V8 heap by JavaScript objects, in bytes.",
+      (m) => m.external,
+    );
   }
 
   statusWritten(kind: "allocated" | "cleared", seconds: number): void {

@@ -14,7 +14,11 @@
  *   within lease duration + retry period (17 s).
  *
  * Usage: deno run -P=bench scripts/bench/controller.ts [--services N] [--memory M] [--only a,b]
- * Needs `deno task bundle` first (dist/kube-gw.js).
+ * Needs `deno task bundle` first (dist/kube-gw.js). Diagnostics, with
+ * `--allow-env=BENCH_DEBUG,BENCH_V8_FLAGS,BENCH_MALLOC_ARENA_MAX`: BENCH_DEBUG=1
+ * prints the memory metrics after the memory run; BENCH_V8_FLAGS runs the
+ * controller with `--v8-flags=...` (not the shipped flags); BENCH_MALLOC_ARENA_MAX
+ * passes MALLOC_ARENA_MAX to it.
  *
  * @module
  */
@@ -22,13 +26,18 @@
 import { FakeApiServer } from "../../test/support/fake_apiserver.ts";
 import {
   freePort,
-  type LoggedProcess,
+  kubeGwCommand,
+  LoggedProcess,
   startAgent,
   writeKubeconfig,
 } from "../../test/support/agent.ts";
 import { waitFor } from "../../test/support/wait.ts";
 
 const CLASS = "kube-gw.io/anycast";
+/** The controller's environment besides PATH (BENCH_MALLOC_ARENA_MAX sets glibc's arena cap). */
+const ENV: Record<string, string> = Deno.env.get("BENCH_MALLOC_ARENA_MAX")
+  ? { MALLOC_ARENA_MAX: Deno.env.get("BENCH_MALLOC_ARENA_MAX")! }
+  : {};
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -68,14 +77,21 @@ async function startController(
   extra: string[],
 ): Promise<{ proc: LoggedProcess; port: number }> {
   const port = freePort();
-  const proc = startAgent([
+  const v8 = Deno.env.get("BENCH_V8_FLAGS");
+  const start = v8
+    ? (args: string[], env: Record<string, string>) => {
+      const [deno, run, ...rest] = kubeGwCommand();
+      return new LoggedProcess([deno, run, `--v8-flags=${v8}`, ...rest, ...args], { env });
+    }
+    : startAgent;
+  const proc = start([
     "controller",
     `--kubeconfig=${kubeconfig}`,
     "--pool=10.64.0.0/16",
     `--metrics-address=127.0.0.1:${port}`,
     "--log-level=warning",
     ...extra,
-  ]);
+  ], ENV);
   await ready(port);
   return { proc, port };
 }
@@ -139,7 +155,7 @@ async function memory(m: number) {
     })),
   );
   const start = performance.now();
-  const { proc } = await startController(kc.path, ["--leader-elect=false"]);
+  const { proc, port } = await startController(kc.path, ["--leader-elect=false"]);
   try {
     await waitFor(
       `${m} Services written`,
@@ -148,6 +164,16 @@ async function memory(m: number) {
       500,
     );
     const allocatedMs = Math.round(performance.now() - start);
+    if (Deno.env.get("BENCH_DEBUG")) {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      const text = await res.text();
+      console.error(
+        text.split("\n").filter((l) =>
+          /^(kubegw_heap|kubegw_external|process_res|kubegw_lb_events)/.test(l)
+        ).join("\n"),
+      );
+      console.error(`log lines: ${proc.lines.length}`, proc.lines.slice(0, 5));
+    }
     return {
       services: m,
       peakRssMB: Math.round((await peakRss(proc.pid)) / 1e5) / 10,
