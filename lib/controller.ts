@@ -103,6 +103,8 @@ export class Controller {
   readonly #queue = new Map<string, number>();
   /** Services whose request could not be met: tried again when an address is freed. */
   readonly #failed = new Set<string>();
+  /** Per Service, the Warnings it was last told, by reason (see #changed). */
+  readonly #reported = new Map<string, Map<string, string>>();
   readonly #retries = new Map<string, { timer: TimerId; backoff: Backoff }>();
   #pools: readonly Pool[];
   #poolsGood = false;
@@ -315,12 +317,14 @@ export class Controller {
 
   #outsideWarning(svc: LbServiceRecord, address: string, signal: AbortSignal): void {
     if (svc.externalIPs.includes(address)) return;
+    const note = `${address} lies in no pool; it stays until the Service lets it go`;
+    if (!this.#changed(serviceKey(svc), `AddressOutsidePools/${address}`, note)) return;
     this.#o.events.record({
       regarding: regardingService(svc),
       type: "Warning",
       reason: "AddressOutsidePools",
       action: "Allocate",
-      note: `${address} lies in no pool; it stays until the Service lets it go`,
+      note,
     }, signal);
   }
 
@@ -377,6 +381,20 @@ export class Controller {
     return new Promise((r) => this.#idleWaiters.push(r));
   }
 
+  /**
+   * Whether what a Service should be told under `reason` differs from what it
+   * was last told (so Warnings are recorded on change only, whatever other
+   * Events come between); records `what` as told. Empty `what`: nothing to tell.
+   */
+  #changed(key: string, reason: string, what: string): boolean {
+    let told = this.#reported.get(key);
+    if ((told?.get(reason) ?? "") === what) return false;
+    if (!told) this.#reported.set(key, told = new Map());
+    if (what === "") told.delete(reason);
+    else told.set(reason, what);
+    return what !== "";
+  }
+
   #released(released: readonly string[]): void {
     if (released.length === 0) return;
     for (const key of this.#failed) this.#enqueue(key);
@@ -386,6 +404,7 @@ export class Controller {
     const allocator = this.#allocator!;
     const svc = this.#cache.get(key);
     if (!svc) {
+      this.#reported.delete(key);
       this.#failed.delete(key);
       this.#released(allocator.release(key));
       return;
@@ -397,6 +416,7 @@ export class Controller {
       );
 
     if (!isOurs(svc, this.#o.classes)) {
+      this.#reported.delete(key);
       this.#failed.delete(key);
       const released = allocator.release(key);
       if (svc.ingressIPs.length > 0) {
@@ -415,19 +435,18 @@ export class Controller {
       return;
     }
 
-    for (const r of externalIpRefusals(svc)) {
-      ev("Warning", "ExternalIPRefused", "Announce", r.message);
+    const refusals = externalIpRefusals(svc).map((r) => r.message);
+    if (this.#changed(key, "ExternalIPRefused", refusals.join("\n"))) {
+      for (const note of refusals) ev("Warning", "ExternalIPRefused", "Announce", note);
     }
     const result = allocator.allocate(svc);
     if (!result.ok) {
       this.#failed.add(key);
       this.#observer.allocationFailed(result.failure.reason);
-      ev(
-        "Warning",
-        "AllocationFailed",
-        "Allocate",
-        `${result.failure.reason}: ${result.failure.message}`,
-      );
+      const note = `${result.failure.reason}: ${result.failure.message}`;
+      if (this.#changed(key, "AllocationFailed", note)) {
+        ev("Warning", "AllocationFailed", "Allocate", note);
+      }
       if (svc.ingressIPs.length > 0) {
         if (await this.#write(key, svc, [], queuedAt, signal)) {
           ev("Normal", "IPReleased", "Release", `released ${svc.ingressIPs.join(", ")}`);
@@ -437,13 +456,9 @@ export class Controller {
       return;
     }
     this.#failed.delete(key);
-    if (result.partial) {
-      ev(
-        "Warning",
-        "AllocationFailed",
-        "Allocate",
-        `${result.partial.reason}: ${result.partial.message}`,
-      );
+    const partial = result.partial ? `${result.partial.reason}: ${result.partial.message}` : "";
+    if (this.#changed(key, "AllocationFailed", partial)) {
+      ev("Warning", "AllocationFailed", "Allocate", partial);
     }
     for (const a of result.outsidePools) this.#outsideWarning(svc, a, signal);
     if (!statusShows(svc, result.addresses)) {

@@ -313,3 +313,26 @@ Deno.test("stopLeading aborts the term: writes in flight are abandoned, queued S
   assert.ok(t.status.started < 50);
   assert.deepEqual(t.eventApi.posted, []);
 });
+
+Deno.test("an externalIP the agents refuse is reported once as ExternalIPRefused; Services of another class are not even kept", async () => {
+  const t = setup();
+  const withBad = decodeLbService({
+    metadata: { name: "x", namespace: "web", uid: "u-x", resourceVersion: "1" },
+    spec: {
+      type: "LoadBalancer",
+      loadBalancerClass: CLASS,
+      externalIPs: ["127.0.0.1"],
+      ports: [{ port: 80 }],
+    },
+  });
+  t.controller.services.replace([withBad, svc("other", "web", { cls: "example.com/lb" })]);
+  t.controller.startLeading();
+  await t.settle();
+  t.controller.services.upsert({ ...withBad, resourceVersion: "2" });
+  await t.settle();
+  const refused = t.eventApi.about("x").filter((e) => e.startsWith("ExternalIPRefused: "));
+  assert.equal(refused.length, 1);
+  assert.match(refused[0], /127\.0\.0\.1/);
+  assert.deepEqual([...t.status.last.keys()], ["web/x"]);
+  assert.deepEqual(t.eventApi.about("other"), []);
+});
