@@ -26,8 +26,13 @@ import { ApiError, type Clock, sleep, type TimerId } from "./ports.ts";
 
 const log = getLogger(["kube-gw", "leader"]);
 
-/** client-go's jitter of a standby's retry period: up to 1.2 times more. */
-const JITTER_FACTOR = 1.2;
+/**
+ * A standby's retry period is drawn from [1, 1 + this] times the retry period
+ * (2 s to 2.5 s by default): enough to keep candidates apart, and smaller
+ * than client-go's 1.2, so a dead leader is replaced within about the lease
+ * duration plus one retry period after the standby saw its last renew.
+ */
+const JITTER_FACTOR = 0.25;
 
 /** Options of {@linkcode LeaderElector}. */
 export interface LeaderElectorOptions {
