@@ -329,6 +329,8 @@ export class Controller {
   }
 
   #enqueue(key: string): void {
+    // A standby queues nothing: a new term queues every cached Service.
+    if (!this.#term) return;
     if (!this.#queue.has(key)) this.#queue.set(key, this.#o.clock.now());
     this.#kick();
   }

@@ -528,11 +528,8 @@ Deno.test("the controller runs `kube-gw controller` from the agents' image, in-c
   assert.deepEqual(config.leaderElect, true);
   assert.deepEqual(pod.enableServiceLinks, false);
   // The kubelet probes the pod's IP: the listener must not be the default 127.0.0.1.
-  const listen = parseListen(env.KUBEGW_METRICS_ADDRESS);
-  assert.deepEqual({ hostname: listen?.hostname, port: listen?.port }, {
-    hostname: "0.0.0.0",
-    port: 9473,
-  });
+  const listen = parseListen(env.KUBEGW_METRICS_ADDRESS, "KUBEGW_METRICS_ADDRESS");
+  assert.deepEqual(listen, { hostname: "0.0.0.0", port: 9473, source: "KUBEGW_METRICS_ADDRESS" });
   assert.deepEqual(c.ports, [{ name: "metrics", containerPort: listen!.port, protocol: "TCP" }]);
   for (const [probe, path] of [["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]]) {
     assert.deepEqual(at(c, probe, "httpGet"), { port: listen!.port, path }, probe);
