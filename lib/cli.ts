@@ -10,7 +10,7 @@ import type { OptionKey, RawOptions } from "./config.ts";
 import { UsageError } from "./config.ts";
 
 /** The subcommands. */
-export type CommandName = "run" | "once" | "plan" | "drain" | "version";
+export type CommandName = "run" | "once" | "plan" | "drain" | "controller" | "version";
 
 /** What the user asked for. */
 export interface Invocation {
@@ -21,7 +21,7 @@ export interface Invocation {
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 /** Repeatable options: their environment variable holds a comma-separated list. */
-const LIST_OPTIONS = new Set(["network", "namespace"]);
+const LIST_OPTIONS = new Set(["network", "namespace", "pool"]);
 
 /** The environment variable behind each flag. */
 export const FLAG_ENV = {
@@ -39,6 +39,13 @@ export const FLAG_ENV = {
   // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
   kubeProxyHealth: "KUBEGW_KUBE_PROXY_HEALTH",
   addressLifetime: "KUBEGW_ADDRESS_LIFETIME",
+  // LoadBalancer Services (issue 11).
+  class: "KUBEGW_CLASS",
+  defaultClass: "KUBEGW_DEFAULT_CLASS",
+  pool: "KUBEGW_POOL",
+  config: "KUBEGW_CONFIG",
+  leaderElect: "KUBEGW_LEADER_ELECT",
+  leaseNamespace: "KUBEGW_LEASE_NAMESPACE",
 } as const;
 
 /** Every environment variable kube-gw reads. */
@@ -117,6 +124,52 @@ function addCommon(cmd: Command, api: boolean): Command {
     );
 }
 
+/** The options of `kube-gw controller`. */
+function addController(cmd: Command): Command {
+  return cmd
+    .addOption(
+      option("class", "--class <class>", "the spec.loadBalancerClass served")
+        .default("kube-gw.io/anycast"),
+    )
+    .addOption(
+      option("defaultClass", "--default-class [bool]", "also serve Services without a class"),
+    )
+    .addOption(
+      option("pool", "--pool <cidr>", "the default pool; repeatable or comma-separated")
+        .argParser(collect),
+    )
+    .addOption(
+      option("config", "--config <namespace/name>", "the pools ConfigMap (key pools.yaml)"),
+    )
+    .addOption(
+      option("leaderElect", "--leader-elect [bool]", "elect a leader on a Lease (default true)"),
+    )
+    .addOption(
+      option("leaseNamespace", "--lease-namespace <name>", "the Lease's namespace")
+        .default("kube-system"),
+    )
+    .addOption(
+      option(
+        "logLevel",
+        "--log-level <level>",
+        "debug, info, warning, error; KUBEGW_DEBUG=1: debug",
+      ),
+    )
+    .addOption(option("logFormat", "--log-format <format>", "text or json").default("text"))
+    .addOption(
+      option("kubeconfig", "--kubeconfig <path>", "kubeconfig file (default ~/.kube/config)"),
+    )
+    .addOption(option("inCluster", "--in-cluster", "use the pod's service account"))
+    .addOption(
+      option(
+        "metricsAddress",
+        "--metrics-address <host:port>",
+        "/metrics, /healthz, /readyz; or off",
+      )
+        .default("127.0.0.1:9473"),
+    );
+}
+
 /**
  * Parses argv (without the program name). One leading `--` is dropped:
  * `deno task start -- run ...` hands it over as the first argument.
@@ -140,7 +193,8 @@ export function parseArgs(
   const define = (name: CommandName, description: string, api: boolean, isDefault = false) => {
     const cmd = program.command(name, { isDefault }).description(description)
       .exitOverride().configureOutput({ writeOut: out, writeErr: () => {}, outputError: () => {} });
-    if (name !== "version") addCommon(cmd, api);
+    if (name === "controller") addController(cmd);
+    else if (name !== "version") addCommon(cmd, api);
     cmd.allowExcessArguments(false).action((opts: Record<string, unknown>) => {
       // A flag on the command line wins over its environment variable, which wins over the default.
       const merged: Record<string, unknown> = { ...opts };
@@ -162,6 +216,11 @@ export function parseArgs(
   define("once", "reconcile once, then exit", true);
   define("plan", "print the addresses that would be added and removed; change nothing", true);
   define("drain", "remove every managed address, to leave the anycast group", false);
+  define(
+    "controller",
+    "allocate addresses to LoadBalancer Services (the cluster's controller)",
+    true,
+  );
   define("version", "print the version and the commit", false);
   try {
     program.parse(argv[0] === "--" ? argv.slice(1) : [...argv], { from: "user" });

@@ -75,6 +75,14 @@ export interface RawOptions {
   // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
   readonly kubeProxyHealth?: string;
   readonly addressLifetime?: string;
+  // LoadBalancer Services (issue 11): class flags shared by `run` and `controller`.
+  readonly class?: string;
+  readonly defaultClass?: string | boolean;
+  // `controller` only.
+  readonly pool?: readonly string[];
+  readonly config?: string;
+  readonly leaderElect?: string | boolean;
+  readonly leaseNamespace?: string;
   /**
    * For each option whose value came from its environment variable rather
    * than the command line, that variable's name: errors name the source the
@@ -87,7 +95,7 @@ export interface RawOptions {
 export type OptionKey = Exclude<keyof RawOptions, "debug" | "fromEnv">;
 
 /** The name to report a value under: its environment variable if it came from one, else the flag. */
-function sourceOf(raw: RawOptions, key: OptionKey, flag: string): string {
+export function sourceOf(raw: RawOptions, key: OptionKey, flag: string): string {
   return raw.fromEnv?.[key] ?? flag;
 }
 
@@ -179,7 +187,7 @@ function formatMs(ms: number): string {
   return `${ms}ms`;
 }
 
-function parseBool(flag: string, value: string | boolean | undefined): boolean {
+export function parseBool(flag: string, value: string | boolean | undefined): boolean {
   if (value === undefined || value === false) return false;
   if (value === true) return true;
   const v = value.trim().toLowerCase();
@@ -188,7 +196,7 @@ function parseBool(flag: string, value: string | boolean | undefined): boolean {
   throw bad(flag, value, "is not a boolean (1/0, true/false)");
 }
 
-function parseLevel(raw: RawOptions): Level {
+export function parseLevel(raw: RawOptions): Level {
   if (raw.logLevel !== undefined) {
     const v = raw.logLevel.trim().toLowerCase();
     if (v === "warn") return "warning";
@@ -318,5 +326,31 @@ export function parseConfig(raw: RawOptions): Config {
       src("addressLifetime", "--address-lifetime"),
       () => parseAddressLifetime(raw.addressLifetime),
     ),
+  };
+}
+
+const CLASS =
+  /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * The LoadBalancer class options of `run` and `controller` (`--class`,
+ * `--default-class`). A class is a label-style name with a domain prefix,
+ * as the API requires of `spec.loadBalancerClass`.
+ *
+ * @default class "kube-gw.io/anycast", defaultClass false
+ * @throws {UsageError} naming the flag or environment variable.
+ */
+export function parseClassOptions(raw: RawOptions): { class: string; defaultClass: boolean } {
+  const cls = (raw.class ?? "kube-gw.io/anycast").trim();
+  if (!CLASS.test(cls)) {
+    throw bad(
+      sourceOf(raw, "class", "--class"),
+      cls,
+      "is not a load-balancer class (a prefixed name like kube-gw.io/anycast)",
+    );
+  }
+  return {
+    class: cls,
+    defaultClass: parseBool(sourceOf(raw, "defaultClass", "--default-class"), raw.defaultClass),
   };
 }
