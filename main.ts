@@ -9,8 +9,14 @@
 import { logSettings, runAgent } from "./lib/agent.ts";
 import { drain, runOnce, runPlan } from "./lib/commands.ts";
 import { formatPlan } from "./lib/plan_table.ts";
+import type { HealthSourceOptions } from "./lib/ports.ts";
+import { KubeProxyHealthPoller } from "./lib/proxy_health_poller.ts";
 import { ENV_VARS, parseArgs } from "./lib/cli.ts";
-import { type Config, parseConfig, UsageError } from "./lib/config.ts";
+import { type Config, parseConfig, type RawOptions, UsageError } from "./lib/config.ts";
+import { parseControllerConfig } from "./lib/controller_config.ts";
+import { ControllerMetrics } from "./lib/controller_metrics.ts";
+import { runController } from "./lib/controller_run.ts";
+import { holderIdentity } from "./lib/leader_election.ts";
 import { IpRoute2 } from "./lib/iproute2.ts";
 import { KubeApi } from "./lib/kube_api.ts";
 import {
@@ -42,7 +48,7 @@ function fail(code: number, message: string): never {
 }
 
 /** Loads credentials, then gives up file reads except what token rotation needs. */
-async function connect(config: Config): Promise<ApiConnection> {
+async function connect(config: Pick<Config, "inCluster" | "kubeconfig">): Promise<ApiConnection> {
   const readFile = (p: string) => Deno.readTextFileSync(p);
   let conn: ApiConnection;
   if (config.inCluster) {
@@ -83,9 +89,14 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`kube-gw ${VERSION} (commit ${COMMIT})`);
     return 0;
   }
+  if (invocation.command === "controller") return await controllerMain(invocation.options);
   const config = parseConfig(invocation.options);
   await setupLogging(config.logLevel, config.logFormat);
-  const store = new IpRoute2({ device: config.interface, netns: config.netns });
+  const store = new IpRoute2({
+    device: config.interface,
+    netns: config.netns,
+    lifetimeSeconds: config.addressLifetimeSeconds,
+  });
   const controller = new AbortController();
   const stop = () => controller.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);
@@ -120,13 +131,55 @@ export async function main(argv: string[]): Promise<number> {
           log.info("stopping; addresses stay in place");
           setTimeout(() => fail(0, "stop took over 900ms; exiting anyway"), 900);
         });
-        await runAgent(config, { store, api, metrics }, controller.signal);
+        const healthSource = (o: HealthSourceOptions) =>
+          new KubeProxyHealthPoller({ ...o, observer: metrics });
+        await runAgent(config, { store, api, metrics, healthSource }, controller.signal);
         return 0;
       }
     }
   } finally {
     api.close();
   }
+}
+
+/** This host's name, read before file reads are given up (no `sys` permission). */
+function hostName(): string {
+  for (const path of ["/proc/sys/kernel/hostname", "/etc/hostname"]) {
+    try {
+      const name = Deno.readTextFileSync(path).trim();
+      if (name) return name;
+    } catch {
+      // Try the next.
+    }
+  }
+  return "";
+}
+
+/** `kube-gw controller`: gives up `run` and reads beyond its credentials, then runs. */
+async function controllerMain(raw: RawOptions): Promise<number> {
+  const config = parseControllerConfig(raw);
+  await setupLogging(config.logLevel, config.logFormat);
+  // The controller never runs a program.
+  await Deno.permissions.revoke({ name: "run" });
+  const identity = holderIdentity(hostName(), crypto.getRandomValues(new Uint8Array(8)));
+  const controller = new AbortController();
+  const stop = () => controller.abort(new Error("stopped by signal"));
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+  const conn = await connect(config);
+  const api = new KubeApi(conn);
+  log.info("using API server {server} ({source})", { server: conn.server, source: conn.source });
+  const metrics = config.metricsAddress ? new ControllerMetrics(VERSION, COMMIT) : undefined;
+  controller.signal.addEventListener("abort", () => {
+    log.info("stopping: no more writes, releasing the Lease");
+    setTimeout(() => fail(0, "stop took over 900ms; exiting anyway"), 900);
+  });
+  try {
+    await runController(config, { api, identity, metrics }, controller.signal);
+  } finally {
+    api.close();
+  }
+  return 0;
 }
 
 if (import.meta.main) {

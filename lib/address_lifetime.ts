@@ -9,7 +9,9 @@
  */
 
 import { parseDuration, UsageError } from "./config.ts";
-import { batchScript } from "./iproute2.ts";
+import { batchScript, lifetimeSuffix } from "./iproute2.ts";
+
+export { lifetimeSuffix };
 
 /** The shortest lifetime accepted, in seconds (renewal every second). @default 3 */
 export const MIN_LIFETIME_SECONDS = 3;
@@ -44,24 +46,17 @@ export function renewalIntervalMs(lifetimeSeconds: number): number {
   return Math.floor(lifetimeSeconds * 1000 / 3);
 }
 
-/** The suffix that gives an `address replace` line its lifetime. */
-export function lifetimeSuffix(lifetimeSeconds: number): string {
-  const n = Math.floor(lifetimeSeconds);
-  return ` valid_lft ${n} preferred_lft ${n}`;
-}
-
 /**
  * The `ip -batch` script that renews `addresses` on `device`: one
  * `address replace A/32 dev D valid_lft N preferred_lft N` line each (a
  * renewal is one RTM_NEWADDR, no delete, and no BGP UPDATE). Addresses must be
- * canonical texts from the parser. Built on {@linkcode batchScript}'s lines so
- * that both stay one format.
+ * canonical texts from the parser. It is {@linkcode batchScript} with a
+ * lifetime, so that both stay one format.
  */
 export function renewalScript(
   addresses: Iterable<string>,
   device: string,
   lifetimeSeconds: number,
 ): string {
-  const suffix = lifetimeSuffix(lifetimeSeconds);
-  return batchScript({ add: [...addresses], remove: [] }, device).replaceAll("\n", `${suffix}\n`);
+  return batchScript({ add: [...addresses], remove: [] }, device, { lifetimeSeconds });
 }

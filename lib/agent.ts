@@ -23,6 +23,8 @@ import type {
 } from "./ports.ts";
 import type { HealthState } from "./proxy_health.ts";
 import { Reconciler } from "./reconciler.ts";
+import { makePermanent, Renewer } from "./renewer.ts";
+import { renewalIntervalMs } from "./address_lifetime.ts";
 import { serviceSource } from "./service_source.ts";
 import { serveStatus } from "./status_server.ts";
 import { systemClock } from "./system_clock.ts";
@@ -125,16 +127,8 @@ export function makeHealth(
     );
     return undefined;
   }
-  let last: HealthState | undefined;
+  // The source logs its transitions (one line each); the gate only follows them.
   const apply = (state: HealthState) => {
-    if (state.unknown && !last?.unknown) {
-      log.warn("announce gate open: {reason}", { reason: state.reason });
-    } else if (!state.open && (last === undefined || last.open)) {
-      log.warn("announce gate closed: {reason}", { reason: state.reason });
-    } else if (state.open && last !== undefined && !last.open) {
-      log.info("announce gate open: {reason}", { reason: state.reason });
-    }
-    last = state;
     reconciler.setHealth({ open: state.open, reason: state.reason });
   };
   const source = deps.healthSource({
@@ -166,6 +160,8 @@ export async function runAgent(
     count: held.size,
     device: config.interface,
   });
+  // --address-lifetime off after a run with it: keep the addresses (issue 12, item 6).
+  if (config.addressLifetimeSeconds === undefined) await makePermanent(deps.store, held);
   const { services, slices } = makeSources(config, deps, reconciler);
   const health = makeHealth(config, deps, reconciler, held.size > 0);
   let lastTick = clock.now();
@@ -188,6 +184,18 @@ export async function runAgent(
   }
   const sources = [...services, ...slices];
   const running = [...sources.map((s) => s.run(signal)), ...(health ? [health.run(signal)] : [])];
+  // --address-lifetime: renew the held addresses at a third of the lifetime (issue 12, item 6).
+  const lifetime = config.addressLifetimeSeconds;
+  if (lifetime !== undefined && deps.store.renew) {
+    const renewer = new Renewer({
+      renew: () => reconciler.renew(),
+      intervalMs: renewalIntervalMs(lifetime),
+      lifetimeSeconds: lifetime,
+      clock,
+      observer: deps.metrics,
+    });
+    running.push(renewer.run(signal));
+  }
   try {
     // Nothing is evaluated before the first complete list of every source.
     await Promise.race([

@@ -10,7 +10,7 @@ import type { OptionKey, RawOptions } from "./config.ts";
 import { UsageError } from "./config.ts";
 
 /** The subcommands. */
-export type CommandName = "run" | "once" | "plan" | "drain" | "version";
+export type CommandName = "run" | "once" | "plan" | "drain" | "controller" | "version";
 
 /** What the user asked for. */
 export interface Invocation {
@@ -21,7 +21,7 @@ export interface Invocation {
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 /** Repeatable options: their environment variable holds a comma-separated list. */
-const LIST_OPTIONS = new Set(["network", "namespace"]);
+const LIST_OPTIONS = new Set(["network", "namespace", "pool"]);
 
 /** The environment variable behind each flag. */
 export const FLAG_ENV = {
@@ -36,13 +36,21 @@ export const FLAG_ENV = {
   namespace: "KUBEGW_NAMESPACE",
   selector: "KUBEGW_SELECTOR",
   metricsAddress: "KUBEGW_METRICS_ADDRESS",
+  // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+  kubeProxyHealth: "KUBEGW_KUBE_PROXY_HEALTH",
+  addressLifetime: "KUBEGW_ADDRESS_LIFETIME",
+  // LoadBalancer Services (issue 11).
   class: "KUBEGW_CLASS",
   defaultClass: "KUBEGW_DEFAULT_CLASS",
+  pool: "KUBEGW_POOL",
+  config: "KUBEGW_CONFIG",
+  leaderElect: "KUBEGW_LEADER_ELECT",
+  leaseNamespace: "KUBEGW_LEASE_NAMESPACE",
+  // The agent's addresses and announce gate (issue 11 item 6, issue 12; branch gate).
   externalIps: "KUBEGW_EXTERNAL_IPS",
   announce: "KUBEGW_ANNOUNCE",
   announceDelay: "KUBEGW_ANNOUNCE_DELAY",
   nodeName: "KUBEGW_NODE_NAME",
-  kubeProxyHealth: "KUBEGW_KUBE_PROXY_HEALTH",
 } as const;
 
 /** Read for `--node-name` when neither the flag nor `KUBEGW_NODE_NAME` is set (downward API). */
@@ -103,16 +111,33 @@ function addCommon(cmd: Command, api: boolean): Command {
       option(
         "metricsAddress",
         "--metrics-address <host:port>",
-        "/metrics, /healthz, /readyz, /status; or off",
+        "/metrics, /healthz, /readyz; or off",
       )
         .default("127.0.0.1:9472"),
     )
+    // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
     .addOption(
-      option("class", "--class <name>", "loadBalancerClass of kube-gw's Services")
+      option(
+        "kubeProxyHealth",
+        "--kube-proxy-health <url>",
+        "kube-proxy's health endpoint to gate announcements on, or off " +
+          "(default http://127.0.0.1:10256/healthz)",
+      ),
+    )
+    .addOption(
+      option(
+        "addressLifetime",
+        "--address-lifetime <duration>",
+        "add addresses with this lifetime and renew them at a third of it, or off",
+      ).default("off"),
+    )
+    // The agent's addresses and announce gate (issue 11 item 6, issue 12; branch gate).
+    .addOption(
+      option("class", "--class <class>", "announce the LoadBalancer addresses of this class")
         .default("kube-gw.io/anycast"),
     )
     .addOption(
-      option("defaultClass", "--default-class", "also LoadBalancer Services without a class"),
+      option("defaultClass", "--default-class [bool]", "also of Services without a class"),
     )
     .addOption(
       option("externalIps", "--external-ips [bool]", "announce spec.externalIPs; false: ignore")
@@ -128,10 +153,52 @@ function addCommon(cmd: Command, api: boolean): Command {
     )
     .addOption(
       option("nodeName", "--node-name <name>", "this node, for Local Services (also NODE_NAME)"),
+    );
+}
+
+/** The options of `kube-gw controller`. */
+function addController(cmd: Command): Command {
+  return cmd
+    .addOption(
+      option("class", "--class <class>", "the spec.loadBalancerClass served")
+        .default("kube-gw.io/anycast"),
     )
     .addOption(
-      option("kubeProxyHealth", "--kube-proxy-health <url>", "kube-proxy's /healthz, or off")
-        .default("http://127.0.0.1:10256/healthz"),
+      option("defaultClass", "--default-class [bool]", "also serve Services without a class"),
+    )
+    .addOption(
+      option("pool", "--pool <cidr>", "the default pool; repeatable or comma-separated")
+        .argParser(collect),
+    )
+    .addOption(
+      option("config", "--config <namespace/name>", "the pools ConfigMap (key pools.yaml)"),
+    )
+    .addOption(
+      option("leaderElect", "--leader-elect [bool]", "elect a leader on a Lease (default true)"),
+    )
+    .addOption(
+      option("leaseNamespace", "--lease-namespace <name>", "the Lease's namespace")
+        .default("kube-system"),
+    )
+    .addOption(
+      option(
+        "logLevel",
+        "--log-level <level>",
+        "debug, info, warning, error; KUBEGW_DEBUG=1: debug",
+      ),
+    )
+    .addOption(option("logFormat", "--log-format <format>", "text or json").default("text"))
+    .addOption(
+      option("kubeconfig", "--kubeconfig <path>", "kubeconfig file (default ~/.kube/config)"),
+    )
+    .addOption(option("inCluster", "--in-cluster", "use the pod's service account"))
+    .addOption(
+      option(
+        "metricsAddress",
+        "--metrics-address <host:port>",
+        "/metrics, /healthz, /readyz; or off",
+      )
+        .default("127.0.0.1:9473"),
     );
 }
 
@@ -158,7 +225,8 @@ export function parseArgs(
   const define = (name: CommandName, description: string, api: boolean, isDefault = false) => {
     const cmd = program.command(name, { isDefault }).description(description)
       .exitOverride().configureOutput({ writeOut: out, writeErr: () => {}, outputError: () => {} });
-    if (name !== "version") addCommon(cmd, api);
+    if (name === "controller") addController(cmd);
+    else if (name !== "version") addCommon(cmd, api);
     cmd.allowExcessArguments(false).action((opts: Record<string, unknown>) => {
       // A flag on the command line wins over its environment variable, which wins over the default.
       const merged: Record<string, unknown> = { ...opts };
@@ -188,6 +256,11 @@ export function parseArgs(
   define("once", "reconcile once, then exit", true);
   define("plan", "print the addresses that would be added and removed; change nothing", true);
   define("drain", "remove every managed address, to leave the anycast group", false);
+  define(
+    "controller",
+    "allocate addresses to LoadBalancer Services (the cluster's controller)",
+    true,
+  );
   define("version", "print the version and the commit", false);
   try {
     program.parse(argv[0] === "--" ? argv.slice(1) : [...argv], { from: "user" });

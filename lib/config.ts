@@ -15,9 +15,9 @@ import {
 } from "./cidr.ts";
 import type { AnnounceMode } from "./announce.ts";
 import { parseIp } from "./ip.ts";
-import { type ClassOptions, DEFAULT_CLASS } from "./lb_service.ts";
-import type { Level, LogFormat } from "./log.ts";
+import { parseAddressLifetime } from "./address_lifetime.ts";
 import { parseKubeProxyHealth } from "./proxy_health.ts";
+import type { Level, LogFormat } from "./log.ts";
 
 /** Bad input from the command line or the environment; exit code 2. */
 export class UsageError extends Error {
@@ -52,8 +52,12 @@ export interface Config {
   readonly selector?: string;
   /** Where `/metrics`, `/healthz` and `/readyz` listen; `undefined` when off. */
   readonly metricsAddress?: ListenAddress;
+  // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+  /** kube-proxy's health endpoint (`--kube-proxy-health`); `undefined` when off. */
+  readonly kubeProxyHealth?: string;
+  // Issue 11 item 6 and issue 12, the agent's addresses and announce gate (branch gate).
   /** Which LoadBalancer Services are kube-gw's (`--class`, `--default-class`). */
-  readonly classes: ClassOptions;
+  readonly classes: { readonly class: string; readonly defaultClass: boolean };
   /** Take `spec.externalIPs` (`--external-ips`). @default true */
   readonly externalIPs: boolean;
   /** `--announce`: `ready` gates on endpoints, `always` does not. @default "ready" */
@@ -62,8 +66,8 @@ export interface Config {
   readonly announceDelayMs: number;
   /** `--node-name` (or `KUBEGW_NODE_NAME`, or `NODE_NAME`). */
   readonly nodeName?: string;
-  /** `--kube-proxy-health`; undefined when `off`. @default "http://127.0.0.1:10256/healthz" */
-  readonly kubeProxyHealth?: string;
+  /** Address lifetime in seconds (`--address-lifetime`); `undefined` when off (forever). */
+  readonly addressLifetimeSeconds?: number;
 }
 
 /** Raw option values as commander hands them over (flags already merged with env). */
@@ -80,13 +84,22 @@ export interface RawOptions {
   readonly namespace?: readonly string[];
   readonly selector?: string;
   readonly metricsAddress?: string;
-  readonly class?: string;
-  readonly defaultClass?: string | boolean;
+  // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+  readonly kubeProxyHealth?: string;
+  readonly addressLifetime?: string;
+  // Issue 11 item 6 and issue 12 (branch gate).
   readonly externalIps?: string | boolean;
   readonly announce?: string;
   readonly announceDelay?: string;
   readonly nodeName?: string;
-  readonly kubeProxyHealth?: string;
+  // LoadBalancer Services (issue 11): class flags shared by `run` and `controller`.
+  readonly class?: string;
+  readonly defaultClass?: string | boolean;
+  // `controller` only.
+  readonly pool?: readonly string[];
+  readonly config?: string;
+  readonly leaderElect?: string | boolean;
+  readonly leaseNamespace?: string;
   /**
    * For each option whose value came from its environment variable rather
    * than the command line, that variable's name: errors name the source the
@@ -99,7 +112,7 @@ export interface RawOptions {
 export type OptionKey = Exclude<keyof RawOptions, "debug" | "fromEnv">;
 
 /** The name to report a value under: its environment variable if it came from one, else the flag. */
-function sourceOf(raw: RawOptions, key: OptionKey, flag: string): string {
+export function sourceOf(raw: RawOptions, key: OptionKey, flag: string): string {
   return raw.fromEnv?.[key] ?? flag;
 }
 
@@ -191,7 +204,7 @@ function formatMs(ms: number): string {
   return `${ms}ms`;
 }
 
-function parseBool(flag: string, value: string | boolean | undefined): boolean {
+export function parseBool(flag: string, value: string | boolean | undefined): boolean {
   if (value === undefined || value === false) return false;
   if (value === true) return true;
   const v = value.trim().toLowerCase();
@@ -200,7 +213,7 @@ function parseBool(flag: string, value: string | boolean | undefined): boolean {
   throw bad(flag, value, "is not a boolean (1/0, true/false)");
 }
 
-function parseLevel(raw: RawOptions): Level {
+export function parseLevel(raw: RawOptions): Level {
   if (raw.logLevel !== undefined) {
     const v = raw.logLevel.trim().toLowerCase();
     if (v === "warn") return "warning";
@@ -258,34 +271,17 @@ export function parseListen(text: string, source = "--metrics-address"): ListenA
   return { hostname, port, source };
 }
 
-/** A `spec.loadBalancerClass`: a qualified name, prefix/name (Kubernetes requires the prefix). */
-const QUALIFIED_NAME =
-  /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-
 /**
- * Parses `--class` and `--default-class`, for the agent and the controller
- * alike: the one place they are read.
- *
- * @default { class: "kube-gw.io/anycast", defaultClass: false }
- * @throws {UsageError} naming the flag (or its environment variable).
+ * Runs a parser whose errors name `flag`, renaming it to `source` (the
+ * environment variable the value came from) in the error.
  */
-export function parseClassOptions(raw: RawOptions): ClassOptions {
-  const text = (raw.class ?? DEFAULT_CLASS).trim();
-  const [prefix = "", name = ""] = text.split("/");
-  if (
-    !QUALIFIED_NAME.test(text) || prefix.length > 253 || name.length > 63 ||
-    text.split("/").length !== 2
-  ) {
-    throw bad(
-      sourceOf(raw, "class", "--class"),
-      text,
-      "is not a load-balancer class (a domain-prefixed name like kube-gw.io/anycast)",
-    );
+function renamed<T>(flag: string, source: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof UsageError) || source === flag) throw err;
+    throw new UsageError(err.message.replace(flag, source), { cause: err });
   }
-  return {
-    class: text,
-    defaultClass: parseBool(sourceOf(raw, "defaultClass", "--default-class"), raw.defaultClass),
-  };
 }
 
 /** Validates raw options into a {@linkcode Config}. @throws {UsageError} */
@@ -327,14 +323,6 @@ export function parseConfig(raw: RawOptions): Config {
   if (nodeName !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeName)) {
     throw bad(src("nodeName", "--node-name"), nodeName, "is not a node name (a DNS subdomain)");
   }
-  let kubeProxyHealth: string | undefined;
-  try {
-    kubeProxyHealth = parseKubeProxyHealth(raw.kubeProxyHealth);
-  } catch (err) {
-    const from = raw.fromEnv?.kubeProxyHealth;
-    if (!from || !(err instanceof UsageError)) throw err;
-    throw new UsageError(err.message.replace(/^--kube-proxy-health/, from), { cause: err });
-  }
   const selector = raw.selector?.trim() || undefined;
   if (selector !== undefined && (selector.length > 1024 || /[\r\n\0]/.test(selector))) {
     throw bad(src("selector", "--selector"), selector, "is not a label selector");
@@ -354,6 +342,18 @@ export function parseConfig(raw: RawOptions): Config {
       raw.metricsAddress ?? "127.0.0.1:9472",
       src("metricsAddress", "--metrics-address"),
     ),
+    // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+    kubeProxyHealth: renamed(
+      "--kube-proxy-health",
+      src("kubeProxyHealth", "--kube-proxy-health"),
+      () => parseKubeProxyHealth(raw.kubeProxyHealth),
+    ),
+    addressLifetimeSeconds: renamed(
+      "--address-lifetime",
+      src("addressLifetime", "--address-lifetime"),
+      () => parseAddressLifetime(raw.addressLifetime),
+    ),
+    // Issue 11 item 6 and issue 12 (branch gate).
     classes: parseClassOptions(raw),
     externalIPs: raw.externalIps === undefined
       ? true
@@ -361,6 +361,31 @@ export function parseConfig(raw: RawOptions): Config {
     announce,
     announceDelayMs,
     nodeName,
-    kubeProxyHealth,
+  };
+}
+
+const CLASS =
+  /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * The LoadBalancer class options of `run` and `controller` (`--class`,
+ * `--default-class`). A class is a label-style name with a domain prefix,
+ * as the API requires of `spec.loadBalancerClass`.
+ *
+ * @default class "kube-gw.io/anycast", defaultClass false
+ * @throws {UsageError} naming the flag or environment variable.
+ */
+export function parseClassOptions(raw: RawOptions): { class: string; defaultClass: boolean } {
+  const cls = (raw.class ?? "kube-gw.io/anycast").trim();
+  if (!CLASS.test(cls)) {
+    throw bad(
+      sourceOf(raw, "class", "--class"),
+      cls,
+      "is not a load-balancer class (a prefixed name like kube-gw.io/anycast)",
+    );
+  }
+  return {
+    class: cls,
+    defaultClass: parseBool(sourceOf(raw, "defaultClass", "--default-class"), raw.defaultClass),
   };
 }

@@ -33,6 +33,9 @@ function tail(text: string, lines = 5): string {
   return text.trimEnd().split("\n").slice(-lines).join("\n");
 }
 
+/** The kernel's "forever" lifetime, as `ip -json` prints it. */
+const FOREVER = 0xffffffff;
+
 /**
  * Parses the output of `ip -json address show dev IF`. Entries without
  * address information (older iproute2 prints `{}` for them) are skipped.
@@ -47,25 +50,52 @@ export function parseAddressJson(text: string): InterfaceAddress[] {
     const infos = (link as { addr_info?: unknown })?.addr_info;
     if (!Array.isArray(infos)) continue;
     for (const info of infos) {
-      const { family, local, prefixlen } = info as Record<string, unknown>;
+      const { family, local, prefixlen, valid_life_time } = info as Record<string, unknown>;
       if (typeof local !== "string" || typeof prefixlen !== "number") continue;
       if (family !== "inet" && family !== "inet6") continue;
       // iproute2 prints some addresses in a non-canonical form (`::10.0.100.5`).
       const canonical = normalizeTrustedIp(local)?.text ?? local;
-      out.push({ family: family === "inet" ? 4 : 6, local: canonical, prefixlen });
+      const addr: InterfaceAddress = {
+        family: family === "inet" ? 4 : 6,
+        local: canonical,
+        prefixlen,
+      };
+      // A finite lifetime (forever is 4294967295) does not change what is managed; it is noted.
+      const expires = typeof valid_life_time === "number" && valid_life_time < FOREVER;
+      out.push(expires ? { ...addr, expires } : addr);
     }
   }
   return out;
 }
 
+/** Options for {@linkcode batchScript}. */
+export interface BatchOptions {
+  /**
+   * Adds carry `valid_lft N preferred_lft N` (`--address-lifetime`);
+   * removals never do. @default undefined (forever)
+   */
+  readonly lifetimeSeconds?: number;
+}
+
+/** The suffix that gives an `address replace` line its lifetime; `Infinity`: forever. */
+export function lifetimeSuffix(lifetimeSeconds: number): string {
+  const n = Number.isFinite(lifetimeSeconds) ? String(Math.floor(lifetimeSeconds)) : "forever";
+  return ` valid_lft ${n} preferred_lft ${n}`;
+}
+
 /**
  * Builds the `ip -batch` script for a plan: adds first (make before break),
- * then removals. Addresses must be canonical texts from the parser.
+ * then removals. Addresses must be canonical texts from the parser. The one
+ * place the line format is written: renewals (lib/address_lifetime.ts) are a
+ * plan of adds with a lifetime.
  */
-export function batchScript(plan: Plan, device: string): string {
-  const line = (verb: string, a: string) =>
-    `address ${verb} ${a}/${hostPrefix(familyOf(a))} dev ${device}\n`;
-  return plan.add.map((a) => line("replace", a)).join("") +
+export function batchScript(plan: Plan, device: string, options: BatchOptions = {}): string {
+  const suffix = options.lifetimeSeconds === undefined
+    ? ""
+    : lifetimeSuffix(options.lifetimeSeconds);
+  const line = (verb: string, a: string, tail = "") =>
+    `address ${verb} ${a}/${hostPrefix(familyOf(a))} dev ${device}${tail}\n`;
+  return plan.add.map((a) => line("replace", a, suffix)).join("") +
     plan.remove.map((a) => line("del", a)).join("");
 }
 
@@ -78,6 +108,12 @@ export interface IpRoute2Options {
   /** The `ip` program; `ip` from PATH by default. */
   readonly binary?: string;
   readonly spawn?: Spawn;
+  /**
+   * Add addresses with this `valid_lft`/`preferred_lft` (`--address-lifetime`),
+   * so the kernel removes them unless {@linkcode IpRoute2.renew} runs in time.
+   * @default undefined (forever)
+   */
+  readonly lifetimeSeconds?: number;
 }
 
 /** {@linkcode AddressStore} on top of the `ip` command. */
@@ -85,10 +121,12 @@ export class IpRoute2 implements AddressStore {
   readonly #device: string;
   readonly #prefix: readonly string[];
   readonly #spawn: Spawn;
+  readonly #lifetimeSeconds: number | undefined;
   #spawned = 0;
 
   constructor(options: IpRoute2Options) {
     this.#device = options.device;
+    this.#lifetimeSeconds = options.lifetimeSeconds;
     this.#prefix = [options.binary ?? "ip", ...(options.netns ? ["-n", options.netns] : [])];
     this.#spawn = options.spawn ?? denoSpawn;
   }
@@ -119,7 +157,24 @@ export class IpRoute2 implements AddressStore {
 
   async apply(plan: Plan): Promise<void> {
     if (plan.add.length === 0 && plan.remove.length === 0) return;
-    await this.#run([...this.#prefix, "-force", "-batch", "-"], batchScript(plan, this.#device));
+    await this.#batch(plan);
+  }
+
+  /**
+   * Renews the lifetime of `addresses`: one `ip -batch` of `address replace`
+   * lines with the store's lifetime (one RTM_NEWADDR each, no delete); a store
+   * without a lifetime makes them permanent (`valid_lft forever`). Nothing
+   * runs for no address.
+   */
+  async renew(addresses: Iterable<string>): Promise<void> {
+    const add = [...addresses];
+    if (add.length === 0) return;
+    await this.#batch({ add, remove: [] }, this.#lifetimeSeconds ?? Infinity);
+  }
+
+  async #batch(plan: Plan, lifetimeSeconds = this.#lifetimeSeconds): Promise<void> {
+    const script = batchScript(plan, this.#device, { lifetimeSeconds });
+    await this.#run([...this.#prefix, "-force", "-batch", "-"], script);
   }
 
   async #run(argv: string[], stdin?: string): Promise<SpawnResult> {

@@ -251,4 +251,59 @@ export class KubeApi implements ListWatchApi {
   close(): void {
     this.#client.close();
   }
+
+  // --- JSON requests (the LoadBalancer controller's writes; issue 11) ---
+
+  /**
+   * One JSON request (GET, POST, PUT, or PATCH as a merge patch) to `path`;
+   * resolves with the parsed response body.
+   *
+   * @throws {ApiError} with the HTTP status for any answer but 2xx (409 is a
+   *   failed resourceVersion precondition, 404 a missing object), or without
+   *   one when the server cannot be reached.
+   */
+  async request(
+    method: "GET" | "POST" | "PUT" | "PATCH",
+    path: string,
+    body: unknown,
+    signal: AbortSignal,
+  ): Promise<unknown> {
+    let headers: Headers;
+    try {
+      headers = this.#headers();
+    } catch {
+      throw new ApiError("the credentials cannot be sent in an HTTP header (not shown)");
+    }
+    if (body !== undefined) {
+      headers.set(
+        "content-type",
+        method === "PATCH" ? "application/merge-patch+json" : "application/json",
+      );
+    }
+    let res: Response;
+    try {
+      res = await fetch(this.#conn.server + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        client: this.#client,
+        signal,
+      });
+    } catch (cause) {
+      if (signal.aborted) throw signal.reason ?? cause;
+      throw connectError(this.#conn, cause);
+    }
+    const text = await res.text().catch(() => "");
+    if (!res.ok) {
+      throw new ApiError(
+        `${method} ${path}: ${res.status} ${statusMessage(res.status, text)}`,
+        res.status,
+      );
+    }
+    try {
+      return text ? JSON.parse(text) : undefined;
+    } catch (cause) {
+      throw new ApiError(`${method} ${path}: the answer is not JSON`, undefined, { cause });
+    }
+  }
 }

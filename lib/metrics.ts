@@ -7,7 +7,22 @@
  */
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { AgentObserver, ReconcileResult, RestartReason } from "./observer.ts";
+import type {
+  AgentObserver,
+  KubeProxyPhase,
+  ReconcileResult,
+  RenewalResult,
+  RestartReason,
+} from "./observer.ts";
+
+const KUBE_PROXY_PHASES: readonly KubeProxyPhase[] = [
+  "off",
+  "waiting",
+  "unknown",
+  "healthy",
+  "unhealthy",
+  "ineligible",
+];
 
 /**
  * The values of `kubegw_addresses{state}`: announced, or why withheld (the
@@ -32,6 +47,9 @@ export class Metrics implements AgentObserver {
   readonly #restarts: Counter<"reason">;
   readonly #rejected: Counter<"reason">;
   readonly #lastSync: Gauge;
+  readonly #kubeProxy: Gauge<"state">;
+  readonly #renewals: Counter<"result">;
+  readonly #renewalDuration: Histogram;
 
   constructor(version: string, commit: string) {
     const registers = [this.registry];
@@ -86,6 +104,29 @@ export class Metrics implements AgentObserver {
       help: "Unix time of the last reconcile that succeeded.",
       registers,
     });
+    this.#kubeProxy = new Gauge({
+      name: "kubegw_kube_proxy_health",
+      help:
+        "1 for the kube-proxy health gate's state: off, waiting (boot, closed until the first 200), " +
+        "unknown (open: never answered since a start with addresses), healthy, unhealthy, ineligible.",
+      labelNames: ["state"],
+      registers,
+    });
+    for (const state of KUBE_PROXY_PHASES) this.#kubeProxy.set({ state }, state === "off" ? 1 : 0);
+    this.#renewals = new Counter({
+      name: "kubegw_address_renewals_total",
+      help: "Renewals of address lifetimes (--address-lifetime) by result: ok, error.",
+      labelNames: ["result"],
+      registers,
+    });
+    const renewalResults: RenewalResult[] = ["ok", "error"];
+    for (const result of renewalResults) this.#renewals.inc({ result }, 0);
+    this.#renewalDuration = new Histogram({
+      name: "kubegw_address_renewal_duration_seconds",
+      help: "Time of one renewal of address lifetimes (one ip -batch run).",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
     // Memory, one gauge per quantity: a label would invite sums that mean nothing
     // (heap_used is part of heap_total, which is part of rss). The resident size
     // takes the standard name that dashboards and alerts already know.
@@ -129,6 +170,15 @@ export class Metrics implements AgentObserver {
   /** Counts a watch restart by reason (the metric has no kind label yet). */
   watchRestarted(_kind: string, reason: RestartReason): void {
     this.#restarts.inc({ reason });
+  }
+
+  kubeProxyHealth(phase: KubeProxyPhase): void {
+    for (const state of KUBE_PROXY_PHASES) this.#kubeProxy.set({ state }, state === phase ? 1 : 0);
+  }
+
+  renewed(result: RenewalResult, seconds: number): void {
+    this.#renewals.inc({ result });
+    this.#renewalDuration.observe(seconds);
   }
 
   /** The exposition text for `/metrics`. */

@@ -12,6 +12,18 @@ export type ReconcileResult = "changed" | "noop" | "error";
 /** Why a watch was restarted: the server ended it, an error, 410 Gone (relist), silence. */
 export type RestartReason = "closed" | "error" | "gone" | "stalled";
 
+/** The kube-proxy health gate's phase (`HealthPhase` of lib/proxy_health.ts). */
+export type KubeProxyPhase =
+  | "off"
+  | "waiting"
+  | "unknown"
+  | "healthy"
+  | "unhealthy"
+  | "ineligible";
+
+/** How a renewal of address lifetimes ended (`--address-lifetime`). */
+export type RenewalResult = "ok" | "error";
+
 /** Receives the agent's events. */
 export interface AgentObserver {
   /** One reconcile ended after `seconds`. */
@@ -22,6 +34,10 @@ export interface AgentObserver {
   rejected(reason: string): void;
   /** The watch of `kind` (e.g. `Service`) was restarted. */
   watchRestarted(kind: string, reason: RestartReason): void;
+  /** The kube-proxy health gate entered `phase` (reported at start and on each change). */
+  kubeProxyHealth(phase: KubeProxyPhase): void;
+  /** One renewal of address lifetimes ended after `seconds`. */
+  renewed(result: RenewalResult, seconds: number): void;
   /**
    * Desired addresses by announce state (`announced`, or a withheld reason);
    * states absent from the map count 0.
@@ -35,5 +51,7 @@ export const quietObserver: AgentObserver = {
   held() {},
   rejected() {},
   watchRestarted() {},
+  kubeProxyHealth() {},
+  renewed() {},
   addressStates() {},
 };

@@ -14,6 +14,8 @@ export interface InterfaceAddress {
   readonly family: 4 | 6;
   readonly local: string;
   readonly prefixlen: number;
+  /** The address has a finite lifetime (`--address-lifetime`, or added so by hand). */
+  readonly expires?: boolean;
 }
 
 /** What to change on the interface. Addresses are canonical texts. */
@@ -28,6 +30,12 @@ export interface AddressStore {
   read(): Promise<InterfaceAddress[]>;
   /** Applies a plan; on failure the interface may hold part of it. */
   apply(plan: Plan): Promise<void>;
+  /**
+   * Renews the lifetime of addresses already held (`--address-lifetime`), in
+   * one run, without removing any; a store without a lifetime makes them
+   * permanent. Optional: stores without lifetimes may leave it out.
+   */
+  renew?(addresses: Iterable<string>): Promise<void>;
 }
 
 /** One event of a watch stream, as the API server sent it. */

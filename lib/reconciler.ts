@@ -144,6 +144,8 @@ export class Reconciler {
   #running: Promise<void> | undefined;
   #dirty = false;
   #stopped = false;
+  /** The tail of the store's queue: see {@linkcode Reconciler.renew}. */
+  #queue: Promise<void> = Promise.resolve();
   /** Undefined before the first reconcile; then the last one's error, or null. */
   #lastError: string | null | undefined;
 
@@ -453,13 +455,15 @@ export class Reconciler {
   async #apply(p: Plan): Promise<Plan> {
     if (isEmptyPlan(p)) return p;
     try {
-      await this.#o.store.apply(p);
+      await this.#serial(async () => {
+        await this.#o.store.apply(p);
+        for (const r of p.remove) this.#current.delete(r);
+        for (const a of p.add) this.#current.add(a);
+      });
     } catch (err) {
       this.#reread = true;
       throw err;
     }
-    for (const r of p.remove) this.#current.delete(r);
-    for (const a of p.add) this.#current.add(a);
     for (const a of p.add) log.info("assuming address {address}", { address: a });
     for (const r of p.remove) log.info("forfeiting address {address}", { address: r });
     // A plan adds only what is missing and removes only what is there: the count follows it.
@@ -485,6 +489,40 @@ export class Reconciler {
   #report(total: number): void {
     this.#observer.held(4, total - this.#heldV6);
     this.#observer.held(6, this.#heldV6);
+  }
+
+  /**
+   * The managed addresses the reconciler believes the interface holds: what it
+   * last read plus what it applied since. A live view: copy it to keep it.
+   */
+  held(): ReadonlySet<string> {
+    return this.#current;
+  }
+
+  /**
+   * Runs `fn` after every plan or renewal before it: a renewal (`address
+   * replace`) running beside a plan could re-add an address the plan removes.
+   */
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(fn);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Renews the lifetime of the managed addresses on the interface
+   * (`--address-lifetime`) in one store run, never beside a plan: the held
+   * set, or what the interface holds when a re-read is pending (before the
+   * first reconcile, after a failure). Returns how many were renewed.
+   */
+  renew(): Promise<number> {
+    let count = 0;
+    return this.#serial(async () => {
+      if (!this.#o.store.renew) return;
+      const addresses = this.#reread ? await this.#read(false) : new Set(this.#current);
+      count = addresses.size;
+      if (count > 0) await this.#o.store.renew(addresses);
+    }).then(() => count);
   }
 
   /** Stops scheduling and waits for a running reconcile to finish. */

@@ -13,7 +13,7 @@
  *
  * `--size N`: one size for initial_sync, memory and endpoints (N Services).
  *
- * IDs: event_latency, initial_sync, churn, memory, api_cost, endpoints.
+ * IDs: event_latency, initial_sync, churn, memory, api_cost, renewal, endpoints.
  *
  * @module
  */
@@ -26,6 +26,7 @@ import { eventLatency } from "./bench/event_latency.ts";
 import { initialSync } from "./bench/initial_sync.ts";
 import { endpoints } from "./bench/endpoints.ts";
 import { memory } from "./bench/memory.ts";
+import { renewal } from "./bench/renewal.ts";
 import { killAll, readProc, spawnLogged } from "./bench/processes.ts";
 import { formatTable, type ScenarioResult } from "./bench/report.ts";
 import { disposeAll } from "./bench/stage.ts";
@@ -38,6 +39,7 @@ const SCENARIOS: Record<string, (cfg: BenchConfig) => Promise<ScenarioResult>> =
   churn,
   memory,
   api_cost: apiCost,
+  renewal,
   endpoints,
 };
 

@@ -41,6 +41,13 @@ export interface BenchConfig {
     /** kube-gw agents measured side by side (each with its own API server). */
     readonly replicas: number;
   };
+  /** `--address-lifetime`: renewal of this many addresses, and an agent over whole intervals. */
+  readonly renewal: {
+    readonly addresses: number;
+    readonly lifetimeSeconds: number;
+    /** Renewal intervals (a third of the lifetime each) the agent is measured over. */
+    readonly intervals: number;
+  };
   /** Write V8 CPU profiles of every agent into this directory. */
   readonly cpuProfDir?: string;
   /** Write every agent's log into this directory. */
@@ -58,6 +65,7 @@ export const FULL: BenchConfig = {
   memory: { sizes: [100, 10_000], idleMs: 20_000 },
   endpoints: { services: 10_000, withdrawals: 500, perSecond: 500, seconds: 20 },
   apiCost: { services: 100, windowMs: 600_000, replicas: 3 },
+  renewal: { addresses: 10_000, lifetimeSeconds: 90, intervals: 3 },
 };
 
 /** Every scenario at a small size, for CI: checks that nothing broke, times nothing. */
@@ -71,4 +79,5 @@ export const SMALL: BenchConfig = {
   memory: { sizes: [100, 200], idleMs: 2000 },
   endpoints: { services: 200, withdrawals: 50, perSecond: 100, seconds: 3 },
   apiCost: { services: 100, windowMs: 12_000, replicas: 1 },
+  renewal: { addresses: 200, lifetimeSeconds: 3, intervals: 3 },
 };

@@ -6,6 +6,7 @@
  * LoadBalancer controller's in scripts/k8s/controller/.
  */
 import assert from "node:assert/strict";
+import { parseControllerConfig } from "../../lib/controller_config.ts";
 import yaml from "js-yaml";
 import * as models from "@kubernetes/client-node/models";
 import { parseArgs } from "../../lib/cli.ts";
@@ -374,13 +375,13 @@ Deno.test("scripts/k8s/controller holds valid Kubernetes objects: every field kn
   assert.deepEqual(all.flatMap((o) => validate(strip(o), `controller/${o["#file"]}`)), []);
 });
 
-Deno.test("the controller's ClusterRole: list and watch Services, write only their status, create and patch Events", async () => {
+Deno.test("the controller's ClusterRole: list and watch Services, patch only their status, create Events", async () => {
   const { all } = await controllerParts();
   const role = find(all, "ClusterRole");
   assert.deepEqual(role.rules, [
     { apiGroups: [""], resources: ["services"], verbs: ["list", "watch"] },
-    { apiGroups: [""], resources: ["services/status"], verbs: ["update", "patch"] },
-    { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"] },
+    { apiGroups: [""], resources: ["services/status"], verbs: ["patch"] },
+    { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create"] },
   ]);
   const rules = role.rules as Rule[];
   // The spec and metadata of a Service are never the controller's to change.
@@ -402,7 +403,7 @@ Deno.test("the controller's Role reaches only the pools ConfigMap and its Lease,
       apiGroups: [""],
       resources: ["configmaps"],
       resourceNames: [poolsName],
-      verbs: ["get", "list", "watch"],
+      verbs: ["list", "watch"],
     },
     {
       apiGroups: ["coordination.k8s.io"],
@@ -519,10 +520,16 @@ Deno.test("the controller runs `kube-gw controller` from the agents' image, in-c
     assert(CONTROLLER_ENV.includes(name), `${name} is not a controller variable`);
   }
   assert.deepEqual(env.KUBEGW_IN_K8S, "1");
+  // The Deployment's variables make a configuration `kube-gw controller` accepts.
+  const inv = parseArgs(c.args as string[], (n) => env[n], () => {});
+  const config = parseControllerConfig(inv!.options);
+  assert.deepEqual(config.inCluster, true);
+  assert.deepEqual(config.configMap, { namespace: "kube-system", name: "kube-gw-pools" });
+  assert.deepEqual(config.leaderElect, true);
   assert.deepEqual(pod.enableServiceLinks, false);
   // The kubelet probes the pod's IP: the listener must not be the default 127.0.0.1.
-  const listen = parseListen(env.KUBEGW_METRICS_ADDRESS);
-  assert.deepEqual(listen, { hostname: "0.0.0.0", port: 9473 });
+  const listen = parseListen(env.KUBEGW_METRICS_ADDRESS, "KUBEGW_METRICS_ADDRESS");
+  assert.deepEqual(listen, { hostname: "0.0.0.0", port: 9473, source: "KUBEGW_METRICS_ADDRESS" });
   assert.deepEqual(c.ports, [{ name: "metrics", containerPort: listen!.port, protocol: "TCP" }]);
   for (const [probe, path] of [["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]]) {
     assert.deepEqual(at(c, probe, "httpGet"), { port: listen!.port, path }, probe);

@@ -38,6 +38,8 @@ export class FakeAddressStore implements AddressStore {
   readonly #failures: FailOptions[] = [];
   /** Every plan applied in full, in order. */
   readonly plans: Plan[] = [];
+  /** Every renewal, in order: the addresses it renewed, sorted. */
+  readonly renewals: string[][] = [];
   /** Calls to `read`. */
   reads = 0;
   /** Broken invariants, one line each. */
@@ -73,6 +75,21 @@ export class FakeAddressStore implements AddressStore {
       );
     }
     this.plans.push(plan);
+    return Promise.resolve();
+  }
+
+  /**
+   * Renews lifetimes: an `address replace` of an absent address would re-add
+   * it, so renewing one is a broken invariant (a renewal raced a removal).
+   */
+  renew(addresses: Iterable<string>): Promise<void> {
+    const list = [...addresses].sort();
+    const broken = list.filter((a) => !this.#has(a)).map((a) => `renew ${a}: absent`);
+    if (broken.length > 0) {
+      this.violations.push(...broken);
+      return Promise.reject(new Error(`fake address store: ${broken.join("; ")}`));
+    }
+    this.renewals.push(list);
     return Promise.resolve();
   }
 

@@ -336,3 +336,47 @@ Deno.test("help is printed, not refused", () => {
     assert.ok(text.includes(flag), flag);
   }
 });
+
+Deno.test("--address-lifetime is off by default and is read in seconds from the flag or KUBEGW_ADDRESS_LIFETIME", () => {
+  const net = ["--network", "10.0.100.0/24"];
+  assert.equal(configFrom(net).config?.addressLifetimeSeconds, undefined);
+  assert.equal(
+    configFrom([...net, "--address-lifetime", "90s"]).config?.addressLifetimeSeconds,
+    90,
+  );
+  assert.equal(
+    configFrom(net, { KUBEGW_ADDRESS_LIFETIME: "1m" }).config?.addressLifetimeSeconds,
+    60,
+  );
+  assert.equal(
+    configFrom(["once", ...net, "--address-lifetime", "3s"]).config?.addressLifetimeSeconds,
+    3,
+  );
+  assert.match(usage([...net, "--address-lifetime", "2s"]), /^--address-lifetime: "2s" is shorter/);
+  assert.match(
+    usage(net, { KUBEGW_ADDRESS_LIFETIME: "soon" }),
+    /^KUBEGW_ADDRESS_LIFETIME: "soon" is not a duration/,
+  );
+});
+
+Deno.test("--kube-proxy-health defaults to kube-proxy's endpoint, takes off, and names its source on bad input", () => {
+  const net = ["--network", "10.0.100.0/24"];
+  assert.equal(configFrom(net).config?.kubeProxyHealth, "http://127.0.0.1:10256/healthz");
+  assert.equal(
+    configFrom([...net, "--kube-proxy-health", "off"]).config?.kubeProxyHealth,
+    undefined,
+  );
+  assert.equal(
+    configFrom(net, { KUBEGW_KUBE_PROXY_HEALTH: "http://10.0.0.20:10256/healthz" }).config
+      ?.kubeProxyHealth,
+    "http://10.0.0.20:10256/healthz",
+  );
+  assert.match(
+    usage([...net, "--kube-proxy-health", "ftp://x/"]),
+    /^--kube-proxy-health: "ftp:\/\/x\/" is not an http\(s\) URL or off$/,
+  );
+  assert.match(
+    usage(net, { KUBEGW_KUBE_PROXY_HEALTH: "nope" }),
+    /^KUBEGW_KUBE_PROXY_HEALTH: "nope" is not an http\(s\) URL or off$/,
+  );
+});

@@ -128,3 +128,56 @@ Deno.test("parseAddressJson hands over canonical addresses whatever form ip prin
     "10.0.100.5",
   ]);
 });
+
+Deno.test("with a lifetime, adds and renewals carry valid_lft and preferred_lft, removals do not", async () => {
+  assert.equal(
+    batchScript({ add: ["10.0.100.30"], remove: ["10.0.100.99"] }, "lo", { lifetimeSeconds: 90 }),
+    "address replace 10.0.100.30/32 dev lo valid_lft 90 preferred_lft 90\n" +
+      "address del 10.0.100.99/32 dev lo\n",
+  );
+  const { calls, spawn } = recorder();
+  const ip = new IpRoute2({ device: "lo", netns: "gw", spawn, lifetimeSeconds: 9 });
+  await ip.apply({ add: ["2001:db8::30"], remove: [] });
+  await ip.renew(new Set(["10.0.100.30", "2001:db8::30"]));
+  await ip.renew([]);
+  assert.equal(calls.length, 2, "one process per renewal, none for an empty one");
+  assert.deepEqual(calls[1].argv, ["ip", "-n", "gw", "-force", "-batch", "-"]);
+  assert.equal(
+    calls[1].stdin,
+    "address replace 10.0.100.30/32 dev lo valid_lft 9 preferred_lft 9\n" +
+      "address replace 2001:db8::30/128 dev lo valid_lft 9 preferred_lft 9\n",
+  );
+  assert.match(calls[0].stdin ?? "", /^address replace 2001:db8::30\/128 dev lo valid_lft 9 /);
+});
+
+Deno.test("without a lifetime, renew makes the addresses permanent, and starts nothing for none", async () => {
+  const { calls, spawn } = recorder();
+  const ip = new IpRoute2({ device: "lo", spawn });
+  await ip.renew([]);
+  assert.equal(calls.length, 0);
+  await ip.renew(["10.0.100.30"]);
+  assert.equal(
+    calls[0].stdin,
+    "address replace 10.0.100.30/32 dev lo valid_lft forever preferred_lft forever\n",
+  );
+});
+
+Deno.test("parseAddressJson reads an address with a finite lifetime like any other, and notes it", () => {
+  const text = JSON.stringify([{
+    ifname: "lo",
+    addr_info: [{
+      family: "inet",
+      local: "10.0.100.30",
+      prefixlen: 32,
+      scope: "global",
+      dynamic: true,
+      valid_life_time: 87,
+      preferred_life_time: 87,
+    }],
+  }]);
+  assert.deepEqual(parseAddressJson(text), [
+    { family: 4, local: "10.0.100.30", prefixlen: 32, expires: true },
+  ]);
+  const forever = text.replaceAll(":87", ":4294967295");
+  assert.deepEqual(parseAddressJson(forever), [{ family: 4, local: "10.0.100.30", prefixlen: 32 }]);
+});
