@@ -414,6 +414,7 @@ export class Fabric implements AsyncDisposable {
       `--netns=${this.ns(gw)}`,
       `--kubeconfig=${kubeconfig}`,
       "--metrics-address=off",
+      "--kube-proxy-health=off",
       ...extra,
     ]);
     this.#agents.set(gw, agent);
