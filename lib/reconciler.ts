@@ -19,7 +19,13 @@ import { type DesiredChange, DesiredState } from "./desired.ts";
 import { familyOf } from "./ip.ts";
 import { type AgentObserver, quietObserver } from "./observer.ts";
 import { isEmptyPlan, managedView, plan, planTouched } from "./plan.ts";
-import type { AddressStore, Clock, Plan, TimerId } from "./ports.ts";
+import {
+  type AddressStore,
+  type Clock,
+  InterruptedError,
+  type Plan,
+  type TimerId,
+} from "./ports.ts";
 import type { ServiceRecord } from "./service.ts";
 
 const log = getLogger(["kube-gw", "reconciler"]);
@@ -52,6 +58,11 @@ export interface ReconcilerOptions {
   readonly clock: Clock;
   /** @default quietObserver */
   readonly observer?: AgentObserver;
+  /**
+   * On stop, how long a running `ip` may finish before it is stopped (SIGTERM,
+   * then SIGKILL; lib/spawn.ts). @default 5000
+   */
+  readonly stopGraceMs?: number;
 }
 
 /** Keeps the managed interface equal to the desired addresses. */
@@ -78,6 +89,8 @@ export class Reconciler {
   #running: Promise<void> | undefined;
   #dirty = false;
   #stopped = false;
+  /** Aborts a running `ip` once the stop's grace is over. */
+  readonly #kill = new AbortController();
   /** Undefined before the first reconcile; then the last one's error, or null. */
   #lastError: string | null | undefined;
 
@@ -182,15 +195,31 @@ export class Reconciler {
       this.#observer.reconciled(isEmptyPlan(applied) ? "noop" : "changed", seconds());
     } catch (err) {
       this.#lastError = (err as Error).message;
-      const delay = this.#retry.next();
-      log.error("reconcile failed: {error}; retrying in {delay}ms", {
-        error: (err as Error).message,
-        delay,
-      });
       this.#observer.reconciled("error", seconds());
-      if (this.#timer === undefined && !this.#stopped) {
+      const interrupted = err instanceof InterruptedError;
+      if (this.#stopped) {
+        // A stop is not an error: what `ip` left half done is read at the next start.
+        if (interrupted) log.info("stopped while ip ran; the next start re-reads the interface");
+        else log.info("stopped; the last reconcile failed: {error}", { error: this.#lastError });
+        return;
+      }
+      const delay = this.#retry.next();
+      // A signal that killed `ip` is most often a stop on its way (systemd signals the whole
+      // unit at once): say so only if no stop came before the retry.
+      if (!interrupted) {
+        log.error("reconcile failed: {error}; retrying in {delay}ms", {
+          error: this.#lastError,
+          delay,
+        });
+      }
+      if (this.#timer === undefined) {
         this.#timer = this.#clock.setTimeout(() => {
           this.#timer = undefined;
+          if (interrupted) {
+            log.warn("the last reconcile was interrupted: {error}; retrying now", {
+              error: (err as Error).message,
+            });
+          }
           this.#schedule(0);
         }, delay);
       }
@@ -207,7 +236,7 @@ export class Reconciler {
   }
 
   async #read(refuseConflicts: boolean): Promise<Set<string>> {
-    const view = managedView(await this.#o.store.read(), this.#o.networks);
+    const view = managedView(await this.#o.store.read(this.#kill.signal), this.#o.networks);
     if (refuseConflicts && view.conflicts.length > 0) {
       const list = view.conflicts.map((c) => `${c.local}/${c.prefixlen}`).join(", ");
       throw new ConflictError(
@@ -255,7 +284,7 @@ export class Reconciler {
   async #apply(p: Plan): Promise<Plan> {
     if (isEmptyPlan(p)) return p;
     try {
-      await this.#o.store.apply(p);
+      await this.#o.store.apply(p, this.#kill.signal);
     } catch (err) {
       this.#reread = true;
       throw err;
@@ -288,11 +317,27 @@ export class Reconciler {
     this.#observer.held(6, this.#heldV6);
   }
 
-  /** Stops scheduling and waits for a running reconcile to finish. */
+  /**
+   * Stops scheduling and waits for a running reconcile to finish: its `ip`
+   * gets `stopGraceMs` to end on its own, then is stopped (SIGTERM, SIGKILL).
+   * Never leaves an `ip` process running.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#clock.clearTimeout(this.#timer);
     this.#clock.clearInterval(this.#resyncTimer);
-    await this.#running;
+    const running = this.#running;
+    if (!running) return;
+    const grace = this.#clock.setTimeout(() => {
+      log.info("ip still runs {grace}ms after the stop; stopping it", {
+        grace: this.#o.stopGraceMs ?? 5000,
+      });
+      this.#kill.abort(new Error("stopped"));
+    }, this.#o.stopGraceMs ?? 5000);
+    try {
+      await running;
+    } finally {
+      this.#clock.clearTimeout(grace);
+    }
   }
 }
