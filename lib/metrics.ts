@@ -18,6 +18,8 @@ export class Metrics implements AgentObserver {
   readonly #restarts: Counter<"reason">;
   readonly #rejected: Counter<"reason">;
   readonly #lastSync: Gauge;
+  readonly #conflict: Gauge;
+  readonly #conflicts: Counter;
 
   constructor(version: string, commit: string) {
     const registers = [this.registry];
@@ -67,6 +69,18 @@ export class Metrics implements AgentObserver {
       help: "Unix time of the last reconcile that succeeded.",
       registers,
     });
+    this.#conflict = new Gauge({
+      name: "kubegw_interface_conflict",
+      help: "1 while another program keeps changing the managed addresses (a second agent?).",
+      registers,
+    });
+    this.#conflict.set(0);
+    this.#conflicts = new Counter({
+      name: "kubegw_interface_conflicts_total",
+      help: "Episodes of another program changing the managed addresses.",
+      registers,
+    });
+    this.#conflicts.inc(0);
     // Memory, one gauge per quantity: a label would invite sums that mean nothing
     // (heap_used is part of heap_total, which is part of rss). The resident size
     // takes the standard name that dashboards and alerts already know.
@@ -106,6 +120,11 @@ export class Metrics implements AgentObserver {
   /** Counts a watch restart by reason (the metric has no kind label yet). */
   watchRestarted(_kind: string, reason: RestartReason): void {
     this.#restarts.inc({ reason });
+  }
+
+  interfaceConflict(active: boolean): void {
+    this.#conflict.set(active ? 1 : 0);
+    if (active) this.#conflicts.inc();
   }
 
   /** The exposition text for `/metrics`. */

@@ -22,6 +22,8 @@ export interface AgentObserver {
   rejected(reason: string): void;
   /** The watch of `kind` (e.g. `Service`) was restarted. */
   watchRestarted(kind: string, reason: RestartReason): void;
+  /** Another program started (true) or stopped (false) changing the managed addresses. */
+  interfaceConflict(active: boolean): void;
 }
 
 /** An observer that ignores everything: the default where none is given. */
@@ -30,4 +32,5 @@ export const quietObserver: AgentObserver = {
   held() {},
   rejected() {},
   watchRestarted() {},
+  interfaceConflict() {},
 };

@@ -16,6 +16,7 @@ import { getLogger } from "@logtape/logtape";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import type { Cidr } from "./cidr.ts";
 import { type DesiredChange, DesiredState } from "./desired.ts";
+import { describeFight, FightDetector } from "./fight_detector.ts";
 import { familyOf } from "./ip.ts";
 import { type AgentObserver, quietObserver } from "./observer.ts";
 import { isEmptyPlan, managedView, plan, planTouched } from "./plan.ts";
@@ -89,6 +90,9 @@ export class Reconciler {
   #running: Promise<void> | undefined;
   #dirty = false;
   #stopped = false;
+  /** Whether `#current` is what the interface held after our last apply (fight detection). */
+  #trusted = false;
+  readonly #fights = new FightDetector();
   /** Aborts a running `ip` once the stop's grace is over. */
   readonly #kill = new AbortController();
   /** Undefined before the first reconcile; then the last one's error, or null. */
@@ -122,6 +126,9 @@ export class Reconciler {
     if (!this.#synced) return "waiting for the first complete list of Services";
     if (this.#lastError === undefined) return "waiting for the first reconcile";
     if (this.#lastError !== null) return `the last reconcile failed: ${this.#lastError}`;
+    if (this.#fights.fighting) {
+      return "another program keeps changing the managed addresses (see the warning in the log)";
+    }
     return undefined;
   }
 
@@ -261,11 +268,27 @@ export class Reconciler {
    */
   async reconcileOnce(): Promise<Plan> {
     if (this.#reread) {
-      this.#current = await this.readManaged();
+      const read = await this.readManaged();
+      if (this.#trusted) this.#watchForFights(read);
+      this.#current = read;
       this.#reread = false;
       this.#touched = undefined;
     }
-    return await this.#apply(this.#planNext());
+    const applied = await this.#apply(this.#planNext());
+    this.#trusted = true;
+    return applied;
+  }
+
+  /** Compares a read with what was applied: another writer shows as repeated drift. */
+  #watchForFights(read: ReadonlySet<string>): void {
+    const event = this.#fights.observe(this.#current, read);
+    if (event?.kind === "started") {
+      log.warn(describeFight(event.report));
+      this.#observer.interfaceConflict(true);
+    } else if (event?.kind === "ended") {
+      log.info("the managed addresses have stopped changing behind kube-gw's back");
+      this.#observer.interfaceConflict(false);
+    }
   }
 
   /**
@@ -287,6 +310,7 @@ export class Reconciler {
       await this.#o.store.apply(p, this.#kill.signal);
     } catch (err) {
       this.#reread = true;
+      this.#trusted = false;
       throw err;
     }
     for (const r of p.remove) this.#current.delete(r);
