@@ -33,6 +33,13 @@ export interface BenchConfig {
     /** kube-gw agents measured side by side (each with its own API server). */
     readonly replicas: number;
   };
+  /** Scenario `fuzz`: hostile values in all, across Services; huge strings; one large Service. */
+  readonly fuzz: {
+    readonly strings: number;
+    readonly services: number;
+    readonly hugeChars: number;
+    readonly bigServiceMb: number;
+  };
   /** Write V8 CPU profiles of every agent into this directory. */
   readonly cpuProfDir?: string;
   /** Write every agent's log into this directory. */
@@ -49,6 +56,7 @@ export const FULL: BenchConfig = {
   churn: { services: 10_000, perSecond: 500, seconds: 30 },
   memory: { sizes: [100, 10_000], idleMs: 20_000 },
   apiCost: { services: 100, windowMs: 600_000, replicas: 3 },
+  fuzz: { strings: 50_000, services: 1000, hugeChars: 1_000_000, bigServiceMb: 5 },
 };
 
 /** Every scenario at a small size, for CI: checks that nothing broke, times nothing. */
@@ -61,4 +69,5 @@ export const SMALL: BenchConfig = {
   churn: { services: 200, perSecond: 100, seconds: 5 },
   memory: { sizes: [100, 200], idleMs: 2000 },
   apiCost: { services: 100, windowMs: 12_000, replicas: 1 },
+  fuzz: { strings: 10_000, services: 300, hugeChars: 100_000, bigServiceMb: 1 },
 };
