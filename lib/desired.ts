@@ -60,15 +60,19 @@ const REASON_TEXT: Record<RejectReason, string> = {
 };
 
 function reject(service: string, raw: string, reason: RejectReason, hint?: string): Rejection {
-  const meant = hint ? ` (did you mean "${boundText(hint)}"?)` : "";
   const ip = boundText(raw);
   return {
     service,
     ip,
     reason,
-    message: `refusing externalIP ${JSON.stringify(ip)} of Service ${service}: it ${
-      REASON_TEXT[reason]
-    }${meant}`,
+    // Built when read: only new rejections are logged, and a hostile Service resent by every
+    // event would otherwise build thousands of lines to drop them.
+    get message() {
+      const meant = hint ? ` (did you mean "${boundText(hint)}"?)` : "";
+      return `refusing externalIP ${JSON.stringify(ip)} of Service ${service}: it ${
+        REASON_TEXT[reason]
+      }${meant}`;
+    },
   };
 }
 

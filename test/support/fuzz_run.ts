@@ -66,7 +66,11 @@ export async function peakRssOf(pid: number): Promise<number> {
 }
 
 /** Runs the agent on a corpus; cleans up everything it started, whatever happens. */
-export async function runFuzz(options: Omit<FuzzOptions, "marker">): Promise<FuzzResult> {
+export async function runFuzz(
+  options: Omit<FuzzOptions, "marker">,
+  agentArgs: readonly string[] = [],
+  agentEnv: Record<string, string> = {},
+): Promise<FuzzResult> {
   const marker = `/tmp/kube-gw-fuzz-${Deno.pid}-${options.seed}`;
   await Deno.remove(marker).catch(() => {});
   const corpus = fuzzCorpus({ ...options, marker });
@@ -101,7 +105,8 @@ export async function runFuzz(options: Omit<FuzzOptions, "marker">): Promise<Fuz
     `--netns=${ns.name}`,
     `--kubeconfig=${kc.path}`,
     "--metrics-address=off",
-  ]);
+    ...agentArgs,
+  ], agentEnv);
   const refusal = /WARN refusing externalIP /;
   await agent.waitForLine(/first list complete/, 60_000);
   api.create({ name: "sentinel", externalIPs: [SENTINEL] });
