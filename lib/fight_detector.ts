@@ -29,9 +29,9 @@ export interface Flapping {
 
 /** What a fight looks like when it is detected. */
 export interface FightReport {
-  /** Addresses the agent holds that vanished between reads (most often first). */
+  /** Addresses the agent holds that vanished between reads within the window (most often first). */
   readonly vanished: readonly Flapping[];
-  /** Addresses the agent does not hold that appeared between reads (most often first). */
+  /** Addresses the agent does not hold that appeared between reads within the window (most often first). */
   readonly appeared: readonly Flapping[];
   /** The number of reads the counts cover. */
   readonly reads: number;
@@ -121,7 +121,16 @@ export class FightDetector {
       if (v.length === 0 && a.length === 0) return undefined;
       this.#fighting = true;
       this.#quietReads = 0;
-      return { kind: "started", report: { vanished: v, appeared: a, reads: this.#reads } };
+      // The report names every change in the window, not only those past the threshold: both
+      // sides of a fight, even when one of them reached it first.
+      return {
+        kind: "started",
+        report: {
+          vanished: this.#vanished.atLeast(1),
+          appeared: this.#appeared.atLeast(1),
+          reads: this.#reads,
+        },
+      };
     }
     this.#quietReads = vanished.length === 0 && appeared.length === 0 ? this.#quietReads + 1 : 0;
     if (this.#quietReads >= this.#vanished.window) {

@@ -149,3 +149,13 @@ Deno.test("two reconcilers with different Services on one interface: each warns 
     await reset();
   }
 });
+
+Deno.test("the report names both sides of a fight, even when only one side reached the threshold", () => {
+  const d = new FightDetector({ threshold: 3 });
+  d.observe(set("10.0.100.40"), set("10.0.100.30", "10.0.100.40"));
+  d.observe(set("10.0.100.40"), set("10.0.100.30", "10.0.100.40"));
+  const e = d.observe(set("10.0.100.40"), set("10.0.100.30"));
+  assert.ok(e?.kind === "started");
+  assert.deepEqual(e.report.appeared, [{ address: "10.0.100.30", times: 3 }]);
+  assert.deepEqual(e.report.vanished, [{ address: "10.0.100.40", times: 1 }]);
+});
