@@ -99,6 +99,11 @@ export async function main(argv: string[]): Promise<number> {
   const stop = () => controller.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
+  // SIGHUP (a closed terminal, or a "reload") changes nothing: settings are read at start only.
+  Deno.addSignalListener(
+    "SIGHUP",
+    () => log.warn("SIGHUP ignored: restart kube-gw to change its settings"),
+  );
 
   if (invocation.command === "drain") {
     logSettings(config);
@@ -124,10 +129,18 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case "run": {
         const metrics = config.metricsAddress ? new Metrics(VERSION, COMMIT) : undefined;
-        // Stop within a second of a signal, even if something hangs.
+        // Stop within a second of a signal, even if something hangs; but never leave an `ip`
+        // running: the reconciler gives it 5 s, then SIGTERM and SIGKILL 1 s later (lib/spawn.ts).
         controller.signal.addEventListener("abort", () => {
           log.info("stopping; addresses stay in place");
-          setTimeout(() => fail(0, "stop took over 900ms; exiting anyway"), 900);
+          setTimeout(async () => {
+            if (store.running > 0) {
+              log.info("waiting for ip to end before exiting");
+              await Promise.race([store.idle(), new Promise((r) => setTimeout(r, 7000))]);
+              await new Promise((r) => setTimeout(r, 900)); // the orderly stop goes on from here
+            }
+            fail(0, "stop took over 900ms; exiting anyway");
+          }, 900);
         });
         await runAgent(config, { store, api, metrics }, controller.signal);
         return 0;

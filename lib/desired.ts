@@ -8,7 +8,7 @@
 import { type Cidr, cidrContains, specialRangeOf } from "./cidr.ts";
 import { parseIp } from "./ip.ts";
 import { boundText } from "./log.ts";
-import { serviceKey, type ServiceRecord, unservedReason } from "./service.ts";
+import { MAX_EXTERNAL_IPS, serviceKey, type ServiceRecord, unservedReason } from "./service.ts";
 
 /** Why an external IP is not taken. */
 export type RejectReason =
@@ -23,7 +23,8 @@ export type RejectReason =
   | "outside_networks"
   | "external_name"
   | "headless"
-  | "unsupported_type";
+  | "unsupported_type"
+  | "too_many";
 
 /** An external IP of a Service that kube-gw refuses, with the reason. */
 export interface Rejection {
@@ -54,18 +55,24 @@ const REASON_TEXT: Record<RejectReason, string> = {
   external_name: "belongs to an ExternalName Service, which kube-proxy does not serve",
   headless: "belongs to a headless Service (clusterIP: None), which kube-proxy does not serve",
   unsupported_type: "belongs to a Service of a type kube-proxy does not serve",
+  too_many:
+    `belongs to a Service with more than ${MAX_EXTERNAL_IPS} externalIPs, which kube-gw refuses whole`,
 };
 
 function reject(service: string, raw: string, reason: RejectReason, hint?: string): Rejection {
-  const meant = hint ? ` (did you mean "${boundText(hint)}"?)` : "";
   const ip = boundText(raw);
   return {
     service,
     ip,
     reason,
-    message: `refusing externalIP ${JSON.stringify(ip)} of Service ${service}: it ${
-      REASON_TEXT[reason]
-    }${meant}`,
+    // Built when read: only new rejections are logged, and a hostile Service resent by every
+    // event would otherwise build thousands of lines to drop them.
+    get message() {
+      const meant = hint ? ` (did you mean "${boundText(hint)}"?)` : "";
+      return `refusing externalIP ${JSON.stringify(ip)} of Service ${service}: it ${
+        REASON_TEXT[reason]
+      }${meant}`;
+    },
   };
 }
 
@@ -87,6 +94,11 @@ function evaluate(
   const unserved = unservedReason(svc);
   const addresses = new Set<string>();
   const rejections: Rejection[] = [];
+  if (svc.externalIPs.length > MAX_EXTERNAL_IPS) {
+    // One warning for the Service, none per value: the value shown is a count.
+    rejections.push(reject(key, `(more than ${MAX_EXTERNAL_IPS} values)`, "too_many"));
+    return { addresses, rejections };
+  }
   for (const raw of svc.externalIPs) {
     if (unserved) {
       rejections.push(reject(key, raw, unserved));

@@ -36,6 +36,8 @@ export class Metrics implements AgentObserver {
   readonly #kubeProxy: Gauge<"state">;
   readonly #renewals: Counter<"result">;
   readonly #renewalDuration: Histogram;
+  readonly #conflict: Gauge;
+  readonly #conflicts: Counter;
 
   constructor(version: string, commit: string) {
     const registers = [this.registry];
@@ -108,6 +110,18 @@ export class Metrics implements AgentObserver {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    this.#conflict = new Gauge({
+      name: "kubegw_interface_conflict",
+      help: "1 while another program keeps changing the managed addresses (a second agent?).",
+      registers,
+    });
+    this.#conflict.set(0);
+    this.#conflicts = new Counter({
+      name: "kubegw_interface_conflicts_total",
+      help: "Episodes of another program changing the managed addresses.",
+      registers,
+    });
+    this.#conflicts.inc(0);
     // Memory, one gauge per quantity: a label would invite sums that mean nothing
     // (heap_used is part of heap_total, which is part of rss). The resident size
     // takes the standard name that dashboards and alerts already know.
@@ -156,6 +170,11 @@ export class Metrics implements AgentObserver {
   renewed(result: RenewalResult, seconds: number): void {
     this.#renewals.inc({ result });
     this.#renewalDuration.observe(seconds);
+  }
+
+  interfaceConflict(active: boolean): void {
+    this.#conflict.set(active ? 1 : 0);
+    if (active) this.#conflicts.inc();
   }
 
   /** The exposition text for `/metrics`. */

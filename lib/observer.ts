@@ -38,6 +38,8 @@ export interface AgentObserver {
   kubeProxyHealth(phase: KubeProxyPhase): void;
   /** One renewal of address lifetimes ended after `seconds`. */
   renewed(result: RenewalResult, seconds: number): void;
+  /** Another program started (true) or stopped (false) changing the managed addresses. */
+  interfaceConflict(active: boolean): void;
 }
 
 /** An observer that ignores everything: the default where none is given. */
@@ -48,4 +50,5 @@ export const quietObserver: AgentObserver = {
   watchRestarted() {},
   kubeProxyHealth() {},
   renewed() {},
+  interfaceConflict() {},
 };

@@ -22,18 +22,33 @@ export interface Plan {
   readonly remove: readonly string[];
 }
 
-/** Reads and changes the addresses of one interface. */
+/**
+ * Reads and changes the addresses of one interface. Once `signal` aborts, a
+ * running call stops its process and rejects with {@linkcode InterruptedError}.
+ */
 export interface AddressStore {
   /** Every address on the interface. */
-  read(): Promise<InterfaceAddress[]>;
+  read(signal?: AbortSignal): Promise<InterfaceAddress[]>;
   /** Applies a plan; on failure the interface may hold part of it. */
-  apply(plan: Plan): Promise<void>;
+  apply(plan: Plan, signal?: AbortSignal): Promise<void>;
   /**
    * Renews the lifetime of addresses already held (`--address-lifetime`), in
    * one run, without removing any; a store without a lifetime makes them
    * permanent. Optional: stores without lifetimes may leave it out.
    */
   renew?(addresses: Iterable<string>): Promise<void>;
+}
+
+/**
+ * The store's process ended by a signal before it finished: a stop (kube-gw's
+ * own, or systemd's SIGTERM to the whole unit), or someone killed it. The
+ * interface may hold part of the plan; it is read again before the next one.
+ */
+export class InterruptedError extends Error {
+  constructor(message: string, readonly signal: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "InterruptedError";
+  }
 }
 
 /** One event of a watch stream, as the API server sent it. */

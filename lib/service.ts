@@ -18,6 +18,13 @@ export interface ServiceRecord {
   readonly externalIPs: readonly string[];
 }
 
+/**
+ * The most externalIPs kube-gw takes from one Service; a Service with more is
+ * refused whole, with one warning (a bound on the memory and the `ip -batch`
+ * one object can cost). The decoder keeps one more than this, to tell.
+ */
+export const MAX_EXTERNAL_IPS = 1000;
+
 /** The key that identifies a Service: `namespace/name`. */
 export function serviceKey(s: { namespace: string; name: string }): string {
   return `${s.namespace}/${s.name}`;
@@ -35,7 +42,9 @@ export function projectService(obj: unknown): ServiceRecord {
   const spec = isObject((obj as Record<string, unknown>).spec)
     ? (obj as { spec: Record<string, unknown> }).spec
     : {};
-  const raw = Array.isArray(spec.externalIPs) ? spec.externalIPs : [];
+  const raw = Array.isArray(spec.externalIPs)
+    ? spec.externalIPs.slice(0, MAX_EXTERNAL_IPS + 1)
+    : [];
   return {
     namespace,
     name,

@@ -21,6 +21,7 @@ import { apiCost } from "./bench/api_cost.ts";
 import { type BenchConfig, FULL, SMALL } from "./bench/config.ts";
 import { churn } from "./bench/churn.ts";
 import { eventLatency } from "./bench/event_latency.ts";
+import { fuzz } from "./bench/fuzz.ts";
 import { initialSync } from "./bench/initial_sync.ts";
 import { memory } from "./bench/memory.ts";
 import { renewal } from "./bench/renewal.ts";
@@ -37,6 +38,7 @@ const SCENARIOS: Record<string, (cfg: BenchConfig) => Promise<ScenarioResult>> =
   memory,
   api_cost: apiCost,
   renewal,
+  fuzz,
 };
 
 interface Args {
