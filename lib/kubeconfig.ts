@@ -21,6 +21,10 @@ export interface ApiConnection {
   readonly key?: string;
   /** The bearer token to send, looked up for every request. */
   readonly token?: () => string | undefined;
+  /** Re-read the token now (after a 401); absent for an inline token. */
+  readonly refreshToken?: () => void;
+  /** The file the token is read from, if any (for the permission check at start). */
+  readonly tokenFile?: string;
   /** `user:password` for basic authentication. */
   readonly basic?: string;
   /** Where this came from, for the log. */
