@@ -36,6 +36,7 @@ export const FLAG_ENV = {
   namespace: "KUBEGW_NAMESPACE",
   selector: "KUBEGW_SELECTOR",
   metricsAddress: "KUBEGW_METRICS_ADDRESS",
+  apiStaleAfter: "KUBEGW_API_STALE_AFTER",
 } as const;
 
 /** Every environment variable kube-gw reads. */
@@ -87,6 +88,13 @@ function addCommon(cmd: Command, api: boolean): Command {
     .addOption(
       option("resyncInterval", "--resync-interval <duration>", "re-read the interface this often")
         .default("30s"),
+    )
+    .addOption(
+      option(
+        "apiStaleAfter",
+        "--api-stale-after <duration>",
+        "/readyz fails when a watch was not known current for this long",
+      ).default("45s"),
     )
     .addOption(
       option(

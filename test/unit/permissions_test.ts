@@ -31,6 +31,7 @@ Deno.test("the shipped flags are exactly this list: no -A, no write, no ffi, no 
       "KUBEGW_NAMESPACE",
       "KUBEGW_SELECTOR",
       "KUBEGW_METRICS_ADDRESS",
+      "KUBEGW_API_STALE_AFTER",
       "KUBEGW_DEBUG",
       "HOME",
       "KUBERNETES_SERVICE_HOST",
