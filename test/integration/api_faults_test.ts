@@ -196,12 +196,17 @@ Deno.test("a malformed 200 LIST keeps every Service, and the next good list is u
     await using h = await harness({ before: (s) => s.create({ name: "web" }) });
     await synced(h, 1);
     h.server.malformNextList(shape as "status");
-    // A 410 makes the engine relist: the malformed answer comes then.
+    // History moves on and is compacted while the agent is cut off: the 410 makes it
+    // relist, and the malformed answer comes then.
     h.server.cutWatches();
-    h.server.compact();
+    h.server.stall("headers");
     h.server.create({ name: "later" });
+    h.server.compact();
+    h.server.stall(false);
     await waitFor(`${shape}: the good relist`, () => h.store.services.has("default/later"));
+    assert.equal(h.server.listRequests, 3, `${shape}: the first list, the malformed, the good`);
     assert.equal(h.store.emptied, false, `${shape}: never emptied`);
+    assert.ok(h.store.services.has("default/web"));
     assert.ok(h.restarts.includes("error"), `${shape}: counted as an error`);
   }
 });
