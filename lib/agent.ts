@@ -8,7 +8,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { apiNotReady, oldestAge } from "./api_staleness.ts";
+import { apiNotReady, type CurrencySource, oldestAge } from "./api_staleness.ts";
 import type { Config } from "./config.ts";
 import type { ListWatch } from "./list_watch.ts";
 import type { Metrics } from "./metrics.ts";
@@ -41,10 +41,10 @@ export interface AgentDeps {
  * credentials), each named; undefined when ready.
  */
 export function agentNotReady(
-  config: Config,
-  deps: AgentDeps,
-  reconciler: Reconciler,
-  sources: readonly ListWatch<unknown>[],
+  config: Pick<Config, "apiStaleAfterMs">,
+  deps: Pick<AgentDeps, "clock" | "apiProblem">,
+  reconciler: Pick<Reconciler, "notReady">,
+  sources: readonly CurrencySource[],
 ): string | undefined {
   const clock = deps.clock ?? systemClock;
   const why = [
