@@ -198,6 +198,8 @@ export class ListWatch<T> {
   #lastError: string | undefined;
   /** Relists (410, 504 too large) since the last healthy watch. */
   #relists = 0;
+  /** The last error was a refusal of the credentials, already warned about. */
+  #authWarned = false;
 
   constructor(options: ListWatchOptions<T>) {
     this.#o = options;
@@ -288,11 +290,14 @@ export class ListWatch<T> {
         }
         const delay = this.#delay(err);
         this.#restarted("error");
-        log.warn("Kubernetes API ({path}): {error}; retrying in {delay}ms", {
-          path: this.#o.path,
-          error: (err as Error).message,
-          delay,
-        });
+        // Refused credentials are warned about once until they work again (by the
+        // client, for every request); each retry here is a debug line.
+        const auth = err instanceof ApiError && err.auth;
+        const fields = { path: this.#o.path, error: (err as Error).message, delay };
+        const line = "Kubernetes API ({path}): {error}; retrying in {delay}ms";
+        if (auth && this.#authWarned) log.debug(line, fields);
+        else log.warn(line, fields);
+        this.#authWarned = auth;
         if (!await this.#pause(delay, signal)) return;
       }
     }

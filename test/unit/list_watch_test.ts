@@ -423,3 +423,28 @@ Deno.test("the engine is known current after a list, an event, a bookmark or the
   assert.match(h.source.lastError ?? "", /watch stream broke/);
   await h.stop();
 });
+
+Deno.test("refused credentials are warned about once, not at every retry", async () => {
+  const warnings: LogRecord[] = [];
+  await configure({
+    reset: true,
+    sinks: { mem: (r) => warnings.push(r) },
+    loggers: [
+      { category: ["kube-gw"], lowestLevel: "warning", sinks: ["mem"] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+  });
+  try {
+    let n = 0;
+    const h = harness(() => {
+      if (n++ < 4) throw new ApiError("GET /api/v1/things: 401 Unauthorized", 401);
+      return listOf("5");
+    });
+    await h.clock.runUntil("the first complete list", () => h.source.synced);
+    assert.deepEqual(h.restarts, ["error", "error", "error", "error"]);
+    assert.equal(warnings.length, 1);
+    await h.stop();
+  } finally {
+    await reset();
+  }
+});
