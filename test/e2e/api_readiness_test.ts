@@ -36,7 +36,12 @@ Deno.test("readyz turns 503 while the API server is unreachable and the addresse
     assert.ok(after <= 70, `503 after ${after}s`);
     m = await status.metrics();
     assert.ok(m.get("kubegw_api_last_current_timestamp_seconds")! < Date.now() / 1000 - 35);
-    assert.ok(m.get('kubegw_api_connections_replaced_total{reason="probe"}')! >= 1);
+    // The probe (every 30 s, 15 s timeout) gives up on the connection within 45 s.
+    await status.until(
+      () => status.metrics(),
+      (m) => m.get('kubegw_api_connections_replaced_total{reason="probe"}')! >= 1,
+      60_000,
+    );
     assert.deepEqual(await ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"], "kept");
 
     api.releaseHeld();
