@@ -298,3 +298,47 @@ Deno.test("a generic request goes through the same handling: JSON body, content 
   );
   c.api.close();
 });
+
+Deno.test("a stalled watch's reset moves new requests to a new client, once for reports in a burst", async () => {
+  const c = client(() => Response.json(list));
+  await c.clock.tick(10_000);
+  c.api.reset("watch sent nothing for 330s");
+  c.api.reset("another watch of the same connection sent nothing");
+  assert.deepEqual(c.events, ["replaced stall"]);
+  assert.equal(c.clients.length, 2);
+  assert.equal(c.clients[0].closed, true, "no request was in flight on it");
+  await c.api.list("/x", {}, signal());
+  assert.equal(c.requests[0].client, 2);
+  c.api.close();
+});
+
+Deno.test("a watch stream that breaks moves new requests to a new client; the old one closes after its last request", async () => {
+  let breakIt: (() => void) | undefined;
+  const c = client((url) => {
+    if (url.searchParams.get("watch")) {
+      return new Response(
+        new ReadableStream({
+          start(ctl) {
+            breakIt = () => ctl.error(new TypeError("error reading a body from connection"));
+          },
+        }),
+      );
+    }
+    return url.pathname === "/slow" ? never() : Response.json(list);
+  });
+  const slow = c.api.list("/slow", {}, signal()).catch((e) => e);
+  const it = c.api.watch("/api/v1/things", {}, signal())[Symbol.asyncIterator]();
+  const next = it.next();
+  await c.clock.tick(0);
+  breakIt!();
+  await assert.rejects(
+    next,
+    (e: unknown) => e instanceof ApiError && e.connection && /watch stream broke/.test(e.message),
+  );
+  assert.deepEqual(c.events, ["replaced error"]);
+  assert.equal(c.clients[0].closed, false, "a request is still in flight on it");
+  await c.clock.tick(60_000);
+  await slow;
+  assert.equal(c.clients[0].closed, true);
+  c.api.close();
+});
