@@ -13,8 +13,10 @@
  *   is closed once its last request ends;
  * - a liveness probe: Deno's fetch sends no HTTP/2 pings, so while watches
  *   are open a cheap `GET /version` goes over the same client every 30 s with
- *   a 15 s timeout; an answer proves the connection alive (the watches on it
- *   are current), no answer replaces the client and ends every watch on it;
+ *   a 15 s timeout, unless a watch read data on it within those 30 s (as
+ *   client-go pings only an idle connection); an answer proves the connection
+ *   alive (the watches on it are current), no answer replaces the client and
+ *   ends every watch on it;
  * - credentials: the token is looked up per request (its source re-reads
  *   token files at most every minute) and re-read at once on 401; repeated
  *   401/403 are logged once and reported ({@linkcode KubeApi.authProblem});
@@ -241,6 +243,8 @@ interface Generation {
   inflight: number;
   retired: boolean;
   readonly created: number;
+  /** When a watch on it last read data (the probe is skipped within a period of it). */
+  lastRead: number;
 }
 
 /** An open watch, for the probe. */
@@ -322,6 +326,7 @@ export class KubeApi implements ListWatchApi {
       inflight: 0,
       retired: false,
       created: this.#clock.now(),
+      lastRead: -Infinity,
     };
   }
 
@@ -609,10 +614,14 @@ export class KubeApi implements ListWatchApi {
       abort: (reason) => mine.abort(reason),
     };
     this.#opened(open);
+    const read = () => {
+      sent.gen.lastRead = this.#clock.now();
+      onData?.();
+    };
     try {
       onData?.();
       if (!sent.res.body) return;
-      for await (const ev of jsonLines(sent.res.body, onData)) {
+      for await (const ev of jsonLines(sent.res.body, read)) {
         const e = ev as Partial<WatchEvent>;
         if (typeof e?.type !== "string" || typeof e.object !== "object" || e.object === null) {
           throw new ApiError(`GET ${path}: malformed watch event`);
@@ -666,8 +675,14 @@ export class KubeApi implements ListWatchApi {
    */
   async #probe(): Promise<void> {
     if (this.#probing || this.#closed) return;
-    this.#probing = true;
     const gen = this.#gen;
+    if (this.#clock.now() - gen.lastRead < this.#probeIntervalMs) {
+      // A watch read data on this client within the period (client-go pings only
+      // after 30 s without a read): the connection is alive.
+      this.#alive(gen);
+      return;
+    }
+    this.#probing = true;
     try {
       const sent = await this.#send("GET", this.#probePath, {
         headersMs: this.#probeTimeoutMs,

@@ -342,3 +342,30 @@ Deno.test("a watch stream that breaks moves new requests to a new client; the ol
   assert.equal(c.clients[0].closed, true);
   c.api.close();
 });
+
+Deno.test("a client whose watch read data within the period is not probed, and its watches count as current", async () => {
+  let push: ((text: string) => void) | undefined;
+  const c = client((url) => {
+    if (url.pathname === "/version") return Response.json({});
+    return new Response(
+      new ReadableStream({
+        start(ctl) {
+          push = (t) => ctl.enqueue(new TextEncoder().encode(t));
+        },
+      }),
+    );
+  });
+  let current = 0;
+  const it = c.api.watch("/api/v1/things", {}, signal(), undefined, () => current++)
+    [Symbol.asyncIterator]();
+  const first = it.next();
+  await c.clock.tick(20_000);
+  push!('{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"2"}}}\n');
+  await first;
+  await c.clock.tick(10_000);
+  assert.equal(c.requests.filter((r) => r.path === "/version").length, 0, "read 10 s ago");
+  assert.equal(current, 1);
+  await c.clock.tick(30_000);
+  assert.equal(c.requests.filter((r) => r.path === "/version").length, 1, "idle for 40 s");
+  c.api.close();
+});
