@@ -58,7 +58,7 @@ export class Metrics implements AgentObserver, ApiObserver {
     this.#restarts = new Counter({
       name: "kubegw_watch_restarts_total",
       help:
-        "Watch restarts by reason: closed (server timeout), error, gone (410, relist), stalled.",
+        "Watch restarts by reason: closed (server timeout), error, gone (410 or 504 too large resource version: relist), stalled (silent past its timeout).",
       labelNames: ["reason"],
       registers,
     });
