@@ -147,8 +147,8 @@ function withoutTokenFiles(users: unknown): unknown {
 
 /**
  * Builds an {@linkcode ApiConnection} from kubeconfig text. Supports a CA
- * (data or file), client certificates (data or file), bearer tokens (inline or
- * token-file) and basic auth. Exec plugins and auth providers are refused:
+ * (data or file), client certificates (data or file), bearer tokens (inline, or
+ * `tokenFile`/`token-file`, re-read as {@linkcode fileToken} says) and basic auth. Exec plugins and auth providers are refused:
  * kube-gw may run no program but `ip`.
  *
  * @throws {KubeconfigError} naming what is wrong.
