@@ -8,6 +8,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { apiNotReady, type CurrencySource, oldestAge } from "./api_staleness.ts";
 import type { Config } from "./config.ts";
 import type { ListWatch } from "./list_watch.ts";
 import type { Metrics } from "./metrics.ts";
@@ -32,6 +33,28 @@ export interface AgentDeps {
   /** Overrides for the watch timing (tests). */
   readonly watchTimeoutSeconds?: () => number;
   readonly silenceMs?: (timeoutSeconds: number) => number;
+  /** Why the API refuses kube-gw (401/403), for `/readyz` (`KubeApi.authProblem`). */
+  readonly apiProblem?: () => string | undefined;
+}
+
+/**
+ * Why the agent is not ready: the interface side (the reconciler) and the API
+ * side (a watch not known current for `config.apiStaleAfterMs`, refused
+ * credentials), each named; undefined when ready.
+ */
+export function agentNotReady(
+  config: Pick<Config, "apiStaleAfterMs">,
+  deps: Pick<AgentDeps, "clock" | "apiProblem">,
+  reconciler: Pick<Reconciler, "notReady">,
+  sources: readonly CurrencySource[],
+): string | undefined {
+  const clock = deps.clock ?? systemClock;
+  const why = [
+    reconciler.notReady(),
+    apiNotReady(sources, clock.now(), config.apiStaleAfterMs),
+    deps.apiProblem?.(),
+  ].filter((w) => w !== undefined);
+  return why.length > 0 ? why.join("; ") : undefined;
 }
 
 /** Logs the settings operators look for first. */
@@ -101,10 +124,11 @@ export async function runAgent(
   let lastTick = clock.now();
   const tick = clock.setInterval(() => lastTick = clock.now(), 1000);
   const metrics = deps.metrics;
+  metrics?.watchApiCurrency(() => oldestAge(sources, clock.now()), config.apiStaleAfterMs);
   const status = config.metricsAddress && metrics
     ? await serveStatus(config.metricsAddress, {
       metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
-      notReady: () => reconciler.notReady(),
+      notReady: () => agentNotReady(config, deps, reconciler, sources),
       sinceTick: () => clock.now() - lastTick,
     }, signal)
     : undefined;

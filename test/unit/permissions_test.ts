@@ -33,6 +33,7 @@ Deno.test("the shipped flags are exactly this list: no -A, no write, no ffi, no 
       "KUBEGW_METRICS_ADDRESS",
       "KUBEGW_KUBE_PROXY_HEALTH",
       "KUBEGW_ADDRESS_LIFETIME",
+      "KUBEGW_API_STALE_AFTER",
       "KUBEGW_DEBUG",
       "KUBEGW_CLASS",
       "KUBEGW_DEFAULT_CLASS",
