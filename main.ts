@@ -23,6 +23,7 @@ import {
   type ApiConnection,
   connectionFromKubeconfig,
   inClusterConnection,
+  mergeKubeconfigs,
   SERVICE_ACCOUNT_DIR,
 } from "./lib/kubeconfig.ts";
 import { flushLogs, setupLogging } from "./lib/log.ts";
@@ -58,18 +59,42 @@ async function connect(config: Pick<Config, "inCluster" | "kubeconfig">): Promis
     if (!path) {
       throw new UsageError("--kubeconfig: not given, and HOME is not set (or use --in-cluster)");
     }
-    let text: string;
-    try {
-      text = readFile(path);
-    } catch (err) {
-      throw new UsageError(
-        `--kubeconfig: ${JSON.stringify(path)} cannot be read: ${(err as Error).message}`,
-      );
+    // KUBECONFIG=a:b: merged as kubectl does; files that do not exist are skipped, as there.
+    const paths = path.split(":").filter((p) => p !== "");
+    const files: { path: string; text: string }[] = [];
+    let problem = "";
+    for (const p of paths) {
+      try {
+        files.push({ path: p, text: readFile(p) });
+      } catch (err) {
+        if (paths.length === 1 || !(err instanceof Deno.errors.NotFound)) {
+          throw new UsageError(
+            `--kubeconfig: ${JSON.stringify(p)} cannot be read: ${(err as Error).message}`,
+          );
+        }
+        problem = `${JSON.stringify(p)} does not exist`;
+      }
     }
-    conn = connectionFromKubeconfig(text, { path, readFile });
+    if (files.length === 0) throw new UsageError(`--kubeconfig: ${problem}`);
+    if (files.length > 1) {
+      log.info("merging kubeconfig files {files} (the first to name an entry wins)", {
+        files: files.map((f) => f.path).join(", "),
+      });
+    }
+    const text = files.length === 1 ? files[0].text : mergeKubeconfigs(files);
+    conn = connectionFromKubeconfig(text, { path: files[0].path, readFile });
   }
   await Deno.permissions.revoke({ name: "read", path: "/" });
   if (!config.inCluster) await Deno.permissions.revoke({ name: "read", path: SERVICE_ACCOUNT_DIR });
+  if (
+    conn.tokenFile &&
+    Deno.permissions.querySync({ name: "read", path: conn.tokenFile }).state !== "granted"
+  ) {
+    log.warn(
+      "the token file {file} will not be re-read: kube-gw gives up reading files at start, but for {dir}; a rotated token needs a restart (docs/security.md)",
+      { file: conn.tokenFile, dir: SERVICE_ACCOUNT_DIR },
+    );
+  }
   return conn;
 }
 
@@ -101,6 +126,11 @@ export async function main(argv: string[]): Promise<number> {
   const stop = () => controller.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
+  // SIGHUP (a closed terminal, or a "reload") changes nothing: settings are read at start only.
+  Deno.addSignalListener(
+    "SIGHUP",
+    () => log.warn("SIGHUP ignored: restart kube-gw to change its settings"),
+  );
 
   if (invocation.command === "drain") {
     logSettings(config);
@@ -110,7 +140,10 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const conn = await connect(config);
-  const api = new KubeApi(conn);
+  const metrics = invocation.command === "run" && config.metricsAddress
+    ? new Metrics(VERSION, COMMIT)
+    : undefined;
+  const api = new KubeApi(conn, { observer: metrics });
   logSettings(config);
   log.info("using API server {server} ({source})", { server: conn.server, source: conn.source });
   try {
@@ -125,15 +158,26 @@ export async function main(argv: string[]): Promise<number> {
         await runOnce(config, { store, api }, controller.signal);
         return 0;
       case "run": {
-        const metrics = config.metricsAddress ? new Metrics(VERSION, COMMIT) : undefined;
-        // Stop within a second of a signal, even if something hangs.
+        // Stop within a second of a signal, even if something hangs; but never leave an `ip`
+        // running: the reconciler gives it 5 s, then SIGTERM and SIGKILL 1 s later (lib/spawn.ts).
         controller.signal.addEventListener("abort", () => {
           log.info("stopping; addresses stay in place");
-          setTimeout(() => fail(0, "stop took over 900ms; exiting anyway"), 900);
+          setTimeout(async () => {
+            if (store.running > 0) {
+              log.info("waiting for ip to end before exiting");
+              await Promise.race([store.idle(), new Promise((r) => setTimeout(r, 7000))]);
+              await new Promise((r) => setTimeout(r, 900)); // the orderly stop goes on from here
+            }
+            fail(0, "stop took over 900ms; exiting anyway");
+          }, 900);
         });
         const healthSource = (o: HealthSourceOptions) =>
           new KubeProxyHealthPoller({ ...o, observer: metrics });
-        await runAgent(config, { store, api, metrics, healthSource }, controller.signal);
+        await runAgent(
+          config,
+          { store, api, metrics, healthSource, apiProblem: () => api.authProblem },
+          controller.signal,
+        );
         return 0;
       }
     }

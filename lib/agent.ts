@@ -10,6 +10,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { apiNotReady, type CurrencySource, oldestAge } from "./api_staleness.ts";
 import type { Config } from "./config.ts";
 import { endpointSliceSource } from "./endpoint_slice_source.ts";
 import type { ListWatch } from "./list_watch.ts";
@@ -46,6 +47,28 @@ export interface AgentDeps {
    * it the health gate stays open (with one warning when a URL is set).
    */
   readonly healthSource?: HealthSourceFactory;
+  /** Why the API refuses kube-gw (401/403), for `/readyz` (`KubeApi.authProblem`). */
+  readonly apiProblem?: () => string | undefined;
+}
+
+/**
+ * Why the agent is not ready: the interface side (the reconciler) and the API
+ * side (a watch not known current for `config.apiStaleAfterMs`, refused
+ * credentials), each named; undefined when ready.
+ */
+export function agentNotReady(
+  config: Pick<Config, "apiStaleAfterMs">,
+  deps: Pick<AgentDeps, "clock" | "apiProblem">,
+  reconciler: Pick<Reconciler, "notReady">,
+  sources: readonly CurrencySource[],
+): string | undefined {
+  const clock = deps.clock ?? systemClock;
+  const why = [
+    reconciler.notReady(),
+    apiNotReady(sources, clock.now(), config.apiStaleAfterMs),
+    deps.apiProblem?.(),
+  ].filter((w) => w !== undefined);
+  return why.length > 0 ? why.join("; ") : undefined;
 }
 
 /** Logs the settings operators look for first. */
@@ -163,14 +186,16 @@ export async function runAgent(
   // --address-lifetime off after a run with it: keep the addresses (issue 12, item 6).
   if (config.addressLifetimeSeconds === undefined) await makePermanent(deps.store, held);
   const { services, slices } = makeSources(config, deps, reconciler);
+  const sources = [...services, ...slices];
   const health = makeHealth(config, deps, reconciler, held.size > 0);
   let lastTick = clock.now();
   const tick = clock.setInterval(() => lastTick = clock.now(), 1000);
   const metrics = deps.metrics;
+  metrics?.watchApiCurrency(() => oldestAge(sources, clock.now()), config.apiStaleAfterMs);
   const status = config.metricsAddress && metrics
     ? await serveStatus(config.metricsAddress, {
       metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
-      notReady: () => reconciler.notReady(),
+      notReady: () => agentNotReady(config, deps, reconciler, sources),
       status: () => reconciler.status(),
       readyNote: () => health?.state.unknown ? health.state.reason : undefined,
       sinceTick: () => clock.now() - lastTick,
@@ -182,7 +207,6 @@ export async function runAgent(
       port: status.port,
     });
   }
-  const sources = [...services, ...slices];
   const running = [...sources.map((s) => s.run(signal)), ...(health ? [health.run(signal)] : [])];
   // --address-lifetime: renew the held addresses at a third of the lifetime (issue 12, item 6).
   const lifetime = config.addressLifetimeSeconds;

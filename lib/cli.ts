@@ -46,6 +46,7 @@ export const FLAG_ENV = {
   config: "KUBEGW_CONFIG",
   leaderElect: "KUBEGW_LEADER_ELECT",
   leaseNamespace: "KUBEGW_LEASE_NAMESPACE",
+  apiStaleAfter: "KUBEGW_API_STALE_AFTER",
   // The agent's addresses and announce gate (issue 11 item 6, issue 12; branch gate).
   externalIps: "KUBEGW_EXTERNAL_IPS",
   announce: "KUBEGW_ANNOUNCE",
@@ -106,6 +107,13 @@ function addCommon(cmd: Command, api: boolean): Command {
     .addOption(
       option("resyncInterval", "--resync-interval <duration>", "re-read the interface this often")
         .default("30s"),
+    )
+    .addOption(
+      option(
+        "apiStaleAfter",
+        "--api-stale-after <duration>",
+        "/readyz fails when a watch was not known current for this long",
+      ).default("45s"),
     )
     .addOption(
       option(

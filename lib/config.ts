@@ -68,6 +68,8 @@ export interface Config {
   readonly nodeName?: string;
   /** Address lifetime in seconds (`--address-lifetime`); `undefined` when off (forever). */
   readonly addressLifetimeSeconds?: number;
+  /** `/readyz` fails when a watch was not known current for this long. */
+  readonly apiStaleAfterMs: number;
 }
 
 /** Raw option values as commander hands them over (flags already merged with env). */
@@ -100,6 +102,7 @@ export interface RawOptions {
   readonly config?: string;
   readonly leaderElect?: string | boolean;
   readonly leaseNamespace?: string;
+  readonly apiStaleAfter?: string;
   /**
    * For each option whose value came from its environment variable rather
    * than the command line, that variable's name: errors name the source the
@@ -296,7 +299,8 @@ export function parseConfig(raw: RawOptions): Config {
   if (netns !== undefined && !NETNS.test(netns)) {
     throw bad(src("netns", "--netns"), netns, "is not a network namespace name");
   }
-  const kubeconfig = raw.kubeconfig?.split(":")[0]?.trim() || undefined;
+  // A KUBECONFIG list (a:b) is kept whole: main.ts merges the files as kubectl does.
+  const kubeconfig = raw.kubeconfig?.trim() || undefined;
   const inCluster = parseBool(src("inCluster", "--in-cluster"), raw.inCluster);
   const format = (raw.logFormat ?? "text").trim();
   if (format !== "text" && format !== "json") {
@@ -306,6 +310,15 @@ export function parseConfig(raw: RawOptions): Config {
   const resyncMs = parseDuration(resyncSource, raw.resyncInterval ?? "30s");
   if (resyncMs !== 0 && resyncMs < 1000) {
     throw bad(resyncSource, raw.resyncInterval ?? "", "is shorter than 1s (0 disables)");
+  }
+  const staleSource = src("apiStaleAfter", "--api-stale-after");
+  const apiStaleAfterMs = parseDuration(staleSource, raw.apiStaleAfter ?? "45s");
+  if (apiStaleAfterMs < 35_000) {
+    throw bad(
+      staleSource,
+      raw.apiStaleAfter ?? "",
+      "is shorter than 35s (the API connection is probed every 30s)",
+    );
   }
   const namespaces = splitList(raw.namespace);
   for (const ns of namespaces) {
@@ -353,6 +366,7 @@ export function parseConfig(raw: RawOptions): Config {
       src("addressLifetime", "--address-lifetime"),
       () => parseAddressLifetime(raw.addressLifetime),
     ),
+    apiStaleAfterMs,
     // Issue 11 item 6 and issue 12 (branch gate).
     classes: parseClassOptions(raw),
     externalIPs: raw.externalIps === undefined

@@ -12,7 +12,7 @@ import { type Cidr, cidrContains, specialRangeOf } from "./cidr.ts";
 import { parseIp } from "./ip.ts";
 import { type ClassOptions, isOurs } from "./lb_service.ts";
 import { boundText } from "./log.ts";
-import { serviceKey, type ServiceRecord, unservedReason } from "./service.ts";
+import { MAX_EXTERNAL_IPS, serviceKey, type ServiceRecord, unservedReason } from "./service.ts";
 
 /** Where a Service's address comes from: `spec.externalIPs` or `status.loadBalancer.ingress`. */
 export type AddressSource = "externalIP" | "loadBalancer";
@@ -54,7 +54,8 @@ export type RejectReason =
   | "outside_networks"
   | "external_name"
   | "headless"
-  | "unsupported_type";
+  | "unsupported_type"
+  | "too_many";
 
 /** An address of a Service that kube-gw refuses, with the reason. */
 export interface Rejection {
@@ -98,6 +99,8 @@ const REASON_TEXT: Record<RejectReason, string> = {
   external_name: "belongs to an ExternalName Service, which kube-proxy does not serve",
   headless: "belongs to a headless Service (clusterIP: None), which kube-proxy does not serve",
   unsupported_type: "belongs to a Service of a type kube-proxy does not serve",
+  too_many:
+    `belongs to a Service with more than ${MAX_EXTERNAL_IPS} externalIPs, which kube-gw refuses whole`,
 };
 
 function reject(
@@ -107,16 +110,20 @@ function reject(
   source: AddressSource,
   hint?: string,
 ): Rejection {
-  const meant = hint ? ` (did you mean "${boundText(hint)}"?)` : "";
   const ip = boundText(raw);
   return {
     service,
     ip,
     reason,
     source,
-    message: `refusing ${SOURCE_TEXT[source]} ${JSON.stringify(ip)} of Service ${service}: it ${
-      REASON_TEXT[reason]
-    }${meant}`,
+    // Built when read: only new rejections are logged, and a hostile Service resent by every
+    // event would otherwise build thousands of lines to drop them.
+    get message() {
+      const meant = hint ? ` (did you mean "${boundText(hint)}"?)` : "";
+      return `refusing ${SOURCE_TEXT[source]} ${JSON.stringify(ip)} of Service ${service}: it ${
+        REASON_TEXT[reason]
+      }${meant}`;
+    },
   };
 }
 
@@ -149,6 +156,11 @@ function evaluate(
   const addresses = new Map<string, number>();
   const rejections: Rejection[] = [];
   const take = (raws: readonly string[], source: AddressSource, bit: number) => {
+    if (raws.length > MAX_EXTERNAL_IPS) {
+      // One warning for the Service, none per value: the value shown is a count.
+      rejections.push(reject(key, `(more than ${MAX_EXTERNAL_IPS} values)`, "too_many", source));
+      return;
+    }
     for (const raw of raws) {
       if (unserved) {
         rejections.push(reject(key, raw, unserved, source));

@@ -130,7 +130,7 @@ export class EventRecorder {
     this.#tail = this.#tail.then(async () => {
       try {
         if (signal.aborted) return;
-        await this.#o.api.request("POST", path, body, signal);
+        await this.#o.api.json("POST", path, body, signal);
         this.#o.onOutcome?.(ev.reason, "emit");
       } catch (err) {
         this.#o.onOutcome?.(ev.reason, "failed");

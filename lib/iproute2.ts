@@ -8,8 +8,8 @@
 
 import { hostPrefix } from "./cidr.ts";
 import { familyOf, normalizeTrustedIp } from "./ip.ts";
-import type { AddressStore, InterfaceAddress, Plan } from "./ports.ts";
-import { denoSpawn, type Spawn, type SpawnResult } from "./spawn.ts";
+import { type AddressStore, type InterfaceAddress, InterruptedError, type Plan } from "./ports.ts";
+import { denoSpawn, type Spawn, SpawnAborted, type SpawnResult } from "./spawn.ts";
 
 /** What went wrong with an `ip` run, for operators. */
 export type IpErrorKind = "missing" | "no_device" | "no_netns" | "no_permission" | "failed";
@@ -123,6 +123,8 @@ export class IpRoute2 implements AddressStore {
   readonly #spawn: Spawn;
   readonly #lifetimeSeconds: number | undefined;
   #spawned = 0;
+  #running = 0;
+  readonly #idle: (() => void)[] = [];
 
   constructor(options: IpRoute2Options) {
     this.#device = options.device;
@@ -136,9 +138,9 @@ export class IpRoute2 implements AddressStore {
     return this.#spawned;
   }
 
-  async read(): Promise<InterfaceAddress[]> {
+  async read(signal?: AbortSignal): Promise<InterfaceAddress[]> {
     const argv = [...this.#prefix, "-json", "address", "show", "dev", this.#device];
-    const out = await this.#run(argv);
+    const out = await this.#run(argv, undefined, signal);
     try {
       return parseAddressJson(out.stdout);
     } catch (cause) {
@@ -155,9 +157,9 @@ export class IpRoute2 implements AddressStore {
     }
   }
 
-  async apply(plan: Plan): Promise<void> {
+  async apply(plan: Plan, signal?: AbortSignal): Promise<void> {
     if (plan.add.length === 0 && plan.remove.length === 0) return;
-    await this.#batch(plan);
+    await this.#batch(plan, this.#lifetimeSeconds, signal);
   }
 
   /**
@@ -172,17 +174,46 @@ export class IpRoute2 implements AddressStore {
     await this.#batch({ add, remove: [] }, this.#lifetimeSeconds ?? Infinity);
   }
 
-  async #batch(plan: Plan, lifetimeSeconds = this.#lifetimeSeconds): Promise<void> {
+  async #batch(
+    plan: Plan,
+    lifetimeSeconds: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const script = batchScript(plan, this.#device, { lifetimeSeconds });
-    await this.#run([...this.#prefix, "-force", "-batch", "-"], script);
+    await this.#run([...this.#prefix, "-force", "-batch", "-"], script, signal);
   }
 
-  async #run(argv: string[], stdin?: string): Promise<SpawnResult> {
-    let out: SpawnResult;
+  /** How many `ip` processes run now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Resolves once no `ip` process runs. */
+  idle(): Promise<void> {
+    if (this.#running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  async #run(argv: string[], stdin?: string, signal?: AbortSignal): Promise<SpawnResult> {
     this.#spawned++;
+    this.#running++;
     try {
-      out = await this.#spawn(argv, stdin);
+      return await this.#runOnce(argv, stdin, signal);
+    } finally {
+      if (--this.#running === 0) { for (const f of this.#idle.splice(0)) f(); }
+    }
+  }
+
+  async #runOnce(argv: string[], stdin?: string, signal?: AbortSignal): Promise<SpawnResult> {
+    let out: SpawnResult;
+    try {
+      out = await this.#spawn(argv, stdin, signal);
     } catch (cause) {
+      if (cause instanceof SpawnAborted) {
+        throw new InterruptedError(`${argv.join(" ")} was stopped by kube-gw`, "SIGTERM", {
+          cause,
+        });
+      }
       if (cause instanceof Deno.errors.NotFound) {
         throw new IpError(
           "missing",
@@ -205,6 +236,9 @@ export class IpRoute2 implements AddressStore {
           cause,
         },
       );
+    }
+    if (out.signal) {
+      throw new InterruptedError(`${argv.join(" ")} was killed by ${out.signal}`, out.signal);
     }
     if (out.code !== 0) throw classify(argv, out, this.#device);
     return out;

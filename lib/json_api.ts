@@ -1,6 +1,6 @@
 /**
  * The port through which the LoadBalancer controller writes: one JSON request
- * to a path of the API server. `KubeApi.request` implements it; unit tests
+ * to a path of the API server. `KubeApi.json` implements it; unit tests
  * fake it.
  *
  * @module
@@ -11,5 +11,5 @@ export type JsonMethod = "GET" | "POST" | "PUT" | "PATCH";
 
 /** One JSON request; throws `ApiError` (with the HTTP status when there was one). */
 export interface JsonApi {
-  request(method: JsonMethod, path: string, body: unknown, signal: AbortSignal): Promise<unknown>;
+  json(method: JsonMethod, path: string, body: unknown, signal: AbortSignal): Promise<unknown>;
 }

@@ -1,7 +1,10 @@
 /**
- * Where the API server is and how to authenticate: from a kubeconfig file or
- * from the in-cluster service account. Credentials are read once, at start,
- * except the in-cluster token, which kubelet rotates and is re-read per request.
+ * Where the API server is and how to authenticate: from kubeconfig files
+ * (several merged as kubectl does) or from the in-cluster service account.
+ * Credentials are read once, at start, except tokens read from a file (the
+ * in-cluster token, which kubelet rotates, and a kubeconfig's `tokenFile`):
+ * those are re-read at most once a minute, and at once after a 401, as
+ * client-go's cached file token source does.
  *
  * @module
  */
@@ -21,6 +24,10 @@ export interface ApiConnection {
   readonly key?: string;
   /** The bearer token to send, looked up for every request. */
   readonly token?: () => string | undefined;
+  /** Re-read the token now (after a 401); absent for an inline token. */
+  readonly refreshToken?: () => void;
+  /** The file the token is read from, if any (for the permission check at start). */
+  readonly tokenFile?: string;
   /** `user:password` for basic authentication. */
   readonly basic?: string;
   /** Where this came from, for the log. */
@@ -43,6 +50,46 @@ export class KubeconfigError extends UsageError {
 
 /** Reads a file as text; a seam for tests. */
 export type ReadFile = (path: string) => string;
+
+/** How often a token file is re-read at most (client-go: one minute). */
+export const TOKEN_REREAD_MS = 60_000;
+
+/**
+ * A token read from `path`: the first read must succeed; later reads happen
+ * at most every {@linkcode TOKEN_REREAD_MS} (or at once after `refresh`), and
+ * keep the last good token when the file is unreadable, empty (mid-rotation)
+ * or holds a token an HTTP header cannot carry.
+ *
+ * @throws {KubeconfigError} when the first read fails or the token is unusable.
+ */
+export function fileToken(
+  path: string,
+  readFile: ReadFile,
+  what: string,
+  now: () => number = () => performance.now(),
+): { token: () => string; refresh: () => void } {
+  let last = readRequired(readFile, path, what).trim();
+  if (!HEADER_TOKEN.test(last)) throw new KubeconfigError(`${path}: ${BAD_TOKEN}`);
+  let readAt = now();
+  let stale = false;
+  return {
+    token: () => {
+      if (stale || now() - readAt >= TOKEN_REREAD_MS) {
+        stale = false;
+        readAt = now();
+        try {
+          const fresh = readFile(path).trim();
+          // Mid-rotation (empty) or unusable: keep the token we had.
+          if (HEADER_TOKEN.test(fresh)) last = fresh;
+        } catch {
+          // Unreadable (mid-rotation, or no longer permitted): keep the token we had.
+        }
+      }
+      return last;
+    },
+    refresh: () => stale = true,
+  };
+}
 
 /** The service account directory kubelet mounts into pods. */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -76,12 +123,32 @@ export interface KubeconfigOptions {
   /** The kubeconfig's path; relative paths inside it are resolved against its directory. */
   readonly path: string;
   readonly readFile: ReadFile;
+  /** The monotonic clock of token re-reads. @default performance.now */
+  readonly now?: () => number;
+}
+
+/** `tokenFile` (client-go's spelling) or `token-file` (client-node's) of a raw user entry. */
+function tokenFileOf(entry: unknown): unknown {
+  const user = (entry as { user?: Record<string, unknown> } | null)?.user;
+  if (typeof user !== "object" || user === null) return undefined;
+  return user.tokenFile ?? user["token-file"];
+}
+
+/** The user entries without their token file, which client-node would read itself, once. */
+function withoutTokenFiles(users: unknown): unknown {
+  if (!Array.isArray(users)) return users;
+  return users.map((entry) => {
+    const user = (entry as { user?: unknown } | null)?.user;
+    if (typeof user !== "object" || user === null) return entry;
+    const { tokenFile: _a, "token-file": _b, ...rest } = user as Record<string, unknown>;
+    return { ...entry, user: rest };
+  });
 }
 
 /**
  * Builds an {@linkcode ApiConnection} from kubeconfig text. Supports a CA
- * (data or file), client certificates (data or file), bearer tokens (inline or
- * token-file) and basic auth. Exec plugins and auth providers are refused:
+ * (data or file), client certificates (data or file), bearer tokens (inline, or
+ * `tokenFile`/`token-file`, re-read as {@linkcode fileToken} says) and basic auth. Exec plugins and auth providers are refused:
  * kube-gw may run no program but `ip`.
  *
  * @throws {KubeconfigError} naming what is wrong.
@@ -89,20 +156,11 @@ export interface KubeconfigOptions {
 export function connectionFromKubeconfig(text: string, options: KubeconfigOptions): ApiConnection {
   const { path, readFile } = options;
   const baseDir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
-  let doc: Record<string, unknown>;
-  try {
-    const parsed = yaml.load(text);
-    if (typeof parsed !== "object" || parsed === null) throw new Error("not a mapping");
-    doc = parsed as Record<string, unknown>;
-  } catch (cause) {
-    throw new KubeconfigError(`Cannot parse kubeconfig "${path}": ${yamlProblem(cause)}`, {
-      cause,
-    });
-  }
+  const doc = parseDoc(text, path);
   let clusters, users, contexts;
   try {
     clusters = newClusters(doc.clusters);
-    users = newUsers(doc.users);
+    users = newUsers(withoutTokenFiles(doc.users));
     contexts = newContexts(doc.contexts);
   } catch (cause) {
     throw new KubeconfigError(`Cannot load kubeconfig "${path}": ${(cause as Error).message}`, {
@@ -163,23 +221,41 @@ export function connectionFromKubeconfig(text: string, options: KubeconfigOption
       `user "${user?.name}" has a client certificate without a key, or a key without a certificate`,
     );
   }
+  const rawUser = Array.isArray(doc.users)
+    ? doc.users.find((u) => (u as { name?: unknown } | null)?.name === context.user)
+    : undefined;
+  const tokenFileField = tokenFileOf(rawUser);
+  if (tokenFileField !== undefined && typeof tokenFileField !== "string") {
+    throw new KubeconfigError(`user "${user?.name}": tokenFile is not a string`);
+  }
+  const tokenFile = tokenFileField ? resolvePath(baseDir, tokenFileField) : undefined;
   const token = user?.token?.trim();
   if (token && !HEADER_TOKEN.test(token)) {
     throw new KubeconfigError(`user "${user?.name}": ${BAD_TOKEN}`);
   }
+  // As client-go: a token file, when given, is the source (re-read); else the inline token.
+  const fromFile = tokenFile
+    ? fileToken(tokenFile, readFile, `tokenFile of user "${user?.name}"`, options.now)
+    : undefined;
   const basic = user?.username ? `${user.username}:${user.password ?? ""}` : undefined;
   if (basic !== undefined && /[^\x20-\x7e\xa0-\xff]/.test(basic)) {
     throw new KubeconfigError(
       `user "${user?.name}": the username or password holds a control or non-Latin-1 character, which basic authentication cannot send (not shown)`,
     );
   }
-  const server = checkServer(cluster.server, `cluster "${cluster.name}"`, !!(token || basic));
+  const server = checkServer(
+    cluster.server,
+    `cluster "${cluster.name}"`,
+    !!(token || basic || fromFile),
+  );
   return {
     server,
     caCerts,
     cert,
     key,
-    token: token ? () => token : undefined,
+    token: fromFile ? fromFile.token : token ? () => token : undefined,
+    refreshToken: fromFile?.refresh,
+    tokenFile,
     basic,
     source: `kubeconfig ${path} (context ${contextName})`,
     caSource: cluster.caData
@@ -190,6 +266,72 @@ export function connectionFromKubeconfig(text: string, options: KubeconfigOption
       } of cluster "${cluster.name}" in kubeconfig ${path}`
       : `the system's CA store (cluster "${cluster.name}" in kubeconfig ${path} sets no certificate-authority)`,
   };
+}
+
+/** The file-path fields of kubeconfig entries, which are relative to their own file. */
+const PATH_FIELDS = {
+  clusters: ["cluster", ["certificate-authority"]],
+  users: ["user", ["client-certificate", "client-key", "tokenFile", "token-file"]],
+} as const;
+
+function parseDoc(text: string, path: string): Record<string, unknown> {
+  try {
+    const parsed = yaml.load(text);
+    if (typeof parsed !== "object" || parsed === null) throw new Error("not a mapping");
+    return parsed as Record<string, unknown>;
+  } catch (cause) {
+    throw new KubeconfigError(`Cannot parse kubeconfig "${path}": ${yamlProblem(cause)}`, {
+      cause,
+    });
+  }
+}
+
+/**
+ * Merges several kubeconfig files as kubectl does for `KUBECONFIG=a:b`: for
+ * clusters, users and contexts the first file that names an entry wins, and
+ * `current-context` comes from the first file that sets it. Relative paths
+ * inside each entry are made absolute against that entry's own file.
+ *
+ * @returns the merged kubeconfig as YAML text, for {@linkcode connectionFromKubeconfig}.
+ * @throws {KubeconfigError} when a file cannot be parsed.
+ */
+export function mergeKubeconfigs(files: readonly { path: string; text: string }[]): string {
+  const merged: Record<string, unknown> = { apiVersion: "v1", kind: "Config" };
+  const lists: Record<string, unknown[]> = { clusters: [], users: [], contexts: [] };
+  const seen: Record<string, Set<unknown>> = {
+    clusters: new Set(),
+    users: new Set(),
+    contexts: new Set(),
+  };
+  for (const { path, text } of files) {
+    const doc = parseDoc(text, path);
+    const baseDir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+    if (merged["current-context"] === undefined && doc["current-context"]) {
+      merged["current-context"] = doc["current-context"];
+    }
+    for (const key of ["clusters", "users", "contexts"] as const) {
+      const entries = doc[key];
+      if (!Array.isArray(entries)) continue;
+      for (const entry of entries) {
+        const name = (entry as { name?: unknown } | null)?.name;
+        if (name === undefined || seen[key].has(name)) continue;
+        seen[key].add(name);
+        lists[key].push(key === "contexts" ? entry : absolutePaths(entry, key, baseDir));
+      }
+    }
+  }
+  return yaml.dump({ ...merged, ...lists });
+}
+
+function absolutePaths(entry: unknown, key: "clusters" | "users", baseDir: string): unknown {
+  const [inner, fields] = PATH_FIELDS[key];
+  const body = (entry as Record<string, unknown>)[inner];
+  if (typeof body !== "object" || body === null) return entry;
+  const out: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  for (const f of fields) {
+    if (typeof out[f] === "string" && out[f]) out[f] = resolvePath(baseDir, out[f] as string);
+  }
+  return { ...(entry as Record<string, unknown>), [inner]: out };
 }
 
 /** A bearer token as an HTTP header can carry it: visible ASCII, no space or control character. */
@@ -240,7 +382,8 @@ function checkServer(server: string, what: string, credentials: boolean): string
 /**
  * Builds an {@linkcode ApiConnection} for a pod: the API server from
  * `KUBERNETES_SERVICE_HOST`/`KUBERNETES_SERVICE_PORT`, the service account's
- * CA, and its token, re-read on every request so that rotation works.
+ * CA, and its token, re-read at most every minute and at once after a 401,
+ * so that kubelet's rotation works.
  *
  * @throws {KubeconfigError} when the variables or the files are missing.
  */
@@ -248,6 +391,7 @@ export function inClusterConnection(
   env: (name: string) => string | undefined,
   readFile: ReadFile,
   dir = SERVICE_ACCOUNT_DIR,
+  now: () => number = () => performance.now(),
 ): ApiConnection {
   const host = env("KUBERNETES_SERVICE_HOST");
   const port = env("KUBERNETES_SERVICE_PORT");
@@ -258,8 +402,7 @@ export function inClusterConnection(
   }
   const ca = readRequired(readFile, `${dir}/ca.crt`, "service account CA");
   const tokenPath = `${dir}/token`;
-  let last = readRequired(readFile, tokenPath, "service account token").trim();
-  if (!HEADER_TOKEN.test(last)) throw new KubeconfigError(`${tokenPath}: ${BAD_TOKEN}`);
+  const source = fileToken(tokenPath, readFile, "service account token", now);
   if (!/^[A-Za-z0-9.:-]+$/.test(host) || !/^[0-9]{1,5}$/.test(port)) {
     throw new KubeconfigError(
       "KUBERNETES_SERVICE_HOST or KUBERNETES_SERVICE_PORT is not a host name or address and a port",
@@ -272,16 +415,9 @@ export function inClusterConnection(
       true,
     ),
     caCerts: [ca],
-    token: () => {
-      try {
-        const fresh = readFile(tokenPath).trim();
-        // Mid-rotation (empty or unreadable) or unusable: keep the token we had.
-        if (HEADER_TOKEN.test(fresh)) last = fresh;
-      } catch {
-        // Mid-rotation: keep the token we had.
-      }
-      return last;
-    },
+    token: source.token,
+    refreshToken: source.refresh,
+    tokenFile: tokenPath,
     source: `in-cluster service account (${dir})`,
     caSource: `the service account CA ${dir}/ca.crt`,
   };

@@ -45,7 +45,7 @@ export interface StatusWriter {
 export function statusWriter(api: JsonApi): StatusWriter {
   return {
     async write(svc, addresses, signal) {
-      const out = await api.request(
+      const out = await api.json(
         "PATCH",
         statusPath(svc.namespace, svc.name),
         statusPatch(svc.resourceVersion, addresses),

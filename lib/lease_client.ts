@@ -31,7 +31,7 @@ export function leaseClient(api: JsonApi, namespace: string, name = LEASE_NAME):
   return {
     async get(signal) {
       try {
-        return decodeLease(await api.request("GET", path, undefined, signal));
+        return decodeLease(await api.json("GET", path, undefined, signal));
       } catch (err) {
         if (err instanceof ApiError && err.status === 404) return undefined;
         throw err;
@@ -39,8 +39,8 @@ export function leaseClient(api: JsonApi, namespace: string, name = LEASE_NAME):
     },
     async write(kind, body, signal) {
       const out = kind === "create"
-        ? await api.request("POST", leasesPath(namespace), body, signal)
-        : await api.request("PUT", path, body, signal);
+        ? await api.json("POST", leasesPath(namespace), body, signal)
+        : await api.json("PUT", path, body, signal);
       const rv = (out as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata
         ?.resourceVersion;
       return typeof rv === "string" ? rv : "";

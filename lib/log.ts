@@ -105,9 +105,12 @@ export function jsonFormatter(record: LogRecord): string {
  */
 const IMMEDIATE = Symbol.for("LogTape.sinkSnapshotPolicy.immediate");
 
+/** Buffered characters past which the batched sink writes at once. */
+const FLUSH_CHARS = 64 * 1024;
+
 /**
  * A sink that formats each record at once and writes the lines together at the
- * end of the tick.
+ * end of the tick, or as soon as 64 K characters are waiting.
  */
 export function batchedSink(
   write: (bytes: Uint8Array) => void,
@@ -116,11 +119,12 @@ export function batchedSink(
   const encoder = new TextEncoder();
   let pending: string[] = [];
   let scheduled = false;
+  let size = 0;
   const flush = () => {
-    scheduled = false;
     if (pending.length === 0) return;
     const text = pending.join("");
     pending = [];
+    size = 0;
     const bytes = encoder.encode(text);
     try {
       write(bytes);
@@ -129,10 +133,18 @@ export function batchedSink(
     }
   };
   const sink = (record: LogRecord) => {
-    pending.push(format(record));
+    const line = format(record);
+    pending.push(line);
+    size += line.length;
+    // A burst (thousands of refusals from one list) is written as it goes, 64 K characters at a
+    // time, so that the lines of one tick are never all held at once.
+    if (size >= FLUSH_CHARS) return flush();
     if (!scheduled) {
       scheduled = true;
-      setTimeout(flush, 0);
+      setTimeout(() => {
+        scheduled = false;
+        flush();
+      }, 0);
     }
   };
   return Object.assign(sink, { flush, [IMMEDIATE]: true });

@@ -7,6 +7,7 @@
  */
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ApiObserver } from "./kube_api.ts";
 import type {
   AgentObserver,
   KubeProxyPhase,
@@ -39,7 +40,7 @@ export const ADDRESS_STATES = [
 ] as const;
 
 /** The agent's metrics and the observer hooks that feed them. */
-export class Metrics implements AgentObserver {
+export class Metrics implements AgentObserver, ApiObserver {
   readonly registry = new Registry();
   readonly #addresses: Gauge<"family" | "state">;
   readonly #reconciles: Counter<"result">;
@@ -50,6 +51,13 @@ export class Metrics implements AgentObserver {
   readonly #kubeProxy: Gauge<"state">;
   readonly #renewals: Counter<"result">;
   readonly #renewalDuration: Histogram;
+  readonly #conflict: Gauge;
+  readonly #conflicts: Counter;
+  readonly #authFailures: Counter<"code">;
+  readonly #replaced: Counter<"reason">;
+  /** The age of the least current watch in ms, and the staleness limit; set by the agent. */
+  #apiAge: (() => number | undefined) | undefined;
+  #staleAfterMs = Infinity;
 
   constructor(version: string, commit: string) {
     const registers = [this.registry];
@@ -89,7 +97,7 @@ export class Metrics implements AgentObserver {
     this.#restarts = new Counter({
       name: "kubegw_watch_restarts_total",
       help:
-        "Watch restarts by reason: closed (server timeout), error, gone (410, relist), stalled.",
+        "Watch restarts by reason: closed (server timeout), error, gone (410 or 504 too large resource version: relist), stalled (silent past its timeout).",
       labelNames: ["reason"],
       registers,
     });
@@ -101,7 +109,8 @@ export class Metrics implements AgentObserver {
     });
     this.#lastSync = new Gauge({
       name: "kubegw_last_successful_sync_timestamp_seconds",
-      help: "Unix time of the last reconcile that succeeded.",
+      help:
+        "Unix time of the last reconcile that succeeded while every watch was current (within --api-stale-after): the interface matched an up-to-date view of the API.",
       registers,
     });
     this.#kubeProxy = new Gauge({
@@ -127,6 +136,45 @@ export class Metrics implements AgentObserver {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    this.#conflict = new Gauge({
+      name: "kubegw_interface_conflict",
+      help: "1 while another program keeps changing the managed addresses (a second agent?).",
+      registers,
+    });
+    this.#conflict.set(0);
+    this.#conflicts = new Counter({
+      name: "kubegw_interface_conflicts_total",
+      help: "Episodes of another program changing the managed addresses.",
+      registers,
+    });
+    this.#conflicts.inc(0);
+    const apiAge = () => this.#apiAge?.();
+    new Gauge({
+      name: "kubegw_api_last_current_timestamp_seconds",
+      help:
+        "Unix time at which the least current watch was last known current (a list, an event, a bookmark, or an answered liveness probe); 0 before the first list.",
+      registers,
+      collect(this: Gauge) {
+        const age = apiAge();
+        this.set(age === undefined ? 0 : (Date.now() - age) / 1000);
+      },
+    });
+    this.#authFailures = new Counter({
+      name: "kubegw_api_auth_failures_total",
+      help: "Answers of the API server that refused the credentials (401) or the permission (403).",
+      labelNames: ["code"],
+      registers,
+    });
+    this.#authFailures.inc({ code: "401" }, 0);
+    this.#authFailures.inc({ code: "403" }, 0);
+    this.#replaced = new Counter({
+      name: "kubegw_api_connections_replaced_total",
+      help:
+        "Times new requests were moved to a new connection to the API server, by reason: error, timeout, probe (the liveness probe got no answer), stall (a watch went silent).",
+      labelNames: ["reason"],
+      registers,
+    });
+    for (const reason of ["error", "timeout", "probe", "stall"]) this.#replaced.inc({ reason }, 0);
     // Memory, one gauge per quantity: a label would invite sums that mean nothing
     // (heap_used is part of heap_total, which is part of rss). The resident size
     // takes the standard name that dashboards and alerts already know.
@@ -152,7 +200,28 @@ export class Metrics implements AgentObserver {
   reconciled(result: ReconcileResult, seconds: number): void {
     this.#reconciles.inc({ result });
     this.#duration.observe(seconds);
-    if (result !== "error") this.#lastSync.set(Date.now() / 1000);
+    if (result === "error") return;
+    // Not wired to the watches (no agent): every success counts, as before.
+    const age = this.#apiAge ? this.#apiAge() : 0;
+    if (age !== undefined && age <= this.#staleAfterMs) this.#lastSync.set(Date.now() / 1000);
+  }
+
+  /**
+   * Where the age of the least current watch comes from (undefined before
+   * every watch listed), and the staleness past which a reconcile no longer
+   * counts as a successful sync.
+   */
+  watchApiCurrency(ageMs: () => number | undefined, staleAfterMs: number): void {
+    this.#apiAge = ageMs;
+    this.#staleAfterMs = staleAfterMs;
+  }
+
+  authFailed(status: number): void {
+    this.#authFailures.inc({ code: String(status) });
+  }
+
+  connectionReplaced(reason: string): void {
+    this.#replaced.inc({ reason });
   }
 
   held(family: 4 | 6, count: number): void {
@@ -179,6 +248,11 @@ export class Metrics implements AgentObserver {
   renewed(result: RenewalResult, seconds: number): void {
     this.#renewals.inc({ result });
     this.#renewalDuration.observe(seconds);
+  }
+
+  interfaceConflict(active: boolean): void {
+    this.#conflict.set(active ? 1 : 0);
+    if (active) this.#conflicts.inc();
   }
 
   /** The exposition text for `/metrics`. */

@@ -43,6 +43,8 @@ export interface AgentObserver {
    * states absent from the map count 0.
    */
   addressStates(counts: ReadonlyMap<string, number>): void;
+  /** Another program started (true) or stopped (false) changing the managed addresses. */
+  interfaceConflict(active: boolean): void;
 }
 
 /** An observer that ignores everything: the default where none is given. */
@@ -54,4 +56,5 @@ export const quietObserver: AgentObserver = {
   kubeProxyHealth() {},
   renewed() {},
   addressStates() {},
+  interfaceConflict() {},
 };

@@ -107,6 +107,15 @@ export function agentFlags(): string[] {
   return permissionFlags(agentPermissionSet());
 }
 
+/**
+ * The V8 setting the agent runs with, wherever it runs (the binary, `deno task
+ * start`, the tests' bundle): semi-spaces of 2 MB keep the young generation
+ * small, so that a burst of short-lived objects (thousands of refusals from one
+ * list of hostile Services) is collected as it goes. Measured on 50,000 hostile
+ * values in 1,000 Services: peak RSS 210 MB with V8's default, 126 MB with it.
+ */
+export const AGENT_V8_FLAG = "--v8-flags=--max-semi-space-size=2";
+
 /** The environment variables the agent may read, from its permission set. */
 export function agentEnvAllowList(): string[] {
   const env = agentPermissionSet().env;

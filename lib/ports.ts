@@ -24,18 +24,33 @@ export interface Plan {
   readonly remove: readonly string[];
 }
 
-/** Reads and changes the addresses of one interface. */
+/**
+ * Reads and changes the addresses of one interface. Once `signal` aborts, a
+ * running call stops its process and rejects with {@linkcode InterruptedError}.
+ */
 export interface AddressStore {
   /** Every address on the interface. */
-  read(): Promise<InterfaceAddress[]>;
+  read(signal?: AbortSignal): Promise<InterfaceAddress[]>;
   /** Applies a plan; on failure the interface may hold part of it. */
-  apply(plan: Plan): Promise<void>;
+  apply(plan: Plan, signal?: AbortSignal): Promise<void>;
   /**
    * Renews the lifetime of addresses already held (`--address-lifetime`), in
    * one run, without removing any; a store without a lifetime makes them
    * permanent. Optional: stores without lifetimes may leave it out.
    */
   renew?(addresses: Iterable<string>): Promise<void>;
+}
+
+/**
+ * The store's process ended by a signal before it finished: a stop (kube-gw's
+ * own, or systemd's SIGTERM to the whole unit), or someone killed it. The
+ * interface may hold part of the plan; it is read again before the next one.
+ */
+export class InterruptedError extends Error {
+  constructor(message: string, readonly signal: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "InterruptedError";
+  }
 }
 
 /** One event of a watch stream, as the API server sent it. */
@@ -47,17 +62,71 @@ export interface WatchEvent {
 /** Query parameters; undefined values are left out. */
 export type Query = Record<string, string | number | boolean | undefined>;
 
+/** What an {@linkcode ApiError} may carry beyond its message and status. */
+export interface ApiErrorOptions extends ErrorOptions {
+  /** How long the server asked the client to wait (`Retry-After`), in milliseconds. */
+  readonly retryAfterMs?: number;
+  /** The `Status` object's `reason`, e.g. `Expired`, `Timeout`. */
+  readonly reason?: string;
+  /** The `reason`s of the `Status` object's `details.causes`. */
+  readonly causes?: readonly string[];
+  /** The connection itself failed (refused, reset, timed out), not the request. */
+  readonly connection?: boolean;
+}
+
 /** An HTTP or API-level failure, with the status code when there was one. */
 export class ApiError extends Error {
-  constructor(message: string, readonly status?: number, options?: ErrorOptions) {
+  readonly retryAfterMs?: number;
+  readonly reason?: string;
+  readonly causes: readonly string[];
+  readonly connection: boolean;
+
+  constructor(message: string, readonly status?: number, options?: ApiErrorOptions) {
     super(message, options);
     this.name = "ApiError";
+    this.retryAfterMs = options?.retryAfterMs;
+    this.reason = options?.reason;
+    this.causes = options?.causes ?? [];
+    this.connection = options?.connection ?? false;
   }
 
   /** The resource version asked for is gone (410): relist. */
   get gone(): boolean {
     return this.status === 410;
   }
+
+  /**
+   * The resource version asked for is newer than the server's (504
+   * `ResourceVersionTooLarge`, as after an etcd restore): relist, as
+   * client-go's reflector does.
+   */
+  get tooLarge(): boolean {
+    return this.status === 504 &&
+      (this.causes.includes("ResourceVersionTooLarge") ||
+        /too large resource version/i.test(this.message));
+  }
+
+  /** The server refused the credentials (401) or the permission (403). */
+  get auth(): boolean {
+    return this.status === 401 || this.status === 403;
+  }
+}
+
+/** The `reason` and the `details.causes[].reason`s of a Status object, read defensively. */
+export function statusReasons(body: unknown): { reason?: string; causes: string[] } {
+  const s = (typeof body === "object" && body !== null ? body : {}) as {
+    reason?: unknown;
+    details?: { causes?: unknown };
+  };
+  const causes = Array.isArray(s.details?.causes) ? s.details.causes : [];
+  return {
+    reason: typeof s.reason === "string" ? s.reason.slice(0, 100) : undefined,
+    causes: causes.flatMap((c) =>
+      typeof c === "object" && c !== null && typeof (c as { reason?: unknown }).reason === "string"
+        ? [String((c as { reason: string }).reason).slice(0, 100)]
+        : []
+    ).slice(0, 8),
+  };
 }
 
 /**
@@ -67,13 +136,23 @@ export class ApiError extends Error {
 export interface ListWatchApi {
   /** One page of a LIST: the parsed JSON of the whole response. */
   list(path: string, query: Query, signal: AbortSignal): Promise<Record<string, unknown>>;
-  /** The events of one WATCH; `onData` runs on every chunk, bookmarks included. */
+  /**
+   * The events of one WATCH; `onData` runs on every chunk, bookmarks included;
+   * `onCurrent` runs when the client proved the watch's connection alive
+   * another way (a liveness probe over the same connection).
+   */
   watch(
     path: string,
     query: Query,
     signal: AbortSignal,
     onData?: () => void,
+    onCurrent?: () => void,
   ): AsyncIterable<WatchEvent>;
+  /**
+   * The connection looks dead (a watch went silent): new requests should go
+   * over a new connection. Optional; a no-op for fakes.
+   */
+  reset?(why: string): void;
 }
 
 /** A timer handle of a {@linkcode Clock}: opaque, only handed back to it. */

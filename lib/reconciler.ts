@@ -41,10 +41,17 @@ import {
 } from "./desired.ts";
 import type { EndpointSliceRecord } from "./endpoint_slice.ts";
 import { EndpointIndex } from "./endpoints.ts";
+import { describeFight, FightDetector } from "./fight_detector.ts";
 import { familyOf } from "./ip.ts";
 import { type AgentObserver, quietObserver } from "./observer.ts";
 import { isEmptyPlan, managedView, plan, planTouched } from "./plan.ts";
-import type { AddressStore, Clock, Plan, TimerId } from "./ports.ts";
+import {
+  type AddressStore,
+  type Clock,
+  InterruptedError,
+  type Plan,
+  type TimerId,
+} from "./ports.ts";
 import type { ServiceRecord } from "./service.ts";
 
 const log = getLogger(["kube-gw", "reconciler"]);
@@ -89,6 +96,11 @@ export interface ReconcilerOptions {
   readonly announceDelayMs?: number;
   /** This gateway's node, for `externalTrafficPolicy: Local`. */
   readonly nodeName?: string;
+  /**
+   * On stop, how long a running `ip` may finish before it is stopped (SIGTERM,
+   * then SIGKILL; lib/spawn.ts). @default 5000
+   */
+  readonly stopGraceMs?: number;
 }
 
 /** One address as `kube-gw plan` and `/status` show it. */
@@ -146,6 +158,11 @@ export class Reconciler {
   #stopped = false;
   /** The tail of the store's queue: see {@linkcode Reconciler.renew}. */
   #queue: Promise<void> = Promise.resolve();
+  /** Whether `#current` is what the interface held after our last apply (fight detection). */
+  #trusted = false;
+  readonly #fights = new FightDetector();
+  /** Aborts a running `ip` once the stop's grace is over. */
+  readonly #kill = new AbortController();
   /** Undefined before the first reconcile; then the last one's error, or null. */
   #lastError: string | null | undefined;
 
@@ -197,6 +214,9 @@ export class Reconciler {
     }
     if (this.#lastError === undefined) return "waiting for the first reconcile";
     if (this.#lastError !== null) return `the last reconcile failed: ${this.#lastError}`;
+    if (this.#fights.fighting) {
+      return "another program keeps changing the managed addresses (see the warning in the log)";
+    }
     return undefined;
   }
 
@@ -378,15 +398,31 @@ export class Reconciler {
       this.#observer.reconciled(isEmptyPlan(applied) ? "noop" : "changed", seconds());
     } catch (err) {
       this.#lastError = (err as Error).message;
-      const delay = this.#retry.next();
-      log.error("reconcile failed: {error}; retrying in {delay}ms", {
-        error: (err as Error).message,
-        delay,
-      });
       this.#observer.reconciled("error", seconds());
-      if (this.#timer === undefined && !this.#stopped) {
+      const interrupted = err instanceof InterruptedError;
+      if (this.#stopped) {
+        // A stop is not an error: what `ip` left half done is read at the next start.
+        if (interrupted) log.info("stopped while ip ran; the next start re-reads the interface");
+        else log.info("stopped; the last reconcile failed: {error}", { error: this.#lastError });
+        return;
+      }
+      const delay = this.#retry.next();
+      // A signal that killed `ip` is most often a stop on its way (systemd signals the whole
+      // unit at once): say so only if no stop came before the retry.
+      if (!interrupted) {
+        log.error("reconcile failed: {error}; retrying in {delay}ms", {
+          error: this.#lastError,
+          delay,
+        });
+      }
+      if (this.#timer === undefined) {
         this.#timer = this.#clock.setTimeout(() => {
           this.#timer = undefined;
+          if (interrupted) {
+            log.warn("the last reconcile was interrupted: {error}; retrying now", {
+              error: (err as Error).message,
+            });
+          }
           this.#schedule(0);
         }, delay);
       }
@@ -405,7 +441,7 @@ export class Reconciler {
   }
 
   async #read(refuseConflicts: boolean): Promise<Set<string>> {
-    const view = managedView(await this.#o.store.read(), this.#o.networks);
+    const view = managedView(await this.#o.store.read(this.#kill.signal), this.#o.networks);
     if (refuseConflicts && view.conflicts.length > 0) {
       const list = view.conflicts.map((c) => `${c.local}/${c.prefixlen}`).join(", ");
       throw new ConflictError(
@@ -432,11 +468,27 @@ export class Reconciler {
   async reconcileOnce(): Promise<Plan> {
     this.openGate();
     if (this.#reread) {
-      this.#current = await this.readManaged();
+      const read = await this.readManaged();
+      if (this.#trusted) this.#watchForFights(read);
+      this.#current = read;
       this.#reread = false;
       this.#touched = undefined;
     }
-    return await this.#apply(this.#planNext());
+    const applied = await this.#apply(this.#planNext());
+    this.#trusted = true;
+    return applied;
+  }
+
+  /** Compares a read with what was applied: another writer shows as repeated drift. */
+  #watchForFights(read: ReadonlySet<string>): void {
+    const event = this.#fights.observe(this.#current, read);
+    if (event?.kind === "started") {
+      log.warn(describeFight(event.report));
+      this.#observer.interfaceConflict(true);
+    } else if (event?.kind === "ended") {
+      log.info("the managed addresses have stopped changing behind kube-gw's back");
+      this.#observer.interfaceConflict(false);
+    }
   }
 
   /**
@@ -456,12 +508,13 @@ export class Reconciler {
     if (isEmptyPlan(p)) return p;
     try {
       await this.#serial(async () => {
-        await this.#o.store.apply(p);
+        await this.#o.store.apply(p, this.#kill.signal);
         for (const r of p.remove) this.#current.delete(r);
         for (const a of p.add) this.#current.add(a);
       });
     } catch (err) {
       this.#reread = true;
+      this.#trusted = false;
       throw err;
     }
     for (const a of p.add) log.info("assuming address {address}", { address: a });
@@ -525,12 +578,28 @@ export class Reconciler {
     }).then(() => count);
   }
 
-  /** Stops scheduling and waits for a running reconcile to finish. */
+  /**
+   * Stops scheduling and waits for a running reconcile to finish: its `ip`
+   * gets `stopGraceMs` to end on its own, then is stopped (SIGTERM, SIGKILL).
+   * Never leaves an `ip` process running.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#clock.clearTimeout(this.#timer);
     this.#clock.clearInterval(this.#resyncTimer);
     this.#clock.clearTimeout(this.#expiryTimer);
-    await this.#running;
+    const running = this.#running;
+    if (!running) return;
+    const grace = this.#clock.setTimeout(() => {
+      log.info("ip still runs {grace}ms after the stop; stopping it", {
+        grace: this.#o.stopGraceMs ?? 5000,
+      });
+      this.#kill.abort(new Error("stopped"));
+    }, this.#o.stopGraceMs ?? 5000);
+    try {
+      await running;
+    } finally {
+      this.#clock.clearTimeout(grace);
+    }
   }
 }

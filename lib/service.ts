@@ -41,6 +41,13 @@ export interface ServiceRecord {
   readonly proxySkipped?: boolean;
 }
 
+/**
+ * The most externalIPs kube-gw takes from one Service; a Service with more is
+ * refused whole, with one warning (a bound on the memory and the `ip -batch`
+ * one object can cost). The decoder keeps one more than this, to tell.
+ */
+export const MAX_EXTERNAL_IPS = 1000;
+
 /** The key that identifies a Service: `namespace/name`. */
 export function serviceKey(s: { namespace: string; name: string }): string {
   return `${s.namespace}/${s.name}`;
@@ -67,7 +74,7 @@ export function projectService(obj: unknown): ServiceRecord {
   const status = isObject(o.status) ? o.status : {};
   const lb = isObject(status.loadBalancer) ? status.loadBalancer : {};
   const labels = isObject(meta.labels) ? meta.labels : {};
-  const ingress = Array.isArray(lb.ingress) ? lb.ingress : [];
+  const ingress = Array.isArray(lb.ingress) ? lb.ingress.slice(0, MAX_EXTERNAL_IPS + 1) : [];
   const ingressIPs = texts(
     ingress.filter((i) => isObject(i) && i.ip !== undefined && i.ip !== "").map((i) => i.ip),
   );
@@ -77,7 +84,9 @@ export function projectService(obj: unknown): ServiceRecord {
     name,
     type: typeof spec.type === "string" ? spec.type : "ClusterIP",
     clusterIP: typeof spec.clusterIP === "string" ? spec.clusterIP : "",
-    externalIPs: texts(spec.externalIPs),
+    externalIPs: texts(
+      Array.isArray(spec.externalIPs) ? spec.externalIPs.slice(0, MAX_EXTERNAL_IPS + 1) : [],
+    ),
     ingressIPs,
     ...(typeof cls === "string" && cls !== ""
       ? {

@@ -23,6 +23,7 @@ import { apiCost } from "./bench/api_cost.ts";
 import { type BenchConfig, FULL, SMALL } from "./bench/config.ts";
 import { churn } from "./bench/churn.ts";
 import { eventLatency } from "./bench/event_latency.ts";
+import { fuzz } from "./bench/fuzz.ts";
 import { initialSync } from "./bench/initial_sync.ts";
 import { endpoints } from "./bench/endpoints.ts";
 import { memory } from "./bench/memory.ts";
@@ -40,6 +41,7 @@ const SCENARIOS: Record<string, (cfg: BenchConfig) => Promise<ScenarioResult>> =
   memory,
   api_cost: apiCost,
   renewal,
+  fuzz,
   endpoints,
 };
 

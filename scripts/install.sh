@@ -10,12 +10,20 @@
 #   --ssh-config FILE  ssh configuration to use (ssh -F FILE)
 #   --ssh-option OPT   extra ssh option, e.g. Port=2222 (ssh -o OPT); repeatable
 #   --keep-addresses   with --uninstall: do not run `kube-gw drain` first
+#   --api-server-address ADDR
+#                      an address (or prefix) of the Kubernetes API server;
+#                      repeatable. Writes the drop-in
+#                      /etc/systemd/system/kube-gw.service.d/apiserver.conf
+#                      (IPAddressAllow=ADDR...): the unit allows localhost only,
+#                      and kube-gw cannot reach the API server without it
 #
 # Install copies the binary to /usr/local/bin/kube-gw, the unit to
 # /etc/systemd/system/kube-gw.service, the examples to /usr/local/share/kube-gw/,
 # and the settings example to /etc/default/kube-gw unless that file exists. It
 # reloads systemd when the unit changed, enables the unit, and starts it once
-# it is configured (restarts it when the binary or unit changed: the addresses
+# it is configured: KUBEGW_NETWORK set, a kubeconfig in /etc/kube-gw, and the
+# API server's addresses allowed by a drop-in (restarts it when the binary,
+# unit or drop-in changed: the addresses
 # stay in place). Uninstall stops and disables it, withdraws its addresses with
 # `kube-gw drain` (unless --keep-addresses), and removes what install put
 # there, keeping /etc/default/kube-gw and /etc/kube-gw.
@@ -29,6 +37,7 @@ action=install
 binary=
 keep_addresses=0
 target=
+api_servers=
 set -- "$@" --end-of-options
 while [ "$1" != --end-of-options ]; do
   case $1 in
@@ -36,6 +45,19 @@ while [ "$1" != --end-of-options ]; do
     --keep-addresses) keep_addresses=1 ;;
     --binary) binary=$2; shift ;;
     --binary=*) binary=${1#--binary=} ;;
+    --api-server-address|--api-server-address=*)
+      if [ "$1" = --api-server-address ]; then addr=${2-}; shift; else addr=${1#*=}; fi
+      # Digits, hex, dots and colons, an optional /len: an IPv4 or IPv6 address or prefix.
+      case $addr in
+        *[!0-9A-Fa-f.:/]*|''|*/*/*|/*|*/) addr_ok=0 ;;
+        *[0-9]*) addr_ok=1 ;;
+        *) addr_ok=0 ;;
+      esac
+      [ "$addr_ok" = 1 ] || {
+        echo "install.sh: --api-server-address: \"$addr\" is not an IP address or prefix" >&2
+        exit 2
+      }
+      api_servers="${api_servers:+$api_servers }$addr" ;;
     --ssh-config) set -- "$@" -F "$2"; shift ;;
     --ssh-config=*) set -- "$@" -F "${1#--ssh-config=}" ;;
     --ssh-option) set -- "$@" -o "$2"; shift ;;
@@ -53,6 +75,7 @@ shift # --end-of-options; "$@" now holds the ssh options
 control=$(mktemp -d)
 trap 'ssh "$@" -o ControlPath="$control/ssh" -O exit "$target" 2>/dev/null || true; rm -rf "$control"' EXIT
 # The part that runs on the router: POSIX sh, argv: ACTION DIR KEEP_ADDRESSES.
+# DIR/apiserver.conf, when there, is the API-server drop-in to install.
 remote_script='
 set -eu
 action=$1 dir=$2 keep_addresses=$3
@@ -62,6 +85,8 @@ UNIT=/etc/systemd/system/kube-gw.service
 ENV_FILE=/etc/default/kube-gw
 CONF=/etc/kube-gw
 SHARE=/usr/local/share/kube-gw
+DROPIN_DIR=/etc/systemd/system/kube-gw.service.d
+APISERVER=$DROPIN_DIR/apiserver.conf
 changed=0
 
 put() { # put SOURCE TARGET MODE: replaces TARGET atomically unless it is identical
@@ -74,8 +99,11 @@ setting() { # the value of a variable in the settings file, quotes removed
   [ -f "$ENV_FILE" ] || return 0
   sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1 | sed "s/^\"\\(.*\\)\"\$/\\1/; s/^'"'"'\\(.*\\)'"'"'\$/\\1/"
 }
+api_allowed() { # a drop-in allows an address besides localhost (IPAddressAllow=)
+  as_root sh -c "grep -qs \"^IPAddressAllow=.\" $DROPIN_DIR/*.conf"
+}
 configured() {
-  [ -n "$(setting KUBEGW_NETWORK)" ] && as_root test -s "$CONF/kubeconfig"
+  [ -n "$(setting KUBEGW_NETWORK)" ] && as_root test -s "$CONF/kubeconfig" && api_allowed
 }
 
 if [ "$action" = install ]; then
@@ -87,6 +115,11 @@ if [ "$action" = install ]; then
   fi
   put "$dir/kube-gw.env" "$SHARE/kube-gw.env" 0644 || true
   put "$dir/kube-gw-netns.conf" "$SHARE/kube-gw-netns.conf" 0644 || true
+  put "$dir/kube-gw-apiserver.conf" "$SHARE/kube-gw-apiserver.conf" 0644 || true
+  if [ -f "$dir/apiserver.conf" ] && put "$dir/apiserver.conf" "$APISERVER" 0644; then
+    changed=1
+    as_root systemctl daemon-reload
+  fi
   if [ -e "$ENV_FILE" ]; then
     echo "  kept $ENV_FILE"
   else
@@ -105,6 +138,8 @@ if [ "$action" = install ]; then
       echo "  - set KUBEGW_NETWORK (the managed networks) in $ENV_FILE"
     as_root test -s "$CONF/kubeconfig" ||
       echo "  - put a kubeconfig for kube-gw at $CONF/kubeconfig (mode 0600; inline certificates or a token)"
+    api_allowed ||
+      echo "  - allow the API server: the unit reaches localhost only. Run the installer again with --api-server-address ADDR (repeatable: every address the kubeconfig server resolves to), or install $SHARE/kube-gw-apiserver.conf as $APISERVER with your addresses"
     echo "  - then: systemctl start kube-gw; systemctl status kube-gw; curl -s 127.0.0.1:9472/readyz"
     echo "  - for KUBEGW_NETNS: install $SHARE/kube-gw-netns.conf as /etc/systemd/system/kube-gw.service.d/netns.conf"
   elif as_root systemctl is-active --quiet kube-gw.service; then
@@ -135,12 +170,12 @@ else
     as_root systemctl disable --quiet kube-gw.service
     echo "  disabled kube-gw.service"
   fi
-  for f in "$UNIT" "$BIN" "$SHARE/kube-gw.env" "$SHARE/kube-gw-netns.conf"; do
+  for f in "$UNIT" "$BIN" "$SHARE/kube-gw.env" "$SHARE/kube-gw-netns.conf" "$SHARE/kube-gw-apiserver.conf"; do
     if [ -e "$f" ]; then as_root rm -f "$f"; echo "  removed $f"; fi
   done
   [ ! -d "$SHARE" ] || as_root rmdir "$SHARE" 2>/dev/null || true
   as_root systemctl daemon-reload
-  echo "  kept $ENV_FILE and $CONF (your settings and credentials); remove them if you want"
+  echo "  kept $ENV_FILE, $CONF and $DROPIN_DIR (your settings and credentials); remove them if you want"
 fi
 rm -rf "$dir"
 '
@@ -169,8 +204,16 @@ fi
 remote_cmd='mktemp -d /tmp/kube-gw-install.XXXXXX'
 dir=$(run "$@")
 if [ "$action" = install ]; then
+  dropin=
+  if [ -n "$api_servers" ]; then
+    dropin=$control/apiserver.conf
+    printf '%s\n' "# Written by scripts/install.sh --api-server-address: the Kubernetes API" \
+      "# server addresses kube-gw may connect to (the unit allows localhost only)." \
+      "[Service]" "IPAddressAllow=$api_servers" > "$dropin"
+  fi
   for f in "$binary:kube-gw" "$here/kube-gw.service:kube-gw.service" \
-    "$here/kube-gw.env:kube-gw.env" "$here/kube-gw-netns.conf:kube-gw-netns.conf"; do
+    "$here/kube-gw.env:kube-gw.env" "$here/kube-gw-netns.conf:kube-gw-netns.conf" \
+    "$here/kube-gw-apiserver.conf:kube-gw-apiserver.conf" ${dropin:+"$dropin:apiserver.conf"}; do
     remote_cmd="cat > '$dir/${f##*:}'"
     run "$@" < "${f%:*}"
   done

@@ -48,6 +48,13 @@ export interface BenchConfig {
     /** Renewal intervals (a third of the lifetime each) the agent is measured over. */
     readonly intervals: number;
   };
+  /** Scenario `fuzz`: hostile values in all, across Services; huge strings; one large Service. */
+  readonly fuzz: {
+    readonly strings: number;
+    readonly services: number;
+    readonly hugeChars: number;
+    readonly bigServiceMb: number;
+  };
   /** Write V8 CPU profiles of every agent into this directory. */
   readonly cpuProfDir?: string;
   /** Write every agent's log into this directory. */
@@ -66,6 +73,7 @@ export const FULL: BenchConfig = {
   endpoints: { services: 10_000, withdrawals: 500, perSecond: 500, seconds: 20 },
   apiCost: { services: 100, windowMs: 600_000, replicas: 3 },
   renewal: { addresses: 10_000, lifetimeSeconds: 90, intervals: 3 },
+  fuzz: { strings: 50_000, services: 1000, hugeChars: 1_000_000, bigServiceMb: 5 },
 };
 
 /** Every scenario at a small size, for CI: checks that nothing broke, times nothing. */
@@ -80,4 +88,5 @@ export const SMALL: BenchConfig = {
   endpoints: { services: 200, withdrawals: 50, perSecond: 100, seconds: 3 },
   apiCost: { services: 100, windowMs: 12_000, replicas: 1 },
   renewal: { addresses: 200, lifetimeSeconds: 3, intervals: 3 },
+  fuzz: { strings: 10_000, services: 300, hugeChars: 100_000, bigServiceMb: 1 },
 };

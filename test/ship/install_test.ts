@@ -58,6 +58,8 @@ const UNIT = "/etc/systemd/system/kube-gw.service";
 const ENV_FILE = "/etc/default/kube-gw";
 const KUBECONFIG = "/etc/kube-gw/kubeconfig";
 const EXAMPLE = "/usr/local/share/kube-gw/kube-gw.env";
+const APISERVER = "/etc/systemd/system/kube-gw.service.d/apiserver.conf";
+const APISERVER_EXAMPLE = "/usr/local/share/kube-gw/kube-gw-apiserver.conf";
 
 Deno.test("install.sh installs, is idempotent, starts once configured, upgrades with a restart, uninstalls", async (t) => {
   await using router = await TestRouter.start();
@@ -89,6 +91,14 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
         /set KUBEGW_NETWORK \(the managed networks\) in \/etc\/default\/kube-gw/,
       );
       assert.match(out.stdout, /put a kubeconfig for kube-gw at \/etc\/kube-gw\/kubeconfig/);
+      assert.match(
+        out.stdout,
+        /allow the API server: the unit reaches localhost only\. Run the installer again with --api-server-address ADDR/,
+      );
+      assert.deepEqual(await files(router, APISERVER_EXAMPLE, APISERVER), {
+        [APISERVER_EXAMPLE]: `644 ${await sha(`${ROOT}scripts/kube-gw-apiserver.conf`)}`,
+        [APISERVER]: "absent",
+      });
       // Nothing is left in the router's /tmp.
       const left = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null | wc -l");
       assert.deepEqual(left.stdout.trim(), "0");
@@ -110,9 +120,45 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
         `echo 'apiVersion: v1' > ${KUBECONFIG} && chmod 600 ${KUBECONFIG}`,
     );
     assert.deepEqual(edit.code, 0, edit.stderr);
-    const out = await install(router, "--binary", stub);
-    assert.deepEqual(await changes(router), ["systemctl start kube-gw.service"]);
+    // The unit reaches localhost only: without the API server's addresses it is not started.
+    const notYet = await install(router, "--binary", stub);
+    assert.deepEqual(await changes(router), []);
+    assert.match(notYet.stdout, /Not started/);
+    assert.doesNotMatch(notYet.stdout, /KUBEGW_NETWORK|put a kubeconfig/);
+    assert.match(notYet.stdout, /allow the API server/);
+    const out = await install(
+      router,
+      "--binary",
+      stub,
+      "--api-server-address",
+      "10.0.0.1",
+      "--api-server-address=2001:db8::1",
+    );
+    const dropin = await router.ssh(`cat ${APISERVER}`);
+    assert.match(dropin.stdout, /^\[Service\]\nIPAddressAllow=10\.0\.0\.1 2001:db8::1\n$/m);
+    assert.deepEqual(await changes(router), [
+      "systemctl daemon-reload",
+      "systemctl start kube-gw.service",
+    ]);
+    assert.match(
+      out.stdout,
+      /installed \/etc\/systemd\/system\/kube-gw\.service\.d\/apiserver\.conf/,
+    );
     assert.match(out.stdout, /started kube-gw\.service/);
+  });
+
+  await t.step("new API server addresses replace the drop-in and restart the service", async () => {
+    await install(router, "--binary", stub, "--api-server-address", "10.0.0.2");
+    assert.match((await router.ssh(`cat ${APISERVER}`)).stdout, /^IPAddressAllow=10\.0\.0\.2$/m);
+    assert.deepEqual(await changes(router), [
+      "systemctl daemon-reload",
+      "systemctl restart kube-gw.service",
+    ]);
+    // The same addresses again, or none given: the drop-in stays as it is.
+    await install(router, "--binary", stub, "--api-server-address", "10.0.0.2");
+    await install(router, "--binary", stub);
+    assert.deepEqual(await changes(router), []);
+    assert.match((await router.ssh(`cat ${APISERVER}`)).stdout, /^IPAddressAllow=10\.0\.0\.2$/m);
   });
 
   await t.step(
@@ -144,7 +190,11 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
       const after = await files(router, BIN, UNIT, EXAMPLE, ENV_FILE, KUBECONFIG);
       assert.deepEqual([after[BIN], after[UNIT], after[EXAMPLE]], ["absent", "absent", "absent"]);
       assert.ok(after[ENV_FILE] !== "absent" && after[KUBECONFIG] !== "absent", "settings kept");
-      assert.match(out.stdout, /kept \/etc\/default\/kube-gw and \/etc\/kube-gw/);
+      assert.match(
+        out.stdout,
+        /kept \/etc\/default\/kube-gw, \/etc\/kube-gw and \/etc\/systemd\/system\/kube-gw\.service\.d/,
+      );
+      assert.deepEqual((await files(router, APISERVER_EXAMPLE))[APISERVER_EXAMPLE], "absent");
       // Again: nothing left to do, and still a success.
       await install(router, "--uninstall");
       assert.deepEqual(await changes(router), ["systemctl daemon-reload"]);
@@ -162,4 +212,18 @@ Deno.test("install.sh names a missing binary and an unreachable router", async (
   const unreachable = await runInstaller(router, "--ssh-option", "Port=1");
   assert.deepEqual(unreachable.code, 1);
   assert.match(unreachable.stderr, /cannot reach router over ssh/);
+});
+
+Deno.test("install.sh refuses an --api-server-address that is not an address, before any ssh", async () => {
+  await using router = await TestRouter.start();
+  for (const bad of ["10.0.0.1; reboot", "$(id)", "api.example.com", "", "10.0.0.0/8/8"]) {
+    const r = await runInstaller(router, "--api-server-address", bad);
+    assert.deepEqual(r.code, 2, `${bad}: ${r.stdout}${r.stderr}`);
+    assert.equal(
+      r.stderr,
+      `install.sh: --api-server-address: "${bad}" is not an IP address or prefix\n`,
+    );
+  }
+  const left = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null | wc -l");
+  assert.deepEqual(left.stdout.trim(), "0");
 });

@@ -90,9 +90,11 @@ Deno.test("every other flag has its variable too", () => {
     KUBEGW_NAMESPACE: "web,edge",
     KUBEGW_SELECTOR: "kube-gw/announce=true",
     KUBEGW_METRICS_ADDRESS: "off",
+    KUBEGW_API_STALE_AFTER: "2m",
   });
   assert.equal(config?.netns, "asic0");
-  assert.equal(config?.kubeconfig, "/etc/kube-gw/kubeconfig");
+  assert.equal(config?.apiStaleAfterMs, 120_000);
+  assert.equal(config?.kubeconfig, "/etc/kube-gw/kubeconfig:/root/.kube/config");
   assert.equal(config?.logLevel, "warning");
   assert.equal(config?.logFormat, "json");
   assert.equal(config?.resyncMs, 90_000);
@@ -378,5 +380,16 @@ Deno.test("--kube-proxy-health defaults to kube-proxy's endpoint, takes off, and
   assert.match(
     usage(net, { KUBEGW_KUBE_PROXY_HEALTH: "nope" }),
     /^KUBEGW_KUBE_PROXY_HEALTH: "nope" is not an http\(s\) URL or off$/,
+  );
+});
+
+Deno.test("--api-stale-after defaults to 45s and refuses less than the probe period allows", () => {
+  assert.equal(
+    configFrom(["run", "--network", "10.0.100.0/24"], {}).config?.apiStaleAfterMs,
+    45_000,
+  );
+  assert.match(
+    usage(["run", "--network", "10.0.100.0/24"], { KUBEGW_API_STALE_AFTER: "10s" }),
+    /^KUBEGW_API_STALE_AFTER: "10s" is shorter than 35s/,
   );
 });

@@ -97,7 +97,7 @@ class FakeStatus implements StatusWriter {
 /** An API that accepts every Event POST and keeps its body. */
 class FakeEventApi implements JsonApi {
   readonly posted: Record<string, unknown>[] = [];
-  request(method: JsonMethod, _path: string, body: unknown): Promise<unknown> {
+  json(method: JsonMethod, _path: string, body: unknown): Promise<unknown> {
     assert.equal(method, "POST");
     this.posted.push(body as Record<string, unknown>);
     return Promise.resolve(body);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseCidr } from "../../lib/cidr.ts";
 import { DesiredState, evaluateService } from "../../lib/desired.ts";
-import type { ServiceRecord } from "../../lib/service.ts";
+import { MAX_EXTERNAL_IPS, projectService, type ServiceRecord } from "../../lib/service.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8:100::/64")];
 
@@ -151,20 +151,44 @@ Deno.test("a refused value is stored and reported bounded to 256 characters, wit
   assert.equal(state.upsert(svc("big", [huge, "10.0.100.7"])).newRejections.length, 0);
 });
 
-Deno.test("editing one IP of a Service with 10,000 externalIPs touches just the two addresses", () => {
+Deno.test("editing one IP of a Service with the most externalIPs taken touches just the two addresses", () => {
+  const nets = [parseCidr("10.64.0.0/16")];
+  const ips = Array.from({ length: MAX_EXTERNAL_IPS }, (_, i) => `10.64.${i >> 8}.${i & 255}`);
+  const state = new DesiredState(nets);
+  assert.equal(state.upsert(svc("wide", ips)).touched.length, MAX_EXTERNAL_IPS);
+  const edited = [...ips];
+  edited[500] = "10.64.200.1";
+  assert.deepEqual([...state.upsert(svc("wide", edited)).touched].sort(), [
+    "10.64.1.244",
+    "10.64.200.1",
+  ]);
+  assert.equal(state.addresses.size, MAX_EXTERNAL_IPS);
+  assert.deepEqual(state.claimants("10.64.200.1"), ["default/wide"]);
+  assert.deepEqual(state.claimants(ips[500]), []);
+});
+
+Deno.test("a Service with more than 1,000 externalIPs is refused whole, with one warning; its addresses go", () => {
+  assert.equal(MAX_EXTERNAL_IPS, 1000, "the documented bound");
   const nets = [parseCidr("10.64.0.0/16")];
   const ips = Array.from({ length: 10_000 }, (_, i) => `10.64.${i >> 8}.${i & 255}`);
   const state = new DesiredState(nets);
-  assert.equal(state.upsert(svc("wide", ips)).touched.length, 10_000);
-  const edited = [...ips];
-  edited[5_000] = "10.64.200.1";
-  assert.deepEqual([...state.upsert(svc("wide", edited)).touched].sort(), [
-    "10.64.19.136",
-    "10.64.200.1",
-  ]);
-  assert.equal(state.addresses.size, 10_000);
-  assert.deepEqual(state.claimants("10.64.200.1"), ["default/wide"]);
-  assert.deepEqual(state.claimants(ips[5_000]), []);
+  assert.equal(state.upsert(svc("wide", ips.slice(0, 2))).touched.length, 2);
+  // What the decoder hands over: at most one more than the bound.
+  const record = projectService({
+    metadata: { namespace: "default", name: "wide" },
+    spec: { externalIPs: ips },
+  });
+  assert.equal(record.externalIPs.length, MAX_EXTERNAL_IPS + 1);
+  const change = state.upsert(record);
+  assert.deepEqual(change.newRejections.map((r) => [r.reason, r.message]), [[
+    "too_many",
+    'refusing externalIP "(more than 1000 values)" of Service default/wide: it belongs to a Service with more than 1000 externalIPs, which kube-gw refuses whole',
+  ]]);
+  assert.deepEqual([...change.touched].sort(), ["10.64.0.0", "10.64.0.1"]);
+  assert.equal(state.addresses.size, 0);
+  // Still one warning while it persists; back under the bound, it is taken again.
+  assert.equal(state.upsert(record).newRejections.length, 0);
+  assert.equal(state.upsert(svc("wide", ips.slice(0, 1000))).touched.length, 1000);
 });
 
 Deno.test("LoadBalancer status addresses count only for Services of kube-gw's class, inside the networks", () => {

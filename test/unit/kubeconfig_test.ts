@@ -114,7 +114,7 @@ Deno.test("kubeconfig errors name the problem", () => {
   }
 });
 
-Deno.test("in-cluster connection re-reads the rotated token and keeps the old one mid-rotation", () => {
+Deno.test("in-cluster connection re-reads the rotated token at most every minute, at once when asked, and keeps the old one mid-rotation", () => {
   const sa: Record<string, string> = { "/sa/ca.crt": "SA-CA", "/sa/token": "token-1\n" };
   const read = (p: string) => {
     if (p in sa) return sa[p];
@@ -125,14 +125,49 @@ Deno.test("in-cluster connection re-reads the rotated token and keeps the old on
       string,
       string
     >)[n];
-  const conn = inClusterConnection(env, read, "/sa");
+  let now = 0;
+  const conn = inClusterConnection(env, read, "/sa", () => now);
   assert.equal(conn.server, "https://[fd00::1]:443");
   assert.deepEqual(conn.caCerts, ["SA-CA"]);
   assert.equal(conn.token?.(), "token-1");
   sa["/sa/token"] = "token-2";
+  now = 59_999;
+  assert.equal(conn.token?.(), "token-1", "not re-read within the minute");
+  now = 60_000;
   assert.equal(conn.token?.(), "token-2");
+  sa["/sa/token"] = "token-3";
+  conn.refreshToken!();
+  assert.equal(conn.token?.(), "token-3", "re-read at once after a 401");
   delete sa["/sa/token"];
-  assert.equal(conn.token?.(), "token-2");
+  now = 200_000;
+  assert.equal(conn.token?.(), "token-3");
+});
+
+Deno.test("a kubeconfig tokenFile (or token-file) is read relative to the kubeconfig and re-read", () => {
+  for (const field of ["tokenFile", "token-file"]) {
+    const disk: Record<string, string> = { "/etc/kube-gw/tok": "one\n" };
+    const read = (p: string) => {
+      if (p in disk) return disk[p];
+      throw new Deno.errors.NotFound(p);
+    };
+    let now = 0;
+    const conn = connectionFromKubeconfig(
+      kubeconfig("    server: https://10.0.0.1:6443", `    ${field}: tok`),
+      { path: "/etc/kube-gw/kubeconfig", readFile: read, now: () => now },
+    );
+    assert.equal(conn.token?.(), "one", field);
+    assert.equal(conn.tokenFile, "/etc/kube-gw/tok");
+    disk["/etc/kube-gw/tok"] = "two";
+    now = 60_000;
+    assert.equal(conn.token?.(), "two", field);
+    disk["/etc/kube-gw/tok"] = "three";
+    conn.refreshToken!();
+    assert.equal(conn.token?.(), "three", field);
+  }
+  assert.match(
+    refusal(kubeconfig("    server: https://10.0.0.1:6443", "    tokenFile: missing")),
+    /^Cannot read tokenFile of user "u" "\/etc\/kube-gw\/missing"/,
+  );
 });
 
 Deno.test("in-cluster connection outside a pod says so", () => {
@@ -252,4 +287,37 @@ Deno.test("an in-cluster token with a line break is refused at load and a bad ro
       ),
     KubeconfigError,
   );
+});
+
+Deno.test("KUBECONFIG=a:b merges as kubectl: first file wins per entry, current-context from the first that sets it", async () => {
+  const { mergeKubeconfigs } = await import("../../lib/kubeconfig.ts");
+  const a = `clusters:
+- name: c
+  cluster: {server: "https://10.0.0.1:6443", certificate-authority: ca.crt}
+users:
+- name: u
+  user: {token: first}
+`;
+  const b = `clusters:
+- name: c
+  cluster: {server: "https://10.9.9.9:6443"}
+users:
+- name: u
+  user: {token: second}
+- name: v
+  user: {client-certificate: pki/client.crt, client-key: pki/client.key}
+contexts:
+- name: x
+  context: {cluster: c, user: v}
+current-context: x
+`;
+  const text = mergeKubeconfigs([
+    { path: "/etc/kube-gw/a", text: a },
+    { path: "/etc/kube-gw/b", text: b },
+  ]);
+  const conn = connectionFromKubeconfig(text, { path: "/etc/kube-gw/a", readFile });
+  assert.equal(conn.server, "https://10.0.0.1:6443", "the first file's cluster c");
+  assert.deepEqual(conn.caCerts, ["CA-PEM"], "its CA relative to its own file");
+  assert.equal(conn.cert, "CERT-PEM", "user v from the second file, its paths relative to it");
+  assert.equal(conn.token, undefined);
 });

@@ -30,3 +30,27 @@ Deno.test("metrics follow what the agent reports, under kubegw_ names", async ()
     assert.match(name[1], /^(kubegw_[a-z_]+|process_resident_memory_bytes)$/);
   }
 });
+
+Deno.test("a reconcile while the watches are stale does not count as a sync; the API's currency is its own gauge", async () => {
+  const m = new Metrics("0.1.0", "abc123");
+  let age: number | undefined = undefined;
+  m.watchApiCurrency(() => age, 45_000);
+  const value = async (name: string) =>
+    Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await m.render())?.[1]);
+  m.reconciled("noop", 0.001);
+  assert.equal(await value("kubegw_last_successful_sync_timestamp_seconds"), 0, "not listed yet");
+  assert.equal(await value("kubegw_api_last_current_timestamp_seconds"), 0);
+  age = 50_000;
+  m.reconciled("noop", 0.001);
+  assert.equal(await value("kubegw_last_successful_sync_timestamp_seconds"), 0, "blind");
+  const lastCurrent = await value("kubegw_api_last_current_timestamp_seconds");
+  assert.ok(Math.abs(lastCurrent - (Date.now() - 50_000) / 1000) < 5, String(lastCurrent));
+  age = 1_000;
+  m.reconciled("noop", 0.001);
+  assert.ok(await value("kubegw_last_successful_sync_timestamp_seconds") > 1e9);
+  m.authFailed(401);
+  m.connectionReplaced("probe");
+  const text = await m.render();
+  assert.ok(text.includes('kubegw_api_auth_failures_total{code="401"} 1'), text);
+  assert.ok(text.includes('kubegw_api_connections_replaced_total{reason="probe"} 1'), text);
+});

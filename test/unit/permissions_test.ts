@@ -33,6 +33,7 @@ Deno.test("the shipped flags are exactly this list: no -A, no write, no ffi, no 
       "KUBEGW_METRICS_ADDRESS",
       "KUBEGW_KUBE_PROXY_HEALTH",
       "KUBEGW_ADDRESS_LIFETIME",
+      "KUBEGW_API_STALE_AFTER",
       "KUBEGW_EXTERNAL_IPS",
       "KUBEGW_ANNOUNCE",
       "KUBEGW_ANNOUNCE_DELAY",
@@ -88,4 +89,15 @@ Deno.test("the translation refuses -A, unknown permissions and values it cannot 
   assert.throws(() => permissionFlags({ run: { ignore: true } }), /--ignore-run/);
   assert.throws(() => permissionFlags({ read: ["/a,/b"] }), /cannot be a flag value/);
   assert.throws(() => permissionFlags({ read: "/" as never }), PermissionSetError);
+});
+
+Deno.test("the agent runs with its V8 setting however it is started: deno task start, the tests' bundle", async () => {
+  const { AGENT_V8_FLAG } = await import("../../lib/permissions.ts");
+  const config = (await import("../../deno.json", { with: { type: "json" } })).default as {
+    tasks: Record<string, string>;
+  };
+  assert.equal(AGENT_V8_FLAG, "--v8-flags=--max-semi-space-size=2");
+  assert.ok(config.tasks.start.split(" ").includes(AGENT_V8_FLAG), config.tasks.start);
+  const { bundleCommand } = await import("../support/agent.ts");
+  assert.ok(bundleCommand("x.js").includes(AGENT_V8_FLAG));
 });

@@ -1,0 +1,59 @@
+/**
+ * How current the agent's view of the API is: for each watched collection,
+ * the time since it was last known current (a complete list, an event, a
+ * bookmark, or a liveness probe answered over the watch's connection), and
+ * whether that makes the agent not ready. Pure: the times come in.
+ *
+ * @module
+ */
+
+/** What readiness needs of one list-watch source (a `ListWatch`). */
+export interface CurrencySource {
+  readonly kind: string;
+  readonly path: string;
+  /** A complete list arrived at least once. */
+  readonly synced: boolean;
+  /** When (on the agent's clock) it was last known current; undefined before the first list. */
+  readonly lastCurrent: number | undefined;
+  /** The last error since then, if any. */
+  readonly lastError: string | undefined;
+}
+
+/**
+ * The age in milliseconds of the least current source, or undefined while
+ * some source has not listed yet (readiness says so already).
+ */
+export function oldestAge(sources: readonly CurrencySource[], now: number): number | undefined {
+  let oldest = 0;
+  for (const s of sources) {
+    if (s.lastCurrent === undefined) return undefined;
+    oldest = Math.max(oldest, now - s.lastCurrent);
+  }
+  return oldest;
+}
+
+/**
+ * Why the API side is not ready: the least current source, when it was last
+ * current more than `staleAfterMs` ago, with its last error. Undefined when
+ * every source is current, or some has not listed yet.
+ */
+export function apiNotReady(
+  sources: readonly CurrencySource[],
+  now: number,
+  staleAfterMs: number,
+): string | undefined {
+  let worst: CurrencySource | undefined;
+  let age = 0;
+  for (const s of sources) {
+    if (s.lastCurrent === undefined) return undefined;
+    if (now - s.lastCurrent > age) {
+      age = now - s.lastCurrent;
+      worst = s;
+    }
+  }
+  if (!worst || age <= staleAfterMs) return undefined;
+  const why = worst.lastError ? `: ${worst.lastError}` : "";
+  return `the Kubernetes API was last known current ${
+    Math.round(age / 1000)
+  }s ago (${worst.kind} watch of ${worst.path})${why}`;
+}
