@@ -38,6 +38,11 @@ export interface AgentObserver {
   kubeProxyHealth(phase: KubeProxyPhase): void;
   /** One renewal of address lifetimes ended after `seconds`. */
   renewed(result: RenewalResult, seconds: number): void;
+  /**
+   * Desired addresses by announce state (`announced`, or a withheld reason);
+   * states absent from the map count 0.
+   */
+  addressStates(counts: ReadonlyMap<string, number>): void;
   /** Another program started (true) or stopped (false) changing the managed addresses. */
   interfaceConflict(active: boolean): void;
 }
@@ -50,5 +55,6 @@ export const quietObserver: AgentObserver = {
   watchRestarted() {},
   kubeProxyHealth() {},
   renewed() {},
+  addressStates() {},
   interfaceConflict() {},
 };

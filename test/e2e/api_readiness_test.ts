@@ -16,6 +16,9 @@ Deno.test("readyz turns 503 while the API server is unreachable and the addresse
       `--netns=${ns.name}`,
       `--kubeconfig=${kc.path}`,
       "--metrics-address=127.0.0.1:0",
+      // Not about the announce gate: every desired address goes out, and there is no kube-proxy here.
+      "--announce=always",
+      "--kube-proxy-health=off",
     ], { KUBEGW_API_STALE_AFTER: "35s" });
     const status = await statusOf(agent);
     await status.until(() => status.get("/readyz"), (r) => r.status === 200, 20_000);

@@ -53,6 +53,9 @@ async function world() {
       `--netns=${ns.name}`,
       `--kubeconfig=${kc.path}`,
       "--metrics-address=off",
+      // Not about the announce gate: every desired address goes out, and there is no kube-proxy here.
+      "--announce=always",
+      "--kube-proxy-health=off",
     ],
     async [Symbol.asyncDispose]() {
       await api.close();

@@ -27,6 +27,9 @@ Deno.test("two agents with different selectors on one interface each warn, namin
     `--selector=team=${team}`,
     "--resync-interval=1s",
     `--metrics-address=${metrics}`,
+    // Not about the announce gate: every desired address goes out, and there is no kube-proxy here.
+    "--announce=always",
+    "--kube-proxy-health=off",
   ];
   await using a = startAgent(args("a", "127.0.0.1:0"));
   await using b = startAgent(args("b", "off"));

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
+import { demoSlice } from "../support/endpoint_slices.ts";
 import { Netns } from "../support/netns.ts";
 import { startAgent, writeKubeconfig } from "../support/agent.ts";
 import { statusOf } from "../support/status.ts";
@@ -10,12 +11,14 @@ Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away 
   try {
     await using kc = await writeKubeconfig(api, {});
     api.create(DEMO_SERVICE);
+    api.createObject("endpointslices", demoSlice());
     const args = [
       "run",
       "--network=10.0.100.0/24",
       `--netns=${ns.name}`,
       `--kubeconfig=${kc.path}`,
       "--metrics-address=127.0.0.1:0",
+      "--kube-proxy-health=off",
     ];
     const want = ["10.0.100.30", "10.0.100.31"];
     await using old = startAgent(args);

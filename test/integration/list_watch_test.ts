@@ -146,6 +146,9 @@ Deno.test("keeps only what it needs of each Service", async () => {
     type: "ClusterIP",
     clusterIP: "10.96.0.10",
     externalIPs: ["10.0.100.30", "10.0.100.31"],
+    ingressIPs: [],
+    trafficPolicy: "Cluster",
+    proxySkipped: false,
   });
 });
 

@@ -4,6 +4,7 @@
  * test/support/unit_sandbox.ts for what is applied and what is not), because
  * no systemd runs here to start the unit itself.
  */
+import { demoSlice } from "../support/endpoint_slices.ts";
 import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { Netns } from "../support/netns.ts";
@@ -92,6 +93,7 @@ Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall 
       "run",
       "--network=10.0.100.0/24",
       `--kubeconfig=${kc.path}`,
+      "--kube-proxy-health=off",
     ]);
     const result = await runUntil(
       ["ip", "netns", "exec", ns.name, ...agent],
@@ -113,6 +115,7 @@ Deno.test("--netns needs kube-gw-netns.conf: without it the agent says CAP_SYS_A
   const api = await FakeApiServer.start();
   try {
     api.create(DEMO_SERVICE);
+    api.createObject("endpointslices", demoSlice());
     await using kc = await readableKubeconfig(api.url);
     const args = [
       ...bundleCommand(BUNDLE),
@@ -121,6 +124,7 @@ Deno.test("--netns needs kube-gw-netns.conf: without it the agent says CAP_SYS_A
       `--netns=${ns.name}`,
       `--kubeconfig=${kc.path}`,
       "--metrics-address=127.0.0.1:0",
+      "--kube-proxy-health=off",
     ];
 
     const without = await runUntil(

@@ -402,14 +402,20 @@ export class Fabric implements AsyncDisposable {
     }));
   }
 
-  /** Starts kube-gw on a gateway, exactly as the README starts it. */
-  async startAgent(gw: GatewayName, kubeconfig: string): Promise<LoggedProcess> {
+  /** Starts kube-gw on a gateway, exactly as the README starts it, with `extra` arguments. */
+  async startAgent(
+    gw: GatewayName,
+    kubeconfig: string,
+    extra: readonly string[] = [],
+  ): Promise<LoggedProcess> {
     const agent = startAgent([
       "run",
       `--network=${FABRIC.serviceNetwork}`,
       `--netns=${this.ns(gw)}`,
       `--kubeconfig=${kubeconfig}`,
       "--metrics-address=off",
+      "--kube-proxy-health=off",
+      ...extra,
     ]);
     this.#agents.set(gw, agent);
     await this.#run.record(`agent-${gw}`, agent.pid);

@@ -105,6 +105,9 @@ export async function runFuzz(
     `--netns=${ns.name}`,
     `--kubeconfig=${kc.path}`,
     "--metrics-address=off",
+    // Not about the announce gate: every desired address goes out, and there is no kube-proxy here.
+    "--announce=always",
+    "--kube-proxy-health=off",
     ...agentArgs,
   ], agentEnv);
   const refusal = /WARN refusing externalIP /;
