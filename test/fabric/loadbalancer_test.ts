@@ -354,6 +354,10 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
       "issue 12c: gw1's kube-proxy health turns 503, gw1 withdraws and no request fails; 200 again brings it back after the hold-down",
       async (s) => {
         const health = fabric.kubeProxyHealth("gw1");
+        // The agent polls its gateway's kube-proxy (every 2 s): wait for a poll, not for time.
+        await health.waitPolls("healthy", 1, 5000).catch((err) => {
+          throw new Error(`gw1's agent does not poll kube-proxy's health: ${err.message}`);
+        });
         const loop = new RequestLoop(fabric, webIp);
         try {
           await loop.more(10);
