@@ -76,18 +76,23 @@ async function agentStatus(port: number): Promise<AddressState[]> {
   return ((await res.json()) as { addresses: AddressState[] }).addresses;
 }
 
-/** Requests sent one after another until stopped, with their start and end times. */
+/**
+ * Requests sent one after another until stopped, each on a new connection,
+ * with their start and end times; `gapMs` between them keeps the shared CPU
+ * for the routers (back to back, a loopback round trip is about 1 ms).
+ */
 class RequestLoop {
   readonly results: { started: number; ended: number; r: ProbeResult }[] = [];
   #stop = false;
   readonly #done: Promise<void>;
 
-  constructor(fabric: Fabric, host: string, port = 80) {
+  constructor(fabric: Fabric, host: string, port = 80, gapMs = 5) {
     this.#done = (async () => {
       while (!this.#stop) {
         const started = performance.now();
         const r = await fabric.probe.get(host, port);
         this.results.push({ started, ended: performance.now(), r });
+        await new Promise((resolve) => setTimeout(resolve, gapMs));
       }
     })();
   }
