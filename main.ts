@@ -9,6 +9,8 @@
 import { logSettings, runAgent } from "./lib/agent.ts";
 import { drain, runOnce, runPlan } from "./lib/commands.ts";
 import { formatPlan } from "./lib/plan_table.ts";
+import type { HealthSourceOptions } from "./lib/ports.ts";
+import { KubeProxyHealthPoller } from "./lib/proxy_health_poller.ts";
 import { ENV_VARS, parseArgs } from "./lib/cli.ts";
 import { type Config, parseConfig, type RawOptions, UsageError } from "./lib/config.ts";
 import { parseControllerConfig } from "./lib/controller_config.ts";
@@ -114,9 +116,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (invocation.command) {
       case "plan": {
-        const { plan, claimants } = await runPlan(config, { store, api }, controller.signal);
+        const { plan, statuses } = await runPlan(config, { store, api }, controller.signal);
         flushLogs();
-        Deno.stdout.writeSync(new TextEncoder().encode(formatPlan(plan, claimants)));
+        Deno.stdout.writeSync(new TextEncoder().encode(formatPlan(plan, statuses)));
         return 0;
       }
       case "once":
@@ -129,7 +131,9 @@ export async function main(argv: string[]): Promise<number> {
           log.info("stopping; addresses stay in place");
           setTimeout(() => fail(0, "stop took over 900ms; exiting anyway"), 900);
         });
-        await runAgent(config, { store, api, metrics }, controller.signal);
+        const healthSource = (o: HealthSourceOptions) =>
+          new KubeProxyHealthPoller({ ...o, observer: metrics });
+        await runAgent(config, { store, api, metrics, healthSource }, controller.signal);
         return 0;
       }
     }

@@ -1,6 +1,8 @@
 /**
- * The agent's wiring: the Service sources feed the reconciler, the reconciler
- * and the sources report to the metrics, the status server answers for them.
+ * The agent's wiring: the Service and EndpointSlice sources and kube-proxy's
+ * health feed the reconciler (desired set → announce gate → plan → `ip`), the
+ * reconciler and the sources report to the metrics, the status server answers
+ * for them.
  * `runAgent` is `kube-gw run`; the one-shot subcommands are in commands.ts.
  * No process exits here; `main.ts` owns that.
  *
@@ -9,13 +11,20 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Config } from "./config.ts";
+import { endpointSliceSource } from "./endpoint_slice_source.ts";
 import type { ListWatch } from "./list_watch.ts";
 import type { Metrics } from "./metrics.ts";
-import type { AddressStore, Clock, ListWatchApi } from "./ports.ts";
+import type {
+  AddressStore,
+  Clock,
+  HealthSource,
+  HealthSourceFactory,
+  ListWatchApi,
+} from "./ports.ts";
+import type { HealthState } from "./proxy_health.ts";
 import { Reconciler } from "./reconciler.ts";
 import { makePermanent, Renewer } from "./renewer.ts";
 import { renewalIntervalMs } from "./address_lifetime.ts";
-import type { ServiceRecord } from "./service.ts";
 import { serviceSource } from "./service_source.ts";
 import { serveStatus } from "./status_server.ts";
 import { systemClock } from "./system_clock.ts";
@@ -32,6 +41,11 @@ export interface AgentDeps {
   /** Overrides for the watch timing (tests). */
   readonly watchTimeoutSeconds?: () => number;
   readonly silenceMs?: (timeoutSeconds: number) => number;
+  /**
+   * Builds the kube-proxy health poller for `--kube-proxy-health`. Without
+   * it the health gate stays open (with one warning when a URL is set).
+   */
+  readonly healthSource?: HealthSourceFactory;
 }
 
 /** Logs the settings operators look for first. */
@@ -43,26 +57,40 @@ export function logSettings(config: Config): void {
   });
 }
 
-/** One Service source per watched scope (each namespace, or all), feeding `reconciler`. */
+/** The sources of each kind, one per watched scope. */
+export interface Sources {
+  readonly services: readonly ListWatch<unknown>[];
+  /** Empty with `--announce always`. */
+  readonly slices: readonly ListWatch<unknown>[];
+}
+
+/**
+ * The sources feeding `reconciler`, one per watched scope (each namespace, or
+ * all): Services, and with `--announce ready` EndpointSlices in the same
+ * scopes (the label selector is the Services' only).
+ */
 export function makeSources(
   config: Config,
   deps: AgentDeps,
   reconciler: Reconciler,
-): ListWatch<ServiceRecord>[] {
+): Sources {
   const clock = deps.clock ?? systemClock;
   const scopes = config.namespaces.length > 0 ? config.namespaces : [undefined];
-  return scopes.map((namespace) =>
-    serviceSource({
-      api: deps.api,
-      store: reconciler,
-      namespace,
-      labelSelector: config.selector,
-      watchTimeoutSeconds: deps.watchTimeoutSeconds,
-      silenceMs: deps.silenceMs,
-      clock,
-      observer: deps.metrics,
-    })
+  const common = {
+    api: deps.api,
+    store: reconciler,
+    watchTimeoutSeconds: deps.watchTimeoutSeconds,
+    silenceMs: deps.silenceMs,
+    clock,
+    observer: deps.metrics,
+  };
+  const services = scopes.map((namespace) =>
+    serviceSource({ ...common, namespace, labelSelector: config.selector }) as ListWatch<unknown>
   );
+  const slices = config.announce === "ready"
+    ? scopes.map((namespace) => endpointSliceSource({ ...common, namespace }) as ListWatch<unknown>)
+    : [];
+  return { services, slices };
 }
 
 /** The reconciler for `config`, reporting to the metrics. */
@@ -73,7 +101,44 @@ export function makeReconciler(config: Config, deps: AgentDeps): Reconciler {
     resyncMs: config.resyncMs,
     clock: deps.clock ?? systemClock,
     observer: deps.metrics,
+    addresses: { classes: config.classes, externalIPs: config.externalIPs },
+    announce: config.announce,
+    announceDelayMs: config.announceDelayMs,
+    nodeName: config.nodeName,
   });
+}
+
+/**
+ * The kube-proxy health poller for `config`, feeding `reconciler`'s health
+ * gate; undefined when `--kube-proxy-health off`, or when no poller is wired
+ * (then the gate stays open, with one warning).
+ */
+export function makeHealth(
+  config: Config,
+  deps: AgentDeps,
+  reconciler: Reconciler,
+  startedWithAddresses: boolean,
+): HealthSource | undefined {
+  const url = config.kubeProxyHealth;
+  if (url === undefined) return undefined;
+  if (!deps.healthSource) {
+    log.warn(
+      "kube-proxy health is not checked: no health poller is wired in this build; the gate stays open",
+    );
+    return undefined;
+  }
+  // The source logs its transitions (one line each); the gate only follows them.
+  const apply = (state: HealthState) => {
+    reconciler.setHealth({ open: state.open, reason: state.reason });
+  };
+  const source = deps.healthSource({
+    url,
+    clock: deps.clock ?? systemClock,
+    startedWithAddresses,
+    onChange: apply,
+  });
+  apply(source.state);
+  return source;
 }
 
 /**
@@ -97,7 +162,8 @@ export async function runAgent(
   });
   // --address-lifetime off after a run with it: keep the addresses (issue 12, item 6).
   if (config.addressLifetimeSeconds === undefined) await makePermanent(deps.store, held);
-  const sources = makeSources(config, deps, reconciler);
+  const { services, slices } = makeSources(config, deps, reconciler);
+  const health = makeHealth(config, deps, reconciler, held.size > 0);
   let lastTick = clock.now();
   const tick = clock.setInterval(() => lastTick = clock.now(), 1000);
   const metrics = deps.metrics;
@@ -105,6 +171,8 @@ export async function runAgent(
     ? await serveStatus(config.metricsAddress, {
       metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
       notReady: () => reconciler.notReady(),
+      status: () => reconciler.status(),
+      readyNote: () => health?.state.unknown ? health.state.reason : undefined,
       sinceTick: () => clock.now() - lastTick,
     }, signal)
     : undefined;
@@ -114,7 +182,8 @@ export async function runAgent(
       port: status.port,
     });
   }
-  const running = sources.map((s) => s.run(signal));
+  const sources = [...services, ...slices];
+  const running = [...sources.map((s) => s.run(signal)), ...(health ? [health.run(signal)] : [])];
   // --address-lifetime: renew the held addresses at a third of the lifetime (issue 12, item 6).
   const lifetime = config.addressLifetimeSeconds;
   if (lifetime !== undefined && deps.store.renew) {
@@ -128,15 +197,17 @@ export async function runAgent(
     running.push(renewer.run(signal));
   }
   try {
+    // Nothing is evaluated before the first complete list of every source.
     await Promise.race([
       Promise.all(sources.map((s) => s.whenSynced())),
       new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true })),
     ]);
     if (!signal.aborted) {
-      log.info("first list complete: {addresses} addresses desired", {
-        addresses: reconciler.desired.size,
-      });
       reconciler.markSynced();
+      log.info("first list complete: {addresses} addresses desired, {announced} announced", {
+        addresses: reconciler.desired.size,
+        announced: reconciler.announced.size,
+      });
     }
     await Promise.all(running);
   } finally {

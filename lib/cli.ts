@@ -46,12 +46,21 @@ export const FLAG_ENV = {
   config: "KUBEGW_CONFIG",
   leaderElect: "KUBEGW_LEADER_ELECT",
   leaseNamespace: "KUBEGW_LEASE_NAMESPACE",
+  // The agent's addresses and announce gate (issue 11 item 6, issue 12; branch gate).
+  externalIps: "KUBEGW_EXTERNAL_IPS",
+  announce: "KUBEGW_ANNOUNCE",
+  announceDelay: "KUBEGW_ANNOUNCE_DELAY",
+  nodeName: "KUBEGW_NODE_NAME",
 } as const;
+
+/** Read for `--node-name` when neither the flag nor `KUBEGW_NODE_NAME` is set (downward API). */
+export const NODE_NAME_FALLBACK_ENV = "NODE_NAME";
 
 /** Every environment variable kube-gw reads. */
 export const ENV_VARS: readonly string[] = [
   ...Object.values(FLAG_ENV),
   "KUBEGW_DEBUG",
+  NODE_NAME_FALLBACK_ENV,
   "HOME",
   "KUBERNETES_SERVICE_HOST",
   "KUBERNETES_SERVICE_PORT",
@@ -121,6 +130,29 @@ function addCommon(cmd: Command, api: boolean): Command {
         "--address-lifetime <duration>",
         "add addresses with this lifetime and renew them at a third of it, or off",
       ).default("off"),
+    )
+    // The agent's addresses and announce gate (issue 11 item 6, issue 12; branch gate).
+    .addOption(
+      option("class", "--class <class>", "announce the LoadBalancer addresses of this class")
+        .default("kube-gw.io/anycast"),
+    )
+    .addOption(
+      option("defaultClass", "--default-class [bool]", "also of Services without a class"),
+    )
+    .addOption(
+      option("externalIps", "--external-ips [bool]", "announce spec.externalIPs; false: ignore")
+        .default("true"),
+    )
+    .addOption(
+      option("announce", "--announce <mode>", "ready: only what has usable endpoints; always")
+        .default("ready"),
+    )
+    .addOption(
+      option("announceDelay", "--announce-delay <duration>", "hold-down before re-announcing")
+        .default("2s"),
+    )
+    .addOption(
+      option("nodeName", "--node-name <name>", "this node, for Local Services (also NODE_NAME)"),
     );
 }
 
@@ -205,6 +237,14 @@ export function parseArgs(
         if (!cmd.options.some((o) => o.attributeName() === key)) continue;
         merged[key] = LIST_OPTIONS.has(key) ? [value] : value;
         fromEnv[key as OptionKey] = variable;
+      }
+      const nodeName = env(NODE_NAME_FALLBACK_ENV);
+      if (
+        merged.nodeName === undefined && nodeName !== undefined &&
+        cmd.options.some((o) => o.attributeName() === "nodeName")
+      ) {
+        merged.nodeName = nodeName;
+        fromEnv.nodeName = NODE_NAME_FALLBACK_ENV;
       }
       result = {
         command: name,

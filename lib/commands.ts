@@ -6,17 +6,39 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import type { Cidr } from "./cidr.ts";
 import type { Config } from "./config.ts";
 import { type AgentDeps, makeReconciler, makeSources } from "./agent.ts";
 import type { AddressStore, Plan } from "./ports.ts";
-import { Reconciler } from "./reconciler.ts";
+import { type AddressStatus, Reconciler } from "./reconciler.ts";
 import { systemClock } from "./system_clock.ts";
 
+const log = getLogger(["kube-gw"]);
+
+/**
+ * The health gate of a one-shot command: kube-proxy's health is not polled
+ * (one poll cannot tell a boot from a blip); the gate is open, and says so.
+ */
+export const ONE_SHOT_HEALTH = {
+  open: true,
+  reason: "kube-proxy health is not checked by one-shot commands",
+} as const;
+
+/**
+ * Reads the interface, lists every source once (Services, and with
+ * `--announce ready` EndpointSlices) and opens the announce gate.
+ */
 async function listAll(config: Config, deps: AgentDeps, signal: AbortSignal): Promise<Reconciler> {
   const reconciler = makeReconciler(config, deps);
   await reconciler.readManaged();
-  for (const source of makeSources(config, deps, reconciler)) await source.listOnce(signal);
+  const { services, slices } = makeSources(config, deps, reconciler);
+  for (const source of [...services, ...slices]) await source.listOnce(signal);
+  if (config.kubeProxyHealth !== undefined) {
+    log.warn("{reason}; the gate is open", { reason: ONE_SHOT_HEALTH.reason });
+    reconciler.setHealth(ONE_SHOT_HEALTH);
+  }
+  reconciler.openGate();
   return reconciler;
 }
 
@@ -30,14 +52,18 @@ export async function runOnce(
   return await reconciler.reconcileOnce();
 }
 
-/** `kube-gw plan`: the plan and who claims each added address; changes nothing. */
+/**
+ * `kube-gw plan`: the plan, and for each desired address where it comes from,
+ * its Services and its state; changes nothing.
+ */
 export async function runPlan(
   config: Config,
   deps: AgentDeps,
   signal: AbortSignal,
-): Promise<{ plan: Plan; claimants: (address: string) => string[] }> {
+): Promise<{ plan: Plan; statuses: readonly AddressStatus[] }> {
   const reconciler = await listAll(config, deps, signal);
-  return { plan: await reconciler.plan(), claimants: (a) => reconciler.claimants(a) };
+  const plan = await reconciler.plan();
+  return { plan, statuses: reconciler.status().addresses };
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   parseCidr,
   specialRangeCovering,
 } from "./cidr.ts";
+import type { AnnounceMode } from "./announce.ts";
 import { parseIp } from "./ip.ts";
 import { parseAddressLifetime } from "./address_lifetime.ts";
 import { parseKubeProxyHealth } from "./proxy_health.ts";
@@ -54,6 +55,17 @@ export interface Config {
   // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
   /** kube-proxy's health endpoint (`--kube-proxy-health`); `undefined` when off. */
   readonly kubeProxyHealth?: string;
+  // Issue 11 item 6 and issue 12, the agent's addresses and announce gate (branch gate).
+  /** Which LoadBalancer Services are kube-gw's (`--class`, `--default-class`). */
+  readonly classes: { readonly class: string; readonly defaultClass: boolean };
+  /** Take `spec.externalIPs` (`--external-ips`). @default true */
+  readonly externalIPs: boolean;
+  /** `--announce`: `ready` gates on endpoints, `always` does not. @default "ready" */
+  readonly announce: AnnounceMode;
+  /** `--announce-delay` in milliseconds; 0 disables the hold-down. @default 2000 */
+  readonly announceDelayMs: number;
+  /** `--node-name` (or `KUBEGW_NODE_NAME`, or `NODE_NAME`). */
+  readonly nodeName?: string;
   /** Address lifetime in seconds (`--address-lifetime`); `undefined` when off (forever). */
   readonly addressLifetimeSeconds?: number;
 }
@@ -75,6 +87,11 @@ export interface RawOptions {
   // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
   readonly kubeProxyHealth?: string;
   readonly addressLifetime?: string;
+  // Issue 11 item 6 and issue 12 (branch gate).
+  readonly externalIps?: string | boolean;
+  readonly announce?: string;
+  readonly announceDelay?: string;
+  readonly nodeName?: string;
   // LoadBalancer Services (issue 11): class flags shared by `run` and `controller`.
   readonly class?: string;
   readonly defaultClass?: string | boolean;
@@ -296,6 +313,16 @@ export function parseConfig(raw: RawOptions): Config {
       throw bad(src("namespace", "--namespace"), ns, "is not a namespace name");
     }
   }
+  const announce = (raw.announce ?? "ready").trim();
+  if (announce !== "ready" && announce !== "always") {
+    throw bad(src("announce", "--announce"), announce, "is not ready or always");
+  }
+  const delaySource = src("announceDelay", "--announce-delay");
+  const announceDelayMs = parseDuration(delaySource, raw.announceDelay ?? "2s", 3_600_000);
+  const nodeName = raw.nodeName?.trim() || undefined;
+  if (nodeName !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeName)) {
+    throw bad(src("nodeName", "--node-name"), nodeName, "is not a node name (a DNS subdomain)");
+  }
   const selector = raw.selector?.trim() || undefined;
   if (selector !== undefined && (selector.length > 1024 || /[\r\n\0]/.test(selector))) {
     throw bad(src("selector", "--selector"), selector, "is not a label selector");
@@ -326,6 +353,14 @@ export function parseConfig(raw: RawOptions): Config {
       src("addressLifetime", "--address-lifetime"),
       () => parseAddressLifetime(raw.addressLifetime),
     ),
+    // Issue 11 item 6 and issue 12 (branch gate).
+    classes: parseClassOptions(raw),
+    externalIPs: raw.externalIps === undefined
+      ? true
+      : parseBool(src("externalIps", "--external-ips"), raw.externalIps),
+    announce,
+    announceDelayMs,
+    nodeName,
   };
 }
 

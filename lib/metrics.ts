@@ -24,10 +24,24 @@ const KUBE_PROXY_PHASES: readonly KubeProxyPhase[] = [
   "ineligible",
 ];
 
+/**
+ * The values of `kubegw_addresses{state}`: announced, or why withheld (the
+ * reasons of `announce.ts`, listed here so the metrics know nothing else of it).
+ */
+export const ADDRESS_STATES = [
+  "announced",
+  "no_usable_endpoint",
+  "no_endpoint_on_node",
+  "no_node_name",
+  "proxy_skipped",
+  "kube_proxy_unhealthy",
+  "hold_down",
+] as const;
+
 /** The agent's metrics and the observer hooks that feed them. */
 export class Metrics implements AgentObserver {
   readonly registry = new Registry();
-  readonly #addresses: Gauge<"family">;
+  readonly #addresses: Gauge<"family" | "state">;
   readonly #reconciles: Counter<"result">;
   readonly #duration: Histogram;
   readonly #restarts: Counter<"reason">;
@@ -45,14 +59,19 @@ export class Metrics implements AgentObserver {
       labelNames: ["version", "commit"],
       registers,
     }).set({ version, commit }, 1);
+    // Two views in one gauge, never to be summed across: {family} counts what the
+    // interface holds (read back, from the start); {state} counts the desired
+    // addresses by the announce gate's verdict (after the first complete list).
     this.#addresses = new Gauge({
       name: "kubegw_addresses",
-      help: "Service addresses held on the managed interface.",
-      labelNames: ["family"],
+      help:
+        "Service addresses: {family} held on the managed interface; {state} desired, by announce state (announced or the reason withheld). Do not sum across the two.",
+      labelNames: ["family", "state"],
       registers,
     });
     this.#addresses.set({ family: "ipv4" }, 0);
     this.#addresses.set({ family: "ipv6" }, 0);
+    for (const state of ADDRESS_STATES) this.#addresses.set({ state }, 0);
     this.#reconciles = new Counter({
       name: "kubegw_reconciles_total",
       help: "Reconciles by result: changed (changed the interface), noop, error.",
@@ -142,6 +161,10 @@ export class Metrics implements AgentObserver {
 
   rejected(reason: string): void {
     this.#rejected.inc({ reason });
+  }
+
+  addressStates(counts: ReadonlyMap<string, number>): void {
+    for (const state of ADDRESS_STATES) this.#addresses.set({ state }, counts.get(state) ?? 0);
   }
 
   /** Counts a watch restart by reason (the metric has no kind label yet). */

@@ -38,6 +38,11 @@ export interface AgentObserver {
   kubeProxyHealth(phase: KubeProxyPhase): void;
   /** One renewal of address lifetimes ended after `seconds`. */
   renewed(result: RenewalResult, seconds: number): void;
+  /**
+   * Desired addresses by announce state (`announced`, or a withheld reason);
+   * states absent from the map count 0.
+   */
+  addressStates(counts: ReadonlyMap<string, number>): void;
 }
 
 /** An observer that ignores everything: the default where none is given. */
@@ -48,4 +53,5 @@ export const quietObserver: AgentObserver = {
   watchRestarted() {},
   kubeProxyHealth() {},
   renewed() {},
+  addressStates() {},
 };

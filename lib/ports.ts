@@ -1,11 +1,13 @@
 /**
  * The interfaces the core needs from the world, and their small types: the
- * address store (iproute2), the list-watch API (the Kubernetes API server) and
- * the clock. Adapters implement them (`iproute2.ts`, `kube_api.ts`,
+ * address store (iproute2), the list-watch API (the Kubernetes API server),
+ * the clock, and kube-proxy's health. Adapters implement them (`iproute2.ts`, `kube_api.ts`,
  * `system_clock.ts`); tests fake them (`test/support/`). Nothing here does I/O.
  *
  * @module
  */
+
+import type { HealthState } from "./proxy_health.ts";
 
 /** One address as read from the interface. */
 export interface InterfaceAddress {
@@ -105,3 +107,29 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * kube-proxy's health as the agent reads it (the poller of
+ * `--kube-proxy-health`): it runs until its signal aborts and reports every
+ * change of state.
+ */
+export interface HealthSource {
+  /** Polls until `signal` aborts; never rejects for a failed poll. */
+  run(signal: AbortSignal): Promise<void>;
+  /** The state now (before the first poll: the initial state). */
+  readonly state: HealthState;
+}
+
+/** What a {@linkcode HealthSource} is built from. */
+export interface HealthSourceOptions {
+  /** The health endpoint (validated). */
+  readonly url: string;
+  readonly clock: Clock;
+  /** The interface held managed addresses at start (a restart, not a boot). */
+  readonly startedWithAddresses: boolean;
+  /** Called on every change of state. */
+  onChange(state: HealthState): void;
+}
+
+/** Builds the {@linkcode HealthSource} for `--kube-proxy-health` (the adapter's constructor). */
+export type HealthSourceFactory = (options: HealthSourceOptions) => HealthSource;

@@ -1,7 +1,15 @@
 /**
- * The reconciler: keeps the managed interface equal to the desired set.
+ * The reconciler: keeps the managed interface equal to the announced set.
  *
- * Events update the desired state and schedule a reconcile; a burst of events
+ * Service events update the desired state, EndpointSlice events the endpoint
+ * index, kube-proxy's health the health gate; each re-evaluates, in the
+ * announce gate, the addresses it may have changed, and the addresses whose
+ * announced state flipped schedule a reconcile. Data flows one way: events →
+ * desired set → gate → plan → `ip`. The gate is evaluated only after the
+ * first complete list of every source (else a restart would withdraw
+ * everything); one timer follows the gate's earliest hold-down.
+ *
+ * A reconcile plans from the gate's announced set; a burst of events
  * within the coalescing window becomes one reconcile, and events that arrive
  * while `ip` runs are picked up by the next one. The kernel state is read at
  * the first reconcile, after any failure and on every resync; in between the
@@ -15,7 +23,24 @@
 import { getLogger } from "@logtape/logtape";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import type { Cidr } from "./cidr.ts";
-import { type DesiredChange, DesiredState } from "./desired.ts";
+import {
+  type AddressExplanation,
+  type AddressStateName,
+  AnnounceGate,
+  type AnnounceMode,
+  formatExplanation,
+  type GateInputs,
+  type GateStep,
+  type HealthGate,
+} from "./announce.ts";
+import {
+  type AddressOptions,
+  type AddressSource,
+  type DesiredChange,
+  DesiredState,
+} from "./desired.ts";
+import type { EndpointSliceRecord } from "./endpoint_slice.ts";
+import { EndpointIndex } from "./endpoints.ts";
 import { familyOf } from "./ip.ts";
 import { type AgentObserver, quietObserver } from "./observer.ts";
 import { isEmptyPlan, managedView, plan, planTouched } from "./plan.ts";
@@ -52,6 +77,38 @@ export interface ReconcilerOptions {
   readonly clock: Clock;
   /** @default quietObserver */
   readonly observer?: AgentObserver;
+  /** Which addresses of a Service to take. @default externalIPs only */
+  readonly addresses?: AddressOptions;
+  /**
+   * `ready`: announce only addresses with a usable endpoint (fed through
+   * {@linkcode Reconciler.replaceSlices} and friends); `always`: ignore endpoints.
+   * @default "always"
+   */
+  readonly announce?: AnnounceMode;
+  /** Hold-down before an address comes back, in milliseconds; 0 disables. @default 0 */
+  readonly announceDelayMs?: number;
+  /** This gateway's node, for `externalTrafficPolicy: Local`. */
+  readonly nodeName?: string;
+}
+
+/** One address as `kube-gw plan` and `/status` show it. */
+export interface AddressStatus extends Omit<AddressExplanation, "holdDownUntil"> {
+  /** Where the address comes from, over its Services. */
+  readonly sources: readonly AddressSource[];
+  /** Milliseconds left in the hold-down, while in `hold_down`. */
+  readonly holdDownLeftMs?: number;
+  /** The explanation as one line (the address first), as `kube-gw plan` prints it. */
+  readonly line: string;
+}
+
+/** Everything `/status` serves. */
+export interface StatusReport {
+  /** The kube-proxy health gate. */
+  readonly health: HealthGate;
+  /** Addresses by state. */
+  readonly counts: Readonly<Partial<Record<AddressStateName, number>>>;
+  /** One entry per desired address, sorted by address. */
+  readonly addresses: readonly AddressStatus[];
 }
 
 /** Keeps the managed interface equal to the desired addresses. */
@@ -60,7 +117,16 @@ export class Reconciler {
   readonly #clock: Clock;
   readonly #observer: AgentObserver;
   readonly #desired: DesiredState;
+  readonly #index: EndpointIndex;
   readonly #retry: Backoff;
+  readonly #inputs: GateInputs;
+  #health: HealthGate = { open: true };
+  /** Built at the first complete list ({@linkcode openGate}); undefined before. */
+  #gate: AnnounceGate | undefined;
+  /** The managed addresses of the first read: what the gate counts as announced at start. */
+  #startHeld: ReadonlySet<string> | undefined;
+  #expiryTimer: TimerId | undefined;
+  #expiryAt: number | undefined;
   #current = new Set<string>();
   /** Read the interface before the next plan instead of trusting `#current`. */
   #reread = true;
@@ -88,12 +154,28 @@ export class Reconciler {
     this.#clock = options.clock;
     this.#observer = options.observer ?? quietObserver;
     this.#retry = new Backoff({ initialMs: 1000, maxMs: 30_000, ...options.retryBackoff });
-    this.#desired = new DesiredState(options.networks);
+    this.#desired = new DesiredState(options.networks, options.addresses);
+    this.#index = new EndpointIndex(options.nodeName);
+    const desired = this.#desired;
+    const index = this.#index;
+    const health = () => this.#health;
+    this.#inputs = {
+      get health() {
+        return health();
+      },
+      claimants: (address) => desired.claimantsOf(address),
+      counts: (service, family) => index.counts(service, family),
+    };
   }
 
-  /** The desired addresses. */
+  /** The desired addresses (claimed by a Service), announced or not. */
   get desired(): ReadonlySet<string> {
     return new Set(this.#desired.addresses.keys());
+  }
+
+  /** The addresses the gate lets through: what the interface is brought to. */
+  get announced(): ReadonlySet<string> {
+    return this.#gate?.announced ?? new Set();
   }
 
   /** The Services that claim an address. */
@@ -108,7 +190,11 @@ export class Reconciler {
 
   /** Why the reconciler is not ready, or undefined when it is. */
   notReady(): string | undefined {
-    if (!this.#synced) return "waiting for the first complete list of Services";
+    if (!this.#synced) {
+      return (this.#o.announce ?? "always") === "ready"
+        ? "waiting for the first complete list of Services and EndpointSlices"
+        : "waiting for the first complete list of Services";
+    }
     if (this.#lastError === undefined) return "waiting for the first reconcile";
     if (this.#lastError !== null) return `the last reconcile failed: ${this.#lastError}`;
     return undefined;
@@ -131,8 +217,114 @@ export class Reconciler {
       log.warn(r.message);
       this.#observer.rejected(r.reason);
     }
-    for (const a of change.touched) this.#touched?.add(a);
-    if (change.touched.length > 0) this.#schedule();
+    this.#evaluate(change.addresses);
+  }
+
+  /** A complete list of the EndpointSlices in `namespace`, or in all when undefined. */
+  replaceSlices(slices: EndpointSliceRecord[], namespace: string | undefined): void {
+    this.#servicesChanged(this.#index.replace(slices, namespace));
+  }
+
+  /** An EndpointSlice was added or changed. */
+  upsertSlice(slice: EndpointSliceRecord): void {
+    this.#servicesChanged(this.#index.upsert(slice));
+  }
+
+  /** An EndpointSlice was deleted. */
+  deleteSlice(slice: { readonly namespace: string; readonly name: string }): void {
+    this.#servicesChanged(this.#index.delete(slice));
+  }
+
+  /**
+   * kube-proxy's health gate. When it opens or closes every desired address is
+   * re-evaluated; a new reason alone changes only what is reported.
+   */
+  setHealth(health: HealthGate): void {
+    const flipped = health.open !== this.#health.open;
+    this.#health = health;
+    if (flipped) this.#evaluate(this.#desired.addresses.keys());
+  }
+
+  /** Services whose endpoint verdict changed: re-evaluate their addresses. */
+  #servicesChanged(services: readonly string[]): void {
+    if (services.length === 0 || !this.#gate) return;
+    const addresses: string[] = [];
+    for (const s of services) for (const a of this.#desired.addressesOf(s)) addresses.push(a);
+    this.#evaluate(addresses);
+  }
+
+  /** Re-evaluates `addresses` in the gate (once it is open). */
+  #evaluate(addresses: Iterable<string>): void {
+    if (!this.#gate) return;
+    this.#stepped(this.#gate.evaluate(addresses, this.#inputs, this.#clock.now()));
+  }
+
+  /** What a gate step changed: logs its warnings, plans its flips, re-arms the expiry timer. */
+  #stepped(step: GateStep): void {
+    for (const w of step.warnings) log.warn(w);
+    for (const a of step.changed) this.#touched?.add(a);
+    this.#observer.addressStates(this.#gate!.stateCounts);
+    if (step.changed.length > 0) this.#schedule();
+    this.#armExpiry();
+  }
+
+  #armExpiry(): void {
+    const due = this.#gate?.nextExpiry;
+    if (due === this.#expiryAt || this.#stopped) return;
+    this.#clock.clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    this.#expiryAt = due;
+    if (due === undefined) return;
+    this.#expiryTimer = this.#clock.setTimeout(() => {
+      this.#expiryTimer = undefined;
+      this.#expiryAt = undefined;
+      if (this.#gate) this.#stepped(this.#gate.expire(this.#inputs, this.#clock.now()));
+    }, Math.max(0, due - this.#clock.now()));
+  }
+
+  /**
+   * Builds the announce gate and evaluates every address: what is desired,
+   * and what the interface held at the first read (so an address nobody
+   * claims any more is withdrawn). Call after the first complete list of
+   * every source; {@linkcode markSynced} does, and the one-shot commands.
+   */
+  openGate(): void {
+    if (this.#gate) return;
+    const held = this.#startHeld ?? new Set<string>();
+    this.#gate = new AnnounceGate({
+      mode: this.#o.announce ?? "always",
+      delayMs: this.#o.announceDelayMs ?? 0,
+      nodeName: this.#o.nodeName,
+      announced: held,
+    });
+    const all = new Set(this.#desired.addresses.keys());
+    for (const a of held) all.add(a);
+    this.#evaluate(all);
+  }
+
+  /** Why each desired address is announced or withheld, for `/status` and `kube-gw plan`. */
+  status(): StatusReport {
+    const now = this.#clock.now();
+    const addresses: AddressStatus[] = [];
+    for (const address of this.#desired.addresses.keys()) {
+      const e = this.#gate?.explain(address, this.#inputs);
+      if (!e) continue;
+      const { holdDownUntil, ...rest } = e;
+      addresses.push({
+        ...rest,
+        sources: this.#desired.sourcesOf(address),
+        ...(holdDownUntil !== undefined
+          ? { holdDownLeftMs: Math.max(0, holdDownUntil - now) }
+          : {}),
+        line: formatExplanation(e, now),
+      });
+    }
+    addresses.sort((x, y) => x.address.localeCompare(y.address, "en", { numeric: true }));
+    return {
+      health: this.#health,
+      counts: Object.fromEntries(this.#gate?.stateCounts ?? []),
+      addresses,
+    };
   }
 
   /**
@@ -141,6 +333,8 @@ export class Reconciler {
    */
   markSynced(): void {
     if (this.#synced) return;
+    // Before #synced: the gate's first step schedules nothing; the reconcile below plans it all.
+    this.openGate();
     this.#synced = true;
     const resyncMs = this.#o.resyncMs ?? 30_000;
     if (resyncMs > 0) {
@@ -204,8 +398,10 @@ export class Reconciler {
    * reports them to the observer (so the address gauge is right from the start,
    * before the first list).
    */
-  readManaged(): Promise<Set<string>> {
-    return this.#read(true);
+  async readManaged(): Promise<Set<string>> {
+    const held = await this.#read(true);
+    this.#startHeld ??= new Set(held);
+    return held;
   }
 
   async #read(refuseConflicts: boolean): Promise<Set<string>> {
@@ -222,9 +418,10 @@ export class Reconciler {
     return held;
   }
 
-  /** The plan from the interface's state to the desired set. */
+  /** The plan from the interface's state to the announced set. */
   async plan(): Promise<Plan> {
-    return plan(this.#desired.addresses.keys(), await this.readManaged());
+    this.openGate();
+    return plan(this.announced, await this.readManaged());
   }
 
   /**
@@ -233,6 +430,7 @@ export class Reconciler {
    * re-reads the interface.
    */
   async reconcileOnce(): Promise<Plan> {
+    this.openGate();
     if (this.#reread) {
       this.#current = await this.readManaged();
       this.#reread = false;
@@ -282,9 +480,10 @@ export class Reconciler {
   #planNext(): Plan {
     const touched = this.#touched;
     this.#touched = new Set();
+    const announced = this.announced;
     return touched === undefined
-      ? plan(this.#desired.addresses.keys(), this.#current)
-      : planTouched(touched, this.#desired.addresses, this.#current);
+      ? plan(announced, this.#current)
+      : planTouched(touched, announced, this.#current);
   }
 
   #report(total: number): void {
@@ -331,6 +530,7 @@ export class Reconciler {
     this.#stopped = true;
     this.#clock.clearTimeout(this.#timer);
     this.#clock.clearInterval(this.#resyncTimer);
+    this.#clock.clearTimeout(this.#expiryTimer);
     await this.#running;
   }
 }

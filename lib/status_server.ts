@@ -1,5 +1,6 @@
 /**
- * The HTTP listener for `/metrics`, `/healthz` and `/readyz`.
+ * The HTTP listener for `/metrics`, `/healthz`, `/readyz` and `/status` (why
+ * each address is announced or withheld, as JSON).
  *
  * @module
  */
@@ -12,8 +13,15 @@ export interface StatusSource {
   metrics(): Promise<{ body: string; contentType: string }>;
   /** `undefined` when ready, else why not. */
   notReady(): string | undefined;
+  /**
+   * Said after `ok` on a ready `/readyz`, e.g. that the announce gate is open
+   * only because kube-proxy's health is unknown.
+   */
+  readyNote?(): string | undefined;
   /** Milliseconds since the agent's loop last ticked. */
   sinceTick(): number;
+  /** What `/status` serves as JSON; without it `/status` is 404. */
+  status?(): unknown;
 }
 
 /** Answers one request; pure routing, exported for tests. */
@@ -35,8 +43,17 @@ export async function handleStatus(req: Request, src: StatusSource): Promise<Res
     }
     case "/readyz": {
       const why = src.notReady();
-      return why === undefined ? new Response("ok\n") : new Response(`${why}\n`, { status: 503 });
+      if (why !== undefined) return new Response(`${why}\n`, { status: 503 });
+      const note = src.readyNote?.();
+      return new Response(note ? `ok: ${note}\n` : "ok\n");
     }
+    case "/status":
+      if (src.status) {
+        return new Response(`${JSON.stringify(src.status())}\n`, {
+          headers: { "content-type": "application/json" },
+        });
+      }
+      return new Response("not found\n", { status: 404 });
     default:
       return new Response("not found\n", { status: 404 });
   }

@@ -8,10 +8,12 @@
  * breaks (an address never arrives, the kernel ends in the wrong state, a
  * process fails); missing a timing target never fails the run.
  *
- * Usage: deno task bench [--small] [--only ID,...] [--runs N]
- *                        [--cpu-prof DIR] [--logs DIR] [--out FILE]
+ * Usage: deno task bench [--small] [--only ID,...] [--runs N] [--size N]
+ *                        [--prototype-runs N] [--cpu-prof DIR] [--logs DIR] [--out FILE]
  *
- * IDs: event_latency, initial_sync, churn, memory, api_cost, renewal.
+ * `--size N`: one size for initial_sync, memory and endpoints (N Services).
+ *
+ * IDs: event_latency, initial_sync, churn, memory, api_cost, renewal, endpoints.
  *
  * @module
  */
@@ -22,6 +24,7 @@ import { type BenchConfig, FULL, SMALL } from "./bench/config.ts";
 import { churn } from "./bench/churn.ts";
 import { eventLatency } from "./bench/event_latency.ts";
 import { initialSync } from "./bench/initial_sync.ts";
+import { endpoints } from "./bench/endpoints.ts";
 import { memory } from "./bench/memory.ts";
 import { renewal } from "./bench/renewal.ts";
 import { killAll, readProc, spawnLogged } from "./bench/processes.ts";
@@ -37,6 +40,7 @@ const SCENARIOS: Record<string, (cfg: BenchConfig) => Promise<ScenarioResult>> =
   memory,
   api_cost: apiCost,
   renewal,
+  endpoints,
 };
 
 interface Args {
@@ -50,6 +54,8 @@ function parseArgs(argv: readonly string[]): Args {
   let only = Object.keys(SCENARIOS);
   let out = `${ROOT}bench-results.json`;
   let runs: number | undefined;
+  let size: number | undefined;
+  let prototypeRuns: number | undefined;
   let cpuProfDir: string | undefined;
   let logDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -67,6 +73,16 @@ function parseArgs(argv: readonly string[]): Args {
         runs = Number(value());
         if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs: a positive integer");
         break;
+      case "--size":
+        size = Number(value());
+        if (!Number.isInteger(size) || size < 1) throw new Error("--size: a positive integer");
+        break;
+      case "--prototype-runs":
+        prototypeRuns = Number(value());
+        if (!Number.isInteger(prototypeRuns) || prototypeRuns < 0) {
+          throw new Error("--prototype-runs: a whole number");
+        }
+        break;
       case "--cpu-prof":
         cpuProfDir = value();
         break;
@@ -80,6 +96,18 @@ function parseArgs(argv: readonly string[]): Args {
         throw new Error(`unknown argument ${argv[i]}`);
     }
   }
+  if (size !== undefined) {
+    config = {
+      ...config,
+      initialSync: { sizes: [size] },
+      memory: { ...config.memory, sizes: [size] },
+      endpoints: {
+        ...config.endpoints,
+        services: Math.max(size, config.endpoints.withdrawals + 1),
+      },
+    };
+  }
+  if (prototypeRuns !== undefined) config = { ...config, prototypeRuns };
   return { config: { ...config, ...(runs ? { runs } : {}), cpuProfDir, logDir }, only, out };
 }
 

@@ -49,13 +49,13 @@ try {
     );
     const config = parseConfig({ network: ["10.0.100.0/24"], metricsAddress: "off" });
     logSettings(config);
-    const { plan, claimants } = await runPlan(
+    const { plan, statuses } = await runPlan(
       config,
       { store: new IpRoute2({ device: "lo" }), api },
       AbortSignal.timeout(10_000),
     );
     flushLogs();
-    console.log(formatPlan(plan, claimants));
+    console.log(formatPlan(plan, statuses));
   } else {
     await ip("-n", netns, "link", "set", "lo", "up");
     const config = parseConfig({

@@ -27,6 +27,14 @@ export interface BenchConfig {
     readonly seconds: number;
   };
   readonly memory: { readonly sizes: readonly number[]; readonly idleMs: number };
+  readonly endpoints: {
+    readonly services: number;
+    /** Slices emptied one at a time, for the withdrawal latency. */
+    readonly withdrawals: number;
+    /** Slice updates a second that change no announcement. */
+    readonly perSecond: number;
+    readonly seconds: number;
+  };
   readonly apiCost: {
     readonly services: number;
     readonly windowMs: number;
@@ -55,6 +63,7 @@ export const FULL: BenchConfig = {
   initialSync: { sizes: [1000, 10_000, 25_000] },
   churn: { services: 10_000, perSecond: 500, seconds: 30 },
   memory: { sizes: [100, 10_000], idleMs: 20_000 },
+  endpoints: { services: 10_000, withdrawals: 500, perSecond: 500, seconds: 20 },
   apiCost: { services: 100, windowMs: 600_000, replicas: 3 },
   renewal: { addresses: 10_000, lifetimeSeconds: 90, intervals: 3 },
 };
@@ -68,6 +77,7 @@ export const SMALL: BenchConfig = {
   initialSync: { sizes: [200] },
   churn: { services: 200, perSecond: 100, seconds: 5 },
   memory: { sizes: [100, 200], idleMs: 2000 },
+  endpoints: { services: 200, withdrawals: 50, perSecond: 100, seconds: 3 },
   apiCost: { services: 100, windowMs: 12_000, replicas: 1 },
   renewal: { addresses: 200, lifetimeSeconds: 3, intervals: 3 },
 };

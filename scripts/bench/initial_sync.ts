@@ -1,6 +1,7 @@
 /**
- * Scenario 2, initial sync at scale: N Services with two external IPs each are
- * in the API before the agent starts. Measured from spawning the agent to the
+ * Scenario 2, initial sync at scale: N Services with two external IPs each,
+ * and one EndpointSlice of three ready endpoints each, are in the API before
+ * the agent starts (it runs with `--announce ready`, the default). Measured from spawning the agent to the
  * monitor reporting the last of the 2N addresses, with the agent's peak RSS
  * (VmHWM). In the same run: the kernel floor, one `ip -batch` of exactly the
  * same lines the agent sends into a fresh namespace (spawn → last address
@@ -67,7 +68,7 @@ export async function syncAgent(
 
 async function agentRun(cfg: BenchConfig, n: number): Promise<AgentSync> {
   const { specs, addresses } = seededServices(n);
-  await using stage = await Stage.create(`s2-${n}`, specs);
+  await using stage = await Stage.create(`s2-${n}`, specs, { slices: true });
   const { agent, ms } = await syncAgent(cfg, stage, addresses);
   await using _ = agent;
   const mem = await procMemory(agent.pid);

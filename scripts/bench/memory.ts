@@ -50,7 +50,7 @@ interface AgentMemory {
 
 async function agentRun(cfg: BenchConfig, n: number): Promise<AgentMemory> {
   const { specs, addresses } = seededServices(n);
-  await using stage = await Stage.create(`s4-${n}`, specs);
+  await using stage = await Stage.create(`s4-${n}`, specs, { slices: true });
   const { agent } = await syncAgent(cfg, stage, addresses);
   await using _ = agent;
   const port = await metricsPort(agent);

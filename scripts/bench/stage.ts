@@ -9,6 +9,7 @@
 
 import { FakeApiServer, type ServiceSpec } from "../../test/support/fake_apiserver.ts";
 import { writeKubeconfig } from "../../test/support/agent.ts";
+import { endpointSlice } from "../../test/support/endpoint_slices.ts";
 import { Netns } from "../../test/support/netns.ts";
 import { NETWORK } from "./addresses.ts";
 import { AddressMonitor } from "./monitor.ts";
@@ -22,6 +23,14 @@ export async function disposeAll(): Promise<void> {
 
 /** The Kubernetes namespace every benchmark Service lives in. */
 export const K8S_NAMESPACE = "bench";
+
+/** The EndpointSlice of Service `name`: three ready pods, as after a rollout. */
+export function slice(name: string, generation = 0): Record<string, unknown> {
+  const pod = (i: number) => `10.${(generation >> 8) & 255}.${generation & 255}.${i}`;
+  return endpointSlice(name, [1, 2, 3].map((i) => ({ address: pod(i) })), {
+    namespace: K8S_NAMESPACE,
+  });
+}
 
 /** A Service with these external IPs. */
 export function service(name: string, externalIPs: readonly string[]): ServiceSpec {
@@ -40,6 +49,10 @@ export class Stage implements AsyncDisposable {
     readonly api: FakeApiServer,
     readonly kubeconfig: { path: string } & AsyncDisposable,
     readonly monitor: AddressMonitor,
+    /** Every seeded Service has an EndpointSlice, and the agent runs with `--announce ready`. */
+    readonly slices: boolean,
+    /** More arguments for the agent. */
+    readonly extraArgs: readonly string[],
   ) {
     api.onEventWritten = (_type, obj, at) => {
       const rv = obj.metadata.resourceVersion;
@@ -53,16 +66,27 @@ export class Stage implements AsyncDisposable {
     };
   }
 
-  /** Creates a stage; `services` are loaded before anything watches. */
-  static async create(label: string, services: Iterable<ServiceSpec> = []): Promise<Stage> {
+  /**
+   * Creates a stage; `services` are loaded before anything watches, with one
+   * EndpointSlice of three ready endpoints each when `options.slices` is set.
+   * Without slices the agent runs with `--announce always` (Services created
+   * later have no endpoints).
+   */
+  static async create(
+    label: string,
+    services: Iterable<ServiceSpec> = [],
+    options: { slices?: boolean; args?: readonly string[] } = {},
+  ): Promise<Stage> {
     const ns = await Netns.create(label);
     let api: FakeApiServer | undefined;
     try {
       api = await FakeApiServer.start();
-      api.seed(services);
+      const specs = [...services];
+      api.seed(specs);
+      if (options.slices) api.seedObjects("endpointslices", specs.map((s) => slice(s.name)));
       const kc = await writeKubeconfig(api);
       const monitor = await AddressMonitor.start(ns.name);
-      const stage = new Stage(ns, api, kc, monitor);
+      const stage = new Stage(ns, api, kc, monitor, options.slices ?? false, options.args ?? []);
       stages.add(stage);
       return stage;
     } catch (err) {
@@ -80,6 +104,10 @@ export class Stage implements AsyncDisposable {
       `--netns=${this.ns.name}`,
       `--kubeconfig=${this.kubeconfig.path}`,
       "--metrics-address=127.0.0.1:0",
+      // No kube-proxy here: its health would hold every address back after a boot.
+      "--kube-proxy-health=off",
+      ...(this.slices ? [] : ["--announce=always"]),
+      ...this.extraArgs,
     ];
   }
 

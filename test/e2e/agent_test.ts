@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { IpMonitor, Netns } from "../support/netns.ts";
 import { runKubeGw, startAgent, writeKubeconfig } from "../support/agent.ts";
+import { demoSlice } from "../support/endpoint_slices.ts";
 import { statusOf } from "../support/status.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -12,6 +13,8 @@ const fixture = (name: string) =>
 async function world(opts: Parameters<typeof FakeApiServer.start>[0] = {}) {
   const ns = await Netns.create("e2e");
   const api = await FakeApiServer.start(opts);
+  // The demo Service's pods: ready, so it is announced whenever a test creates it.
+  api.createObject("endpointslices", demoSlice());
   const kc = await writeKubeconfig(api, {});
   return {
     ns,
@@ -163,10 +166,10 @@ Deno.test("once, plan and drain do one job each and exit", async () => {
 
   const plan = await runKubeGw(["plan", ...w.args()]);
   assert.equal(plan.code, 0, plan.stderr);
-  assert.match(plan.stdout, /^ACTION\s+ADDRESS\s+CLAIMED BY$/m);
-  assert.match(plan.stdout, /^add\s+10\.0\.100\.30\s+default\/nginx$/m);
-  assert.match(plan.stdout, /^remove\s+10\.0\.100\.99\s+-$/m);
-  assert.match(plan.stdout, /2 to add, 1 to remove/);
+  assert.match(plan.stdout, /^ACTION\s+ADDRESS\s+SOURCE\s+STATE$/m);
+  assert.match(plan.stdout, /^add\s+10\.0\.100\.30\s+externalIP\s+announced \["default\/nginx"/m);
+  assert.match(plan.stdout, /^remove\s+10\.0\.100\.99\s+-\s+not claimed by any Service$/m);
+  assert.match(plan.stdout, /2 to add, 1 to remove, 0 withheld/);
   assert.deepEqual(
     await w.ns.hostAddresses(),
     ["10.0.100.99", "192.0.2.1"],

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
+import { demoSlice } from "../support/endpoint_slices.ts";
 import { Netns } from "../support/netns.ts";
 import { bundleCommand, freePort, writeKubeconfig } from "../support/agent.ts";
 
@@ -34,6 +35,7 @@ Deno.test("after start-up the agent, with the shipped flags, cannot run a shell,
     const planted = await bundlePlanted(dir);
     await using kc = await writeKubeconfig(api, {});
     api.create(DEMO_SERVICE);
+    api.createObject("endpointslices", demoSlice());
     const [cmd, ...args] = bundleCommand(planted);
     const out = await new Deno.Command(cmd, {
       args: [

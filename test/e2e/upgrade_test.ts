@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
+import { demoSlice } from "../support/endpoint_slices.ts";
 import { Netns } from "../support/netns.ts";
 import { startAgent, writeKubeconfig } from "../support/agent.ts";
 import { statusOf } from "../support/status.ts";
@@ -10,6 +11,7 @@ Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away 
   try {
     await using kc = await writeKubeconfig(api, {});
     api.create(DEMO_SERVICE);
+    api.createObject("endpointslices", demoSlice());
     const args = [
       "run",
       "--network=10.0.100.0/24",

@@ -9,6 +9,7 @@
  * `ip monitor route`, and one `FABRIC_TIMING {json}` line for collecting runs.
  */
 
+import { demoSlice } from "../support/endpoint_slices.ts";
 import assert from "node:assert/strict";
 import { runKubeGw, writeKubeconfig } from "../support/agent.ts";
 import { FABRIC, Fabric, type GatewayName, gatewayOf } from "../support/fabric.ts";
@@ -78,6 +79,8 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
     await t.step(
       "a new Service reaches the leaf's FIB as two /32s with two next hops each",
       async (s) => {
+        // Its pods are ready first (as after a rollout), so the Service is announced on creation.
+        api.createObject("endpointslices", demoSlice());
         const svc = api.create(DEMO_SERVICE) as unknown as ServiceObject;
         await fabric.programKubeProxy(svc);
         const added = firstEvent.get("ADDED") ?? performance.now();

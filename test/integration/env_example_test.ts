@@ -6,9 +6,8 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 Deno.test("scripts/kube-gw.env documents every variable the agent reads, and no other", async () => {
   const text = await Deno.readTextFile(`${ROOT}scripts/kube-gw.env`);
   const named = new Set(
-    [...text.matchAll(/\b(KUBEGW_[A-Z0-9_]+|KUBECONFIG|KUBERNETES_[A-Z0-9_]+|HOME)\b/g)].map((m) =>
-      m[1]
-    ),
+    [...text.matchAll(/\b(KUBEGW_[A-Z0-9_]+|KUBECONFIG|KUBERNETES_[A-Z0-9_]+|HOME|NODE_NAME)\b/g)]
+      .map((m) => m[1]),
   );
   assert.deepEqual([...named].sort(), [...ENV_VARS].sort());
   // The only setting that is not commented out is the one without a default.

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { demoSlice } from "../support/endpoint_slices.ts";
 import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { LoggedProcess, writeKubeconfig } from "../support/agent.ts";
@@ -39,6 +40,7 @@ Deno.test("the documented deno task start command runs the agent as written", as
     const api = await FakeApiServer.start();
     try {
       api.create(DEMO_SERVICE);
+      api.createObject("endpointslices", demoSlice());
       await using kc = await writeKubeconfig(api);
       await using ns = await Netns.create("readme");
       const extra = ["--kubeconfig", kc.path, "--netns", ns.name, "--metrics-address", "off"];

@@ -4,6 +4,7 @@
  * test/support/unit_sandbox.ts for what is applied and what is not), because
  * no systemd runs here to start the unit itself.
  */
+import { demoSlice } from "../support/endpoint_slices.ts";
 import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { Netns } from "../support/netns.ts";
@@ -113,6 +114,7 @@ Deno.test("--netns needs kube-gw-netns.conf: without it the agent says CAP_SYS_A
   const api = await FakeApiServer.start();
   try {
     api.create(DEMO_SERVICE);
+    api.createObject("endpointslices", demoSlice());
     await using kc = await readableKubeconfig(api.url);
     const args = [
       ...bundleCommand(BUNDLE),

@@ -2,7 +2,7 @@
  * The fake API server as a process of its own, for tests that need it inside a
  * network namespace (a Deno process cannot change its own): run it with
  * `ip netns exec NAME deno run -P=test test/support/fake_api_main.ts [FLAGS]`.
- * It serves the demo Service (unless `--empty`), prints its URL as the first
+ * It serves the demo Service and its EndpointSlice (unless `--empty`), prints its URL as the first
  * line, and runs until killed. Being in another process, it is driven over
  * HTTP like a real API server (POST, PUT, PATCH, DELETE).
  *
@@ -13,6 +13,7 @@
  * @module
  */
 
+import { demoSlice } from "./endpoint_slices.ts";
 import { DEMO_SERVICE, FakeApiServer, type FakeApiServerOptions } from "./fake_apiserver.ts";
 
 /** Parses the flags above; throws with a line naming a bad one. */
@@ -67,6 +68,9 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const api = await FakeApiServer.start(opts);
-  if (!opts.empty) api.create(DEMO_SERVICE);
+  if (!opts.empty) {
+    api.create(DEMO_SERVICE);
+    api.createObject("endpointslices", demoSlice());
+  }
   console.log(api.url);
 }

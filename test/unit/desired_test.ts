@@ -166,3 +166,74 @@ Deno.test("editing one IP of a Service with 10,000 externalIPs touches just the 
   assert.deepEqual(state.claimants("10.64.200.1"), ["default/wide"]);
   assert.deepEqual(state.claimants(ips[5_000]), []);
 });
+
+Deno.test("LoadBalancer status addresses count only for Services of kube-gw's class, inside the networks", () => {
+  const classes = { class: "kube-gw.io/anycast", defaultClass: false };
+  const lb = (more: Partial<ServiceRecord>) =>
+    svc("lb", [], { type: "LoadBalancer", ingressIPs: ["10.0.100.40", "10.9.9.9"], ...more });
+  const ours = evaluateService(lb({ loadBalancerClass: "kube-gw.io/anycast" }), NETS, { classes });
+  assert.deepEqual(ours.addresses, ["10.0.100.40"]);
+  assert.deepEqual(ours.rejections.map((r) => [r.source, r.reason]), [
+    ["loadBalancer", "outside_networks"],
+  ]);
+  assert.equal(
+    ours.rejections[0].message,
+    'refusing LoadBalancer address "10.9.9.9" of Service default/lb: it is outside the managed networks',
+  );
+  assert.deepEqual(evaluateService(lb({ loadBalancerClass: "other/x" }), NETS, { classes }), {
+    addresses: [],
+    rejections: [],
+  });
+  assert.deepEqual(evaluateService(lb({}), NETS, { classes }).addresses, []);
+  assert.deepEqual(
+    evaluateService(lb({}), NETS, { classes: { ...classes, defaultClass: true } }).addresses,
+    ["10.0.100.40"],
+  );
+  // A status on a Service that is not a LoadBalancer is not read.
+  assert.deepEqual(
+    evaluateService(lb({ type: "ClusterIP", loadBalancerClass: "kube-gw.io/anycast" }), NETS, {
+      classes,
+    }).addresses,
+    [],
+  );
+  // Without class options (the controller's view) only externalIPs count.
+  assert.deepEqual(evaluateService(lb({ loadBalancerClass: "kube-gw.io/anycast" }), NETS), {
+    addresses: [],
+    rejections: [],
+  });
+});
+
+Deno.test("--external-ips=false ignores spec.externalIPs entirely, refusals included", () => {
+  const d = new DesiredState(NETS, { externalIPs: false });
+  const change = d.upsert(svc("a", ["10.0.100.30", "10.9.9.9"]));
+  assert.deepEqual(change, { newRejections: [], touched: [], addresses: [] });
+  assert.equal(d.addresses.size, 0);
+});
+
+Deno.test("DesiredState knows each address's Services and sources, and a Service's addresses", () => {
+  const classes = { class: "kube-gw.io/anycast", defaultClass: false };
+  const d = new DesiredState(NETS, { classes });
+  d.upsert(svc("a", ["10.0.100.30"], { trafficPolicy: "Local" }));
+  const change = d.upsert(
+    svc("b", ["10.0.100.30"], {
+      type: "LoadBalancer",
+      loadBalancerClass: "kube-gw.io/anycast",
+      ingressIPs: ["10.0.100.30", "10.0.100.31"],
+    }),
+  );
+  assert.deepEqual(change.touched, ["10.0.100.31"]);
+  assert.deepEqual(change.addresses, ["10.0.100.30", "10.0.100.31"]);
+  assert.deepEqual(d.sourcesOf("10.0.100.30"), ["externalIP", "loadBalancer"]);
+  assert.deepEqual(d.sourcesOf("10.0.100.31"), ["loadBalancer"]);
+  assert.deepEqual(d.claimantsOf("10.0.100.30"), [
+    { service: "default/a", trafficPolicy: "Local", proxySkipped: false },
+    { service: "default/b", trafficPolicy: "Cluster", proxySkipped: false },
+  ]);
+  assert.deepEqual([...d.addressesOf("default/b")], ["10.0.100.30", "10.0.100.31"]);
+  // A policy change moves no address but names the Service's addresses for the gate.
+  assert.deepEqual(d.upsert(svc("a", ["10.0.100.30"])), {
+    newRejections: [],
+    touched: [],
+    addresses: ["10.0.100.30"],
+  });
+});

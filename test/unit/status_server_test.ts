@@ -46,3 +46,19 @@ Deno.test("other paths and methods are refused", async () => {
   assert.equal(post.status, 405);
   await post.body?.cancel();
 });
+
+Deno.test("/status serves the agent's report as JSON, and is 404 where there is none", async () => {
+  const report = { health: { open: true }, counts: { announced: 1 }, addresses: [] };
+  const res = await get("/status", source({ status: () => report }));
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "application/json");
+  assert.deepEqual(await res.json(), report);
+  assert.equal((await get("/status", source())).status, 404);
+});
+
+Deno.test("a ready /readyz says why the gate is open when kube-proxy's health is unknown", async () => {
+  const res = await get("/readyz", source({ readyNote: () => "kube-proxy health unknown" }));
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), "ok: kube-proxy health unknown\n");
+  assert.equal(await (await get("/readyz", source({ readyNote: () => undefined }))).text(), "ok\n");
+});
