@@ -11,7 +11,9 @@
  *    (b) a Local Service with its pod on gw1 only is announced by gw1 alone,
  *    and every request succeeds, with the client's address kept;
  *    (c) gw1's kube-proxy health turns 503: gw1 withdraws and no request fails
- *    while the leaf moves to gw2; 200 again: gw1 comes back after the hold-down.
+ *    while the leaf moves to gw2; 200 again: gw1 comes back after the hold-down;
+ *    `nodeEligible: false` withdraws gw1 at the first poll, again without a
+ *    failed request.
  *
  * Prints the counts of client requests made and failed in each scenario and the
  * times to the leaf's FIB in one `FABRIC_TIMING {json}` line, and puts them in
@@ -419,6 +421,46 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
             assert.ok(timing.healthyReturned >= HOLD_DOWN_MS, "gw1 came back before the hold-down");
           },
         );
+      },
+    );
+
+    await t.step(
+      "issue 12c: gw1's node becomes ineligible (nodeEligible false), gw1 withdraws at the first poll and no request fails",
+      async (s) => {
+        const health = fabric.kubeProxyHealth("gw1");
+        const loop = new RequestLoop(fabric, webIp);
+        try {
+          await loop.more(10);
+          const turned = performance.now();
+          health.set("ineligible");
+          const at = await fabric.monitor.waitFor(
+            (fib) => hopsAre(fib, `${webIp}/32`, ONLY_GW2),
+            2000 + 1000 + BOUND_MS,
+            `${webIp}/32 with gw2 as the only next hop`,
+          );
+          timing.ineligibleWithdrawn = at - turned;
+          // At once: the first poll that saw it, not three.
+          assert.ok(health.polls.ineligible <= 2, `${health.polls.ineligible} ineligible polls`);
+          await loop.more(20);
+          await loop.stop();
+          const after = loop.results.filter((x) => x.started > at);
+          timing.ineligibleRequests = loop.results.length;
+          timing.ineligibleFailed = loop.failed.length;
+          const summary = `${loop.results.length} requests, ${loop.failed.length} failed ` +
+            `(${after.length} started after); gw1 gone from the leaf ` +
+            `${timing.ineligibleWithdrawn.toFixed(0)} ms after nodeEligible turned false`;
+          console.log(`node ineligible: ${summary}`);
+          await s.step(summary, () => {
+            assert.deepEqual(loop.failed, []);
+            assert.deepEqual(
+              after.filter((x) => answer(x.r).gw !== "gw2").map((x) => describe(x.r)),
+              [],
+            );
+          });
+        } finally {
+          await loop.stop();
+          health.set("healthy");
+        }
       },
     );
 
