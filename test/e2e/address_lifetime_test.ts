@@ -3,6 +3,7 @@
  * its addresses past their lifetime with no delete, and once it is killed the
  * kernel removes them within the lifetime.
  */
+import { demoSlice } from "../support/endpoint_slices.ts";
 import assert from "node:assert/strict";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import { IpMonitor, Netns } from "../support/netns.ts";
@@ -28,6 +29,7 @@ Deno.test("with --address-lifetime 3s the agent renews its addresses past the li
     );
 
   api.create(DEMO_SERVICE);
+  api.createObject("endpointslices", demoSlice());
   await using agent = startAgent([
     "run",
     "--network=10.0.100.0/24",
@@ -35,6 +37,7 @@ Deno.test("with --address-lifetime 3s the agent renews its addresses past the li
     `--kubeconfig=${kc.path}`,
     "--metrics-address=127.0.0.1:0",
     "--address-lifetime=3s",
+    "--kube-proxy-health=off",
   ]);
   await agent.waitForLine(/assuming address 10\.0\.100\.30/);
   await waitFor("the add event", () => events(false).length > 0);

@@ -24,6 +24,8 @@ async function world(opts: Parameters<typeof FakeApiServer.start>[0] = {}) {
       `--network=10.0.100.0/24`,
       `--netns=${ns.name}`,
       `--kubeconfig=${kc.path}`,
+      // No kube-proxy here: its health would hold every address back after a boot.
+      "--kube-proxy-health=off",
       ...extra,
     ],
     /** Creates the demo Service, starts the agent, and waits until it holds both addresses. */
@@ -250,6 +252,7 @@ Deno.test("a kubeconfig with TLS and a token in any directory works; JSON logs p
     `--netns=${w.ns.name}`,
     `--kubeconfig=${kc.path}`,
     "--metrics-address=off",
+    "--kube-proxy-health=off",
     "--log-format=json",
   ]);
   await agent.waitForLine(/assuming address 10\.0\.100\.31/);

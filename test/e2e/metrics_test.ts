@@ -31,6 +31,7 @@ Deno.test("readyz waits for the first list while the API server is down; metrics
       `--netns=${ns.name}`,
       `--kubeconfig=${kc.path}`,
       "--metrics-address=127.0.0.1:0",
+      "--kube-proxy-health=off",
     ]);
     const status = await statusOf(agent);
 

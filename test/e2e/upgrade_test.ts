@@ -18,6 +18,7 @@ Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away 
       `--netns=${ns.name}`,
       `--kubeconfig=${kc.path}`,
       "--metrics-address=127.0.0.1:0",
+      "--kube-proxy-health=off",
     ];
     const want = ["10.0.100.30", "10.0.100.31"];
     await using old = startAgent(args);

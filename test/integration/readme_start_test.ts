@@ -44,6 +44,8 @@ Deno.test("the documented deno task start command runs the agent as written", as
       await using kc = await writeKubeconfig(api);
       await using ns = await Netns.create("readme");
       const extra = ["--kubeconfig", kc.path, "--netns", ns.name, "--metrics-address", "off"];
+      // No kube-proxy here: its health would hold every address back after a boot.
+      extra.push("--kube-proxy-health", "off");
       // deno task forwards SIGTERM to the agent it started; SIGKILL would orphan it.
       const agent = new LoggedProcess([...argv, ...extra], {
         env: { DENO_NO_UPDATE_CHECK: "1" },

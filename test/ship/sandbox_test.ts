@@ -93,6 +93,7 @@ Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall 
       "run",
       "--network=10.0.100.0/24",
       `--kubeconfig=${kc.path}`,
+      "--kube-proxy-health=off",
     ]);
     const result = await runUntil(
       ["ip", "netns", "exec", ns.name, ...agent],
@@ -123,6 +124,7 @@ Deno.test("--netns needs kube-gw-netns.conf: without it the agent says CAP_SYS_A
       `--netns=${ns.name}`,
       `--kubeconfig=${kc.path}`,
       "--metrics-address=127.0.0.1:0",
+      "--kube-proxy-health=off",
     ];
 
     const without = await runUntil(

@@ -119,7 +119,7 @@ Deno.test("parseClassOptions: one parser of --class and --default-class for agen
         err.message,
         `--class: ${
           JSON.stringify(bad)
-        } is not a load-balancer class (a domain-prefixed name like kube-gw.io/anycast)`,
+        } is not a load-balancer class (a prefixed name like kube-gw.io/anycast)`,
       );
       return true;
     });
