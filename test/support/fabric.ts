@@ -65,7 +65,10 @@ export const FABRIC = {
   /** The node each pod runs on (EndpointSlice `nodeName`; the agents' `--node-name`). */
   podNode: { pod1: "gw1", pod2: "gw2" },
   /** A LoadBalancer pool inside the service network, for `kube-gw controller --pool`. */
-  lbPool: { cidr: "10.0.100.40/30", addresses: ["10.0.100.40", "10.0.100.41", "10.0.100.42"] },
+  lbPool: {
+    cidr: "10.0.100.40/30",
+    addresses: ["10.0.100.40", "10.0.100.41", "10.0.100.42", "10.0.100.43"],
+  },
 } as const;
 
 /** A pod of the fabric. */
