@@ -111,7 +111,7 @@ export interface StatusReport {
   readonly addresses: readonly AddressStatus[];
 }
 
-/** Keeps the managed interface equal to the desired addresses. */
+/** Keeps the managed interface equal to the announced addresses. */
 export class Reconciler {
   readonly #o: ReconcilerOptions;
   readonly #clock: Clock;

@@ -2,17 +2,19 @@
  * Announce only what can be delivered, on the real BGP fabric (see
  * test/support/fabric.ts): a Service whose endpoints go to zero leaves the
  * leaf's FIB from both gateways; a Local Service with its pod on gw1 only is
- * announced by gw1 only, and every client request to it succeeds.
+ * announced by gw1 only, and every client request to it succeeds; gw1's
+ * kube-proxy health turning 503 takes gw1 out without a failed request.
  */
 
 import assert from "node:assert/strict";
-import { writeKubeconfig } from "../support/agent.ts";
+import { freePort, writeKubeconfig } from "../support/agent.ts";
 import { endpointSlice } from "../support/endpoint_slices.ts";
 import { FABRIC, Fabric } from "../support/fabric.ts";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
 import type { ServiceObject } from "../support/kube_proxy.ts";
 import type { ProbeResult } from "../support/probe_client.ts";
 import type { FibView } from "../support/route_monitor.ts";
+import { waitFor } from "../support/wait.ts";
 
 const BOUND_MS = 5000;
 const BOTH = [FABRIC.gw1.uplink, FABRIC.gw2.uplink];
@@ -30,16 +32,26 @@ function describe(r: ProbeResult): string {
   return r.ok ? `ok ${r.body?.trim()}` : `FAILED ${r.error ?? `status ${r.status}`}`;
 }
 
-Deno.test("fabric: endpoints decide which gateways announce", async (t) => {
+/** A kube-proxy health endpoint on 127.0.0.1 (the agents run in the host's namespace). */
+function healthServer(port: number, status: { code: number }): Deno.HttpServer {
+  return Deno.serve(
+    { hostname: "127.0.0.1", port, onListen() {} },
+    () => new Response(JSON.stringify({ nodeEligible: true }), { status: status.code }),
+  );
+}
+
+Deno.test("fabric: endpoints and kube-proxy health decide which gateways announce", async (t) => {
   await using fabric = await Fabric.start();
   const api = await FakeApiServer.start();
+  const ports = { gw1: freePort(), gw2: freePort() };
+  const health = { gw1: { code: 200 }, gw2: { code: 200 } };
+  const servers = [healthServer(ports.gw1, health.gw1), healthServer(ports.gw2, health.gw2)];
   try {
     await using kc = await writeKubeconfig(api, {});
-    const extra = (gw: string) => [
+    const extra = (gw: "gw1" | "gw2") => [
       `--node-name=${gw}`,
       "--announce-delay=500ms",
-      // The kube-proxy stand-in has no health endpoint.
-      "--kube-proxy-health=off",
+      `--kube-proxy-health=http://127.0.0.1:${ports[gw]}/healthz`,
     ];
     const agents = {
       gw1: await fabric.startAgent("gw1", kc.path, extra("gw1")),
@@ -110,9 +122,52 @@ Deno.test("fabric: endpoints decide which gateways announce", async (t) => {
         assert.deepEqual(await fabric.leafNextHops("10.0.100.30"), [FABRIC.gw1.uplink]);
         const gw2Lo = await fabric.ip("gw2", "-json", "address", "show", "dev", "lo");
         assert.ok(!gw2Lo.includes('"10.0.100.30"'), "gw2 holds no address of the Local Service");
+        api.delete("local");
+        api.deleteObject("endpointslices", "local-abcde");
+      },
+    );
+
+    await t.step(
+      "gw1's kube-proxy health turns 503: gw1 withdraws, no request fails",
+      async (s) => {
+        api.createObject("endpointslices", endpointSlice("nginx", PODS));
+        const svc = api.create(DEMO_SERVICE) as unknown as ServiceObject;
+        await fabric.programKubeProxy(svc);
+        await fabric.monitor.waitFor(
+          (fib) => hopsAre(fib, "10.0.100.30/32", BOTH),
+          BOUND_MS,
+          "the Service address with a next hop per gateway",
+        );
+        const results: ProbeResult[] = [];
+        let stop = false;
+        const loop = (async () => {
+          while (!stop) results.push(await fabric.probe.get("10.0.100.30", 80));
+        })();
+        try {
+          health.gw1.code = 503;
+          // Three failed polls, 2 s apart, then BGP withdraws.
+          await fabric.monitor.waitFor(
+            (fib) => hopsAre(fib, "10.0.100.30/32", [FABRIC.gw2.uplink]),
+            15_000,
+            "the Service address through gw2 only",
+          );
+          const n = results.length;
+          await waitFor("10 more requests after the withdrawal", () => results.length >= n + 10);
+        } finally {
+          stop = true;
+          await loop;
+        }
+        const failed = results.filter((r) => !r.ok);
+        const summary = `${results.length} requests, ${failed.length} failed`;
+        console.log(summary);
+        await s.step(summary, () => {
+          assert.ok(results.length >= 10, "requests were made throughout");
+          assert.deepEqual(failed.map(describe), []);
+        });
       },
     );
   } finally {
+    for (const server of servers) await server.shutdown();
     await api.close();
   }
 });
