@@ -9,9 +9,13 @@
  * The leaf runs FRR with eBGP to both gateways and ECMP; each gateway runs FRR
  * with scripts/router/frr-gateway.conf, a kube-proxy stand-in (nftables rules
  * shaped like kube-proxy's nftables mode, from
- * scripts/router/kube-proxy-nftables.yaml) and, on request, a kube-gw agent.
+ * scripts/router/kube-proxy-nftables.yaml), a stand-in for kube-proxy's
+ * health endpoint (kube_proxy_health.ts, in this process) and, on request, a
+ * kube-gw agent (node name: the gateway's label) or a `kube-gw controller`.
  * The pods serve HTTP on port 80 and answer with their name and the address
- * the request came from, i.e. the masquerading gateway.
+ * the request came from, i.e. the masquerading gateway (or the client, for
+ * `externalTrafficPolicy: Local`). pod1 runs on node gw1 and pod2 on gw2:
+ * each pod's route back to the client network goes through its node.
  *
  * Everything started is recorded under a per-run directory, and stopped by
  * pid on {@linkcode Fabric.destroy}, on SIGINT/SIGTERM, by a watchdog process
@@ -24,7 +28,13 @@
 
 import { type LoggedProcess, startAgent } from "./agent.ts";
 import { FrrRouter } from "./frr.ts";
-import { kubeProxyRuleset, parseKubeProxyConfig, type ServiceObject } from "./kube_proxy.ts";
+import {
+  kubeProxyRuleset,
+  parseKubeProxyConfig,
+  type ServiceEndpoints,
+  type ServiceObject,
+} from "./kube_proxy.ts";
+import { FakeKubeProxyHealth } from "./kube_proxy_health.ts";
 import { inNetns as execIn, Netns } from "./netns.ts";
 import { ProbeClient } from "./probe_client.ts";
 import { Reaper, RunDir, sweepStaleRuns } from "./procs.ts";
@@ -50,9 +60,25 @@ export const FABRIC = {
     toPod2: "10.0.3.6",
     toPeer: "10.0.4.1",
   },
-  client: { address: "10.0.2.10" },
+  client: { address: "10.0.2.10", network: "10.0.2.0/24" },
   pods: { pod1: "10.244.1.10", pod2: "10.244.2.10" },
+  /** The node each pod runs on (EndpointSlice `nodeName`; the agents' `--node-name`). */
+  podNode: { pod1: "gw1", pod2: "gw2" },
+  /** A LoadBalancer pool inside the service network, for `kube-gw controller --pool`. */
+  lbPool: {
+    cidr: "10.0.100.40/30",
+    addresses: ["10.0.100.40", "10.0.100.41", "10.0.100.42", "10.0.100.43"],
+  },
 } as const;
+
+/** A pod of the fabric. */
+export type PodName = keyof typeof FABRIC.pods;
+
+/** A Service to program on the gateways, with the pods behind it. */
+export interface FabricService {
+  readonly service: ServiceObject;
+  readonly pods: readonly PodName[];
+}
 
 /** A gateway's name. */
 export type GatewayName = "gw1" | "gw2";
@@ -146,6 +172,8 @@ export class Fabric implements AsyncDisposable {
   readonly #routers: FrrRouter[] = [];
   readonly #children: { name: string; child: Deno.ChildProcess }[] = [];
   readonly #agents = new Map<GatewayName, LoggedProcess>();
+  readonly #controllers: LoggedProcess[] = [];
+  readonly #health = new Map<GatewayName, FakeKubeProxyHealth>();
   #probe?: ProbeClient;
   #monitor?: RouteMonitor;
   #destroyed?: Promise<void>;
@@ -197,6 +225,13 @@ export class Fabric implements AsyncDisposable {
   get probe(): ProbeClient {
     if (!this.#probe) throw new Error("fabric not started");
     return this.#probe;
+  }
+
+  /** The kube-proxy health endpoint the agent of `gw` polls. */
+  kubeProxyHealth(gw: GatewayName): FakeKubeProxyHealth {
+    const h = this.#health.get(gw);
+    if (!h) throw new Error("fabric not started");
+    return h;
   }
 
   /** Runs `ip -n <label> ...`. */
@@ -259,7 +294,12 @@ export class Fabric implements AsyncDisposable {
     }
     for (const pod of ["pod1", "pod2"] as const) {
       await this.ip(pod, "address", "add", `${f.pods[pod]}/32`, "dev", "lo");
+      // Replies to clients whose address was kept (Local) go back through the pod's node.
+      const node = f.podNode[pod];
+      const nodeSide = pod === "pod1" ? f[node].toPod1 : f[node].toPod2;
+      await this.ip(pod, "route", "add", f.client.network, "via", nodeSide);
     }
+    for (const gw of GATEWAYS) this.#health.set(gw, FakeKubeProxyHealth.start());
     await inNetns(this.ns("leaf"), "sysctl", "-qw", "net.ipv4.ip_forward=1");
     await inNetns(this.ns("leaf"), "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1");
 
@@ -302,7 +342,7 @@ export class Fabric implements AsyncDisposable {
     }
     this.#probe = new ProbeClient(
       this.ns("client"),
-      ["10.0.100.30", "10.0.100.31", f.gw1.loopback, f.gw2.loopback],
+      ["10.0.100.30", "10.0.100.31", ...f.lbPool.addresses, f.gw1.loopback, f.gw2.loopback],
       this.#run.path,
     );
     await this.#run.record("probe", this.#probe.pid);
@@ -383,43 +423,79 @@ export class Fabric implements AsyncDisposable {
    * gateways' route-map must keep out of BGP.
    */
   async programKubeProxy(service: ServiceObject | undefined): Promise<void> {
+    await this.programServices(service ? [{ service, pods: ["pod1", "pod2"] }] : []);
+  }
+
+  /**
+   * Programs kube-proxy's rules for `services` on both gateways, as each
+   * gateway's kube-proxy would: every pod behind a Service for its ClusterIP
+   * and Cluster-policy external traffic; for `externalTrafficPolicy: Local`,
+   * external traffic only to the pods on that gateway's node
+   * ({@linkcode FABRIC}.podNode). ClusterIPs go on `kube-ipvs0`.
+   */
+  async programServices(services: readonly FabricService[]): Promise<void> {
     const settings = parseKubeProxyConfig(
       await readRepoFile("scripts/router/kube-proxy-nftables.yaml"),
     );
-    const script = await kubeProxyRuleset(
-      settings,
-      service ? [{ service, endpoints: Object.values(FABRIC.pods) }] : [],
-    );
     await Promise.all(GATEWAYS.map(async (gw) => {
-      await nftScript(this.ns(gw), script);
+      const entries: ServiceEndpoints[] = services.map(({ service, pods }) => ({
+        service,
+        endpoints: pods.map((p) => FABRIC.pods[p]),
+        localEndpoints: pods.filter((p) => FABRIC.podNode[p] === gw).map((p) => FABRIC.pods[p]),
+      }));
+      await nftScript(this.ns(gw), await kubeProxyRuleset(settings, entries));
       await this.ip(gw, "link", "del", "kube-ipvs0").catch(() => {});
-      const clusterIP = service?.spec.clusterIP;
-      if (clusterIP) {
+      const clusterIPs = services.flatMap(({ service }) =>
+        service.spec.clusterIP ? [service.spec.clusterIP] : []
+      );
+      if (clusterIPs.length > 0) {
         await this.ip(gw, "link", "add", "kube-ipvs0", "type", "bridge");
-        await this.ip(gw, "address", "add", `${clusterIP}/32`, "dev", "kube-ipvs0");
+        for (const ip of clusterIPs) {
+          await this.ip(gw, "address", "add", `${ip}/32`, "dev", "kube-ipvs0");
+        }
         await this.ip(gw, "link", "set", "kube-ipvs0", "up");
       }
     }));
   }
 
-  /** Starts kube-gw on a gateway, exactly as the README starts it, with `extra` arguments. */
+  /**
+   * Starts kube-gw on a gateway, exactly as the README starts it, with the
+   * gateway's label as its node name and its kube-proxy health endpoint;
+   * `args` come last (e.g. `--metrics-address=127.0.0.1:PORT`).
+   */
   async startAgent(
     gw: GatewayName,
     kubeconfig: string,
-    extra: readonly string[] = [],
+    args: readonly string[] = [],
   ): Promise<LoggedProcess> {
     const agent = startAgent([
       "run",
       `--network=${FABRIC.serviceNetwork}`,
       `--netns=${this.ns(gw)}`,
       `--kubeconfig=${kubeconfig}`,
+      `--node-name=${gw}`,
+      `--kube-proxy-health=${this.kubeProxyHealth(gw).url}`,
       "--metrics-address=off",
-      "--kube-proxy-health=off",
-      ...extra,
+      ...args,
     ]);
     this.#agents.set(gw, agent);
     await this.#run.record(`agent-${gw}`, agent.pid);
     return agent;
+  }
+
+  /**
+   * Starts `kube-gw controller` with `args` (e.g. `--pool`), stopped with the
+   * fabric. Its kubeconfig is copied into the run directory, which puts the
+   * run on its command line for the reaper.
+   */
+  async startController(kubeconfig: string, args: readonly string[]): Promise<LoggedProcess> {
+    const n = this.#controllers.length + 1;
+    const copy = `${this.#run.path}/controller-${n}.kubeconfig`;
+    await Deno.copyFile(kubeconfig, copy);
+    const controller = startAgent(["controller", `--kubeconfig=${copy}`, ...args]);
+    this.#controllers.push(controller);
+    await this.#run.record(`controller-${n}`, controller.pid);
+    return controller;
   }
 
   /** Routes of the leaf's main table for `dst`, with their gateways (`ip -json route`). */
@@ -443,7 +519,10 @@ export class Fabric implements AsyncDisposable {
   async #teardown(): Promise<void> {
     Deno.removeSignalListener("SIGINT", this.#onSignal);
     Deno.removeSignalListener("SIGTERM", this.#onSignal);
-    await Promise.all([...this.#agents.values()].map((a) => a.stop("SIGKILL")));
+    await Promise.all(
+      [...this.#agents.values(), ...this.#controllers].map((a) => a.stop("SIGKILL")),
+    );
+    await Promise.all([...this.#health.values()].map((h) => h.close()));
     await this.#probe?.close();
     await this.#monitor?.stop();
     await Promise.all(this.#children.map(async ({ child }) => {

@@ -1,9 +1,16 @@
 /**
  * A stand-in for kube-proxy in nftables mode: renders the `ip kube-proxy`
- * table that kube-proxy programs for Services with external IPs (services
- * verdict map, per-port service/external/endpoint chains, `numgen random`
- * endpoint choice, the masquerade mark), from a Service object as the API
- * serves it and the settings of a KubeProxyConfiguration file.
+ * table that kube-proxy programs for Services with external IPs and
+ * LoadBalancer ingress addresses (services verdict map, per-port
+ * service/external/local/endpoint chains, `numgen random` endpoint choice, the
+ * masquerade mark), from a Service object as the API serves it and the
+ * settings of a KubeProxyConfiguration file.
+ *
+ * As kube-proxy does: a LoadBalancer ingress address (`ipMode` VIP or unset)
+ * goes into the same `service-ips` map as an external IP, to the external
+ * chain; with `externalTrafficPolicy: Local` the external chain keeps the
+ * client's source address and sends only to this node's endpoints, and drops
+ * when this node has none.
  *
  * @module
  */
@@ -48,7 +55,28 @@ export interface ServiceObject {
     readonly clusterIP?: string;
     readonly externalIPs?: readonly string[];
     readonly ports?: readonly ServicePort[];
+    readonly externalTrafficPolicy?: string;
   };
+  readonly status?: {
+    readonly loadBalancer?: {
+      readonly ingress?: readonly { readonly ip?: string; readonly ipMode?: string }[];
+    };
+  };
+}
+
+/** The addresses kube-proxy programs for a LoadBalancer Service's status: `ipMode` VIP or unset. */
+export function loadBalancerIPs(service: ServiceObject): string[] {
+  return (service.status?.loadBalancer?.ingress ?? [])
+    .filter((i) => i.ip && (i.ipMode === undefined || i.ipMode === "VIP"))
+    .map((i) => i.ip!);
+}
+
+/** One Service to program: its endpoints (pod IPs), and those on this node for a Local policy. */
+export interface ServiceEndpoints {
+  readonly service: ServiceObject;
+  readonly endpoints: readonly string[];
+  /** The endpoints on this node (only used with `externalTrafficPolicy: Local`). @default [] */
+  readonly localEndpoints?: readonly string[];
 }
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -77,17 +105,19 @@ async function hash8(text: string): Promise<string> {
 
 /**
  * The `nft -f` script that replaces the `ip kube-proxy` table with the rules
- * for `services`, each sending to `endpoints` (pod IPs) on the target port.
+ * for `services`, each sending to `endpoints` (pod IPs) on the target port
+ * (external traffic of a Local Service: to `localEndpoints` only).
  */
 export async function kubeProxyRuleset(
   settings: KubeProxySettings,
-  services: readonly { service: ServiceObject; endpoints: readonly string[] }[],
+  services: readonly ServiceEndpoints[],
 ): Promise<string> {
   const mark = `0x${(1 << settings.masqueradeBit).toString(16)}`;
   const elements: string[] = [];
   const chains: string[] = [];
-  for (const { service, endpoints } of services) {
+  for (const { service, endpoints, localEndpoints = [] } of services) {
     const { namespace, name } = service.metadata;
+    const local = service.spec.externalTrafficPolicy === "Local";
     for (const p of service.spec.ports ?? []) {
       const proto = (p.protocol ?? "TCP").toLowerCase();
       const portName = `${namespace}/${name}:${p.name ?? ""}`;
@@ -96,12 +126,14 @@ export async function kubeProxyRuleset(
       const svcChain = `service-${base}`;
       const extChain = `external-${base}`;
       const epChains: string[] = [];
+      const localChains: string[] = [];
       for (const ep of endpoints) {
         const epBase = `${await hash8(
           portName + proto + `${ep}:${target}`,
         )}-${namespace}/${name}/${proto}/${p.name ?? ""}__${ep}/${target}`;
         const chain = `endpoint-${epBase}`;
         epChains.push(chain);
+        if (localEndpoints.includes(ep)) localChains.push(chain);
         chains.push(
           `\tchain ${chain} {\n` +
             `\t\tip saddr ${ep} jump mark-for-masquerade\n` +
@@ -109,11 +141,13 @@ export async function kubeProxyRuleset(
             `\t}`,
         );
       }
-      const pick = epChains.length === 0
-        ? "\t\treject"
-        : `\t\tnumgen random mod ${epChains.length} vmap { ${
-          epChains.map((c, i) => `${i} : goto ${c}`).join(", ")
-        } }`;
+      const pickOf = (list: readonly string[], none: string) =>
+        list.length === 0
+          ? `\t\t${none}`
+          : `\t\tnumgen random mod ${list.length} vmap { ${
+            list.map((c, i) => `${i} : goto ${c}`).join(", ")
+          } }`;
+      const pick = pickOf(epChains, "reject");
       const clusterIP = service.spec.clusterIP;
       chains.push(
         `\tchain ${svcChain} {\n` +
@@ -122,11 +156,27 @@ export async function kubeProxyRuleset(
             : "") +
           `${pick}\n\t}`,
       );
-      chains.push(
-        `\tchain ${extChain} {\n\t\tjump mark-for-masquerade\n\t\tgoto ${svcChain}\n\t}`,
-      );
+      if (local) {
+        // Local: the client's address is kept; pods and the node itself go the Cluster way;
+        // no endpoint on this node drops (kube-proxy's no-endpoint-services map says drop).
+        const localChain = `local-${base}`;
+        chains.push(
+          `\tchain ${extChain} {\n` +
+            (settings.clusterCIDR
+              ? `\t\tip saddr ${settings.clusterCIDR} goto ${svcChain}\n`
+              : "") +
+            `\t\tfib saddr type local jump mark-for-masquerade\n` +
+            `\t\tfib saddr type local goto ${svcChain}\n` +
+            `\t\tgoto ${localChain}\n\t}`,
+        );
+        chains.push(`\tchain ${localChain} {\n${pickOf(localChains, "drop")}\n\t}`);
+      } else {
+        chains.push(
+          `\tchain ${extChain} {\n\t\tjump mark-for-masquerade\n\t\tgoto ${svcChain}\n\t}`,
+        );
+      }
       if (clusterIP) elements.push(`${clusterIP} . ${proto} . ${p.port} : goto ${svcChain}`);
-      for (const ip of service.spec.externalIPs ?? []) {
+      for (const ip of [...service.spec.externalIPs ?? [], ...loadBalancerIPs(service)]) {
         elements.push(`${ip} . ${proto} . ${p.port} : goto ${extChain}`);
       }
     }

@@ -62,3 +62,47 @@ Deno.test("kube-proxy rules without Services: an empty map, the table still repl
 Deno.test("parseKubeProxyConfig refuses other kinds", () => {
   assert.throws(() => parseKubeProxyConfig("kind: Pod\n"), SyntaxError);
 });
+
+const LB = {
+  metadata: { name: "web", namespace: "default" },
+  spec: { clusterIP: "10.96.0.11", ports: [{ name: "http", port: 80, protocol: "TCP" }] },
+  status: {
+    loadBalancer: {
+      ingress: [{ ip: "10.0.100.40", ipMode: "VIP" }, { ip: "10.0.100.41", ipMode: "Proxy" }],
+    },
+  },
+};
+
+Deno.test("kube-proxy rules: a LoadBalancer ingress address in VIP mode joins the service-ips map like an external IP; Proxy mode does not", async () => {
+  const rules = await kubeProxyRuleset(SETTINGS, [{ service: LB, endpoints: ["10.244.1.10"] }]);
+  const elements = [...rules.matchAll(/(\S+ \. tcp \. \d+) : goto (\w+)-/g)].map((m) =>
+    `${m[1]} ${m[2]}`
+  );
+  assert.deepEqual(elements.sort(), [
+    "10.0.100.40 . tcp . 80 external",
+    "10.96.0.11 . tcp . 80 service",
+  ]);
+  assert.ok(/chain external-\S+ \{\n\t\tjump mark-for-masquerade\n\t\tgoto service-/.test(rules));
+});
+
+Deno.test("kube-proxy rules: externalTrafficPolicy Local keeps the source and sends external traffic to this node's endpoints, or drops", async () => {
+  const local = { ...LB, spec: { ...LB.spec, externalTrafficPolicy: "Local" } };
+  const endpoints = ["10.244.1.10", "10.244.2.10"];
+  const onNode = await kubeProxyRuleset(SETTINGS, [{
+    service: local,
+    endpoints,
+    localEndpoints: ["10.244.1.10"],
+  }]);
+  const ext = /chain external-\S+ \{\n([^}]*)\}/.exec(onNode)?.[1] ?? "";
+  assert.ok(!ext.includes("\t\tjump mark-for-masquerade\n\t\tgoto service-"), ext);
+  assert.ok(ext.includes("ip saddr 10.244.0.0/16 goto service-"), ext);
+  assert.ok(/goto local-\S+\n\t$/.test(ext), ext);
+  assert.ok(
+    /chain local-\S+ \{\n\t\tnumgen random mod 1 vmap \{ 0 : goto endpoint-\S+__10\.244\.1\.10\/80 \}/
+      .test(onNode),
+  );
+  const elsewhere = await kubeProxyRuleset(SETTINGS, [{ service: local, endpoints }]);
+  assert.ok(/chain local-\S+ \{\n\t\tdrop\n\t\}/.test(elsewhere));
+  // ClusterIP traffic still goes to every endpoint.
+  assert.ok(elsewhere.includes("numgen random mod 2 vmap"));
+});
