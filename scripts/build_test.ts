@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BuildError, injectCommit } from "../../scripts/build.ts";
+import { BuildError, injectCommit } from "./build.ts";
 
 Deno.test("the build writes the commit in place of the one COMMIT literal", () => {
   const bundled = 'var VERSION = "0.1.0";\nvar COMMIT = "source";\nconsole.log(COMMIT);\n';

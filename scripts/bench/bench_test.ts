@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { addBatch, addressAt, BLOCK, inNetwork } from "../../scripts/bench/addresses.ts";
-import { type ChurnService, nextUpdate } from "../../scripts/bench/churn.ts";
-import { heapMetric } from "../../scripts/bench/memory.ts";
-import { parseMonitorLine } from "../../scripts/bench/monitor.ts";
-import { parseMetrics, reconciles } from "../../scripts/bench/processes.ts";
-import { formatTable, formatValue } from "../../scripts/bench/report.ts";
-import { acrossRuns, distribution, quantile } from "../../scripts/bench/stats.ts";
+import { addBatch, addressAt, BLOCK, inNetwork } from "./addresses.ts";
+import { type ChurnService, nextUpdate } from "./churn.ts";
+import { heapMetric } from "./memory.ts";
+import { parseMonitorLine } from "./monitor.ts";
+import { parseMetrics, reconciles } from "./processes.ts";
+import { formatTable, formatValue } from "./report.ts";
+import { acrossRuns, distribution, quantile } from "./stats.ts";
 
 Deno.test("bench: quantiles use the nearest rank, so p99 of 100 samples is the 99th", () => {
   const samples = Array.from({ length: 100 }, (_, i) => 100 - i); // 100 … 1, unsorted input

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { countJunit } from "../../scripts/test.ts";
+import { countJunit } from "./test.ts";
 
 Deno.test("the test runner counts top-level tests, not steps, and never counts a skip as a pass", () => {
   const xml = `<testsuites><testsuite name="./a_test.ts">
