@@ -90,7 +90,7 @@ async function duringApply(w: Awaited<ReturnType<typeof world>>): Promise<{
   return { agent, ipPids };
 }
 
-Deno.test("SIGTERM to the agent alone during a large apply: ip finishes, none is left, exit 0, no error", async () => {
+Deno.test("SIGTERM to the agent alone during a large apply: ip finishes within the grace or is stopped, none is left, exit 0, no error", async () => {
   await using w = await world();
   const { agent, ipPids } = await duringApply(w);
   assert.ok(await kill("TERM", agent.pid));
@@ -100,8 +100,15 @@ Deno.test("SIGTERM to the agent alone during a large apply: ip finishes, none is
   assert.equal(status.code, 0, agent.tail());
   assert.ok(!agent.lines.some((l) => /ERROR/.test(l)), agent.tail());
   assert.ok(!agent.lines.some((l) => /exiting anyway/.test(l)), agent.tail());
-  // The batch it started was waited for: the interface holds all of it.
-  assert.equal((await w.ns.hostAddresses()).length, SERVICES * PER_SERVICE);
+  // The batch it started was waited for: the interface holds all of it, unless the batch outran
+  // the stop's 5 s grace (a slow, loaded machine), and then the agent said it stopped ip.
+  const held = (await w.ns.hostAddresses()).length;
+  const stoppedIp = agent.lines.some((l) =>
+    /ip still runs \d+ms after the stop; stopping it/.test(l)
+  );
+  if (held < SERVICES * PER_SERVICE) {
+    assert.ok(stoppedIp, `${held} held, ip not stopped\n${agent.tail()}`);
+  } else assert.ok(!stoppedIp, agent.tail());
 });
 
 Deno.test("SIGTERM to the whole process tree during a large apply: exit 0, no ERROR, none left; the next start completes the plan", async () => {
