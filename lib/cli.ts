@@ -180,7 +180,7 @@ function addCommon(cmd: Command, api: boolean): Command {
 
 /** The options of `kube-gw controller`. */
 function addController(cmd: Command): Command {
-  return cmd
+  cmd
     .addOption(
       option("class", "--class <class>", "the spec.loadBalancerClass served")
         .default("kube-gw.io/anycast"),
