@@ -9,36 +9,15 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { registerProcessMetrics } from "./process_metrics.ts";
 import type { ApiObserver } from "./kube_api.ts";
-import type {
-  AgentObserver,
-  KubeProxyPhase,
-  ReconcileResult,
-  RenewalResult,
-  RestartReason,
+import {
+  ADDRESS_STATES,
+  type AgentObserver,
+  KUBE_PROXY_PHASES,
+  type KubeProxyPhase,
+  type ReconcileResult,
+  type RenewalResult,
+  type RestartReason,
 } from "./observer.ts";
-
-const KUBE_PROXY_PHASES: readonly KubeProxyPhase[] = [
-  "off",
-  "waiting",
-  "unknown",
-  "healthy",
-  "unhealthy",
-  "ineligible",
-];
-
-/**
- * The values of `kubegw_addresses{state}`: announced, or why withheld (the
- * reasons of `announce.ts`, listed here so the metrics know nothing else of it).
- */
-export const ADDRESS_STATES = [
-  "announced",
-  "no_usable_endpoint",
-  "no_endpoint_on_node",
-  "no_node_name",
-  "proxy_skipped",
-  "kube_proxy_unhealthy",
-  "hold_down",
-] as const;
 
 /** The agent's metrics and the observer hooks that feed them. */
 export class Metrics implements AgentObserver, ApiObserver {

@@ -14,6 +14,7 @@
  */
 
 import { UsageError } from "./config.ts";
+import type { KubeProxyPhase } from "./observer.ts";
 
 /** The default health endpoint of kube-proxy. @default "http://127.0.0.1:10256/healthz" */
 export const DEFAULT_KUBE_PROXY_HEALTH = "http://127.0.0.1:10256/healthz";
@@ -62,20 +63,12 @@ export function classifyResponse(status: number, body: string): PollOutcome {
     : { kind: "unhealthy", status, nodeEligible };
 }
 
-/** Where the state machine is. */
-export type HealthPhase =
-  /** Health checking is off: the gate is always open. */
-  | "off"
-  /** Started with no managed address (a boot): closed until the first 200. */
-  | "waiting"
-  /** Started with addresses and kube-proxy has not answered 200 yet: open, health unknown. */
-  | "unknown"
-  /** kube-proxy answered 200 last, or failed fewer than {@linkcode FAILURES_TO_CLOSE} times since. */
-  | "healthy"
-  /** Closed: {@linkcode FAILURES_TO_CLOSE} failed polls in a row. */
-  | "unhealthy"
-  /** Closed: kube-proxy said `nodeEligible: false`. */
-  | "ineligible";
+/**
+ * Where the state machine is: the observer's {@linkcode KubeProxyPhase}, which
+ * lists and describes the phases; a closed gate after
+ * {@linkcode FAILURES_TO_CLOSE} failed polls in a row is `unhealthy`.
+ */
+export type HealthPhase = KubeProxyPhase;
 
 /** The health gate's state. */
 export interface HealthState {
