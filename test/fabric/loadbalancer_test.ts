@@ -29,6 +29,7 @@ import type { ServiceObject } from "../support/kube_proxy.ts";
 import type { ProbeResult } from "../support/probe_client.ts";
 import type { FibView } from "../support/route_monitor.ts";
 import { waitFor } from "../support/wait.ts";
+import { waitReadyz } from "../support/status.ts";
 
 const CLASS = "kube-gw.io/anycast";
 const BOTH = [FABRIC.gw1.uplink, FABRIC.gw2.uplink];
@@ -139,20 +140,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
     await Promise.all(
       Object.values(agents).map((a) => a.waitForLine(/first list complete/, 30_000)),
     );
-    await waitFor(
-      "the controller to be ready",
-      async () => {
-        try {
-          const res = await fetch(`http://127.0.0.1:${controllerPort}/readyz`);
-          await res.body?.cancel();
-          return res.status === 200;
-        } catch {
-          return false;
-        }
-      },
-      20_000,
-      50,
-    ).catch((err) => {
+    await waitReadyz(controllerPort).catch((err) => {
       throw new Error(`${err.message}; controller log:\n${controller.tail()}`);
     });
 
