@@ -103,59 +103,37 @@ function state(
   failures: number,
   lastFailure?: string,
 ): HealthState {
-  const last = lastFailure ? ` (last poll: kube-proxy ${lastFailure})` : "";
+  return {
+    phase,
+    failures,
+    ...(phase === "off" ? {} : { lastFailure }),
+    open: phase === "off" || phase === "unknown" || phase === "healthy",
+    unknown: phase === "unknown",
+    reason: reasonText(
+      phase,
+      failures,
+      lastFailure ? ` (last poll: kube-proxy ${lastFailure})` : "",
+    ),
+  };
+}
+
+/** One line for the gate in `phase`; `last` names the last failed poll, or is empty. */
+function reasonText(phase: HealthPhase, failures: number, last: string): string {
   switch (phase) {
     case "off":
-      return { phase, failures, open: true, unknown: false, reason: "kube-proxy health check off" };
+      return "kube-proxy health check off";
     case "waiting":
-      return {
-        phase,
-        failures,
-        lastFailure,
-        open: false,
-        unknown: false,
-        reason: `waiting for kube-proxy to answer 200 once after a boot${last}`,
-      };
+      return `waiting for kube-proxy to answer 200 once after a boot${last}`;
     case "unknown":
-      return {
-        phase,
-        failures,
-        lastFailure,
-        open: true,
-        unknown: true,
-        reason:
-          `kube-proxy health unknown: it has not answered 200 since start; keeping the addresses already announced${last}`,
-      };
+      return `kube-proxy health unknown: it has not answered 200 since start; keeping the addresses already announced${last}`;
     case "healthy":
-      return {
-        phase,
-        failures,
-        lastFailure,
-        open: true,
-        unknown: false,
-        reason: failures === 0
-          ? "kube-proxy healthy"
-          : `kube-proxy healthy, ${failures} failed poll(s)${last}`,
-      };
+      return failures === 0
+        ? "kube-proxy healthy"
+        : `kube-proxy healthy, ${failures} failed poll(s)${last}`;
     case "unhealthy":
-      return {
-        phase,
-        failures,
-        lastFailure,
-        open: false,
-        unknown: false,
-        reason: `kube-proxy unhealthy: ${failures} failed polls in a row${last}`,
-      };
+      return `kube-proxy unhealthy: ${failures} failed polls in a row${last}`;
     case "ineligible":
-      return {
-        phase,
-        failures,
-        lastFailure,
-        open: false,
-        unknown: false,
-        reason:
-          "kube-proxy says the node is not eligible (nodeEligible: false): it is being removed",
-      };
+      return "kube-proxy says the node is not eligible (nodeEligible: false): it is being removed";
   }
 }
 
