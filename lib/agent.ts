@@ -27,7 +27,7 @@ import { Reconciler } from "./reconciler.ts";
 import { makePermanent, Renewer } from "./renewer.ts";
 import { renewalIntervalMs } from "./address_lifetime.ts";
 import { serviceSource } from "./service_source.ts";
-import { serveStatus } from "./status_server.ts";
+import { startStatusServer } from "./status_server.ts";
 import { systemClock } from "./system_clock.ts";
 
 const log = getLogger(["kube-gw"]);
@@ -192,21 +192,18 @@ export async function runAgent(
   const tick = clock.setInterval(() => lastTick = clock.now(), 1000);
   const metrics = deps.metrics;
   metrics?.watchApiCurrency(() => oldestAge(sources, clock.now()), config.apiStaleAfterMs);
-  const status = config.metricsAddress && metrics
-    ? await serveStatus(config.metricsAddress, {
-      metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
+  const status = await startStatusServer(
+    config.metricsAddress,
+    metrics,
+    {
       notReady: () => agentNotReady(config, deps, reconciler, sources),
       status: () => reconciler.status(),
       readyNote: () => health?.state.unknown ? health.state.reason : undefined,
       sinceTick: () => clock.now() - lastTick,
-    }, signal)
-    : undefined;
-  if (status) {
-    log.info("serving metrics on {host}:{port}", {
-      host: config.metricsAddress!.hostname,
-      port: status.port,
-    });
-  }
+    },
+    signal,
+    log,
+  );
   const running = [...sources.map((s) => s.run(signal)), ...(health ? [health.run(signal)] : [])];
   // --address-lifetime: renew the held addresses at a third of the lifetime (issue 12, item 6).
   const lifetime = config.addressLifetimeSeconds;

@@ -22,31 +22,18 @@
 
 import type { EndpointCounts } from "./endpoints.ts";
 import { familyOf } from "./ip.ts";
+import {
+  ADDRESS_STATES,
+  type AddressStateName,
+  WITHHELD_REASONS,
+  type WithheldReason,
+} from "./observer.ts";
 
 /** `ready`: announce only what kube-proxy can deliver. `always`: ignore endpoints. */
 export type AnnounceMode = "ready" | "always";
 
-/** Why an address is withheld. */
-export type WithheldReason =
-  | "no_usable_endpoint"
-  | "no_endpoint_on_node"
-  | "no_node_name"
-  | "proxy_skipped"
-  | "kube_proxy_unhealthy"
-  | "hold_down";
-
-/** Every withheld reason, for metrics labels and documentation. */
-export const WITHHELD_REASONS: readonly WithheldReason[] = [
-  "no_usable_endpoint",
-  "no_endpoint_on_node",
-  "no_node_name",
-  "proxy_skipped",
-  "kube_proxy_unhealthy",
-  "hold_down",
-];
-
-/** A state of an address: announced, or the reason it is withheld. */
-export type AddressStateName = "announced" | WithheldReason;
+// The reasons and states are listed in the observer port, which the metrics read.
+export { ADDRESS_STATES, type AddressStateName, WITHHELD_REASONS, type WithheldReason };
 
 /** One line per reason, for `kube-gw plan` and the log. */
 export const REASON_TEXT: Readonly<Record<WithheldReason, string>> = {

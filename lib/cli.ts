@@ -71,6 +71,38 @@ function option(key: keyof typeof FLAG_ENV, flags: string, description: string):
   return new Option(flags, `${description} (env ${FLAG_ENV[key]})`);
 }
 
+/** `--log-level` and `--log-format`, for every command that runs. */
+function addLogOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      option(
+        "logLevel",
+        "--log-level <level>",
+        "debug, info, warning, error; KUBEGW_DEBUG=1: debug",
+      ),
+    )
+    .addOption(option("logFormat", "--log-format <format>", "text or json").default("text"));
+}
+
+/** `--kubeconfig` and `--in-cluster`, for every command that talks to the API server. */
+function addApiOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      option("kubeconfig", "--kubeconfig <path>", "kubeconfig file (default ~/.kube/config)"),
+    )
+    .addOption(option("inCluster", "--in-cluster", "use the pod's service account"));
+}
+
+/** `--metrics-address`; each command has its own default port. */
+function metricsAddressOption(defaultAddress: string): Option {
+  return option(
+    "metricsAddress",
+    "--metrics-address <host:port>",
+    "/metrics, /healthz, /readyz; or off",
+  )
+    .default(defaultAddress);
+}
+
 function addCommon(cmd: Command, api: boolean): Command {
   cmd
     .addOption(
@@ -80,21 +112,10 @@ function addCommon(cmd: Command, api: boolean): Command {
     .addOption(
       option("interface", "--interface <name>", "interface for the addresses").default("lo"),
     )
-    .addOption(option("netns", "--netns <name>", "run every ip command as ip -n NAME"))
-    .addOption(
-      option(
-        "logLevel",
-        "--log-level <level>",
-        "debug, info, warning, error; KUBEGW_DEBUG=1: debug",
-      ),
-    )
-    .addOption(option("logFormat", "--log-format <format>", "text or json").default("text"));
+    .addOption(option("netns", "--netns <name>", "run every ip command as ip -n NAME"));
+  addLogOptions(cmd);
   if (!api) return cmd;
-  return cmd
-    .addOption(
-      option("kubeconfig", "--kubeconfig <path>", "kubeconfig file (default ~/.kube/config)"),
-    )
-    .addOption(option("inCluster", "--in-cluster", "use the pod's service account"))
+  return addApiOptions(cmd)
     .addOption(
       option(
         "namespace",
@@ -115,14 +136,7 @@ function addCommon(cmd: Command, api: boolean): Command {
         "/readyz fails when a watch was not known current for this long",
       ).default("45s"),
     )
-    .addOption(
-      option(
-        "metricsAddress",
-        "--metrics-address <host:port>",
-        "/metrics, /healthz, /readyz; or off",
-      )
-        .default("127.0.0.1:9472"),
-    )
+    .addOption(metricsAddressOption("127.0.0.1:9472"))
     // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
     .addOption(
       option(
@@ -166,7 +180,7 @@ function addCommon(cmd: Command, api: boolean): Command {
 
 /** The options of `kube-gw controller`. */
 function addController(cmd: Command): Command {
-  return cmd
+  cmd
     .addOption(
       option("class", "--class <class>", "the spec.loadBalancerClass served")
         .default("kube-gw.io/anycast"),
@@ -187,27 +201,9 @@ function addController(cmd: Command): Command {
     .addOption(
       option("leaseNamespace", "--lease-namespace <name>", "the Lease's namespace")
         .default("kube-system"),
-    )
-    .addOption(
-      option(
-        "logLevel",
-        "--log-level <level>",
-        "debug, info, warning, error; KUBEGW_DEBUG=1: debug",
-      ),
-    )
-    .addOption(option("logFormat", "--log-format <format>", "text or json").default("text"))
-    .addOption(
-      option("kubeconfig", "--kubeconfig <path>", "kubeconfig file (default ~/.kube/config)"),
-    )
-    .addOption(option("inCluster", "--in-cluster", "use the pod's service account"))
-    .addOption(
-      option(
-        "metricsAddress",
-        "--metrics-address <host:port>",
-        "/metrics, /healthz, /readyz; or off",
-      )
-        .default("127.0.0.1:9473"),
     );
+  addLogOptions(cmd);
+  return addApiOptions(cmd).addOption(metricsAddressOption("127.0.0.1:9473"));
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { registerProcessMetrics } from "./process_metrics.ts";
 import type { ControllerObserver } from "./controller.ts";
 import type { EventOutcome } from "./event_recorder.ts";
 import { familyBits } from "./ip.ts";
@@ -32,12 +33,7 @@ export class ControllerMetrics implements ControllerObserver {
 
   constructor(version: string, commit: string) {
     const registers = [this.registry];
-    new Gauge({
-      name: "kubegw_build_info",
-      help: "Version and commit of the running kube-gw; always 1.",
-      labelNames: ["version", "commit"],
-      registers,
-    }).set({ version, commit }, 1);
+    registerProcessMetrics(this.registry, version, commit);
     this.#written = new Counter({
       name: "kubegw_lb_status_writes_total",
       help: "Status writes by result: allocated (addresses written), cleared.",
@@ -107,23 +103,6 @@ export class ControllerMetrics implements ControllerObserver {
       labelNames: ["kind", "reason"],
       registers,
     });
-    const memory = (name: string, help: string, pick: (m: Deno.MemoryUsage) => number) =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect(this: Gauge) {
-          this.set(pick(Deno.memoryUsage()));
-        },
-      });
-    memory("process_resident_memory_bytes", "Resident memory size in bytes.", (m) => m.rss);
-    memory("kubegw_heap_total_bytes", "V8 heap size in bytes.", (m) => m.heapTotal);
-    memory("kubegw_heap_used_bytes", "V8 heap in use in bytes.", (m) => m.heapUsed);
-    memory(
-      "kubegw_external_memory_bytes",
-      "Memory held outside the V8 heap by JavaScript objects, in bytes.",
-      (m) => m.external,
-    );
   }
 
   statusWritten(kind: "allocated" | "cleared", seconds: number): void {

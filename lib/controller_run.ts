@@ -20,7 +20,7 @@ import { LEASE_NAME, leaseClient } from "./lease_client.ts";
 import { collectionPath, ListWatch } from "./list_watch.ts";
 import { decodePoolsConfigMap, type PoolsConfigMap } from "./pools_configmap.ts";
 import type { Clock, ListWatchApi } from "./ports.ts";
-import { serveStatus } from "./status_server.ts";
+import { startStatusServer } from "./status_server.ts";
 import { systemClock } from "./system_clock.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
@@ -134,19 +134,16 @@ export async function runController(
   let lastTick = clock.now();
   const tick = clock.setInterval(() => lastTick = clock.now(), 1000);
   const metrics = deps.metrics;
-  const status = config.metricsAddress && metrics
-    ? await serveStatus(config.metricsAddress, {
-      metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
+  const status = await startStatusServer(
+    config.metricsAddress,
+    metrics,
+    {
       notReady: () => controller.notReady(),
       sinceTick: () => clock.now() - lastTick,
-    }, signal)
-    : undefined;
-  if (status) {
-    log.info("serving metrics on {host}:{port}", {
-      host: config.metricsAddress!.hostname,
-      port: status.port,
-    });
-  }
+    },
+    signal,
+    log,
+  );
   const running = [services.run(signal), ...(pools ? [pools.run(signal)] : [])];
   if (elector) running.push(elector.run(signal));
   else controller.startLeading();

@@ -226,6 +226,14 @@ export function nextLeaseAction(
   const ours = holder === target.identity;
   const durationS = Math.round(timings.leaseDurationMs / 1000);
   const stamp = microTime(now);
+  /** The spec that makes (or keeps) this process the holder, renewed now. */
+  const held = (acquireTime: string, leaseTransitions: number) => ({
+    holderIdentity: target.identity,
+    leaseDurationSeconds: durationS,
+    acquireTime,
+    renewTime: stamp,
+    leaseTransitions,
+  });
 
   if (options.stopping) {
     const next = { ...observed, leading: false };
@@ -259,13 +267,7 @@ export function nextLeaseAction(
     return {
       action: {
         kind: "create",
-        body: body(target, undefined, {
-          holderIdentity: target.identity,
-          leaseDurationSeconds: durationS,
-          acquireTime: stamp,
-          renewTime: stamp,
-          leaseTransitions: 0,
-        }),
+        body: body(target, undefined, held(stamp, 0)),
       },
       state: observed,
     };
@@ -274,13 +276,7 @@ export function nextLeaseAction(
     return {
       action: {
         kind: "renew",
-        body: body(target, lease, {
-          holderIdentity: target.identity,
-          leaseDurationSeconds: durationS,
-          acquireTime: lease.acquireTime ?? stamp,
-          renewTime: stamp,
-          leaseTransitions: lease.leaseTransitions,
-        }),
+        body: body(target, lease, held(lease.acquireTime ?? stamp, lease.leaseTransitions)),
       },
       state: observed,
     };
@@ -294,13 +290,7 @@ export function nextLeaseAction(
   return {
     action: {
       kind: "acquire",
-      body: body(target, lease, {
-        holderIdentity: target.identity,
-        leaseDurationSeconds: durationS,
-        acquireTime: stamp,
-        renewTime: stamp,
-        leaseTransitions: lease.leaseTransitions + 1,
-      }),
+      body: body(target, lease, held(stamp, lease.leaseTransitions + 1)),
     },
     state: observed,
   };

@@ -7,37 +7,17 @@
  */
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { registerProcessMetrics } from "./process_metrics.ts";
 import type { ApiObserver } from "./kube_api.ts";
-import type {
-  AgentObserver,
-  KubeProxyPhase,
-  ReconcileResult,
-  RenewalResult,
-  RestartReason,
+import {
+  ADDRESS_STATES,
+  type AgentObserver,
+  KUBE_PROXY_PHASES,
+  type KubeProxyPhase,
+  type ReconcileResult,
+  type RenewalResult,
+  type RestartReason,
 } from "./observer.ts";
-
-const KUBE_PROXY_PHASES: readonly KubeProxyPhase[] = [
-  "off",
-  "waiting",
-  "unknown",
-  "healthy",
-  "unhealthy",
-  "ineligible",
-];
-
-/**
- * The values of `kubegw_addresses{state}`: announced, or why withheld (the
- * reasons of `announce.ts`, listed here so the metrics know nothing else of it).
- */
-export const ADDRESS_STATES = [
-  "announced",
-  "no_usable_endpoint",
-  "no_endpoint_on_node",
-  "no_node_name",
-  "proxy_skipped",
-  "kube_proxy_unhealthy",
-  "hold_down",
-] as const;
 
 /** The agent's metrics and the observer hooks that feed them. */
 export class Metrics implements AgentObserver, ApiObserver {
@@ -61,12 +41,7 @@ export class Metrics implements AgentObserver, ApiObserver {
 
   constructor(version: string, commit: string) {
     const registers = [this.registry];
-    new Gauge({
-      name: "kubegw_build_info",
-      help: "Version and commit of the running kube-gw; always 1.",
-      labelNames: ["version", "commit"],
-      registers,
-    }).set({ version, commit }, 1);
+    registerProcessMetrics(this.registry, version, commit);
     // Two views in one gauge, never to be summed across: {family} counts what the
     // interface holds (read back, from the start); {state} counts the desired
     // addresses by the announce gate's verdict (after the first complete list).
@@ -175,26 +150,6 @@ export class Metrics implements AgentObserver, ApiObserver {
       registers,
     });
     for (const reason of ["error", "timeout", "probe", "stall"]) this.#replaced.inc({ reason }, 0);
-    // Memory, one gauge per quantity: a label would invite sums that mean nothing
-    // (heap_used is part of heap_total, which is part of rss). The resident size
-    // takes the standard name that dashboards and alerts already know.
-    const memory = (name: string, help: string, pick: (m: Deno.MemoryUsage) => number) =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect(this: Gauge) {
-          this.set(pick(Deno.memoryUsage()));
-        },
-      });
-    memory("process_resident_memory_bytes", "Resident memory size in bytes.", (m) => m.rss);
-    memory("kubegw_heap_total_bytes", "V8 heap size in bytes.", (m) => m.heapTotal);
-    memory("kubegw_heap_used_bytes", "V8 heap in use in bytes.", (m) => m.heapUsed);
-    memory(
-      "kubegw_external_memory_bytes",
-      "Memory held outside the V8 heap by JavaScript objects, in bytes.",
-      (m) => m.external,
-    );
   }
 
   reconciled(result: ReconcileResult, seconds: number): void {

@@ -12,14 +12,45 @@ export type ReconcileResult = "changed" | "noop" | "error";
 /** Why a watch was restarted: the server ended it, an error, 410 Gone (relist), silence. */
 export type RestartReason = "closed" | "error" | "gone" | "stalled";
 
-/** The kube-proxy health gate's phase (`HealthPhase` of lib/proxy_health.ts). */
-export type KubeProxyPhase =
-  | "off"
-  | "waiting"
-  | "unknown"
-  | "healthy"
-  | "unhealthy"
-  | "ineligible";
+/**
+ * The kube-proxy health gate's phases (`HealthPhase` of lib/proxy_health.ts
+ * is this union): `off` (checking off, the gate always open); `waiting`
+ * (started with no managed address, a boot: closed until the first 200);
+ * `unknown` (started with addresses, no 200 yet: open, health unknown);
+ * `healthy` (200 last, or fewer failed polls than close the gate since);
+ * `unhealthy` (closed after failed polls in a row); `ineligible` (closed:
+ * kube-proxy said `nodeEligible: false`).
+ */
+export const KUBE_PROXY_PHASES = [
+  "off",
+  "waiting",
+  "unknown",
+  "healthy",
+  "unhealthy",
+  "ineligible",
+] as const;
+
+/** The kube-proxy health gate's phase; see {@linkcode KUBE_PROXY_PHASES}. */
+export type KubeProxyPhase = typeof KUBE_PROXY_PHASES[number];
+
+/** Every reason the announce gate withholds an address (`announce.ts` decides them). */
+export const WITHHELD_REASONS = [
+  "no_usable_endpoint",
+  "no_endpoint_on_node",
+  "no_node_name",
+  "proxy_skipped",
+  "kube_proxy_unhealthy",
+  "hold_down",
+] as const;
+
+/** Why an address is withheld. */
+export type WithheldReason = typeof WITHHELD_REASONS[number];
+
+/** The values of `kubegw_addresses{state}`: announced, or why withheld. */
+export const ADDRESS_STATES = ["announced", ...WITHHELD_REASONS] as const;
+
+/** A state of an address: announced, or the reason it is withheld. */
+export type AddressStateName = typeof ADDRESS_STATES[number];
 
 /** How a renewal of address lifetimes ended (`--address-lifetime`). */
 export type RenewalResult = "ok" | "error";

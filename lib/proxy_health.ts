@@ -14,6 +14,7 @@
  */
 
 import { UsageError } from "./config.ts";
+import type { KubeProxyPhase } from "./observer.ts";
 
 /** The default health endpoint of kube-proxy. @default "http://127.0.0.1:10256/healthz" */
 export const DEFAULT_KUBE_PROXY_HEALTH = "http://127.0.0.1:10256/healthz";
@@ -62,20 +63,12 @@ export function classifyResponse(status: number, body: string): PollOutcome {
     : { kind: "unhealthy", status, nodeEligible };
 }
 
-/** Where the state machine is. */
-export type HealthPhase =
-  /** Health checking is off: the gate is always open. */
-  | "off"
-  /** Started with no managed address (a boot): closed until the first 200. */
-  | "waiting"
-  /** Started with addresses and kube-proxy has not answered 200 yet: open, health unknown. */
-  | "unknown"
-  /** kube-proxy answered 200 last, or failed fewer than {@linkcode FAILURES_TO_CLOSE} times since. */
-  | "healthy"
-  /** Closed: {@linkcode FAILURES_TO_CLOSE} failed polls in a row. */
-  | "unhealthy"
-  /** Closed: kube-proxy said `nodeEligible: false`. */
-  | "ineligible";
+/**
+ * Where the state machine is: the observer's {@linkcode KubeProxyPhase}, which
+ * lists and describes the phases; a closed gate after
+ * {@linkcode FAILURES_TO_CLOSE} failed polls in a row is `unhealthy`.
+ */
+export type HealthPhase = KubeProxyPhase;
 
 /** The health gate's state. */
 export interface HealthState {
@@ -110,59 +103,37 @@ function state(
   failures: number,
   lastFailure?: string,
 ): HealthState {
-  const last = lastFailure ? ` (last poll: kube-proxy ${lastFailure})` : "";
+  return {
+    phase,
+    failures,
+    ...(phase === "off" ? {} : { lastFailure }),
+    open: phase === "off" || phase === "unknown" || phase === "healthy",
+    unknown: phase === "unknown",
+    reason: reasonText(
+      phase,
+      failures,
+      lastFailure ? ` (last poll: kube-proxy ${lastFailure})` : "",
+    ),
+  };
+}
+
+/** One line for the gate in `phase`; `last` names the last failed poll, or is empty. */
+function reasonText(phase: HealthPhase, failures: number, last: string): string {
   switch (phase) {
     case "off":
-      return { phase, failures, open: true, unknown: false, reason: "kube-proxy health check off" };
+      return "kube-proxy health check off";
     case "waiting":
-      return {
-        phase,
-        failures,
-        lastFailure,
-        open: false,
-        unknown: false,
-        reason: `waiting for kube-proxy to answer 200 once after a boot${last}`,
-      };
+      return `waiting for kube-proxy to answer 200 once after a boot${last}`;
     case "unknown":
-      return {
-        phase,
-        failures,
-        lastFailure,
-        open: true,
-        unknown: true,
-        reason:
-          `kube-proxy health unknown: it has not answered 200 since start; keeping the addresses already announced${last}`,
-      };
+      return `kube-proxy health unknown: it has not answered 200 since start; keeping the addresses already announced${last}`;
     case "healthy":
-      return {
-        phase,
-        failures,
-        lastFailure,
-        open: true,
-        unknown: false,
-        reason: failures === 0
-          ? "kube-proxy healthy"
-          : `kube-proxy healthy, ${failures} failed poll(s)${last}`,
-      };
+      return failures === 0
+        ? "kube-proxy healthy"
+        : `kube-proxy healthy, ${failures} failed poll(s)${last}`;
     case "unhealthy":
-      return {
-        phase,
-        failures,
-        lastFailure,
-        open: false,
-        unknown: false,
-        reason: `kube-proxy unhealthy: ${failures} failed polls in a row${last}`,
-      };
+      return `kube-proxy unhealthy: ${failures} failed polls in a row${last}`;
     case "ineligible":
-      return {
-        phase,
-        failures,
-        lastFailure,
-        open: false,
-        unknown: false,
-        reason:
-          "kube-proxy says the node is not eligible (nodeEligible: false): it is being removed",
-      };
+      return "kube-proxy says the node is not eligible (nodeEligible: false): it is being removed";
   }
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Logger } from "@logtape/logtape";
 import type { ListenAddress } from "./config.ts";
 
 /** What the status server reports. */
@@ -110,4 +111,33 @@ export function serveStatus(
     );
   }
   return Promise.resolve({ port: bound || server.addr.port, finished: server.finished });
+}
+
+/** A metrics registry as the status server serves it (the agent's and the controller's). */
+export interface RenderedMetrics {
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+/**
+ * Starts the status server when there is an address to listen on and metrics
+ * to serve, and logs where it listens on `log`.
+ *
+ * @returns the bound port and when the server finished, or `undefined` when not started.
+ * @throws {ListenError} as {@linkcode serveStatus}.
+ */
+export async function startStatusServer(
+  at: ListenAddress | undefined,
+  metrics: RenderedMetrics | undefined,
+  src: Omit<StatusSource, "metrics">,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<{ port: number; finished: Promise<void> } | undefined> {
+  if (!at || !metrics) return undefined;
+  const status = await serveStatus(at, {
+    ...src,
+    metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
+  }, signal);
+  log.info("serving metrics on {host}:{port}", { host: at.hostname, port: status.port });
+  return status;
 }

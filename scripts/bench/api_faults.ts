@@ -24,6 +24,7 @@ import type { ServiceRecord } from "../../lib/service.ts";
 import { serviceSource, type ServiceStore } from "../../lib/service_source.ts";
 import { systemClock } from "../../lib/system_clock.ts";
 import { FakeApiServer } from "../../test/support/fake_apiserver.ts";
+import { runSources } from "../../test/support/running_sources.ts";
 import { TcpProxy } from "../../test/support/tcp_proxy.ts";
 import { waitFor } from "../../test/support/wait.ts";
 
@@ -68,24 +69,10 @@ async function rig(namespaces: (string | undefined)[]): Promise<Rig> {
   const sources = namespaces.map((namespace) =>
     serviceSource({ api, store, namespace, clock: systemClock })
   );
-  const controller = new AbortController();
-  const running = sources.map((s) => s.run(controller.signal));
+  const running = runSources(sources, { api, proxy, server });
   await Promise.all(sources.map((s) => s.whenSynced()));
   await waitFor("watches open", () => server.watchCount === sources.length, 30_000);
-  return {
-    server,
-    proxy,
-    api,
-    store,
-    sources,
-    async [Symbol.asyncDispose]() {
-      controller.abort();
-      await Promise.all(running);
-      api.close();
-      await proxy.close();
-      await server.close();
-    },
-  };
+  return { server, proxy, api, store, sources, ...running };
 }
 
 const NS3 = ["a", "b", "c"];

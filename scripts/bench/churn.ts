@@ -32,10 +32,10 @@ import {
   processCpuMs,
   reconciles,
   scrape,
-  waitReady,
 } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
 import { IpBatch, service, sleep, Stage, within } from "./stage.ts";
+import { waitReadyz } from "../../test/support/status.ts";
 import { acrossRuns, type Distribution, distribution } from "./stats.ts";
 
 interface Driven {
@@ -191,7 +191,7 @@ async function agentRun(cfg: BenchConfig, perf: boolean): Promise<ChurnRun> {
   const { agent } = await syncAgent(cfg, stage, addresses);
   await using _ = agent;
   const port = await metricsPort(agent);
-  await waitReady(port, 30_000);
+  await waitReadyz(port, 30_000);
   const m0 = await scrape(port);
   const before = reconciles(m0);
   const counter = perf ? await ExecCounter.attach(agent.pid) : undefined;

@@ -32,6 +32,7 @@ import {
   writeKubeconfig,
 } from "../../test/support/agent.ts";
 import { waitFor } from "../../test/support/wait.ts";
+import { waitReadyz } from "../../test/support/status.ts";
 
 const CLASS = "kube-gw.io/anycast";
 /** The controller's environment besides PATH (BENCH_MALLOC_ARENA_MAX sets glibc's arena cap). */
@@ -55,23 +56,6 @@ function hasIngress(obj: Record<string, unknown>): boolean {
   return (st?.loadBalancer?.ingress?.length ?? 0) > 0;
 }
 
-async function ready(port: number, deadlineMs = 60_000): Promise<void> {
-  await waitFor(
-    "/readyz",
-    async () => {
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-        await res.body?.cancel();
-        return res.status === 200;
-      } catch {
-        return false;
-      }
-    },
-    deadlineMs,
-    50,
-  );
-}
-
 async function startController(
   kubeconfig: string,
   extra: string[],
@@ -92,7 +76,7 @@ async function startController(
     "--log-level=warning",
     ...extra,
   ], ENV);
-  await ready(port);
+  await waitReadyz(port, 60_000);
   return { proc, port };
 }
 

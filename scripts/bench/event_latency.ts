@@ -15,7 +15,8 @@
 
 import { addressAt, BLOCK, NETWORK } from "./addresses.ts";
 import type { BenchConfig } from "./config.ts";
-import { metricsPort, startBenchAgent, startPrototype, waitReady } from "./processes.ts";
+import { metricsPort, startBenchAgent, startPrototype } from "./processes.ts";
+import { waitReadyz } from "../../test/support/status.ts";
 import type { Row, ScenarioResult } from "./report.ts";
 import { K8S_NAMESPACE, service, sleep, Stage, within } from "./stage.ts";
 import { acrossRuns, type Distribution, distribution } from "./stats.ts";
@@ -29,7 +30,7 @@ interface RunLatency {
 async function agentRun(cfg: BenchConfig): Promise<RunLatency> {
   await using stage = await Stage.create("s1");
   await using agent = startBenchAgent(stage.agentArgs(), cfg);
-  await waitReady(await metricsPort(agent), 30_000);
+  await waitReadyz(await metricsPort(agent), 30_000);
   const create: number[] = [];
   const del: number[] = [];
   for (let i = 0; i < cfg.latency.events; i++) {

@@ -7,7 +7,6 @@
  */
 
 import { kubeGwCommand, LoggedProcess } from "../../test/support/agent.ts";
-import { waitFor } from "../../test/support/wait.ts";
 
 export { LoggedProcess };
 
@@ -166,24 +165,6 @@ export function reconciles(
     }
   }
   return { total, byResult };
-}
-
-/** Waits until the agent's /readyz answers 200. */
-export async function waitReady(port: number, timeoutMs: number): Promise<void> {
-  await waitFor(
-    "the agent's /readyz to answer 200",
-    async () => {
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-        await res.body?.cancel();
-        return res.ok;
-      } catch {
-        return false; // Not listening yet.
-      }
-    },
-    timeoutMs,
-    20,
-  );
 }
 
 /** The port of the agent's status server, from its log. */

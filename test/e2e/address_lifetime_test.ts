@@ -5,9 +5,10 @@
  */
 import { demoSlice } from "../support/endpoint_slices.ts";
 import assert from "node:assert/strict";
-import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
-import { IpMonitor, Netns } from "../support/netns.ts";
-import { startAgent, writeKubeconfig } from "../support/agent.ts";
+import { DEMO_SERVICE } from "../support/fake_apiserver.ts";
+import { IpMonitor } from "../support/netns.ts";
+import { startAgent } from "../support/agent.ts";
+import { agentWorld } from "../support/agent_world.ts";
 import { statusOf } from "../support/status.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -15,9 +16,8 @@ const LIFETIME_MS = 3000;
 const ADDR = "10.0.100.30";
 
 Deno.test("with --address-lifetime 3s the agent renews its addresses past the lifetime, and a killed agent's addresses expire within it", async () => {
-  await using ns = await Netns.create("lft");
-  await using api = await FakeApiServer.start({});
-  await using kc = await writeKubeconfig(api, {});
+  await using w = await agentWorld("lft");
+  const { ns, api } = w;
   // Every address event in the namespace, timed here: adds, renewals, deletes.
   await using monitor = new IpMonitor(ns.name, "address", { oneline: true });
   const marker = "10.0.0.250"; // outside the managed network: no agent's
@@ -32,12 +32,12 @@ Deno.test("with --address-lifetime 3s the agent renews its addresses past the li
   api.createObject("endpointslices", demoSlice());
   await using agent = startAgent([
     "run",
-    "--network=10.0.100.0/24",
-    `--netns=${ns.name}`,
-    `--kubeconfig=${kc.path}`,
-    "--metrics-address=127.0.0.1:0",
-    "--address-lifetime=3s",
-    "--kube-proxy-health=off",
+    ...w.args(
+      "--network=10.0.100.0/24",
+      "--metrics-address=127.0.0.1:0",
+      "--address-lifetime=3s",
+      "--kube-proxy-health=off",
+    ),
   ]);
   await agent.waitForLine(/assuming address 10\.0\.100\.30/);
   await waitFor("the add event", () => events(false).length > 0);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
-import { IpMonitor, Netns } from "../support/netns.ts";
+import { DEMO_SERVICE, type FakeApiServerOptions } from "../support/fake_apiserver.ts";
+import { IpMonitor } from "../support/netns.ts";
 import { runKubeGw, startAgent, writeKubeconfig } from "../support/agent.ts";
+import { agentWorld } from "../support/agent_world.ts";
 import { demoSlice } from "../support/endpoint_slices.ts";
 import { statusOf } from "../support/status.ts";
 import { waitFor } from "../support/wait.ts";
@@ -10,35 +11,25 @@ const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
 
 /** A namespace, a fake API server and a kubeconfig for it. */
-async function world(opts: Parameters<typeof FakeApiServer.start>[0] = {}) {
-  const ns = await Netns.create("e2e");
-  const api = await FakeApiServer.start(opts);
+async function world(opts: FakeApiServerOptions = {}) {
+  const w = await agentWorld("e2e", opts);
   // The demo Service's pods: ready, so it is announced whenever a test creates it.
-  api.createObject("endpointslices", demoSlice());
-  const kc = await writeKubeconfig(api, {});
+  w.api.createObject("endpointslices", demoSlice());
   return {
-    ns,
-    api,
-    kc,
-    args: (...extra: string[]) => [
-      `--network=10.0.100.0/24`,
-      `--netns=${ns.name}`,
-      `--kubeconfig=${kc.path}`,
-      // No kube-proxy here: its health would hold every address back after a boot.
-      "--kube-proxy-health=off",
-      ...extra,
-    ],
+    ...w,
+    args: (...extra: string[]) =>
+      w.args(
+        `--network=10.0.100.0/24`,
+        // No kube-proxy here: its health would hold every address back after a boot.
+        "--kube-proxy-health=off",
+        ...extra,
+      ),
     /** Creates the demo Service, starts the agent, and waits until it holds both addresses. */
     async demoAgent(...extra: string[]) {
-      api.create(DEMO_SERVICE);
+      w.api.create(DEMO_SERVICE);
       const agent = startAgent(["run", ...this.args("--metrics-address=off", ...extra)]);
       await agent.waitForLine(/assuming address 10\.0\.100\.31/);
       return agent;
-    },
-    async [Symbol.asyncDispose]() {
-      await api.close();
-      await kc[Symbol.asyncDispose]();
-      await ns.delete();
     },
   };
 }

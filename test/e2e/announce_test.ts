@@ -3,35 +3,24 @@
  * what it announces follows the endpoints kube-proxy can use.
  */
 import assert from "node:assert/strict";
-import { FakeApiServer } from "../support/fake_apiserver.ts";
-import { Netns } from "../support/netns.ts";
-import { runKubeGw, startAgent, writeKubeconfig } from "../support/agent.ts";
+import { runKubeGw, startAgent } from "../support/agent.ts";
+import { agentWorld } from "../support/agent_world.ts";
 import { endpointSlice } from "../support/endpoint_slices.ts";
 import { statusOf } from "../support/status.ts";
 
 const DELAY_MS = 1000;
 
 async function world(name: string) {
-  const ns = await Netns.create(name);
-  const api = await FakeApiServer.start();
-  const kc = await writeKubeconfig(api, {});
+  const w = await agentWorld(name);
   return {
-    ns,
-    api,
-    kc,
-    args: (...extra: string[]) => [
-      "--network=10.0.100.0/24",
-      `--netns=${ns.name}`,
-      `--kubeconfig=${kc.path}`,
-      "--kube-proxy-health=off",
-      `--announce-delay=${DELAY_MS}ms`,
-      ...extra,
-    ],
-    async [Symbol.asyncDispose]() {
-      await kc[Symbol.asyncDispose]();
-      await api.stop();
-      await ns[Symbol.asyncDispose]();
-    },
+    ...w,
+    args: (...extra: string[]) =>
+      w.args(
+        "--network=10.0.100.0/24",
+        "--kube-proxy-health=off",
+        `--announce-delay=${DELAY_MS}ms`,
+        ...extra,
+      ),
   };
 }
 

@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
 import { FakeApiServer, type K8sObject } from "../support/fake_apiserver.ts";
-import {
-  bundleCommand,
-  freePort,
-  type LoggedProcess,
-  startAgent,
-  writeKubeconfig,
-} from "../support/agent.ts";
+import { freePort, type LoggedProcess, startAgent, writeKubeconfig } from "../support/agent.ts";
 import { waitFor } from "../support/wait.ts";
+import { runPlanted } from "../support/planted_run.ts";
+import { waitReadyz } from "../support/status.ts";
 
 const CLASS = "kube-gw.io/anycast";
 
@@ -68,20 +64,7 @@ async function world() {
       procs.push(proc);
       const line = await proc.waitForLine(/controller \S+: class/, 20_000);
       const identity = /controller (\S+): class/.exec(line)![1];
-      await waitFor(
-        "the controller to be ready",
-        async () => {
-          try {
-            const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-            await res.body?.cancel();
-            return res.status === 200;
-          } catch {
-            return false;
-          }
-        },
-        20_000,
-        50,
-      );
+      await waitReadyz(port);
       return { proc, identity, port };
     },
     holder(): string | undefined {
@@ -239,52 +222,18 @@ Deno.test("a controller stopped by SIGTERM releases the Lease and the standby ta
   assert.deepEqual(ingressOf(w.api, "c", "web"), ["10.0.100.0"]);
 });
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const decoder = new TextDecoder();
-
 Deno.test("after start-up the controller, with the shipped flags, cannot run any program (not even ip) nor read its kubeconfig", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kube-gw-planted-ctl-" });
   const api = await FakeApiServer.start();
   try {
-    const planted = `${dir}/planted.js`;
-    const bundled = await new Deno.Command("deno", {
-      args: [
-        "bundle",
-        "--quiet",
-        "--platform=deno",
-        "--output",
-        planted,
-        "test/support/planted_entry.ts",
-      ],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!bundled.success) throw new Error(`deno bundle failed: ${decoder.decode(bundled.stderr)}`);
     await using kc = await writeKubeconfig(api, {});
-    const [cmd, ...args] = bundleCommand(planted);
-    const out = await new Deno.Command(cmd, {
-      args: [
-        ...args,
-        "controller",
-        "--pool=10.0.100.0/24",
-        "--leader-elect=false",
-        `--kubeconfig=${kc.path}`,
-        `--metrics-address=127.0.0.1:${freePort()}`,
-      ],
-      cwd: ROOT,
-      stdin: "null",
-      clearEnv: true,
-      env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
-    }).output();
-    const stdout = decoder.decode(out.stdout);
-    const line = stdout.split("\n").find((l) => l.startsWith("{"));
-    if (!out.success || !line) {
-      throw new Error(
-        `planted run failed (${out.code}):\n${stdout}\n${decoder.decode(out.stderr)}`,
-      );
-    }
-    const report = JSON.parse(line);
+    const report = await runPlanted(dir, [
+      "controller",
+      "--pool=10.0.100.0/24",
+      "--leader-elect=false",
+      `--kubeconfig=${kc.path}`,
+      `--metrics-address=127.0.0.1:${freePort()}`,
+    ]);
     assert.deepEqual(
       {
         "run ip": report["run ip"],

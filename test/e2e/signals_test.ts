@@ -9,9 +9,10 @@
  */
 
 import assert from "node:assert/strict";
-import { DEMO_SERVICE, FakeApiServer, type ServiceSpec } from "../support/fake_apiserver.ts";
+import { DEMO_SERVICE, type ServiceSpec } from "../support/fake_apiserver.ts";
 import { ip, Netns } from "../support/netns.ts";
-import { type LoggedProcess, startAgent, writeKubeconfig } from "../support/agent.ts";
+import { type LoggedProcess, startAgent } from "../support/agent.ts";
+import { agentWorld } from "../support/agent_world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const SERVICES = 40;
@@ -41,27 +42,19 @@ async function kill(signal: string, ...pids: number[]): Promise<boolean> {
 }
 
 async function world() {
-  const ns = await Netns.create("sig");
-  const api = await FakeApiServer.start();
-  const kc = await writeKubeconfig(api, {});
+  const w = await agentWorld("sig");
   return {
-    ns,
-    api,
+    ...w,
     args: [
       "run",
-      "--network=10.100.0.0/16,10.0.100.0/24",
-      `--netns=${ns.name}`,
-      `--kubeconfig=${kc.path}`,
-      "--metrics-address=off",
-      // Not about the announce gate: every desired address goes out, and there is no kube-proxy here.
-      "--announce=always",
-      "--kube-proxy-health=off",
+      ...w.args(
+        "--network=10.100.0.0/16,10.0.100.0/24",
+        "--metrics-address=off",
+        // Not about the announce gate: every desired address goes out, and there is no kube-proxy here.
+        "--announce=always",
+        "--kube-proxy-health=off",
+      ),
     ],
-    async [Symbol.asyncDispose]() {
-      await api.close();
-      await kc[Symbol.asyncDispose]();
-      await ns.delete();
-    },
   };
 }
 

@@ -61,17 +61,22 @@ Deno.test("fabric: endpoints and kube-proxy health decide which gateways announc
       Object.values(agents).map((a) => a.waitForLine(/first list complete/, 30_000)),
     );
 
+    /** The demo Service with ready pods, programmed in kube-proxy, announced by both gateways. */
+    const announceDemo = async () => {
+      api.createObject("endpointslices", endpointSlice("nginx", PODS));
+      const svc = api.create(DEMO_SERVICE) as unknown as ServiceObject;
+      await fabric.programKubeProxy(svc);
+      await fabric.monitor.waitFor(
+        (fib) => hopsAre(fib, "10.0.100.30/32", BOTH),
+        BOUND_MS,
+        "the Service address with a next hop per gateway",
+      );
+    };
+
     await t.step(
       "endpoints to zero: both gateways withdraw and the leaf's route goes",
       async () => {
-        api.createObject("endpointslices", endpointSlice("nginx", PODS));
-        const svc = api.create(DEMO_SERVICE) as unknown as ServiceObject;
-        await fabric.programKubeProxy(svc);
-        await fabric.monitor.waitFor(
-          (fib) => hopsAre(fib, "10.0.100.30/32", BOTH),
-          BOUND_MS,
-          "the Service address with a next hop per gateway",
-        );
+        await announceDemo();
         api.replaceObject("endpointslices", endpointSlice("nginx", []));
         await fabric.monitor.waitFor(
           (fib) => !fib.has("10.0.100.30/32") && !fib.has("10.0.100.31/32"),
@@ -130,14 +135,7 @@ Deno.test("fabric: endpoints and kube-proxy health decide which gateways announc
     await t.step(
       "gw1's kube-proxy health turns 503: gw1 withdraws, no request fails",
       async (s) => {
-        api.createObject("endpointslices", endpointSlice("nginx", PODS));
-        const svc = api.create(DEMO_SERVICE) as unknown as ServiceObject;
-        await fabric.programKubeProxy(svc);
-        await fabric.monitor.waitFor(
-          (fib) => hopsAre(fib, "10.0.100.30/32", BOTH),
-          BOUND_MS,
-          "the Service address with a next hop per gateway",
-        );
+        await announceDemo();
         const results: ProbeResult[] = [];
         let stop = false;
         const loop = (async () => {

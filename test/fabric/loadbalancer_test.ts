@@ -29,6 +29,7 @@ import type { ServiceObject } from "../support/kube_proxy.ts";
 import type { ProbeResult } from "../support/probe_client.ts";
 import type { FibView } from "../support/route_monitor.ts";
 import { waitFor } from "../support/wait.ts";
+import { waitReadyz } from "../support/status.ts";
 
 const CLASS = "kube-gw.io/anycast";
 const BOTH = [FABRIC.gw1.uplink, FABRIC.gw2.uplink];
@@ -115,6 +116,16 @@ class RequestLoop {
   }
 }
 
+/** No request of `loop` failed, and every one started after `at` was answered by gw2. */
+function assertNoFailureThenGw2(loop: RequestLoop, at: number): void {
+  assert.deepEqual(loop.failed, []);
+  assert.deepEqual(
+    loop.results.filter((x) => x.started > at && answer(x.r).gw !== "gw2")
+      .map((x) => describe(x.r)),
+    [],
+  );
+}
+
 Deno.test("fabric: LoadBalancer Services from the controller's pool, announced only while they can be delivered", async (t) => {
   await using fabric = await Fabric.start();
   const api = await FakeApiServer.start();
@@ -139,20 +150,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
     await Promise.all(
       Object.values(agents).map((a) => a.waitForLine(/first list complete/, 30_000)),
     );
-    await waitFor(
-      "the controller to be ready",
-      async () => {
-        try {
-          const res = await fetch(`http://127.0.0.1:${controllerPort}/readyz`);
-          await res.body?.cancel();
-          return res.status === 200;
-        } catch {
-          return false;
-        }
-      },
-      20_000,
-      50,
-    ).catch((err) => {
+    await waitReadyz(controllerPort).catch((err) => {
       throw new Error(`${err.message}; controller log:\n${controller.tail()}`);
     });
 
@@ -394,13 +392,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
             `(${inFlight} in flight at the change, ${after.length} started after); gw1 gone ` +
             `from the leaf ${timing.unhealthyWithdrawn.toFixed(0)} ms after its health turned 503`;
           console.log(`kube-proxy health: ${summary}`);
-          await s.step(summary, () => {
-            assert.deepEqual(loop.failed, []);
-            assert.deepEqual(
-              after.filter((x) => answer(x.r).gw !== "gw2").map((x) => describe(x.r)),
-              [],
-            );
-          });
+          await s.step(summary, () => assertNoFailureThenGw2(loop, at));
         } finally {
           await loop.stop();
         }
@@ -450,13 +442,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
             `(${after.length} started after); gw1 gone from the leaf ` +
             `${timing.ineligibleWithdrawn.toFixed(0)} ms after nodeEligible turned false`;
           console.log(`node ineligible: ${summary}`);
-          await s.step(summary, () => {
-            assert.deepEqual(loop.failed, []);
-            assert.deepEqual(
-              after.filter((x) => answer(x.r).gw !== "gw2").map((x) => describe(x.r)),
-              [],
-            );
-          });
+          await s.step(summary, () => assertNoFailureThenGw2(loop, at));
         } finally {
           await loop.stop();
           health.set("healthy");

@@ -15,6 +15,7 @@ import type { ServiceRecord } from "../../lib/service.ts";
 import { serviceSource, type ServiceStore } from "../../lib/service_source.ts";
 import { systemClock } from "../../lib/system_clock.ts";
 import { FakeApiServer, type FakeApiServerOptions } from "../support/fake_apiserver.ts";
+import { runSources } from "../support/running_sources.ts";
 import { TcpProxy } from "../support/tcp_proxy.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -98,8 +99,6 @@ async function harness(opts: {
       observer: { ...quietObserver, watchRestarted: (_k, reason) => restarts.push(reason) },
     })
   );
-  const controller = new AbortController();
-  const running = sources.map((s) => s.run(controller.signal));
   return {
     server,
     proxy,
@@ -109,13 +108,7 @@ async function harness(opts: {
     restarts,
     replaced,
     auth,
-    async [Symbol.asyncDispose]() {
-      controller.abort();
-      await Promise.all(running);
-      api.close();
-      await proxy?.close();
-      await server.close();
-    },
+    ...runSources(sources, { api, proxy, server }),
   };
 }
 

@@ -70,3 +70,27 @@ export async function statusOf(agent: LoggedProcess): Promise<Status> {
   const line = await agent.waitForLine(/serving metrics on 127\.0\.0\.1:\d+/);
   return new Status(`http://127.0.0.1:${/:(\d+)$/.exec(line)![1]}`);
 }
+
+/**
+ * Waits until `http://127.0.0.1:{port}/readyz` answers 200 (the agent's or the
+ * controller's start-up is over), polling every 50 ms; a refused connection
+ * counts as not yet.
+ *
+ * @default deadlineMs 20_000
+ */
+export async function waitReadyz(port: number, deadlineMs = 20_000): Promise<void> {
+  await waitFor(
+    `/readyz on 127.0.0.1:${port} to answer 200`,
+    async () => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+        await res.body?.cancel();
+        return res.status === 200;
+      } catch {
+        return false; // Not listening yet.
+      }
+    },
+    deadlineMs,
+    50,
+  );
+}

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { parseCidr } from "../../lib/cidr.ts";
 import { describeFight, FightDetector } from "../../lib/fight_detector.ts";
 import { quietObserver } from "../../lib/observer.ts";
 import { Reconciler } from "../../lib/reconciler.ts";
 import { FakeAddressStore } from "../support/fake_address_store.ts";
 import { FakeClock } from "../support/fake_clock.ts";
+import { withLogs } from "../support/log_capture.ts";
 
 const set = (...xs: string[]) => new Set(xs);
 
@@ -94,16 +94,7 @@ Deno.test("memory is bounded per read: a huge drift is remembered up to maxPerRe
 });
 
 Deno.test("two reconcilers with different Services on one interface: each warns once, naming both facts; not ready; metric", async () => {
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { mem: (r) => records.push(r) },
-    loggers: [
-      { category: ["kube-gw"], lowestLevel: "warning", sinks: ["mem"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
-  try {
+  await withLogs("warning", async (records) => {
     const clock = new FakeClock();
     const store = new FakeAddressStore();
     const conflicts: boolean[] = [];
@@ -145,9 +136,7 @@ Deno.test("two reconcilers with different Services on one interface: each warns 
     assert.deepEqual(conflicts, [true, true, false]);
     assert.equal(b.ready, true);
     await b.stop();
-  } finally {
-    await reset();
-  }
+  });
 });
 
 Deno.test("the report names both sides of a fight, even when only one side reached the threshold", () => {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { collectionPath, ListWatch, type ListWatchSink } from "../../lib/list_watch.ts";
 import { quietObserver, type RestartReason } from "../../lib/observer.ts";
 import { ApiError, type ListWatchApi, type Query, type WatchEvent } from "../../lib/ports.ts";
 import { objectName } from "../../lib/shape.ts";
 import { FakeClock } from "../support/fake_clock.ts";
+import { withLogs } from "../support/log_capture.ts";
 
 /** What the sink keeps: `namespace/name`. */
 type Rec = string;
@@ -201,16 +201,7 @@ Deno.test("410 Gone in the stream relists at once and replaces what the sink hol
 });
 
 Deno.test("an object that cannot be read is skipped with one warning, however many events carry it", async () => {
-  const warnings: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { mem: (r) => warnings.push(r) },
-    loggers: [
-      { category: ["kube-gw"], lowestLevel: "warning", sinks: ["mem"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
-  try {
+  await withLogs("warning", async (warnings) => {
     const broken = { metadata: { namespace: "default", resourceVersion: "4" } };
     const h = harness(() => listOf("5", broken, obj("a", "3")));
     await h.source.whenSynced();
@@ -222,9 +213,7 @@ Deno.test("an object that cannot be read is skipped with one warning, however ma
     assert.equal(warnings.length, 1);
     assert.match(String(warnings[0].message.join("")), /skipping a Thing/);
     await h.stop();
-  } finally {
-    await reset();
-  }
+  });
 });
 
 Deno.test("a malformed LIST answer is an error: the sink keeps what it had, and the engine backs off", async () => {
@@ -425,16 +414,7 @@ Deno.test("the engine is known current after a list, an event, a bookmark or the
 });
 
 Deno.test("refused credentials are warned about once, not at every retry", async () => {
-  const warnings: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { mem: (r) => warnings.push(r) },
-    loggers: [
-      { category: ["kube-gw"], lowestLevel: "warning", sinks: ["mem"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
-  try {
+  await withLogs("warning", async (warnings) => {
     let n = 0;
     const h = harness(() => {
       if (n++ < 4) throw new ApiError("GET /api/v1/things: 401 Unauthorized", 401);
@@ -444,7 +424,5 @@ Deno.test("refused credentials are warned about once, not at every retry", async
     assert.deepEqual(h.restarts, ["error", "error", "error", "error"]);
     assert.equal(warnings.length, 1);
     await h.stop();
-  } finally {
-    await reset();
-  }
+  });
 });

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { type KubeProxyPhase, quietObserver } from "../../lib/observer.ts";
 import type { HealthState } from "../../lib/proxy_health.ts";
 import { MAX_HEALTH_BODY } from "../../lib/proxy_health.ts";
 import { type FetchFn, KubeProxyHealthPoller } from "../../lib/proxy_health_poller.ts";
 import { FakeClock } from "../support/fake_clock.ts";
+import { withLogs } from "../support/log_capture.ts";
 
 /** One scripted answer: a status and body, a refused connection, or no answer at all. */
 type Answer = { status: number; body?: string } | "refused" | "hang";
@@ -165,16 +165,7 @@ Deno.test("an abort during a poll ends the run at once", async () => {
 });
 
 Deno.test("a warning is logged once per transition, never once per failed poll", async () => {
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { mem: (r) => records.push(r) },
-    loggers: [
-      { category: ["kube-gw"], lowestLevel: "info", sinks: ["mem"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
-  try {
+  await withLogs("info", async (records) => {
     const h = harness(false, [OK, ...Array(20).fill(S503), OK, ...Array(20).fill("refused")]);
     await h.polls(43);
     const lines = records.map((r) => `${r.level} ${r.message.join("")}`);
@@ -187,7 +178,5 @@ Deno.test("a warning is logged once per transition, never once per failed poll",
     assert.match(warnings[1], /last poll: kube-proxy refused the connection/);
     assert.equal(lines.length, 5, "boot (info), open, closed, open, closed");
     await h.stop();
-  } finally {
-    await reset();
-  }
+  });
 });

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
+import type { LogRecord } from "@logtape/logtape";
 import { parseCidr } from "../../lib/cidr.ts";
 import { IpRoute2 } from "../../lib/iproute2.ts";
 import { quietObserver, type ReconcileResult } from "../../lib/observer.ts";
@@ -16,6 +16,7 @@ import { Reconciler } from "../../lib/reconciler.ts";
 import { type Spawn, SpawnAborted } from "../../lib/spawn.ts";
 import { FakeAddressStore } from "../support/fake_address_store.ts";
 import { FakeClock } from "../support/fake_clock.ts";
+import { withLogs } from "../support/log_capture.ts";
 
 const NETS = [parseCidr("10.0.100.0/24")];
 
@@ -39,23 +40,6 @@ class SlowStore extends FakeAddressStore {
   }
   override read(_signal?: AbortSignal): Promise<InterfaceAddress[]> {
     return super.read();
-  }
-}
-
-async function withLogs<T>(fn: (records: LogRecord[]) => Promise<T>): Promise<T> {
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { mem: (r) => records.push(r) },
-    loggers: [
-      { category: ["kube-gw"], lowestLevel: "debug", sinks: ["mem"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
-  try {
-    return await fn(records);
-  } finally {
-    await reset();
   }
 }
 
@@ -85,7 +69,7 @@ const svc = (name: string, ...externalIPs: string[]) => ({
 });
 
 Deno.test("a stop waits for a running ip up to the grace, then stops it; no error is logged", async () => {
-  await withLogs(async (logs) => {
+  await withLogs("debug", async (logs) => {
     const { clock, store, r, results } = harness(5000);
     store.hold = true;
     r.replace([svc("a", "10.0.100.30")], undefined);
@@ -106,7 +90,7 @@ Deno.test("a stop waits for a running ip up to the grace, then stops it; no erro
 });
 
 Deno.test("an ip that ends within the grace is waited for, not stopped", async () => {
-  await withLogs(async (logs) => {
+  await withLogs("debug", async (logs) => {
     const { clock, store, r, results } = harness(5000);
     store.hold = true;
     r.replace([svc("a", "10.0.100.30")], undefined);
@@ -125,7 +109,7 @@ Deno.test("an ip that ends within the grace is waited for, not stopped", async (
 });
 
 Deno.test("an ip killed by a signal is no error; it is retried, and a stop before the retry logs nothing", async () => {
-  await withLogs(async (logs) => {
+  await withLogs("debug", async (logs) => {
     const { clock, store, r, results } = harness();
     r.replace([], undefined);
     r.markSynced();
@@ -142,7 +126,7 @@ Deno.test("an ip killed by a signal is no error; it is retried, and a stop befor
       [],
     );
   });
-  await withLogs(async (logs) => {
+  await withLogs("debug", async (logs) => {
     const { clock, store, r, results } = harness();
     r.replace([], undefined);
     r.markSynced();

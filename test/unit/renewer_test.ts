@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { parseCidr } from "../../lib/cidr.ts";
 import { quietObserver, type RenewalResult } from "../../lib/observer.ts";
 import type { Plan } from "../../lib/ports.ts";
@@ -8,6 +7,7 @@ import { makePermanent, Renewer } from "../../lib/renewer.ts";
 import type { ServiceRecord } from "../../lib/service.ts";
 import { FakeAddressStore } from "../support/fake_address_store.ts";
 import { FakeClock } from "../support/fake_clock.ts";
+import { withLogs } from "../support/log_capture.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/64")];
 /** What a router's loopback holds besides Service addresses: never renewed. */
@@ -115,16 +115,7 @@ Deno.test("a renewal never runs beside a plan: it waits and renews what the plan
 });
 
 Deno.test("failed renewals are counted each time, warned about once, and the next one is still made on time", async () => {
-  const records: LogRecord[] = [];
-  await configure({
-    reset: true,
-    sinks: { mem: (r) => records.push(r) },
-    loggers: [
-      { category: ["kube-gw"], lowestLevel: "warning", sinks: ["mem"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-  });
-  try {
+  await withLogs("warning", async (records) => {
     const { clock, store, renewer, results } = harness(["10.0.100.5"]);
     store.failRenewals = 2;
     const ac = new AbortController();
@@ -139,9 +130,7 @@ Deno.test("failed renewals are counted each time, warned about once, and the nex
     assert.match(records[0].message.join(""), /cannot renew address lifetimes.*No buffer space/);
     ac.abort();
     await running;
-  } finally {
-    await reset();
-  }
+  });
 });
 
 Deno.test("a store without lifetimes renews nothing", async () => {
