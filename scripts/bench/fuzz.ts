@@ -33,6 +33,9 @@ async function bigService(mb: number): Promise<{ peak: number; ips: number; refu
     `--netns=${ns.name}`,
     `--kubeconfig=${kc.path}`,
     "--metrics-address=off",
+    // Not about the announce gate: every desired address goes out, and there is no kube-proxy here.
+    "--announce=always",
+    "--kube-proxy-health=off",
   ]);
   await agent.waitForLine(/assuming address 10\.64\.0\.1$/, 60_000);
   const ips: string[] = [];
