@@ -16,6 +16,7 @@ import { IpRoute2 } from "../lib/iproute2.ts";
 import { KubeApi } from "../lib/kube_api.ts";
 import { flushLogs, setupLogging } from "../lib/log.ts";
 import { formatPlan } from "../lib/plan_table.ts";
+import { demoSlice } from "../test/support/endpoint_slices.ts";
 import { DEMO_SERVICE, FakeApiServer } from "../test/support/fake_apiserver.ts";
 import { waitFor } from "../test/support/wait.ts";
 
@@ -33,6 +34,8 @@ function banner(text: string): void {
 
 const server = await FakeApiServer.start();
 server.create(DEMO_SERVICE);
+// Its pods: kube-gw announces a Service only while it has a ready endpoint (--announce ready).
+server.createObject("endpointslices", demoSlice());
 server.create({
   name: "hostile",
   externalIPs: ["10.0.100.40; touch /tmp/pwned", "010.0.100.41", "10.9.9.9"],
@@ -63,6 +66,8 @@ try {
       netns,
       metricsAddress: "off",
       resyncInterval: "0",
+      // No kube-proxy runs in the demo's namespace.
+      kubeProxyHealth: "off",
     });
     banner(`kube-gw run --network 10.0.100.0/24 --netns ${netns}`);
     logSettings(config);
