@@ -28,6 +28,8 @@
 import { getLogger } from "@logtape/logtape";
 import type { ApiConnection } from "./kubeconfig.ts";
 import type { JsonMethod } from "./json_api.ts";
+import type { ApiObserver } from "./observer.ts";
+export type { ApiObserver } from "./observer.ts";
 import {
   ApiError,
   type Clock,
@@ -216,14 +218,6 @@ export interface KubeApiOptions {
   readonly createHttpClient?: (
     options: Parameters<typeof Deno.createHttpClient>[0],
   ) => Deno.HttpClient;
-}
-
-/** What the client reports. */
-export interface ApiObserver {
-  /** A request got 401 or 403. */
-  authFailed(status: number): void;
-  /** New requests go over a new connection, for `reason` (`error`, `timeout`, `probe`, `stall`). */
-  connectionReplaced(reason: string): void;
 }
 
 /** Options of {@linkcode KubeApi.request}. */

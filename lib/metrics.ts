@@ -8,10 +8,10 @@
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { registerProcessMetrics } from "./process_metrics.ts";
-import type { ApiObserver } from "./kube_api.ts";
 import {
   ADDRESS_STATES,
   type AgentObserver,
+  type ApiObserver,
   KUBE_PROXY_PHASES,
   type KubeProxyPhase,
   type ReconcileResult,

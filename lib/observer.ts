@@ -89,3 +89,11 @@ export const quietObserver: AgentObserver = {
   addressStates() {},
   interfaceConflict() {},
 };
+
+/** What the API client (lib/kube_api.ts) reports. */
+export interface ApiObserver {
+  /** A request got 401 or 403. */
+  authFailed(status: number): void;
+  /** New requests go over a new connection, for `reason` (`error`, `timeout`, `probe`, `stall`). */
+  connectionReplaced(reason: string): void;
+}
