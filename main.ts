@@ -1,7 +1,9 @@
 /**
- * kube-gw: keeps the externalIPs of Kubernetes Services as host addresses on a
- * router's loopback, for its BGP daemon to announce. This file wires the
- * pieces together and is the only place that exits the process.
+ * kube-gw: keeps the addresses of Kubernetes Services (externalIPs, and the
+ * LoadBalancer addresses `kube-gw controller` allocates) as host addresses on a
+ * router's loopback while kube-proxy can deliver them, for its BGP daemon to
+ * announce. This file wires the pieces together and is the only place that
+ * exits the process.
  *
  * @module
  */

@@ -221,7 +221,7 @@ export function parseArgs(
   let result: Invocation | undefined;
   const program = new Command("kube-gw")
     .description(
-      "Keeps the externalIPs of Kubernetes Services as host addresses on a router's loopback, for BGP to announce.",
+      "Keeps the addresses of Kubernetes Services (externalIPs and LoadBalancer) as host addresses on a router's loopback while kube-proxy can deliver them, for BGP to announce.",
     )
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: () => {}, outputError: () => {} })
