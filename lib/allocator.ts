@@ -311,6 +311,16 @@ export class Allocator {
   readonly #assigned = new Map<string, readonly string[]>();
   /** Service key → the fingerprint its full, complete allocation was decided for. */
   readonly #decidedFor = new Map<string, string>();
+  /** One copy of each fingerprint (most Services share a few); emptied when full. */
+  readonly #prints = new Map<string, string>();
+
+  #shared(print: string): string {
+    const known = this.#prints.get(print);
+    if (known !== undefined) return known;
+    if (this.#prints.size >= 4096) this.#prints.clear();
+    this.#prints.set(print, print);
+    return print;
+  }
 
   constructor(pools: readonly Pool[]) {
     this.#installPools(pools);
@@ -371,7 +381,8 @@ export class Allocator {
         restored++;
         if (!info.block) outsidePools.push({ key: holder.key, address });
       }
-      if (held.length > 0) this.#assigned.set(holder.key, held);
+      // At its final length: a list grown by push reserves 17 slots, and 10,000 stay.
+      if (held.length > 0) this.#assigned.set(holder.key, held.slice());
     }
     return { restored, conflicts, invalid, outsidePools };
   }
@@ -386,7 +397,7 @@ export class Allocator {
     const holder = this.#holder(svc);
     const key = holder.key;
     const prev = this.#assigned.get(key) ?? [];
-    const print = fingerprint(svc);
+    const print = this.#shared(fingerprint(svc));
     if (prev.length > 0 && this.#decidedFor.get(key) === print) {
       return {
         ok: true,
@@ -512,12 +523,13 @@ export class Allocator {
   #take(ip: Ip, holder: Holder): AddressInfo {
     let info = this.#addresses.get(ip.text);
     if (!info) {
-      info = { ip, block: this.#blockOf(ip), holders: [] };
+      info = { ip, block: this.#blockOf(ip), holders: [holder] };
       this.#addresses.set(ip.text, info);
+      return info;
     }
     const i = info.holders.findIndex((h) => h.key === holder.key);
     if (i >= 0) info.holders[i] = holder;
-    else info.holders.push(holder);
+    else info.holders = [...info.holders, holder];
     return info;
   }
 
