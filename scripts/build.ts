@@ -20,7 +20,7 @@
  * @module
  */
 
-import { agentFlags } from "../lib/permissions.ts";
+import { AGENT_V8_FLAG, agentFlags } from "../lib/permissions.ts";
 import { VERSION } from "../lib/version.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -99,7 +99,7 @@ export async function bundle(): Promise<string> {
   const text = injectCommit(await Deno.readTextFile(tmp), commit);
   const banner = `// kube-gw ${VERSION} (commit ${commit}), built by scripts/build.ts.\n` +
     `// Run it as the binary runs: deno run --cached-only --no-config ${
-      agentFlags().join(" ")
+      [...agentFlags(), AGENT_V8_FLAG].join(" ")
     } kube-gw.js\n`;
   await Deno.writeTextFile(tmp, banner + text);
   await Deno.rename(tmp, BUNDLE);
@@ -125,6 +125,7 @@ async function compileTarget(target: string): Promise<"ok" | "skipped"> {
     `--target=${target}`,
     `--output=${output}`,
     ...agentFlags(),
+    AGENT_V8_FLAG,
     BUNDLE,
   ]);
   if (out.code === 0) return "ok";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { agentFlags } from "../../lib/permissions.ts";
+import { AGENT_V8_FLAG, agentFlags } from "../../lib/permissions.ts";
 import type { FakeApiServer } from "./fake_apiserver.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -20,7 +20,16 @@ export const BUNDLE = `${ROOT}dist/kube-gw.js`;
 
 /** `deno run` and the shipped flags for a bundled entry point, before its arguments. */
 export function bundleCommand(bundle: string): string[] {
-  return ["deno", "run", "--quiet", "--cached-only", "--no-config", ...agentFlags(), bundle];
+  return [
+    "deno",
+    "run",
+    "--quiet",
+    "--cached-only",
+    "--no-config",
+    ...agentFlags(),
+    AGENT_V8_FLAG,
+    bundle,
+  ];
 }
 
 /** The argv that starts kube-gw, before its own arguments. */
