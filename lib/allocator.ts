@@ -410,13 +410,13 @@ export class Allocator {
     }
     const decided = this.#decide(svc, holder, prev);
     if ("failure" in decided) {
-      this.#setAssigned(holder, prev, []);
+      this.#setAssigned(holder, prev, [], []);
       this.#decidedFor.delete(key);
       return { ok: false, key, failure: decided.failure, released: prev };
     }
     const { partial } = decided;
     const addresses = decided.addresses.map((ip) => ip.text);
-    this.#setAssigned(holder, prev, decided.addresses);
+    this.#setAssigned(holder, prev, decided.addresses, addresses);
     // A PreferDualStack Service short of a family is decided again at its next event.
     if (partial) this.#decidedFor.delete(key);
     else this.#decidedFor.set(key, print);
@@ -546,11 +546,17 @@ export class Allocator {
     }
   }
 
-  #setAssigned(holder: Holder, prev: readonly string[], next: readonly Ip[]): void {
+  /** `texts`: the canonical texts of `next`, kept as they are (the caller returns the same list). */
+  #setAssigned(
+    holder: Holder,
+    prev: readonly string[],
+    next: readonly Ip[],
+    texts: readonly string[],
+  ): void {
     for (const a of prev) if (!next.some((ip) => ip.text === a)) this.#untake(a, holder.key);
     // Kept addresses too: the holder's ports or sharing key may have changed.
     for (const ip of next) this.#take(ip, holder);
-    if (next.length > 0) this.#assigned.set(holder.key, next.map((ip) => ip.text));
+    if (next.length > 0) this.#assigned.set(holder.key, texts);
     else this.#assigned.delete(holder.key);
   }
 

@@ -124,13 +124,20 @@ export class EventRecorder {
     }
     this.#pending++;
     const wall = (this.#o.wallNow ?? Date.now)();
-    const suffix = (wall * 1000 + (this.#seq++ % 1000)).toString(16);
-    const body = eventBody(ev, this.#o.instance, wall, suffix);
-    const path = `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(r.namespace)}/events`;
+    const seq = this.#seq++ % 1000;
+    // Up to MAX_PENDING_EVENTS wait here, long enough to outlive V8's young
+    // generation: each keeps only `ev` and two numbers; the body is built when posted.
     this.#tail = this.#tail.then(async () => {
       try {
         if (signal.aborted) return;
-        await this.#o.api.request("POST", path, body, signal);
+        const suffix = (wall * 1000 + seq).toString(16);
+        const path = `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(r.namespace)}/events`;
+        await this.#o.api.request(
+          "POST",
+          path,
+          eventBody(ev, this.#o.instance, wall, suffix),
+          signal,
+        );
         this.#o.onOutcome?.(ev.reason, "emit");
       } catch (err) {
         this.#o.onOutcome?.(ev.reason, "failed");
