@@ -311,6 +311,16 @@ export class Allocator {
   readonly #assigned = new Map<string, readonly string[]>();
   /** Service key → the fingerprint its full, complete allocation was decided for. */
   readonly #decidedFor = new Map<string, string>();
+  /** One copy of each fingerprint (most Services share a few); emptied when full. */
+  readonly #prints = new Map<string, string>();
+
+  #shared(print: string): string {
+    const known = this.#prints.get(print);
+    if (known !== undefined) return known;
+    if (this.#prints.size >= 4096) this.#prints.clear();
+    this.#prints.set(print, print);
+    return print;
+  }
 
   constructor(pools: readonly Pool[]) {
     this.#installPools(pools);
@@ -371,7 +381,8 @@ export class Allocator {
         restored++;
         if (!info.block) outsidePools.push({ key: holder.key, address });
       }
-      if (held.length > 0) this.#assigned.set(holder.key, held);
+      // At its final length: a list grown by push reserves 17 slots, and 10,000 stay.
+      if (held.length > 0) this.#assigned.set(holder.key, held.slice());
     }
     return { restored, conflicts, invalid, outsidePools };
   }
@@ -386,7 +397,7 @@ export class Allocator {
     const holder = this.#holder(svc);
     const key = holder.key;
     const prev = this.#assigned.get(key) ?? [];
-    const print = fingerprint(svc);
+    const print = this.#shared(fingerprint(svc));
     if (prev.length > 0 && this.#decidedFor.get(key) === print) {
       return {
         ok: true,
@@ -399,13 +410,13 @@ export class Allocator {
     }
     const decided = this.#decide(svc, holder, prev);
     if ("failure" in decided) {
-      this.#setAssigned(holder, prev, []);
+      this.#setAssigned(holder, prev, [], []);
       this.#decidedFor.delete(key);
       return { ok: false, key, failure: decided.failure, released: prev };
     }
     const { partial } = decided;
     const addresses = decided.addresses.map((ip) => ip.text);
-    this.#setAssigned(holder, prev, decided.addresses);
+    this.#setAssigned(holder, prev, decided.addresses, addresses);
     // A PreferDualStack Service short of a family is decided again at its next event.
     if (partial) this.#decidedFor.delete(key);
     else this.#decidedFor.set(key, print);
@@ -512,12 +523,13 @@ export class Allocator {
   #take(ip: Ip, holder: Holder): AddressInfo {
     let info = this.#addresses.get(ip.text);
     if (!info) {
-      info = { ip, block: this.#blockOf(ip), holders: [] };
+      info = { ip, block: this.#blockOf(ip), holders: [holder] };
       this.#addresses.set(ip.text, info);
+      return info;
     }
     const i = info.holders.findIndex((h) => h.key === holder.key);
     if (i >= 0) info.holders[i] = holder;
-    else info.holders.push(holder);
+    else info.holders = [...info.holders, holder];
     return info;
   }
 
@@ -534,11 +546,17 @@ export class Allocator {
     }
   }
 
-  #setAssigned(holder: Holder, prev: readonly string[], next: readonly Ip[]): void {
+  /** `texts`: the canonical texts of `next`, kept as they are (the caller returns the same list). */
+  #setAssigned(
+    holder: Holder,
+    prev: readonly string[],
+    next: readonly Ip[],
+    texts: readonly string[],
+  ): void {
     for (const a of prev) if (!next.some((ip) => ip.text === a)) this.#untake(a, holder.key);
     // Kept addresses too: the holder's ports or sharing key may have changed.
     for (const ip of next) this.#take(ip, holder);
-    if (next.length > 0) this.#assigned.set(holder.key, next.map((ip) => ip.text));
+    if (next.length > 0) this.#assigned.set(holder.key, texts);
     else this.#assigned.delete(holder.key);
   }
 

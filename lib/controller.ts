@@ -495,7 +495,8 @@ export class Controller {
       this.#retries.delete(key);
       // The watch brings this version too; until then, the cache knows what was written.
       if (this.#cache.get(key) === svc && rv) {
-        this.#cache.set(key, { ...svc, resourceVersion: rv, ingressIPs: [...addresses] });
+        // `addresses` is never changed (the allocator makes a new list for each change).
+        this.#cache.set(key, { ...svc, resourceVersion: rv, ingressIPs: addresses });
       }
       return true;
     } catch (err) {

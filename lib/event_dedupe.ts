@@ -82,6 +82,17 @@ export class EventFilter {
     return "emit";
   }
 
+  /**
+   * Takes back an `emit` that never reached the API server (dropped or failed):
+   * the same Event is not a duplicate next time, and its token is returned.
+   */
+  unrecord(key: string, reason: string, message: string): void {
+    const s = this.#objects.get(key);
+    if (!s || s.last !== `${reason}\0${message}`) return;
+    s.last = undefined;
+    s.tokens = Math.min(this.#options.burst, s.tokens + 1);
+  }
+
   /** Forgets an object (deleted), so a new object of the same name starts afresh. */
   forget(key: string): void {
     this.#objects.delete(key);

@@ -113,26 +113,36 @@ export class EventRecorder {
   record(ev: ControllerEvent, signal: AbortSignal): EventOutcome {
     const r = ev.regarding;
     const key = `${r.kind}/${r.namespace}/${r.name}/${r.uid}`;
+    // A full queue drops the Event before the filter records it, so the same Event is not
+    // taken for a duplicate later.
+    if (this.#pending >= MAX_PENDING_EVENTS) {
+      this.#o.onOutcome?.(ev.reason, "dropped");
+      return "dropped";
+    }
     const verdict = this.#filter.decide(key, ev.reason, ev.note, this.#o.clock.now());
     if (verdict !== "emit") {
       this.#o.onOutcome?.(ev.reason, verdict);
       return verdict;
     }
-    if (this.#pending >= MAX_PENDING_EVENTS) {
-      this.#o.onOutcome?.(ev.reason, "dropped");
-      return "dropped";
-    }
     this.#pending++;
     const wall = (this.#o.wallNow ?? Date.now)();
-    const suffix = (wall * 1000 + (this.#seq++ % 1000)).toString(16);
-    const body = eventBody(ev, this.#o.instance, wall, suffix);
-    const path = `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(r.namespace)}/events`;
+    const seq = this.#seq++ % 1000;
+    // Up to MAX_PENDING_EVENTS wait here, long enough to outlive V8's young
+    // generation: each keeps only `ev` and two numbers; the body is built when posted.
     this.#tail = this.#tail.then(async () => {
       try {
         if (signal.aborted) return;
-        await this.#o.api.json("POST", path, body, signal);
+        const suffix = (wall * 1000 + seq).toString(16);
+        const path = `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(r.namespace)}/events`;
+        await this.#o.api.json(
+          "POST",
+          path,
+          eventBody(ev, this.#o.instance, wall, suffix),
+          signal,
+        );
         this.#o.onOutcome?.(ev.reason, "emit");
       } catch (err) {
+        this.#filter.unrecord(key, ev.reason, ev.note);
         this.#o.onOutcome?.(ev.reason, "failed");
         if (!signal.aborted) {
           log.warn("cannot record Event {reason} on {kind} {namespace}/{name}: {error}", {

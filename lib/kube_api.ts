@@ -119,6 +119,37 @@ function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
   return out;
 }
 
+/** Bytes read at once from a watch stream, into one buffer reused for the stream's life. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * The chunks of a byte stream, read into one reused buffer (a BYOB reader),
+ * or as the stream hands them out when it is not a byte stream. Each chunk is
+ * valid only until the next is asked for. Without this, Deno allocates a
+ * fresh 64 KiB buffer for every chunk of a fetch body, however small: one per
+ * watch event, gigabytes of short-lived memory outside the V8 heap.
+ */
+async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = body.getReader({ mode: "byob" });
+  } catch {
+    yield* body;
+    return;
+  }
+  let buffer = new Uint8Array(READ_BUFFER_BYTES);
+  try {
+    while (true) {
+      const { value, done } = await reader.read(buffer);
+      if (done || !value) return;
+      yield value;
+      buffer = new Uint8Array(value.buffer);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
 /**
  * Reads a watch stream as JSON lines; a seam kept pure for tests. Linear in
  * the stream's length: each byte is looked at once for a newline and copied
@@ -144,7 +175,7 @@ export async function* jsonLines(
     // A line ends at a newline byte, which never splits a UTF-8 sequence.
     return lineDecoder.decode(bytes).trim();
   };
-  for await (const chunk of body) {
+  for await (const chunk of chunksOf(body)) {
     onChunk?.();
     let start = 0;
     let nl: number;
@@ -156,7 +187,7 @@ export async function* jsonLines(
     if (start < chunk.length) {
       size += chunk.length - start;
       if (size > maxLineBytes) throw new WatchLineTooLong(maxLineBytes);
-      parts.push(chunk.subarray(start));
+      parts.push(chunk.slice(start)); // the reader reuses its buffer: keep a copy
     }
   }
   const rest = line(new Uint8Array(0));

@@ -103,6 +103,41 @@ function list(v: unknown, field: string, truncated: string[]): unknown[] {
 
 const POLICIES = new Set<string>(["SingleStack", "PreferDualStack", "RequireDualStack"]);
 
+/*
+ * A record lives as long as its Service's version, 10,000 of them in a large
+ * cluster, and every watch event makes a new one: it holds no spare capacity.
+ * Empty lists are one shared frozen array, the family lists are shared
+ * constants, other lists are allocated at their final length (an array grown
+ * by push reserves 17 slots), and the strings most Services repeat (type,
+ * class, namespace, protocol) are shared through a small bounded table.
+ */
+const EMPTY: readonly never[] = Object.freeze([]);
+const FAMILIES: Readonly<Record<string, readonly (4 | 6)[]>> = {
+  "4": Object.freeze([4 as const]),
+  "6": Object.freeze([6 as const]),
+  "4,6": Object.freeze([4 as const, 6 as const]),
+  "6,4": Object.freeze([6 as const, 4 as const]),
+};
+const PROTOCOLS: Readonly<Record<string, string>> = { TCP: "TCP", UDP: "UDP", SCTP: "SCTP" };
+/** Most distinct strings shared; a full table is emptied and starts over. */
+const SHARED_LIMIT = 4096;
+const shared = new Map<string, string>();
+
+/** One copy of a string many records repeat (short strings only). */
+function share(s: string | undefined): string | undefined {
+  if (s === undefined || s.length > 64) return s;
+  const known = shared.get(s);
+  if (known !== undefined) return known;
+  if (shared.size >= SHARED_LIMIT) shared.clear();
+  shared.set(s, s);
+  return s;
+}
+
+/** `items` as an array of its exact length, or the shared empty one. */
+function exact<T>(items: T[]): readonly T[] {
+  return items.length === 0 ? EMPTY : items.length === 1 ? [items[0]] : items.slice();
+}
+
 /**
  * Decodes a Service object from the API into an {@linkcode LbServiceRecord}.
  *
@@ -128,7 +163,7 @@ export function decodeLbService(obj: unknown): LbServiceRecord {
     if (fam !== undefined && !families.includes(fam)) families.push(fam);
   }
   const policy = typeof spec.ipFamilyPolicy === "string" && POLICIES.has(spec.ipFamilyPolicy)
-    ? spec.ipFamilyPolicy as IpFamilyPolicy
+    ? share(spec.ipFamilyPolicy) as IpFamilyPolicy
     : "SingleStack";
 
   const ports: LbPort[] = [];
@@ -137,7 +172,7 @@ export function decodeLbService(obj: unknown): LbServiceRecord {
     const port = p.port;
     if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) continue;
     const protocol = typeof p.protocol === "string" && /^[A-Z]{1,8}$/.test(p.protocol)
-      ? p.protocol
+      ? PROTOCOLS[p.protocol] ?? p.protocol
       : "TCP";
     ports.push({ protocol, port });
   }
@@ -153,23 +188,23 @@ export function decodeLbService(obj: unknown): LbServiceRecord {
   }
 
   const record: LbServiceRecord = {
-    namespace,
+    namespace: share(namespace)!,
     name,
     uid: str(meta.uid, "metadata.uid", t) ?? "",
     resourceVersion: str(meta.resourceVersion, "metadata.resourceVersion", t) ?? "",
-    type: str(spec.type, "spec.type", t) ?? "ClusterIP",
+    type: share(str(spec.type, "spec.type", t)) ?? "ClusterIP",
     clusterIP: str(spec.clusterIP, "spec.clusterIP", t) ?? "",
-    loadBalancerClass: str(spec.loadBalancerClass, "spec.loadBalancerClass", t),
+    loadBalancerClass: share(str(spec.loadBalancerClass, "spec.loadBalancerClass", t)),
     requestedIPs: str(ann[ANNOTATION_IPS], ANNOTATION_IPS, t),
     pool: str(ann[ANNOTATION_POOL], ANNOTATION_POOL, t),
     sharingKey: str(ann[ANNOTATION_SHARED], ANNOTATION_SHARED, t),
     loadBalancerIP: str(spec.loadBalancerIP, "spec.loadBalancerIP", t) || undefined,
-    ipFamilies: families,
+    ipFamilies: families.length === 0 ? EMPTY : FAMILIES[families.join(",")],
     ipFamilyPolicy: policy,
-    ports,
-    externalIPs,
-    ingressIPs,
-    truncated: t,
+    ports: exact(ports),
+    externalIPs: exact(externalIPs),
+    ingressIPs: exact(ingressIPs),
+    truncated: exact(t),
   };
   return record;
 }

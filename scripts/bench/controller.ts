@@ -9,6 +9,8 @@
  *   included). Targets p50 ≤ 20 ms, p99 ≤ 100 ms.
  * - **memory**: peak RSS (`VmHWM`) of a controller that allocated addresses
  *   to M existing Services. Target ≤ 100 MB with 10,000.
+ * - **memory-held**: the same M Services already holding their addresses
+ *   (a restart: list and rebuild, no writes), until the rebuild is logged.
  * - **takeover**: two controllers; the leader is killed (SIGKILL) and a Service
  *   created at once; time until the new leader wrote its status. Target
  *   within lease duration + retry period (17 s).
@@ -17,7 +19,7 @@
  * Needs `deno task bundle` first (dist/kube-gw.js). Diagnostics, with
  * `--allow-env=BENCH_DEBUG,BENCH_V8_FLAGS,BENCH_MALLOC_ARENA_MAX`: BENCH_DEBUG=1
  * prints the memory metrics after the memory run; BENCH_V8_FLAGS runs the
- * controller with `--v8-flags=...` (not the shipped flags); BENCH_MALLOC_ARENA_MAX
+ * controller with `--v8-flags=...` in place of the shipped ones (`AGENT_V8_FLAG`); BENCH_MALLOC_ARENA_MAX
  * passes MALLOC_ARENA_MAX to it.
  *
  * @module
@@ -64,7 +66,8 @@ async function startController(
   const v8 = Deno.env.get("BENCH_V8_FLAGS");
   const start = v8
     ? (args: string[], env: Record<string, string>) => {
-      const [deno, run, ...rest] = kubeGwCommand();
+      // In place of the shipped V8 flags (AGENT_V8_FLAG), not besides them.
+      const [deno, run, ...rest] = kubeGwCommand().filter((a) => !a.startsWith("--v8-flags="));
       return new LoggedProcess([deno, run, `--v8-flags=${v8}`, ...rest, ...args], { env });
     }
     : startAgent;
@@ -126,7 +129,8 @@ async function latency(n: number) {
   }
 }
 
-async function memory(m: number) {
+/** `held`: the Services already hold their addresses (a restart: list and rebuild, no writes). */
+async function memory(m: number, held = false) {
   const api = await FakeApiServer.start();
   await using kc = await writeKubeconfig(api);
   api.seed(
@@ -136,17 +140,40 @@ async function memory(m: number) {
       type: "LoadBalancer",
       loadBalancerClass: CLASS,
       ports: [{ port: 443, protocol: "TCP", targetPort: 8443 }],
+      ...(held
+        ? {
+          status: {
+            loadBalancer: { ingress: [{ ip: `10.64.${i >> 8}.${i & 255}`, ipMode: "VIP" }] },
+          },
+        }
+        : {}),
     })),
   );
   const start = performance.now();
   const { proc, port } = await startController(kc.path, ["--leader-elect=false"]);
   try {
-    await waitFor(
-      `${m} Services written`,
-      () => api.clientWrites({ resource: "services", subresource: "status" }).length >= m,
-      300_000,
-      500,
-    );
+    if (held) {
+      // Rebuilt: the pool-use gauge counts every held address.
+      await waitFor(
+        `${m} addresses rebuilt`,
+        async () => {
+          const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+          const used = /^kubegw_lb_pool_used_addresses\{[^}]*\} (\d+)/m.exec(text);
+          return Number(used?.[1] ?? 0) >= m;
+        },
+        300_000,
+        200,
+      );
+      // Then every Service is decided once (no write is needed): give it a moment.
+      await new Promise((r) => setTimeout(r, 2000));
+    } else {
+      await waitFor(
+        `${m} Services written`,
+        () => api.clientWrites({ resource: "services", subresource: "status" }).length >= m,
+        300_000,
+        500,
+      );
+    }
     const allocatedMs = Math.round(performance.now() - start);
     if (Deno.env.get("BENCH_DEBUG")) {
       const res = await fetch(`http://127.0.0.1:${port}/metrics`);
@@ -160,6 +187,9 @@ async function memory(m: number) {
     }
     return {
       services: m,
+      ...(held
+        ? { held: true, statusWrites: api.clientWrites({ resource: "services" }).length }
+        : {}),
       peakRssMB: Math.round((await peakRss(proc.pid)) / 1e5) / 10,
       allocatedMs,
     };
@@ -214,7 +244,7 @@ async function takeover() {
 if (import.meta.main) {
   let n = 1000;
   let m = 10_000;
-  let only = ["latency", "memory", "takeover"];
+  let only = ["latency", "memory", "memory-held", "takeover"];
   for (let i = 0; i < Deno.args.length; i++) {
     const [flag, inline] = Deno.args[i].split(/=(.*)/s, 2);
     const value = () => inline ?? Deno.args[++i];
@@ -226,6 +256,7 @@ if (import.meta.main) {
   const results: Record<string, unknown> = {};
   if (only.includes("latency")) results.latency = await latency(n);
   if (only.includes("memory")) results.memory = await memory(m);
+  if (only.includes("memory-held")) results.memoryHeld = await memory(m, true);
   if (only.includes("takeover")) results.takeover = await takeover();
   console.log(JSON.stringify(results, null, 2));
 }

@@ -83,3 +83,16 @@ Deno.test("property: no object ever emits more than the burst plus the refill ov
     ),
   );
 });
+
+Deno.test("an Event that never reached the API server is taken back: the same Event goes out next time", () => {
+  const f = new EventFilter({ burst: 2 });
+  assert.equal(f.decide("Service/a/b/1", "IPAllocated", "10.0.0.1", 0), "emit");
+  f.unrecord("Service/a/b/1", "IPAllocated", "10.0.0.1");
+  assert.equal(f.decide("Service/a/b/1", "IPAllocated", "10.0.0.1", 0), "emit");
+  assert.equal(f.decide("Service/a/b/1", "IPAllocated", "10.0.0.1", 0), "duplicate");
+  // The token was returned: one more distinct Event fits the burst of 2.
+  assert.equal(f.decide("Service/a/b/1", "IPReleased", "10.0.0.1", 0), "emit");
+  // Taking back anything but the last Event changes nothing.
+  f.unrecord("Service/a/b/1", "IPAllocated", "10.0.0.1");
+  assert.equal(f.decide("Service/a/b/1", "IPReleased", "10.0.0.1", 0), "duplicate");
+});

@@ -122,3 +122,48 @@ Deno.test("jsonLines reads the same values however the stream is cut into chunks
     ),
   );
 });
+
+Deno.test("jsonLines reads a byte stream (as fetch bodies are) into one reused buffer, however it is cut", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.jsonValue(), { maxLength: 8 }),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      async (values, cuts) => {
+        const bytes = new TextEncoder().encode(
+          values.map((v) => JSON.stringify(v) + "\n").join(""),
+        );
+        const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        const chunks: Uint8Array[] = [];
+        let prev = 0;
+        for (const c of [...at, bytes.length]) {
+          if (c > prev) chunks.push(bytes.slice(prev, c));
+          prev = c;
+        }
+        let i = 0;
+        const sizes = new Set<number>();
+        // Each read is answered with one chunk, written into the reader's own buffer
+        // (byobRequest is there only for a BYOB reader: this stream allocates nothing).
+        const body = new ReadableStream({
+          type: "bytes",
+          pull(c) {
+            const req = c.byobRequest!;
+            const chunk = chunks[i++];
+            if (!chunk) {
+              c.close();
+              req.respond(0);
+              return;
+            }
+            const view = req.view!;
+            sizes.add(view.buffer.byteLength);
+            new Uint8Array(view.buffer, view.byteOffset, view.byteLength).set(chunk);
+            req.respond(chunk.length);
+          },
+        });
+        const out: unknown[] = [];
+        for await (const v of jsonLines(body)) out.push(v);
+        assert.deepEqual(out, values.map((v) => JSON.parse(JSON.stringify(v))));
+        assert.ok([...sizes].every((n) => n === 64 * 1024), `buffers of ${[...sizes]} bytes`);
+      },
+    ),
+  );
+});
