@@ -93,22 +93,27 @@ Deno.test("a watch line of exactly the bound is read; one byte more is refused",
   await assert.rejects(read(101), WatchLineTooLong);
 });
 
+/** JSON lines of `values`, cut at the positions `cuts` (mod the length) into non-empty chunks. */
+function cutLines(values: readonly unknown[], cuts: readonly number[]): Uint8Array[] {
+  const bytes = new TextEncoder().encode(values.map((v) => JSON.stringify(v) + "\n").join(""));
+  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const chunks: Uint8Array[] = [];
+  let prev = 0;
+  for (const c of [...at, bytes.length]) {
+    if (c > prev) chunks.push(bytes.slice(prev, c));
+    prev = c;
+  }
+  return chunks;
+}
+
 Deno.test("jsonLines reads the same values however the stream is cut into chunks", async () => {
   await fc.assert(
     fc.asyncProperty(
       fc.array(fc.jsonValue(), { maxLength: 8 }),
       fc.array(fc.nat(), { maxLength: 12 }),
       async (values, cuts) => {
-        const bytes = new TextEncoder().encode(
-          values.map((v) => JSON.stringify(v) + "\n").join(""),
-        );
-        const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-        const chunks: Uint8Array[] = [];
-        let prev = 0;
-        for (const c of [...at, bytes.length]) {
-          chunks.push(bytes.slice(prev, c));
-          prev = c;
-        }
+        // Empty chunks too: a stream may hand over zero bytes.
+        const chunks = cutLines(values, cuts).flatMap((c) => [c, new Uint8Array(0)]);
         const body = new ReadableStream<Uint8Array>({
           start(c) {
             for (const ch of chunks) c.enqueue(ch);
@@ -129,16 +134,7 @@ Deno.test("jsonLines reads a byte stream (as fetch bodies are) into one reused b
       fc.array(fc.jsonValue(), { maxLength: 8 }),
       fc.array(fc.nat(), { maxLength: 12 }),
       async (values, cuts) => {
-        const bytes = new TextEncoder().encode(
-          values.map((v) => JSON.stringify(v) + "\n").join(""),
-        );
-        const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-        const chunks: Uint8Array[] = [];
-        let prev = 0;
-        for (const c of [...at, bytes.length]) {
-          if (c > prev) chunks.push(bytes.slice(prev, c));
-          prev = c;
-        }
+        const chunks = cutLines(values, cuts);
         let i = 0;
         const sizes = new Set<number>();
         // Each read is answered with one chunk, written into the reader's own buffer
