@@ -23,7 +23,7 @@
 import { getLogger } from "@logtape/logtape";
 import { Allocator } from "./allocator.ts";
 import { Backoff } from "./backoff.ts";
-import type { ControllerEvent, EventOutcome, EventRegarding } from "./event_recorder.ts";
+import type { ControllerEvent, EventOutcome, EventRegarding } from "./controller_ports.ts";
 import {
   type ClassOptions,
   externalIpRefusals,
@@ -32,7 +32,7 @@ import {
   statusShows,
 } from "./lb_service.ts";
 import type { ListWatchSink } from "./list_watch.ts";
-import type { StatusWriter } from "./lb_writer.ts";
+import type { StatusWriter } from "./controller_ports.ts";
 import { mergePools, parsePoolsYaml, type Pool, PoolConfigError } from "./pools.ts";
 import type { PoolsConfigMap } from "./pools_configmap.ts";
 import { ApiError, type Clock, type TimerId } from "./ports.ts";

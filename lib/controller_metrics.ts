@@ -10,7 +10,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { registerProcessMetrics } from "./process_metrics.ts";
 import type { ControllerObserver } from "./controller.ts";
-import type { EventOutcome } from "./event_recorder.ts";
+import type { EventOutcome } from "./controller_ports.ts";
 import { familyBits } from "./ip.ts";
 import { type AgentObserver, quietObserver, type RestartReason } from "./observer.ts";
 import type { Pool } from "./pools.ts";

@@ -11,7 +11,7 @@ import type { Claimant } from "./announce.ts";
 import { type Cidr, cidrContains, specialRangeOf } from "./cidr.ts";
 import { parseIp } from "./ip.ts";
 import { type ClassOptions, isOurs } from "./lb_service.ts";
-import { boundText } from "./log.ts";
+import { boundText } from "./text.ts";
 import { MAX_EXTERNAL_IPS, serviceKey, type ServiceRecord, unservedReason } from "./service.ts";
 
 /** Where a Service's address comes from: `spec.externalIPs` or `status.loadBalancer.ingress`. */

@@ -13,8 +13,9 @@ import { getLogger } from "@logtape/logtape";
 import { EventFilter, type EventVerdict } from "./event_dedupe.ts";
 import type { JsonApi } from "./json_api.ts";
 import { microTime } from "./leader_election.ts";
-import { boundText } from "./log.ts";
+import { boundText } from "./text.ts";
 import type { Clock } from "./ports.ts";
+import type { ControllerEvent, EventOutcome, EventRegarding } from "./controller_ports.ts";
 
 const log = getLogger(["kube-gw", "events"]);
 
@@ -25,27 +26,7 @@ export const MAX_NOTE = 1024;
 /** Events waiting to be posted at most; more are dropped. */
 export const MAX_PENDING_EVENTS = 1000;
 
-/** The object an Event is about. */
-export interface EventRegarding {
-  readonly kind: "Service" | "ConfigMap";
-  readonly namespace: string;
-  readonly name: string;
-  readonly uid: string;
-}
-
-/** One Event to record. */
-export interface ControllerEvent {
-  readonly regarding: EventRegarding;
-  readonly type: "Normal" | "Warning";
-  /** E.g. `IPAllocated`, `AllocationFailed`. */
-  readonly reason: string;
-  /** E.g. `Allocate`, `Release`. */
-  readonly action: string;
-  readonly note: string;
-}
-
-/** What happened to one Event, for metrics. */
-export type EventOutcome = EventVerdict | "dropped" | "failed";
+export type { ControllerEvent, EventOutcome, EventRegarding } from "./controller_ports.ts";
 
 /**
  * The `events.k8s.io/v1` Event object for `ev`, named as client-go names

@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { StatusWriter } from "./controller_ports.ts";
 import type { JsonApi } from "./json_api.ts";
 import { type LbServiceRecord, loadBalancerStatus } from "./lb_service.ts";
 
@@ -32,14 +33,7 @@ export function statusPatch(
   };
 }
 
-/** Writes a Service's ingress addresses; see {@linkcode statusPatch}. */
-export interface StatusWriter {
-  /**
-   * @returns the resourceVersion the API server gave the Service.
-   * @throws {ApiError} 409 when `svc.resourceVersion` is no longer current, 404 when it is gone.
-   */
-  write(svc: LbServiceRecord, addresses: readonly string[], signal: AbortSignal): Promise<string>;
-}
+export type { StatusWriter } from "./controller_ports.ts";
 
 /** The {@linkcode StatusWriter} on the API server. */
 export function statusWriter(api: JsonApi): StatusWriter {
