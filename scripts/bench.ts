@@ -31,6 +31,7 @@ import { renewal } from "./bench/renewal.ts";
 import { killAll, readProc, spawnLogged } from "./bench/processes.ts";
 import { formatTable, type ScenarioResult } from "./bench/report.ts";
 import { disposeAll } from "./bench/stage.ts";
+import { kubeGwCommand } from "../test/support/agent.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -155,16 +156,21 @@ async function main(): Promise<number> {
   console.error(
     `kube-gw bench (${args.config.mode}): ${info.nproc} CPUs, ${info.cpu}, kernel ${info.kernel}`,
   );
+  // The agent runs from dist/kube-gw.js (kubeGwCommand), which nothing else
+  // rebuilds: a bundle left from older code measures that code, or hangs
+  // where it lacks a watch a scenario waits for (EndpointSlices in scenario 6).
+  const bundle = await new Deno.Command("deno", {
+    args: ["run", "--quiet", "-P=build", "scripts/build.ts", "bundle"],
+    cwd: ROOT,
+    stdin: "null",
+  }).output();
+  if (!bundle.success) {
+    throw new Error(`deno task bundle failed:\n${new TextDecoder().decode(bundle.stderr)}`);
+  }
   // Warm Deno's module cache so the first measured start is not a cold one.
-  const warm = spawnLogged([
-    "deno",
-    "run",
-    "--quiet",
-    "-P=agent",
-    `${ROOT}main.ts`,
-    "version",
-  ]);
+  const warm = spawnLogged([...kubeGwCommand(), "version"]);
   if (!(await warm.status).success) throw new Error(`kube-gw version failed:\n${warm.tail()}`);
+  console.error(`agent: ${warm.stdout.trim()} (dist/kube-gw.js, rebuilt)`);
 
   const results: ScenarioResult[] = [];
   const started = performance.now();
