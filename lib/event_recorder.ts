@@ -10,7 +10,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { EventFilter, type EventVerdict } from "./event_dedupe.ts";
+import { EventFilter } from "./event_dedupe.ts";
 import type { JsonApi } from "./json_api.ts";
 import { microTime } from "./leader_election.ts";
 import { boundText } from "./text.ts";

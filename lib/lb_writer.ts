@@ -10,7 +10,7 @@
 
 import type { StatusWriter } from "./controller_ports.ts";
 import type { JsonApi } from "./json_api.ts";
-import { type LbServiceRecord, loadBalancerStatus } from "./lb_service.ts";
+import { loadBalancerStatus } from "./lb_service.ts";
 
 /** The path of a Service's status subresource. */
 export function statusPath(namespace: string, name: string): string {
