@@ -8,6 +8,7 @@
 import { Command, CommanderError, Option } from "commander";
 import type { OptionKey, RawOptions } from "./config.ts";
 import { UsageError } from "./config.ts";
+import { DEFAULT_CLASS } from "./lb_service.ts";
 
 /** The subcommands. */
 export type CommandName = "run" | "once" | "plan" | "drain" | "controller" | "version";
@@ -36,7 +37,7 @@ export const FLAG_ENV = {
   namespace: "KUBEGW_NAMESPACE",
   selector: "KUBEGW_SELECTOR",
   metricsAddress: "KUBEGW_METRICS_ADDRESS",
-  // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+  // Issue 12, kube-proxy health and address lifetimes.
   kubeProxyHealth: "KUBEGW_KUBE_PROXY_HEALTH",
   addressLifetime: "KUBEGW_ADDRESS_LIFETIME",
   // LoadBalancer Services (issue 11).
@@ -47,7 +48,7 @@ export const FLAG_ENV = {
   leaderElect: "KUBEGW_LEADER_ELECT",
   leaseNamespace: "KUBEGW_LEASE_NAMESPACE",
   apiStaleAfter: "KUBEGW_API_STALE_AFTER",
-  // The agent's addresses and announce gate (issue 11 item 6, issue 12; branch gate).
+  // The agent's addresses and announce gate (issue 11 item 6, issue 12).
   externalIps: "KUBEGW_EXTERNAL_IPS",
   announce: "KUBEGW_ANNOUNCE",
   announceDelay: "KUBEGW_ANNOUNCE_DELAY",
@@ -137,7 +138,7 @@ function addCommon(cmd: Command, api: boolean): Command {
       ).default("45s"),
     )
     .addOption(metricsAddressOption("127.0.0.1:9472"))
-    // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+    // Issue 12, kube-proxy health and address lifetimes.
     .addOption(
       option(
         "kubeProxyHealth",
@@ -153,14 +154,9 @@ function addCommon(cmd: Command, api: boolean): Command {
         "add addresses with this lifetime and renew them at a third of it, or off",
       ).default("off"),
     )
-    // The agent's addresses and announce gate (issue 11 item 6, issue 12; branch gate).
-    .addOption(
-      option("class", "--class <class>", "announce the LoadBalancer addresses of this class")
-        .default("kube-gw.io/anycast"),
-    )
-    .addOption(
-      option("defaultClass", "--default-class [bool]", "also of Services without a class"),
-    )
+    // The agent's addresses and announce gate (issue 11 item 6, issue 12).
+    .addOption(classOption("announce the LoadBalancer addresses of this class"))
+    .addOption(defaultClassOption("also of Services without a class"))
     .addOption(
       option("externalIps", "--external-ips [bool]", "announce spec.externalIPs; false: ignore")
         .default("true"),
@@ -178,16 +174,21 @@ function addCommon(cmd: Command, api: boolean): Command {
     );
 }
 
+/** `--class`, shared by the agent and the controller; only the help text differs. */
+function classOption(description: string): Option {
+  return option("class", "--class <class>", description).default(DEFAULT_CLASS);
+}
+
+/** `--default-class`, shared by the agent and the controller. */
+function defaultClassOption(description: string): Option {
+  return option("defaultClass", "--default-class [bool]", description);
+}
+
 /** The options of `kube-gw controller`. */
 function addController(cmd: Command): Command {
   cmd
-    .addOption(
-      option("class", "--class <class>", "the spec.loadBalancerClass served")
-        .default("kube-gw.io/anycast"),
-    )
-    .addOption(
-      option("defaultClass", "--default-class [bool]", "also serve Services without a class"),
-    )
+    .addOption(classOption("the spec.loadBalancerClass served"))
+    .addOption(defaultClassOption("also serve Services without a class"))
     .addOption(
       option("pool", "--pool <cidr>", "the default pool; repeatable or comma-separated")
         .argParser(collect),

@@ -18,6 +18,7 @@ import { parseIp } from "./ip.ts";
 import { parseAddressLifetime } from "./address_lifetime.ts";
 import { parseKubeProxyHealth } from "./proxy_health.ts";
 import type { Level, LogFormat } from "./log.ts";
+import { DEFAULT_CLASS } from "./lb_service.ts";
 
 /** Bad input from the command line or the environment; exit code 2. */
 export class UsageError extends Error {
@@ -52,10 +53,10 @@ export interface Config {
   readonly selector?: string;
   /** Where `/metrics`, `/healthz` and `/readyz` listen; `undefined` when off. */
   readonly metricsAddress?: ListenAddress;
-  // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+  // Issue 12, kube-proxy health and address lifetimes.
   /** kube-proxy's health endpoint (`--kube-proxy-health`); `undefined` when off. */
   readonly kubeProxyHealth?: string;
-  // Issue 11 item 6 and issue 12, the agent's addresses and announce gate (branch gate).
+  // Issue 11 item 6 and issue 12, the agent's addresses and announce gate.
   /** Which LoadBalancer Services are kube-gw's (`--class`, `--default-class`). */
   readonly classes: { readonly class: string; readonly defaultClass: boolean };
   /** Take `spec.externalIPs` (`--external-ips`). @default true */
@@ -86,10 +87,10 @@ export interface RawOptions {
   readonly namespace?: readonly string[];
   readonly selector?: string;
   readonly metricsAddress?: string;
-  // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+  // Issue 12, kube-proxy health and address lifetimes.
   readonly kubeProxyHealth?: string;
   readonly addressLifetime?: string;
-  // Issue 11 item 6 and issue 12 (branch gate).
+  // Issue 11 item 6 and issue 12.
   readonly externalIps?: string | boolean;
   readonly announce?: string;
   readonly announceDelay?: string;
@@ -355,7 +356,7 @@ export function parseConfig(raw: RawOptions): Config {
       raw.metricsAddress ?? "127.0.0.1:9472",
       src("metricsAddress", "--metrics-address"),
     ),
-    // Issue 12, kube-proxy health and address lifetimes (branch proxyhealth).
+    // Issue 12, kube-proxy health and address lifetimes.
     kubeProxyHealth: renamed(
       "--kube-proxy-health",
       src("kubeProxyHealth", "--kube-proxy-health"),
@@ -367,7 +368,7 @@ export function parseConfig(raw: RawOptions): Config {
       () => parseAddressLifetime(raw.addressLifetime),
     ),
     apiStaleAfterMs,
-    // Issue 11 item 6 and issue 12 (branch gate).
+    // Issue 11 item 6 and issue 12.
     classes: parseClassOptions(raw),
     externalIPs: raw.externalIps === undefined
       ? true
@@ -390,7 +391,7 @@ const CLASS =
  * @throws {UsageError} naming the flag or environment variable.
  */
 export function parseClassOptions(raw: RawOptions): { class: string; defaultClass: boolean } {
-  const cls = (raw.class ?? "kube-gw.io/anycast").trim();
+  const cls = (raw.class ?? DEFAULT_CLASS).trim();
   if (!CLASS.test(cls)) {
     throw bad(
       sourceOf(raw, "class", "--class"),
