@@ -8,30 +8,30 @@
  * @module
  */
 
-import { logSettings, runAgent } from "./lib/agent.ts";
-import { drain, runOnce, runPlan } from "./lib/commands.ts";
-import { formatPlan } from "./lib/plan_table.ts";
+import { logSettings, runAgent } from "./lib/agent/run.ts";
+import { drain, runOnce, runPlan } from "./lib/agent/commands.ts";
+import { formatPlan } from "./lib/agent/plan_table.ts";
 import type { HealthSourceOptions } from "./lib/ports.ts";
-import { KubeProxyHealthPoller } from "./lib/proxy_health_poller.ts";
+import { KubeProxyHealthPoller } from "./lib/agent/kube_proxy_poller.ts";
 import { ENV_VARS, parseArgs } from "./lib/cli.ts";
-import { type Config, parseConfig, type RawOptions, UsageError } from "./lib/config.ts";
-import { parseControllerConfig } from "./lib/controller_config.ts";
-import { ControllerMetrics } from "./lib/controller_metrics.ts";
-import { runController } from "./lib/controller_run.ts";
-import { holderIdentity } from "./lib/leader_election.ts";
-import { IpRoute2 } from "./lib/iproute2.ts";
-import { KubeApi } from "./lib/kube_api.ts";
+import { type Config, parseConfig, type RawOptions, UsageError } from "./lib/agent/config.ts";
+import { parseControllerConfig } from "./lib/controller/config.ts";
+import { ControllerMetrics } from "./lib/controller/metrics.ts";
+import { runController } from "./lib/controller/run.ts";
+import { holderIdentity } from "./lib/controller/leader/decision.ts";
+import { IpRoute2 } from "./lib/kernel/iproute2.ts";
+import { KubeApi } from "./lib/kube/client.ts";
 import {
   type ApiConnection,
   connectionFromKubeconfig,
   inClusterConnection,
   mergeKubeconfigs,
   SERVICE_ACCOUNT_DIR,
-} from "./lib/kubeconfig.ts";
-import { flushLogs, setupLogging } from "./lib/log.ts";
+} from "./lib/kube/kubeconfig.ts";
+import { flushLogs, setupLogging } from "./lib/base/log.ts";
 import { getLogger } from "@logtape/logtape";
-import { Metrics } from "./lib/metrics.ts";
-import { COMMIT, VERSION } from "./lib/version.ts";
+import { Metrics } from "./lib/agent/metrics.ts";
+import { COMMIT, VERSION } from "./lib/base/version.ts";
 
 const log = getLogger(["kube-gw"]);
 
@@ -161,7 +161,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case "run": {
         // Stop within a second of a signal, even if something hangs; but never leave an `ip`
-        // running: the reconciler gives it 5 s, then SIGTERM and SIGKILL 1 s later (lib/spawn.ts).
+        // running: the reconciler gives it 5 s, then SIGTERM and SIGKILL 1 s later (lib/kernel/spawn.ts).
         controller.signal.addEventListener("abort", () => {
           log.info("stopping; addresses stay in place");
           setTimeout(async () => {

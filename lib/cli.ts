@@ -6,9 +6,9 @@
  */
 
 import { Command, CommanderError, Option } from "commander";
-import type { OptionKey, RawOptions } from "./config.ts";
-import { UsageError } from "./config.ts";
-import { DEFAULT_CLASS } from "./lb_service.ts";
+import type { OptionKey, RawOptions } from "./agent/config.ts";
+import { UsageError } from "./agent/config.ts";
+import { DEFAULT_CLASS } from "./controller/lb_service.ts";
 
 /** The subcommands. */
 export type CommandName = "run" | "once" | "plan" | "drain" | "controller" | "version";

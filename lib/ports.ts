@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { HealthState } from "./proxy_health.ts";
+import type { HealthState } from "./agent/kube_proxy_health.ts";
 
 /** One address as read from the interface. */
 export interface InterfaceAddress {
@@ -160,7 +160,7 @@ export type TimerId = number | object;
 
 /**
  * Time, as the core sees it: a monotonic `now()` in milliseconds and timers.
- * The real clock is `systemClock` (lib/system_clock.ts); tests use a fake one.
+ * The real clock is `systemClock` (lib/base/system_clock.ts); tests use a fake one.
  */
 export interface Clock {
   /** Milliseconds on a monotonic scale (only differences mean anything). */

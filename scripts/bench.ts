@@ -18,7 +18,7 @@
  * @module
  */
 
-import { sweepStale } from "../test/support/netns.ts";
+import { sweepStale } from "../test/support/procs/netns.ts";
 import { apiCost } from "./bench/api_cost.ts";
 import { type BenchConfig, FULL, SMALL } from "./bench/config.ts";
 import { churn } from "./bench/churn.ts";
@@ -31,7 +31,7 @@ import { renewal } from "./bench/renewal.ts";
 import { killAll, readProc, spawnLogged } from "./bench/processes.ts";
 import { formatTable, type ScenarioResult } from "./bench/report.ts";
 import { disposeAll } from "./bench/stage.ts";
-import { kubeGwCommand } from "../test/support/agent.ts";
+import { kubeGwCommand } from "../test/support/procs/agent.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 

@@ -12,7 +12,7 @@
  *   When the runtime cannot be had, prints one `SKIPPED` line per target and
  *   exits with status 3.
  *
- * The commit goes into the bundle, never into the tree: `lib/version.ts`
+ * The commit goes into the bundle, never into the tree: `lib/base/version.ts`
  * says `COMMIT = "source"`, and the build replaces that one literal in its
  * output, so a build leaves `git status` clean and a run from source says
  * "source".
@@ -20,8 +20,8 @@
  * @module
  */
 
-import { AGENT_V8_FLAG, agentFlags } from "../lib/permissions.ts";
-import { VERSION } from "../lib/version.ts";
+import { AGENT_V8_FLAG, agentFlags } from "./permissions.ts";
+import { VERSION } from "../lib/base/version.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DIST = `${ROOT}dist`;
@@ -58,7 +58,7 @@ export function injectCommit(bundle: string, commit: string): string {
   const found = [...bundle.matchAll(re)];
   if (found.length !== 1) {
     throw new BuildError(
-      `expected one 'COMMIT = "source";' in the bundle, found ${found.length}: did lib/version.ts change?`,
+      `expected one 'COMMIT = "source";' in the bundle, found ${found.length}: did lib/base/version.ts change?`,
     );
   }
   return bundle.replace(re, (_m, name) => `${name} = "${commit}";`);

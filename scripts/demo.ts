@@ -9,15 +9,15 @@
  * @module
  */
 
-import { logSettings, runAgent } from "../lib/agent.ts";
-import { runPlan } from "../lib/commands.ts";
-import { parseConfig } from "../lib/config.ts";
-import { IpRoute2 } from "../lib/iproute2.ts";
-import { KubeApi } from "../lib/kube_api.ts";
-import { flushLogs, setupLogging } from "../lib/log.ts";
-import { formatPlan } from "../lib/plan_table.ts";
-import { demoSlice } from "../test/support/endpoint_slices.ts";
-import { DEMO_SERVICE, FakeApiServer } from "../test/support/fake_apiserver.ts";
+import { logSettings, runAgent } from "../lib/agent/run.ts";
+import { runPlan } from "../lib/agent/commands.ts";
+import { parseConfig } from "../lib/agent/config.ts";
+import { IpRoute2 } from "../lib/kernel/iproute2.ts";
+import { KubeApi } from "../lib/kube/client.ts";
+import { flushLogs, setupLogging } from "../lib/base/log.ts";
+import { formatPlan } from "../lib/agent/plan_table.ts";
+import { demoSlice } from "../test/support/fakes/endpoint_slices.ts";
+import { DEMO_SERVICE, FakeApiServer } from "../test/support/fakes/apiserver.ts";
 import { waitFor } from "../test/support/wait.ts";
 
 const decoder = new TextDecoder();

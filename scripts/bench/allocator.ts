@@ -13,10 +13,10 @@
  * @module
  */
 
-import { Allocator } from "../../lib/allocator.ts";
-import { parseCidr } from "../../lib/cidr.ts";
-import type { LbServiceRecord } from "../../lib/lb_service.ts";
-import type { Pool } from "../../lib/pools.ts";
+import { Allocator } from "../../lib/controller/allocator.ts";
+import { parseCidr } from "../../lib/base/cidr.ts";
+import type { LbServiceRecord } from "../../lib/controller/lb_service.ts";
+import type { Pool } from "../../lib/controller/pools.ts";
 
 const count = Number(Deno.args[0] ?? 10_000);
 const pools: Pool[] = [

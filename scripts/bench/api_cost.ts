@@ -24,18 +24,18 @@ import { sleep, Stage, within } from "./stage.ts";
 import { acrossRuns } from "./stats.ts";
 
 const TEN_MINUTES = 600_000;
-/** The agent's LIST page size (lib/list_watch.ts). */
+/** The agent's LIST page size (lib/kube/list_watch.ts). */
 const PAGE = 500;
 
 interface Counted {
   readonly lists: number;
   readonly watches: number;
-  /** The liveness probe's `GET /version`, every 30 s while a watch is open (lib/kube_api.ts). */
+  /** The liveness probe's `GET /version`, every 30 s while a watch is open (lib/kube/client.ts). */
   readonly probes: number;
   readonly total: number;
 }
 
-/** The liveness probe's period (lib/kube_api.ts). */
+/** The liveness probe's period (lib/kube/client.ts). */
 const PROBE_MS = 30_000;
 
 function count(stage: Stage, from: number, windowMs: number): Counted {

@@ -17,15 +17,15 @@
  * @module
  */
 
-import { apiNotReady } from "../../lib/api_staleness.ts";
-import { KubeApi } from "../../lib/kube_api.ts";
-import type { ListWatch } from "../../lib/list_watch.ts";
-import type { ServiceRecord } from "../../lib/service.ts";
-import { serviceSource, type ServiceStore } from "../../lib/service_source.ts";
-import { systemClock } from "../../lib/system_clock.ts";
-import { FakeApiServer } from "../../test/support/fake_apiserver.ts";
-import { runSources } from "../../test/support/running_sources.ts";
-import { TcpProxy } from "../../test/support/tcp_proxy.ts";
+import { apiNotReady } from "../../lib/kube/staleness.ts";
+import { KubeApi } from "../../lib/kube/client.ts";
+import type { ListWatch } from "../../lib/kube/list_watch.ts";
+import type { ServiceRecord } from "../../lib/service/record.ts";
+import { serviceSource, type ServiceStore } from "../../lib/agent/service_source.ts";
+import { systemClock } from "../../lib/base/system_clock.ts";
+import { FakeApiServer } from "../../test/support/fakes/apiserver.ts";
+import { runSources } from "../../test/support/procs/running_sources.ts";
+import { TcpProxy } from "../../test/support/fakes/tcp_proxy.ts";
 import { waitFor } from "../../test/support/wait.ts";
 
 const fixture = (name: string) =>

@@ -35,7 +35,7 @@ import {
 } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
 import { IpBatch, service, sleep, Stage, within } from "./stage.ts";
-import { waitReadyz } from "../../test/support/status.ts";
+import { waitReadyz } from "../../test/support/procs/status.ts";
 import { acrossRuns, type Distribution, distribution } from "./stats.ts";
 
 interface Driven {

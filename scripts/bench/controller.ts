@@ -25,16 +25,16 @@
  * @module
  */
 
-import { FakeApiServer } from "../../test/support/fake_apiserver.ts";
+import { FakeApiServer } from "../../test/support/fakes/apiserver.ts";
 import {
   freePort,
   kubeGwCommand,
   LoggedProcess,
   startAgent,
   writeKubeconfig,
-} from "../../test/support/agent.ts";
+} from "../../test/support/procs/agent.ts";
 import { waitFor } from "../../test/support/wait.ts";
-import { waitReadyz } from "../../test/support/status.ts";
+import { waitReadyz } from "../../test/support/procs/status.ts";
 
 const CLASS = "kube-gw.io/anycast";
 /** The controller's environment besides PATH (BENCH_MALLOC_ARENA_MAX sets glibc's arena cap). */

@@ -23,7 +23,7 @@ import { ExecCounter, metricsPort, processCpuMs, reconciles, scrape } from "./pr
 import type { Row, ScenarioResult } from "./report.ts";
 import { K8S_NAMESPACE, sleep, slice, Stage, within } from "./stage.ts";
 import { acrossRuns, type Distribution, distribution } from "./stats.ts";
-import { endpointSlice } from "../../test/support/endpoint_slices.ts";
+import { endpointSlice } from "../../test/support/fakes/endpoint_slices.ts";
 
 interface EndpointsRun {
   readonly withdraw: Distribution;

@@ -16,7 +16,7 @@
 import { addressAt, BLOCK, NETWORK } from "./addresses.ts";
 import type { BenchConfig } from "./config.ts";
 import { metricsPort, startBenchAgent, startPrototype } from "./processes.ts";
-import { waitReadyz } from "../../test/support/status.ts";
+import { waitReadyz } from "../../test/support/procs/status.ts";
 import type { Row, ScenarioResult } from "./report.ts";
 import { K8S_NAMESPACE, service, sleep, Stage, within } from "./stage.ts";
 import { acrossRuns, type Distribution, distribution } from "./stats.ts";

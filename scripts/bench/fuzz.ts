@@ -1,6 +1,6 @@
 /**
  * Scenario `fuzz` (issue 9, "Done when" and item 3): the fuzz run of
- * `test/support/fuzz_run.ts` at the configured size, and the agent's peak
+ * `test/support/procs/fuzz_run.ts` at the configured size, and the agent's peak
  * resident memory (VmHWM) for one large Service object (`fuzz.bigServiceMb`,
  * 5 MB in the full run) through the fake API server, next to the same agent
  * without it. Every figure is the agent process's, not this process's.
@@ -11,10 +11,10 @@
  * @module
  */
 
-import { startAgent, writeKubeconfig } from "../../test/support/agent.ts";
-import { FakeApiServer } from "../../test/support/fake_apiserver.ts";
-import { peakRssOf, runFuzz } from "../../test/support/fuzz_run.ts";
-import { Netns } from "../../test/support/netns.ts";
+import { startAgent, writeKubeconfig } from "../../test/support/procs/agent.ts";
+import { FakeApiServer } from "../../test/support/fakes/apiserver.ts";
+import { peakRssOf, runFuzz } from "../../test/support/procs/fuzz_run.ts";
+import { Netns } from "../../test/support/procs/netns.ts";
 import type { BenchConfig } from "./config.ts";
 import type { Row, ScenarioResult } from "./report.ts";
 import { acrossRuns } from "./stats.ts";

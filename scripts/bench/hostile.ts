@@ -13,10 +13,10 @@
  * @module
  */
 
-import { parseCidr } from "../../lib/cidr.ts";
-import { DesiredState } from "../../lib/desired.ts";
-import { jsonLines } from "../../lib/kube_api.ts";
-import { MAX_EXTERNAL_IPS, projectService } from "../../lib/service.ts";
+import { parseCidr } from "../../lib/base/cidr.ts";
+import { DesiredState } from "../../lib/agent/desired.ts";
+import { jsonLines } from "../../lib/kube/client.ts";
+import { MAX_EXTERNAL_IPS, projectService } from "../../lib/service/record.ts";
 
 const NETS = [parseCidr("10.64.0.0/10")];
 

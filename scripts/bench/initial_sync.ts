@@ -17,7 +17,7 @@ import { procMemory, startBenchAgent, startPrototype } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
 import { IpBatch, service, Stage, within } from "./stage.ts";
 import { acrossRuns } from "./stats.ts";
-import type { ServiceSpec } from "../../test/support/fake_apiserver.ts";
+import type { ServiceSpec } from "../../test/support/fakes/apiserver.ts";
 import { waitFor } from "../../test/support/wait.ts";
 
 /** N Services `svc-i` with addresses 2i and 2i+1 of the seeded block. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { IpMonitor } from "../../test/support/netns.ts";
+import { IpMonitor } from "../../test/support/procs/netns.ts";
 
 /** One address change as the kernel reported it. */
 export interface AddressEvent {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { kubeGwCommand, LoggedProcess } from "../../test/support/agent.ts";
+import { kubeGwCommand, LoggedProcess } from "../../test/support/procs/agent.ts";
 
 export { LoggedProcess };
 

@@ -7,10 +7,10 @@
  * @module
  */
 
-import { FakeApiServer, type ServiceSpec } from "../../test/support/fake_apiserver.ts";
-import { writeKubeconfig } from "../../test/support/agent.ts";
-import { endpointSlice } from "../../test/support/endpoint_slices.ts";
-import { Netns } from "../../test/support/netns.ts";
+import { FakeApiServer, type ServiceSpec } from "../../test/support/fakes/apiserver.ts";
+import { writeKubeconfig } from "../../test/support/procs/agent.ts";
+import { endpointSlice } from "../../test/support/fakes/endpoint_slices.ts";
+import { Netns } from "../../test/support/procs/netns.ts";
 import { NETWORK } from "./addresses.ts";
 import { AddressMonitor } from "./monitor.ts";
 

@@ -3,13 +3,13 @@
  * its addresses past their lifetime with no delete, and once it is killed the
  * kernel removes them within the lifetime.
  */
-import { demoSlice } from "../support/endpoint_slices.ts";
+import { demoSlice } from "../support/fakes/endpoint_slices.ts";
 import assert from "node:assert/strict";
-import { DEMO_SERVICE } from "../support/fake_apiserver.ts";
-import { IpMonitor } from "../support/netns.ts";
-import { startAgent } from "../support/agent.ts";
-import { agentWorld } from "../support/agent_world.ts";
-import { statusOf } from "../support/status.ts";
+import { DEMO_SERVICE } from "../support/fakes/apiserver.ts";
+import { IpMonitor } from "../support/procs/netns.ts";
+import { startAgent } from "../support/procs/agent.ts";
+import { agentWorld } from "../support/procs/agent_world.ts";
+import { statusOf } from "../support/procs/status.ts";
 import { waitFor } from "../support/wait.ts";
 
 const LIFETIME_MS = 3000;

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { DEMO_SERVICE, type FakeApiServerOptions } from "../support/fake_apiserver.ts";
-import { IpMonitor } from "../support/netns.ts";
-import { runKubeGw, startAgent, writeKubeconfig } from "../support/agent.ts";
-import { agentWorld } from "../support/agent_world.ts";
-import { demoSlice } from "../support/endpoint_slices.ts";
-import { statusOf } from "../support/status.ts";
+import { DEMO_SERVICE, type FakeApiServerOptions } from "../support/fakes/apiserver.ts";
+import { IpMonitor } from "../support/procs/netns.ts";
+import { runKubeGw, startAgent, writeKubeconfig } from "../support/procs/agent.ts";
+import { agentWorld } from "../support/procs/agent_world.ts";
+import { demoSlice } from "../support/fakes/endpoint_slices.ts";
+import { statusOf } from "../support/procs/status.ts";
 import { waitFor } from "../support/wait.ts";
 
 const fixture = (name: string) =>

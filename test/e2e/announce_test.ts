@@ -3,10 +3,10 @@
  * what it announces follows the endpoints kube-proxy can use.
  */
 import assert from "node:assert/strict";
-import { runKubeGw, startAgent } from "../support/agent.ts";
-import { agentWorld } from "../support/agent_world.ts";
-import { endpointSlice } from "../support/endpoint_slices.ts";
-import { statusOf } from "../support/status.ts";
+import { runKubeGw, startAgent } from "../support/procs/agent.ts";
+import { agentWorld } from "../support/procs/agent_world.ts";
+import { endpointSlice } from "../support/fakes/endpoint_slices.ts";
+import { statusOf } from "../support/procs/status.ts";
 
 const DELAY_MS = 1000;
 

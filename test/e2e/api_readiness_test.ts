@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { DEMO_SERVICE } from "../support/fake_apiserver.ts";
-import { startAgent } from "../support/agent.ts";
-import { agentWorld } from "../support/agent_world.ts";
-import { statusOf } from "../support/status.ts";
+import { DEMO_SERVICE } from "../support/fakes/apiserver.ts";
+import { startAgent } from "../support/procs/agent.ts";
+import { agentWorld } from "../support/procs/agent_world.ts";
+import { statusOf } from "../support/procs/status.ts";
 
 Deno.test("readyz turns 503 while the API server is unreachable and the addresses stay; it recovers", async () => {
   await using w = await agentWorld("apiready");

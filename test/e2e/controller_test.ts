@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
-import { FakeApiServer, type K8sObject } from "../support/fake_apiserver.ts";
-import { freePort, type LoggedProcess, startAgent, writeKubeconfig } from "../support/agent.ts";
+import { FakeApiServer, type K8sObject } from "../support/fakes/apiserver.ts";
+import {
+  freePort,
+  type LoggedProcess,
+  startAgent,
+  writeKubeconfig,
+} from "../support/procs/agent.ts";
 import { waitFor } from "../support/wait.ts";
-import { runPlanted } from "../support/planted_run.ts";
-import { waitReadyz } from "../support/status.ts";
+import { runPlanted } from "../support/procs/planted_run.ts";
+import { waitReadyz } from "../support/procs/status.ts";
 
 const CLASS = "kube-gw.io/anycast";
 

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runFuzz } from "../support/fuzz_run.ts";
+import { runFuzz } from "../support/procs/fuzz_run.ts";
 
 Deno.test("fuzz: only canonical in-network addresses reach the interface, nothing runs, logs and memory stay bounded", async () => {
   const r = await runFuzz({ seed: 20261129, strings: 10_000, services: 300, hugeChars: 100_000 });

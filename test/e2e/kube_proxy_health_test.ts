@@ -6,11 +6,11 @@
  * poll; a 200 brings the address back after the hold-down.
  */
 import assert from "node:assert/strict";
-import { FakeApiServer } from "../support/fake_apiserver.ts";
-import { Netns } from "../support/netns.ts";
-import { freePort, startAgent, writeKubeconfig } from "../support/agent.ts";
-import { endpointSlice } from "../support/endpoint_slices.ts";
-import { statusOf } from "../support/status.ts";
+import { FakeApiServer } from "../support/fakes/apiserver.ts";
+import { Netns } from "../support/procs/netns.ts";
+import { freePort, startAgent, writeKubeconfig } from "../support/procs/agent.ts";
+import { endpointSlice } from "../support/fakes/endpoint_slices.ts";
+import { statusOf } from "../support/procs/status.ts";
 import { waitFor } from "../support/wait.ts";
 
 type Mode = "ok" | "stale" | "ineligible";

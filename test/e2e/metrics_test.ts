@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
-import { Netns } from "../support/netns.ts";
-import { runKubeGw, startAgent, writeKubeconfig } from "../support/agent.ts";
-import { endpointSlice } from "../support/endpoint_slices.ts";
-import { statusOf } from "../support/status.ts";
+import { DEMO_SERVICE, FakeApiServer } from "../support/fakes/apiserver.ts";
+import { Netns } from "../support/procs/netns.ts";
+import { runKubeGw, startAgent, writeKubeconfig } from "../support/procs/agent.ts";
+import { endpointSlice } from "../support/fakes/endpoint_slices.ts";
+import { statusOf } from "../support/procs/status.ts";
 
 Deno.test("readyz waits for the first list while the API server is down; metrics follow the interface", async () => {
   const started = Date.now() / 1000;

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
-import { demoSlice } from "../support/endpoint_slices.ts";
-import { Netns } from "../support/netns.ts";
-import { freePort, writeKubeconfig } from "../support/agent.ts";
-import { runPlanted } from "../support/planted_run.ts";
+import { DEMO_SERVICE, FakeApiServer } from "../support/fakes/apiserver.ts";
+import { demoSlice } from "../support/fakes/endpoint_slices.ts";
+import { Netns } from "../support/procs/netns.ts";
+import { freePort, writeKubeconfig } from "../support/procs/agent.ts";
+import { runPlanted } from "../support/procs/planted_run.ts";
 
 Deno.test("after start-up the agent, with the shipped flags, cannot run a shell, write a file, or read /etc/shadow", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kube-gw-planted-" });

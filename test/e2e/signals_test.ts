@@ -9,10 +9,10 @@
  */
 
 import assert from "node:assert/strict";
-import { DEMO_SERVICE, type ServiceSpec } from "../support/fake_apiserver.ts";
-import { ip, Netns } from "../support/netns.ts";
-import { type LoggedProcess, startAgent } from "../support/agent.ts";
-import { agentWorld } from "../support/agent_world.ts";
+import { DEMO_SERVICE, type ServiceSpec } from "../support/fakes/apiserver.ts";
+import { ip, Netns } from "../support/procs/netns.ts";
+import { type LoggedProcess, startAgent } from "../support/procs/agent.ts";
+import { agentWorld } from "../support/procs/agent_world.ts";
 import { waitFor } from "../support/wait.ts";
 
 const SERVICES = 40;

@@ -8,10 +8,10 @@
  */
 
 import assert from "node:assert/strict";
-import { FakeApiServer } from "../support/fake_apiserver.ts";
-import { Netns } from "../support/netns.ts";
-import { startAgent, writeKubeconfig } from "../support/agent.ts";
-import { statusOf } from "../support/status.ts";
+import { FakeApiServer } from "../support/fakes/apiserver.ts";
+import { Netns } from "../support/procs/netns.ts";
+import { startAgent, writeKubeconfig } from "../support/procs/agent.ts";
+import { statusOf } from "../support/procs/status.ts";
 
 Deno.test("two agents with different selectors on one interface each warn, naming the addresses", async () => {
   await using ns = await Netns.create("fight");

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
-import { demoSlice } from "../support/endpoint_slices.ts";
-import { Netns } from "../support/netns.ts";
-import { startAgent, writeKubeconfig } from "../support/agent.ts";
-import { statusOf } from "../support/status.ts";
+import { DEMO_SERVICE, FakeApiServer } from "../support/fakes/apiserver.ts";
+import { demoSlice } from "../support/fakes/endpoint_slices.ts";
+import { Netns } from "../support/procs/netns.ts";
+import { startAgent, writeKubeconfig } from "../support/procs/agent.ts";
+import { statusOf } from "../support/procs/status.ts";
 
 Deno.test("an upgrade (SIGTERM, then a new process) never takes an address away and changes nothing", async () => {
   await using ns = await Netns.create("upgrade");

@@ -1,19 +1,19 @@
 /**
  * Announce only what can be delivered, on the real BGP fabric (see
- * test/support/fabric.ts): a Service whose endpoints go to zero leaves the
+ * test/support/fabric/fabric.ts): a Service whose endpoints go to zero leaves the
  * leaf's FIB from both gateways; a Local Service with its pod on gw1 only is
  * announced by gw1 only, and every client request to it succeeds; gw1's
  * kube-proxy health turning 503 takes gw1 out without a failed request.
  */
 
 import assert from "node:assert/strict";
-import { freePort, writeKubeconfig } from "../support/agent.ts";
-import { endpointSlice } from "../support/endpoint_slices.ts";
-import { FABRIC, Fabric } from "../support/fabric.ts";
-import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
-import type { ServiceObject } from "../support/kube_proxy.ts";
-import type { ProbeResult } from "../support/probe_client.ts";
-import type { FibView } from "../support/route_monitor.ts";
+import { freePort, writeKubeconfig } from "../support/procs/agent.ts";
+import { endpointSlice } from "../support/fakes/endpoint_slices.ts";
+import { FABRIC, Fabric } from "../support/fabric/fabric.ts";
+import { DEMO_SERVICE, FakeApiServer } from "../support/fakes/apiserver.ts";
+import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
+import type { ProbeResult } from "../support/fabric/probe_client.ts";
+import type { FibView } from "../support/fabric/route_monitor.ts";
 import { waitFor } from "../support/wait.ts";
 
 const BOUND_MS = 5000;

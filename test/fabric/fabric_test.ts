@@ -1,5 +1,5 @@
 /**
- * The whole path on a real BGP fabric (see test/support/fabric.ts): a Service
+ * The whole path on a real BGP fabric (see test/support/fabric/fabric.ts): a Service
  * becomes anycast /32s on both gateways, the leaf installs them with a next hop
  * per gateway, kube-proxy-style rules forward to the pods, and `kube-gw drain`
  * takes a gateway out without a failed request.
@@ -9,14 +9,14 @@
  * `ip monitor route`, and one `FABRIC_TIMING {json}` line for collecting runs.
  */
 
-import { demoSlice } from "../support/endpoint_slices.ts";
+import { demoSlice } from "../support/fakes/endpoint_slices.ts";
 import assert from "node:assert/strict";
-import { runKubeGw, writeKubeconfig } from "../support/agent.ts";
-import { FABRIC, Fabric, type GatewayName, gatewayOf } from "../support/fabric.ts";
-import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
-import type { ServiceObject } from "../support/kube_proxy.ts";
-import type { ProbeResult } from "../support/probe_client.ts";
-import type { FibView } from "../support/route_monitor.ts";
+import { runKubeGw, writeKubeconfig } from "../support/procs/agent.ts";
+import { FABRIC, Fabric, type GatewayName, gatewayOf } from "../support/fabric/fabric.ts";
+import { DEMO_SERVICE, FakeApiServer } from "../support/fakes/apiserver.ts";
+import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
+import type { ProbeResult } from "../support/fabric/probe_client.ts";
+import type { FibView } from "../support/fabric/route_monitor.ts";
 
 const VIPS = ["10.0.100.30/32", "10.0.100.31/32"];
 const TARGETS: readonly [string, number][] = [

@@ -1,5 +1,5 @@
 /**
- * LoadBalancer Services on the BGP test fabric (see test/support/fabric.ts),
+ * LoadBalancer Services on the BGP test fabric (see test/support/fabric/fabric.ts),
  * with `kube-gw controller` allocating from a pool and both gateways' agents
  * announcing only what they can deliver (issues 11 and 12):
  *
@@ -21,15 +21,15 @@
  */
 
 import assert from "node:assert/strict";
-import { freePort, type LoggedProcess, writeKubeconfig } from "../support/agent.ts";
-import { endpointSlice } from "../support/endpoint_slices.ts";
-import { FABRIC, Fabric, type GatewayName, gatewayOf } from "../support/fabric.ts";
-import { FakeApiServer } from "../support/fake_apiserver.ts";
-import type { ServiceObject } from "../support/kube_proxy.ts";
-import type { ProbeResult } from "../support/probe_client.ts";
-import type { FibView } from "../support/route_monitor.ts";
+import { freePort, type LoggedProcess, writeKubeconfig } from "../support/procs/agent.ts";
+import { endpointSlice } from "../support/fakes/endpoint_slices.ts";
+import { FABRIC, Fabric, type GatewayName, gatewayOf } from "../support/fabric/fabric.ts";
+import { FakeApiServer } from "../support/fakes/apiserver.ts";
+import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
+import type { ProbeResult } from "../support/fabric/probe_client.ts";
+import type { FibView } from "../support/fabric/route_monitor.ts";
 import { waitFor } from "../support/wait.ts";
-import { waitReadyz } from "../support/status.ts";
+import { waitReadyz } from "../support/procs/status.ts";
 
 const CLASS = "kube-gw.io/anycast";
 const BOTH = [FABRIC.gw1.uplink, FABRIC.gw2.uplink];

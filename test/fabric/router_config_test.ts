@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { readRepoFile, renderTemplate } from "../support/router_config.ts";
+import { readRepoFile, renderTemplate } from "../support/fabric/router_config.ts";
 
 const GATEWAY = { LOOPBACK: "10.0.0.20", ASN: "65001", UPLINK: "10.0.1.0" };
 const decoder = new TextDecoder();

@@ -4,11 +4,11 @@
  * RTM_NEWADDR and no delete, and an address that is not renewed expires.
  */
 import assert from "node:assert/strict";
-import { parseCidr } from "../../lib/cidr.ts";
-import { IpRoute2 } from "../../lib/iproute2.ts";
-import { makePermanent } from "../../lib/renewer.ts";
-import { managedView, plan } from "../../lib/plan.ts";
-import { IpMonitor, Netns } from "../support/netns.ts";
+import { parseCidr } from "../../lib/base/cidr.ts";
+import { IpRoute2 } from "../../lib/kernel/iproute2.ts";
+import { makePermanent } from "../../lib/agent/renewer.ts";
+import { managedView, plan } from "../../lib/agent/plan.ts";
+import { IpMonitor, Netns } from "../support/procs/netns.ts";
 import { waitFor } from "../support/wait.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8:100::/64")];

@@ -6,17 +6,17 @@
  * default timings are the unit tests' and the benchmark's.
  */
 import assert from "node:assert/strict";
-import { KubeApi, type KubeApiOptions } from "../../lib/kube_api.ts";
-import { type ApiConnection, fileToken } from "../../lib/kubeconfig.ts";
-import type { ListWatch } from "../../lib/list_watch.ts";
-import { quietObserver, type RestartReason } from "../../lib/observer.ts";
-import type { BackoffOptions } from "../../lib/backoff.ts";
-import type { ServiceRecord } from "../../lib/service.ts";
-import { serviceSource, type ServiceStore } from "../../lib/service_source.ts";
-import { systemClock } from "../../lib/system_clock.ts";
-import { FakeApiServer, type FakeApiServerOptions } from "../support/fake_apiserver.ts";
-import { runSources } from "../support/running_sources.ts";
-import { TcpProxy } from "../support/tcp_proxy.ts";
+import { KubeApi, type KubeApiOptions } from "../../lib/kube/client.ts";
+import { type ApiConnection, fileToken } from "../../lib/kube/kubeconfig.ts";
+import type { ListWatch } from "../../lib/kube/list_watch.ts";
+import { quietObserver, type RestartReason } from "../../lib/agent/observer.ts";
+import type { BackoffOptions } from "../../lib/base/backoff.ts";
+import type { ServiceRecord } from "../../lib/service/record.ts";
+import { serviceSource, type ServiceStore } from "../../lib/agent/service_source.ts";
+import { systemClock } from "../../lib/base/system_clock.ts";
+import { FakeApiServer, type FakeApiServerOptions } from "../support/fakes/apiserver.ts";
+import { runSources } from "../support/procs/running_sources.ts";
+import { TcpProxy } from "../support/fakes/tcp_proxy.ts";
 import { waitFor } from "../support/wait.ts";
 
 const fixture = (name: string) =>

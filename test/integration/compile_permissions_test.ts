@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AGENT_SET, agentFlags } from "../../lib/permissions.ts";
+import { AGENT_SET, agentFlags } from "../../scripts/permissions.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const decoder = new TextDecoder();

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { ApiError, KubeApi } from "../../lib/kube_api.ts";
-import { decodeLbService } from "../../lib/lb_service.ts";
-import { statusWriter } from "../../lib/lb_writer.ts";
-import { leaseClient } from "../../lib/lease_client.ts";
-import { INITIAL_ELECTION, nextLeaseAction } from "../../lib/leader_election.ts";
-import { EventRecorder } from "../../lib/event_recorder.ts";
-import { systemClock } from "../../lib/system_clock.ts";
-import { FakeApiServer } from "../support/fake_apiserver.ts";
+import { ApiError, KubeApi } from "../../lib/kube/client.ts";
+import { decodeLbService } from "../../lib/controller/lb_service.ts";
+import { statusWriter } from "../../lib/controller/status_writer.ts";
+import { leaseClient } from "../../lib/controller/leader/lease_api.ts";
+import { INITIAL_ELECTION, nextLeaseAction } from "../../lib/controller/leader/decision.ts";
+import { EventRecorder } from "../../lib/controller/event_recorder.ts";
+import { systemClock } from "../../lib/base/system_clock.ts";
+import { FakeApiServer } from "../support/fakes/apiserver.ts";
 
 const signal = () => new AbortController().signal;
 

@@ -7,9 +7,9 @@
  */
 
 import assert from "node:assert/strict";
-import { mergePatch } from "../support/fake_api/merge_patch.ts";
-import { FakeApiServer } from "../support/fake_apiserver.ts";
-import { TcpProxy } from "../support/tcp_proxy.ts";
+import { mergePatch } from "../support/fakes/api/merge_patch.ts";
+import { FakeApiServer } from "../support/fakes/apiserver.ts";
+import { TcpProxy } from "../support/fakes/tcp_proxy.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { IpError, IpRoute2 } from "../../lib/iproute2.ts";
-import { Netns } from "../support/netns.ts";
-import { parseCidr } from "../../lib/cidr.ts";
-import { managedView, plan } from "../../lib/plan.ts";
+import { IpError, IpRoute2 } from "../../lib/kernel/iproute2.ts";
+import { Netns } from "../support/procs/netns.ts";
+import { parseCidr } from "../../lib/base/cidr.ts";
+import { managedView, plan } from "../../lib/agent/plan.ts";
 
 Deno.test("IpRoute2 adds and removes IPv4 and IPv6 host addresses on lo in a namespace", async () => {
   await using ns = await Netns.create("ip");

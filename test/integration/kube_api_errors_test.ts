@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ApiError, ApiTlsError, KubeApi, WatchLineTooLong } from "../../lib/kube_api.ts";
+import { ApiError, ApiTlsError, KubeApi, WatchLineTooLong } from "../../lib/kube/client.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));

@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
-import { KubeApi } from "../../lib/kube_api.ts";
-import type { ApiConnection } from "../../lib/kubeconfig.ts";
-import type { ListWatch } from "../../lib/list_watch.ts";
-import { type AgentObserver, quietObserver, type RestartReason } from "../../lib/observer.ts";
+import { KubeApi } from "../../lib/kube/client.ts";
+import type { ApiConnection } from "../../lib/kube/kubeconfig.ts";
+import type { ListWatch } from "../../lib/kube/list_watch.ts";
+import { type AgentObserver, quietObserver, type RestartReason } from "../../lib/agent/observer.ts";
 import type { ListWatchApi, WatchEvent } from "../../lib/ports.ts";
-import type { ServiceRecord } from "../../lib/service.ts";
-import { serviceSource, type ServiceStore } from "../../lib/service_source.ts";
-import { systemClock } from "../../lib/system_clock.ts";
+import type { ServiceRecord } from "../../lib/service/record.ts";
+import { serviceSource, type ServiceStore } from "../../lib/agent/service_source.ts";
+import { systemClock } from "../../lib/base/system_clock.ts";
 import {
   DEMO_SERVICE,
   FakeApiServer,
   type FakeApiServerOptions,
-} from "../support/fake_apiserver.ts";
+} from "../support/fakes/apiserver.ts";
 import { waitFor as until } from "../support/wait.ts";
 
 const fixture = (name: string) =>

@@ -5,9 +5,9 @@
  * interval is shortened; the timing rules are the unit tests' (fake clock).
  */
 import assert from "node:assert/strict";
-import type { HealthState } from "../../lib/proxy_health.ts";
-import { KubeProxyHealthPoller } from "../../lib/proxy_health_poller.ts";
-import { systemClock } from "../../lib/system_clock.ts";
+import type { HealthState } from "../../lib/agent/kube_proxy_health.ts";
+import { KubeProxyHealthPoller } from "../../lib/agent/kube_proxy_poller.ts";
+import { systemClock } from "../../lib/base/system_clock.ts";
 import { waitFor } from "../support/wait.ts";
 
 type Mode = "ok" | "stale" | "ineligible" | "hang";

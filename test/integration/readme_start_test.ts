@@ -6,11 +6,11 @@
  *
  * @module
  */
-import { demoSlice } from "../support/endpoint_slices.ts";
+import { demoSlice } from "../support/fakes/endpoint_slices.ts";
 import assert from "node:assert/strict";
-import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
-import { LoggedProcess, writeKubeconfig } from "../support/agent.ts";
-import { Netns } from "../support/netns.ts";
+import { DEMO_SERVICE, FakeApiServer } from "../support/fakes/apiserver.ts";
+import { LoggedProcess, writeKubeconfig } from "../support/procs/agent.ts";
+import { Netns } from "../support/procs/netns.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 

@@ -1,13 +1,13 @@
 /**
- * lib/spawn.ts with a real process: an aborted run stops the child and
+ * lib/kernel/spawn.ts with a real process: an aborted run stops the child and
  * settles only once it is gone (issue 9, item 6).
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { denoSpawn, SpawnAborted } from "../../lib/spawn.ts";
-import { ip, Netns } from "../support/netns.ts";
+import { denoSpawn, SpawnAborted } from "../../lib/kernel/spawn.ts";
+import { ip, Netns } from "../support/procs/netns.ts";
 import { waitFor } from "../support/wait.ts";
 
 const pidsIn = async (ns: Netns) =>

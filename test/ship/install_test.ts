@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TestRouter } from "../support/sshd.ts";
+import { TestRouter } from "../support/procs/sshd.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const decoder = new TextDecoder();

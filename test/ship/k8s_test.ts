@@ -6,12 +6,12 @@
  * LoadBalancer controller's in scripts/k8s/controller/.
  */
 import assert from "node:assert/strict";
-import { parseControllerConfig } from "../../lib/controller_config.ts";
+import { parseControllerConfig } from "../../lib/controller/config.ts";
 import yaml from "js-yaml";
 import * as models from "@kubernetes/client-node/models";
 import { parseArgs } from "../../lib/cli.ts";
-import { parseConfig, parseListen } from "../../lib/config.ts";
-import { cidrsOverlap, parseCidr } from "../../lib/cidr.ts";
+import { parseConfig, parseListen } from "../../lib/agent/config.ts";
+import { cidrsOverlap, parseCidr } from "../../lib/base/cidr.ts";
 import { ENV_VARS } from "../../lib/cli.ts";
 
 const DIR = new URL("../../scripts/k8s/", import.meta.url).pathname;

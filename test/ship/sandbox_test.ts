@@ -1,16 +1,16 @@
 /**
  * The agent confined as scripts/kube-gw.service confines it (user, capabilities,
  * system-call filter, address families, read-only file system; see
- * test/support/unit_sandbox.ts for what is applied and what is not), because
+ * test/support/procs/unit_sandbox.ts for what is applied and what is not), because
  * no systemd runs here to start the unit itself.
  */
-import { demoSlice } from "../support/endpoint_slices.ts";
+import { demoSlice } from "../support/fakes/endpoint_slices.ts";
 import assert from "node:assert/strict";
-import { DEMO_SERVICE, FakeApiServer } from "../support/fake_apiserver.ts";
-import { Netns } from "../support/netns.ts";
+import { DEMO_SERVICE, FakeApiServer } from "../support/fakes/apiserver.ts";
+import { Netns } from "../support/procs/netns.ts";
 import { waitFor } from "../support/wait.ts";
-import { BUNDLE, bundleCommand, writeKubeconfig } from "../support/agent.ts";
-import { sandboxCommand, serviceDirectives, unitProfile } from "../support/unit_sandbox.ts";
+import { BUNDLE, bundleCommand, writeKubeconfig } from "../support/procs/agent.ts";
+import { sandboxCommand, serviceDirectives, unitProfile } from "../support/procs/unit_sandbox.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const UNIT = `${ROOT}scripts/kube-gw.service`;
@@ -74,7 +74,7 @@ Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall 
       "run",
       "--quiet",
       "-P=test",
-      "test/support/fake_api_main.ts",
+      "test/support/fakes/apiserver_main.ts",
     ],
     cwd: ROOT,
     stdin: "null",
@@ -202,7 +202,7 @@ Deno.test("confined as kube-gw.service, ip -batch cannot read the files the unit
 
 Deno.test("the unit lets the agent bind the metrics port only and connect to localhost only (systemd applies it, not this emulation)", async () => {
   // SocketBind*= and IPAddress*= are cgroup BPF programs that only systemd attaches
-  // (see test/support/unit_sandbox.ts): this checks what the unit asks for.
+  // (see test/support/procs/unit_sandbox.ts): this checks what the unit asks for.
   const d = await serviceDirectives([UNIT]);
   const all = (key: string) => d.filter(([k]) => k === key).map(([, v]) => v.trim());
   assert.deepEqual(all("SocketBindDeny"), ["any"]);

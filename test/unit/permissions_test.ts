@@ -5,7 +5,7 @@ import {
   agentFlags,
   permissionFlags,
   PermissionSetError,
-} from "../../lib/permissions.ts";
+} from "../../scripts/permissions.ts";
 
 Deno.test("the agent may read exactly the environment variables the code reads (lib/cli.ts ENV_VARS)", () => {
   assert.deepEqual([...agentEnvAllowList()].sort(), [...ENV_VARS].sort());
@@ -92,8 +92,8 @@ Deno.test("the translation refuses -A, unknown permissions and values it cannot 
 });
 
 Deno.test("the binary, deno task start and the tests' bundle all run with the same V8 settings", async () => {
-  const { AGENT_V8_FLAG } = await import("../../lib/permissions.ts");
-  const { bundleCommand } = await import("../support/agent.ts");
+  const { AGENT_V8_FLAG } = await import("../../scripts/permissions.ts");
+  const { bundleCommand } = await import("../support/procs/agent.ts");
   const { default: config } = await import("../../deno.json", { with: { type: "json" } });
   assert.equal(AGENT_V8_FLAG, "--v8-flags=--max-semi-space-size=2,--heap-growing-percent=30");
   assert.ok(config.tasks.start.split(" ").includes(AGENT_V8_FLAG), config.tasks.start);

@@ -1,0 +1,76 @@
+/**
+ * The one-shot subcommands: `once`, `plan` and `drain`. Each builds the same
+ * reconciler `run` uses and goes through its one path to the interface, so
+ * what is assumed or forfeited is logged in one place.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Cidr } from "../base/cidr.ts";
+import type { Config } from "./config.ts";
+import { type AgentDeps, makeReconciler, makeSources } from "./run.ts";
+import type { AddressStore, Plan } from "../ports.ts";
+import { type AddressStatus, Reconciler } from "./reconciler.ts";
+import { systemClock } from "../base/system_clock.ts";
+
+const log = getLogger(["kube-gw"]);
+
+/**
+ * The health gate of a one-shot command: kube-proxy's health is not polled
+ * (one poll cannot tell a boot from a blip); the gate is open, and says so.
+ */
+export const ONE_SHOT_HEALTH = {
+  open: true,
+  reason: "kube-proxy health is not checked by one-shot commands",
+} as const;
+
+/**
+ * Reads the interface, lists every source once (Services, and with
+ * `--announce ready` EndpointSlices) and opens the announce gate.
+ */
+async function listAll(config: Config, deps: AgentDeps, signal: AbortSignal): Promise<Reconciler> {
+  const reconciler = makeReconciler(config, deps);
+  await reconciler.readManaged();
+  const { services, slices } = makeSources(config, deps, reconciler);
+  for (const source of [...services, ...slices]) await source.listOnce(signal);
+  if (config.kubeProxyHealth !== undefined) {
+    log.warn("{reason}; the gate is open", { reason: ONE_SHOT_HEALTH.reason });
+    reconciler.setHealth(ONE_SHOT_HEALTH);
+  }
+  reconciler.openGate();
+  return reconciler;
+}
+
+/** `kube-gw once`: one list, one reconcile. Returns the plan applied (empty if none). */
+export async function runOnce(
+  config: Config,
+  deps: AgentDeps,
+  signal: AbortSignal,
+): Promise<Plan> {
+  const reconciler = await listAll(config, deps, signal);
+  return await reconciler.reconcileOnce();
+}
+
+/**
+ * `kube-gw plan`: the plan, and for each desired address where it comes from,
+ * its Services and its state; changes nothing.
+ */
+export async function runPlan(
+  config: Config,
+  deps: AgentDeps,
+  signal: AbortSignal,
+): Promise<{ plan: Plan; statuses: readonly AddressStatus[] }> {
+  const reconciler = await listAll(config, deps, signal);
+  const plan = await reconciler.plan();
+  return { plan, statuses: reconciler.status().addresses };
+}
+
+/**
+ * `kube-gw drain`: removes every managed host address from the interface, so
+ * BGP withdraws them and the gateway leaves the anycast group. Returns the
+ * plan applied.
+ */
+export function drain(networks: readonly Cidr[], store: AddressStore): Promise<Plan> {
+  return new Reconciler({ store, networks, resyncMs: 0, clock: systemClock }).drain();
+}

@@ -1,0 +1,99 @@
+/**
+ * What the agent reports as it works: one interface that the reconciler and
+ * the list-watch sources report to, and that the metrics implement. Plain
+ * string unions only: nothing of the domain is imported here.
+ *
+ * @module
+ */
+
+/** How a reconcile ended: it changed the interface, found nothing to do, or failed. */
+export type ReconcileResult = "changed" | "noop" | "error";
+
+/** Why a watch was restarted: the server ended it, an error, 410 Gone (relist), silence. */
+export type RestartReason = "closed" | "error" | "gone" | "stalled";
+
+/**
+ * The kube-proxy health gate's phases (`HealthPhase` of lib/agent/kube_proxy_health.ts
+ * is this union): `off` (checking off, the gate always open); `waiting`
+ * (started with no managed address, a boot: closed until the first 200);
+ * `unknown` (started with addresses, no 200 yet: open, health unknown);
+ * `healthy` (200 last, or fewer failed polls than close the gate since);
+ * `unhealthy` (closed after failed polls in a row); `ineligible` (closed:
+ * kube-proxy said `nodeEligible: false`).
+ */
+export const KUBE_PROXY_PHASES = [
+  "off",
+  "waiting",
+  "unknown",
+  "healthy",
+  "unhealthy",
+  "ineligible",
+] as const;
+
+/** The kube-proxy health gate's phase; see {@linkcode KUBE_PROXY_PHASES}. */
+export type KubeProxyPhase = typeof KUBE_PROXY_PHASES[number];
+
+/** Every reason the announce gate withholds an address (`announce.ts` decides them). */
+export const WITHHELD_REASONS = [
+  "no_usable_endpoint",
+  "no_endpoint_on_node",
+  "no_node_name",
+  "proxy_skipped",
+  "kube_proxy_unhealthy",
+  "hold_down",
+] as const;
+
+/** Why an address is withheld. */
+export type WithheldReason = typeof WITHHELD_REASONS[number];
+
+/** The values of `kubegw_addresses{state}`: announced, or why withheld. */
+export const ADDRESS_STATES = ["announced", ...WITHHELD_REASONS] as const;
+
+/** A state of an address: announced, or the reason it is withheld. */
+export type AddressStateName = typeof ADDRESS_STATES[number];
+
+/** How a renewal of address lifetimes ended (`--address-lifetime`). */
+export type RenewalResult = "ok" | "error";
+
+/** Receives the agent's events. */
+export interface AgentObserver {
+  /** One reconcile ended after `seconds`. */
+  reconciled(result: ReconcileResult, seconds: number): void;
+  /** The interface holds `count` managed addresses of `family`. */
+  held(family: 4 | 6, count: number): void;
+  /** A value from the API was refused, for `reason` (reported once while it persists). */
+  rejected(reason: string): void;
+  /** The watch of `kind` (e.g. `Service`) was restarted. */
+  watchRestarted(kind: string, reason: RestartReason): void;
+  /** The kube-proxy health gate entered `phase` (reported at start and on each change). */
+  kubeProxyHealth(phase: KubeProxyPhase): void;
+  /** One renewal of address lifetimes ended after `seconds`. */
+  renewed(result: RenewalResult, seconds: number): void;
+  /**
+   * Desired addresses by announce state (`announced`, or a withheld reason);
+   * states absent from the map count 0.
+   */
+  addressStates(counts: ReadonlyMap<string, number>): void;
+  /** Another program started (true) or stopped (false) changing the managed addresses. */
+  interfaceConflict(active: boolean): void;
+}
+
+/** An observer that ignores everything: the default where none is given. */
+export const quietObserver: AgentObserver = {
+  reconciled() {},
+  held() {},
+  rejected() {},
+  watchRestarted() {},
+  kubeProxyHealth() {},
+  renewed() {},
+  addressStates() {},
+  interfaceConflict() {},
+};
+
+/** What the API client (lib/kube/client.ts) reports. */
+export interface ApiObserver {
+  /** A request got 401 or 403. */
+  authFailed(status: number): void;
+  /** New requests go over a new connection, for `reason` (`error`, `timeout`, `probe`, `stall`). */
+  connectionReplaced(reason: string): void;
+}

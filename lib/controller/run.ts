@@ -1,0 +1,164 @@
+/**
+ * The wiring of `kube-gw controller`: the Service and pools watches feed the
+ * {@linkcode Controller}, the leader elector tells it when to write, the
+ * status server answers for it. No process exits here; `main.ts` owns that.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { Controller } from "./loop.ts";
+import type { ControllerConfig } from "./config.ts";
+import type { ControllerMetrics } from "./metrics.ts";
+import { EventRecorder } from "./event_recorder.ts";
+import type { JsonApi } from "../kube/json_api.ts";
+import { decodeLbService, type LbServiceRecord } from "./lb_service.ts";
+import { statusWriter } from "./status_writer.ts";
+import { LeaderElector } from "./leader/elector.ts";
+import type { LeaseTimings } from "./leader/decision.ts";
+import { LEASE_NAME, leaseClient } from "./leader/lease_api.ts";
+import { collectionPath, ListWatch } from "../kube/list_watch.ts";
+import { decodePoolsConfigMap, type PoolsConfigMap } from "./pools_configmap.ts";
+import type { Clock, ListWatchApi } from "../ports.ts";
+import { startStatusServer } from "../http/status_server.ts";
+import { systemClock } from "../base/system_clock.ts";
+
+const log = getLogger(["kube-gw", "controller"]);
+
+/** What the controller runs against. */
+export interface ControllerDeps {
+  readonly api: ListWatchApi & JsonApi;
+  /** This process's holder identity (`holderIdentity`). */
+  readonly identity: string;
+  readonly metrics?: ControllerMetrics;
+  /** @default systemClock */
+  readonly clock?: Clock;
+  /** @default DEFAULT_TIMINGS */
+  readonly timings?: LeaseTimings;
+}
+
+/** The controller's parts, wired (exported for the benchmark, which drives them in-process). */
+export function makeController(config: ControllerConfig, deps: ControllerDeps): {
+  controller: Controller;
+  services: ListWatch<LbServiceRecord>;
+  pools?: ListWatch<PoolsConfigMap>;
+  elector?: LeaderElector;
+} {
+  const clock = deps.clock ?? systemClock;
+  const metrics = deps.metrics;
+  const events = new EventRecorder({
+    api: deps.api,
+    clock,
+    instance: deps.identity,
+    onOutcome: metrics ? (reason, outcome) => metrics.event(reason, outcome) : undefined,
+  });
+  const controller = new Controller({
+    classes: config.classes,
+    flagPool: config.flagPool,
+    watchesConfig: config.configMap !== undefined,
+    status: statusWriter(deps.api),
+    events,
+    clock,
+    observer: metrics,
+  });
+  if (metrics) metrics.poolUse = () => poolUse(controller);
+  const observer = metrics?.watchObserver;
+  const services = new ListWatch<LbServiceRecord>({
+    api: deps.api,
+    path: collectionPath({ version: "v1", resource: "services" }),
+    kind: "Service",
+    decode: decodeLbService,
+    sink: controller.services,
+    clock,
+    observer,
+  });
+  const cm = config.configMap;
+  const pools = cm
+    ? new ListWatch<PoolsConfigMap>({
+      api: deps.api,
+      path: collectionPath({ version: "v1", resource: "configmaps" }, cm.namespace),
+      // RBAC matches resourceNames on list and watch only with this selector.
+      fieldSelector: `metadata.name=${cm.name}`,
+      kind: "ConfigMap",
+      decode: decodePoolsConfigMap,
+      sink: controller.config,
+      clock,
+      observer,
+    })
+    : undefined;
+  const elector = config.leaderElect
+    ? new LeaderElector({
+      client: leaseClient(deps.api, config.leaseNamespace),
+      clock,
+      target: { namespace: config.leaseNamespace, name: LEASE_NAME, identity: deps.identity },
+      timings: deps.timings,
+      onStartedLeading: () => controller.startLeading(),
+      onStoppedLeading: () => controller.stopLeading(),
+    })
+    : undefined;
+  return { controller, services, pools, elector };
+}
+
+/** Counts the addresses held per pool (for the pool-use gauge). */
+export function poolUse(controller: Controller): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const addresses of controller.assignments.values()) {
+    for (const a of addresses) {
+      const pool = controller.poolOf(a);
+      if (pool !== undefined) counts.set(pool, (counts.get(pool) ?? 0) + 1);
+    }
+  }
+  return counts;
+}
+
+/**
+ * Runs until `signal` aborts: watches, elects, allocates. On the way out it
+ * stops writing and releases the Lease (within `releaseMs`).
+ *
+ * @param releaseMs @default 700
+ */
+export async function runController(
+  config: ControllerConfig,
+  deps: ControllerDeps,
+  signal: AbortSignal,
+  releaseMs = 700,
+): Promise<void> {
+  const clock = deps.clock ?? systemClock;
+  const { controller, services, pools, elector } = makeController(config, deps);
+  log.info("controller {identity}: class {class}{dflt}, leader election {le}", {
+    identity: deps.identity,
+    class: config.classes.class,
+    dflt: config.classes.defaultClass ? " and Services without a class" : "",
+    le: config.leaderElect ? `on Lease ${config.leaseNamespace}/${LEASE_NAME}` : "off",
+  });
+  let lastTick = clock.now();
+  const tick = clock.setInterval(() => lastTick = clock.now(), 1000);
+  const metrics = deps.metrics;
+  const status = await startStatusServer(
+    config.metricsAddress,
+    metrics,
+    {
+      notReady: () => controller.notReady(),
+      sinceTick: () => clock.now() - lastTick,
+    },
+    signal,
+    log,
+  );
+  const running = [services.run(signal), ...(pools ? [pools.run(signal)] : [])];
+  if (elector) running.push(elector.run(signal));
+  else controller.startLeading();
+  try {
+    await Promise.all(running);
+  } finally {
+    clock.clearInterval(tick);
+    if (elector) {
+      const done = new AbortController();
+      const t = clock.setTimeout(() => done.abort(new Error("release took too long")), releaseMs);
+      await elector.release(done.signal);
+      clock.clearTimeout(t);
+    } else {
+      controller.stopLeading();
+    }
+    await status?.finished;
+  }
+}

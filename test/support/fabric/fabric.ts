@@ -1,0 +1,546 @@
+/**
+ * A BGP test fabric in network namespaces:
+ *
+ * ```
+ *   client ── leaf ──┬── gw1 ──┬── pod1
+ *    (AS 65000 leaf) └── gw2 ──┴── pod2      gw1, gw2: AS 65001, like spines
+ * ```
+ *
+ * The leaf runs FRR with eBGP to both gateways and ECMP; each gateway runs FRR
+ * with scripts/router/frr-gateway.conf, a kube-proxy stand-in (nftables rules
+ * shaped like kube-proxy's nftables mode, from
+ * scripts/router/kube-proxy-nftables.yaml), a stand-in for kube-proxy's
+ * health endpoint (kube_proxy_health.ts, in this process) and, on request, a
+ * kube-gw agent (node name: the gateway's label) or a `kube-gw controller`.
+ * The pods serve HTTP on port 80 and answer with their name and the address
+ * the request came from, i.e. the masquerading gateway (or the client, for
+ * `externalTrafficPolicy: Local`). pod1 runs on node gw1 and pod2 on gw2:
+ * each pod's route back to the client network goes through its node.
+ *
+ * Everything started is recorded under a per-run directory, and stopped by
+ * pid on {@linkcode Fabric.destroy}, on SIGINT/SIGTERM, by a watchdog process
+ * when this process dies (the test runner exits on SIGINT without running
+ * listeners; SIGKILL runs nothing), or by the next run's
+ * {@linkcode sweepStaleRuns}.
+ *
+ * @module
+ */
+
+import { type LoggedProcess, startAgent } from "../procs/agent.ts";
+import { FrrRouter } from "./frr.ts";
+import {
+  kubeProxyRuleset,
+  parseKubeProxyConfig,
+  type ServiceEndpoints,
+  type ServiceObject,
+} from "./kube_proxy.ts";
+import { FakeKubeProxyHealth } from "../fakes/kube_proxy_health.ts";
+import { inNetns as execIn, Netns } from "../procs/netns.ts";
+import { ProbeClient } from "./probe_client.ts";
+import { Reaper, RunDir, sweepStaleRuns } from "../procs/processes.ts";
+import { readRepoFile, renderTemplate, repoPath } from "./router_config.ts";
+import { RouteMonitor } from "./route_monitor.ts";
+
+/** The fabric's addresses. */
+export const FABRIC = {
+  serviceNetwork: "10.0.100.0/24",
+  asn: { leaf: "65000", gateways: "65001" },
+  leaf: { loopback: "10.0.0.10", toGw1: "10.0.1.0", toGw2: "10.0.1.2", client: "10.0.2.1" },
+  gw1: {
+    loopback: "10.0.0.20",
+    uplink: "10.0.1.1",
+    toPod1: "10.0.3.0",
+    toPod2: "10.0.3.2",
+    toPeer: "10.0.4.0",
+  },
+  gw2: {
+    loopback: "10.0.0.21",
+    uplink: "10.0.1.3",
+    toPod1: "10.0.3.4",
+    toPod2: "10.0.3.6",
+    toPeer: "10.0.4.1",
+  },
+  client: { address: "10.0.2.10", network: "10.0.2.0/24" },
+  pods: { pod1: "10.244.1.10", pod2: "10.244.2.10" },
+  /** The node each pod runs on (EndpointSlice `nodeName`; the agents' `--node-name`). */
+  podNode: { pod1: "gw1", pod2: "gw2" },
+  /** A LoadBalancer pool inside the service network, for `kube-gw controller --pool`. */
+  lbPool: {
+    cidr: "10.0.100.40/30",
+    addresses: ["10.0.100.40", "10.0.100.41", "10.0.100.42", "10.0.100.43"],
+  },
+} as const;
+
+/** A pod of the fabric. */
+export type PodName = keyof typeof FABRIC.pods;
+
+/** A Service to program on the gateways, with the pods behind it. */
+export interface FabricService {
+  readonly service: ServiceObject;
+  readonly pods: readonly PodName[];
+}
+
+/** A gateway's name. */
+export type GatewayName = "gw1" | "gw2";
+
+const GATEWAYS: readonly GatewayName[] = ["gw1", "gw2"];
+const POD_SCRIPT = new URL("./pod_server.ts", import.meta.url).pathname;
+const LEAF_CONFIG = new URL("./frr-leaf.conf", import.meta.url);
+const decoder = new TextDecoder();
+
+/** Which gateway masqueraded a request, from the source address a pod saw. */
+export function gatewayOf(podSawFrom: string): GatewayName | undefined {
+  for (const gw of GATEWAYS) {
+    if (podSawFrom === FABRIC[gw].toPod1 || podSawFrom === FABRIC[gw].toPod2) return gw;
+  }
+  return undefined;
+}
+
+async function inNetns(netns: string, ...argv: string[]): Promise<string> {
+  return (await execIn(netns, argv)).stdout;
+}
+
+async function nftScript(netns: string, script: string): Promise<void> {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", netns, "nft", "-f", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(script));
+  await w.close();
+  const out = await child.output();
+  if (!out.success) {
+    throw new Error(`nft -f in ${netns} failed: ${decoder.decode(out.stderr).trim()}`);
+  }
+}
+
+/** A process started in a namespace that prints a line when it is ready. */
+async function startReady(
+  netns: string,
+  argv: string[],
+  ready: RegExp,
+  timeoutMs = 20_000,
+): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", netns, ...argv],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, timeoutMs);
+  try {
+    while (!ready.test(seen)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`${argv.join(" ")} in ${netns} exited before ${ready}: ${seen}`);
+      seen += value;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  // Keep draining so the child never blocks on a full pipe.
+  (async () => {
+    while (!(await reader.read()).done) { /* discard */ }
+  })().catch(() => {});
+  return child;
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The running fabric. */
+export class Fabric implements AsyncDisposable {
+  readonly #run: RunDir;
+  readonly #reaper: Reaper;
+  readonly #ns: Record<string, Netns> = {};
+  readonly #routers: FrrRouter[] = [];
+  readonly #children: { name: string; child: Deno.ChildProcess }[] = [];
+  readonly #agents = new Map<GatewayName, LoggedProcess>();
+  readonly #controllers: LoggedProcess[] = [];
+  readonly #health = new Map<GatewayName, FakeKubeProxyHealth>();
+  #probe?: ProbeClient;
+  #monitor?: RouteMonitor;
+  #destroyed?: Promise<void>;
+  readonly #onSignal: () => void;
+
+  private constructor(run: RunDir) {
+    this.#run = run;
+    this.#reaper = new Reaper(run);
+    this.#onSignal = () => {
+      console.error("fabric: interrupted, cleaning up");
+      this.destroy().finally(() => Deno.exit(130));
+    };
+  }
+
+  /** Sweeps what dead runs left behind, then builds and starts the fabric. */
+  static async start(): Promise<Fabric> {
+    await sweepStaleRuns();
+    const f = new Fabric(await RunDir.create());
+    Deno.addSignalListener("SIGINT", f.#onSignal);
+    Deno.addSignalListener("SIGTERM", f.#onSignal);
+    try {
+      await f.#build();
+    } catch (err) {
+      await f.destroy();
+      throw err;
+    }
+    return f;
+  }
+
+  /** The real name of a namespace: `leaf`, `gw1`, `gw2`, `client`, `pod1`, `pod2`. */
+  ns(label: string): string {
+    const n = this.#ns[label];
+    if (!n) throw new Error(`no namespace ${label}`);
+    return n.name;
+  }
+
+  /** The per-run directory. */
+  get runDir(): string {
+    return this.#run.path;
+  }
+
+  /** The leaf's FIB, as `ip monitor route` reports it. */
+  get monitor(): RouteMonitor {
+    if (!this.#monitor) throw new Error("fabric not started");
+    return this.#monitor;
+  }
+
+  /** The HTTP client in the `client` namespace. */
+  get probe(): ProbeClient {
+    if (!this.#probe) throw new Error("fabric not started");
+    return this.#probe;
+  }
+
+  /** The kube-proxy health endpoint the agent of `gw` polls. */
+  kubeProxyHealth(gw: GatewayName): FakeKubeProxyHealth {
+    const h = this.#health.get(gw);
+    if (!h) throw new Error("fabric not started");
+    return h;
+  }
+
+  /** Runs `ip -n <label> ...`. */
+  ip(label: string, ...args: string[]): Promise<string> {
+    return this.#ns[label].ip(...args);
+  }
+
+  async #build(): Promise<void> {
+    for (const label of ["leaf", "gw1", "gw2", "client", "pod1", "pod2"]) {
+      this.#ns[label] = await Netns.create(label);
+    }
+    const link = async (
+      a: string,
+      aIf: string,
+      aAddr: string,
+      b: string,
+      bIf: string,
+      bAddr: string,
+    ) => {
+      await this.ip(
+        a,
+        "link",
+        "add",
+        aIf,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        bIf,
+        "netns",
+        this.ns(b),
+      );
+      await this.ip(a, "address", "add", aAddr, "dev", aIf);
+      await this.ip(b, "address", "add", bAddr, "dev", bIf);
+      await this.ip(a, "link", "set", aIf, "up");
+      await this.ip(b, "link", "set", bIf, "up");
+    };
+    const f = FABRIC;
+    await link("leaf", "gw1", `${f.leaf.toGw1}/31`, "gw1", "leaf", `${f.gw1.uplink}/31`);
+    await link("leaf", "gw2", `${f.leaf.toGw2}/31`, "gw2", "leaf", `${f.gw2.uplink}/31`);
+    await link("leaf", "client", `${f.leaf.client}/24`, "client", "leaf", `${f.client.address}/24`);
+    await this.ip("client", "route", "add", "default", "via", f.leaf.client);
+    await this.ip("leaf", "address", "add", `${f.leaf.loopback}/32`, "dev", "lo");
+    for (const gw of GATEWAYS) {
+      await this.ip(gw, "address", "add", `${f[gw].loopback}/32`, "dev", "lo");
+      for (const [i, pod] of (["pod1", "pod2"] as const).entries()) {
+        const gwAddr = i === 0 ? f[gw].toPod1 : f[gw].toPod2;
+        const podAddr = gwAddr.replace(/\d+$/, (n) => String(Number(n) + 1));
+        await link(gw, pod, `${gwAddr}/31`, pod, gw, `${podAddr}/31`);
+        await this.ip(gw, "route", "add", `${f.pods[pod]}/32`, "via", podAddr);
+      }
+    }
+    await link("gw1", "peer", `${f.gw1.toPeer}/31`, "gw2", "peer", `${f.gw2.toPeer}/31`);
+    const sysctls = repoPath("scripts/router/sysctl-gateway.conf");
+    const handoff = await readRepoFile("scripts/router/nft-handoff.conf");
+    for (const gw of GATEWAYS) {
+      await inNetns(this.ns(gw), "sysctl", "-q", "-p", sysctls);
+      const peer = gw === "gw1" ? f.gw2.toPeer : f.gw1.toPeer;
+      await nftScript(this.ns(gw), renderTemplate(handoff, { PEER: peer, PEER_LINK: "peer" }));
+    }
+    for (const pod of ["pod1", "pod2"] as const) {
+      await this.ip(pod, "address", "add", `${f.pods[pod]}/32`, "dev", "lo");
+      // Replies to clients whose address was kept (Local) go back through the pod's node.
+      const node = f.podNode[pod];
+      const nodeSide = pod === "pod1" ? f[node].toPod1 : f[node].toPod2;
+      await this.ip(pod, "route", "add", f.client.network, "via", nodeSide);
+    }
+    for (const gw of GATEWAYS) this.#health.set(gw, FakeKubeProxyHealth.start());
+    await inNetns(this.ns("leaf"), "sysctl", "-qw", "net.ipv4.ip_forward=1");
+    await inNetns(this.ns("leaf"), "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1");
+
+    this.#monitor = await RouteMonitor.start(this.ns("leaf"));
+    await this.#run.record("monitor-leaf", this.#monitor.pid);
+
+    const leafConf = renderTemplate(await Deno.readTextFile(LEAF_CONFIG), {
+      GW1: f.gw1.uplink,
+      GW2: f.gw2.uplink,
+    });
+    const gwTemplate = await readRepoFile("scripts/router/frr-gateway.conf");
+    const routers = await Promise.all([
+      this.#startRouter("leaf", leafConf),
+      ...GATEWAYS.map((gw) =>
+        this.#startRouter(
+          gw,
+          renderTemplate(gwTemplate, {
+            LOOPBACK: f[gw].loopback,
+            ASN: f.asn.gateways,
+            UPLINK: gw === "gw1" ? f.leaf.toGw1 : f.leaf.toGw2,
+          }),
+        )
+      ),
+    ]);
+    this.#routers.push(...routers);
+
+    for (const pod of ["pod1", "pod2"] as const) {
+      const child = await startReady(this.ns(pod), [
+        "deno",
+        "run",
+        "--quiet",
+        "--no-prompt",
+        "--allow-net=0.0.0.0:80",
+        POD_SCRIPT,
+        pod,
+        this.#run.path,
+      ], /listening/);
+      this.#children.push({ name: pod, child });
+      await this.#run.record(pod, child.pid);
+    }
+    this.#probe = new ProbeClient(
+      this.ns("client"),
+      ["10.0.100.30", "10.0.100.31", ...f.lbPool.addresses, f.gw1.loopback, f.gw2.loopback],
+      this.#run.path,
+    );
+    await this.#run.record("probe", this.#probe.pid);
+    for (const gw of GATEWAYS) await this.#installProbeCounter(gw);
+
+    // BGP is up both ways when the leaf has both loopbacks and the gateways the client network.
+    await this.monitor.waitFor(
+      (fib) => fib.has(`${f.gw1.loopback}/32`) && fib.has(`${f.gw2.loopback}/32`),
+      30_000,
+      "BGP sessions leaf-gw1 and leaf-gw2",
+    );
+    for (const gw of GATEWAYS) {
+      await until(
+        async () => (await this.ip(gw, "route", "show", "10.0.2.0/24")).includes("proto bgp"),
+        30_000,
+        `${gw} learns the client network`,
+      );
+    }
+  }
+
+  async #startRouter(label: string, config: string): Promise<FrrRouter> {
+    const dir = await this.#run.subdir(`frr-${label}`);
+    return await FrrRouter.start(this.ns(label), dir, config);
+  }
+
+  /** A counter of connection attempts (SYNs) to the service network, per gateway. */
+  async #installProbeCounter(gw: GatewayName): Promise<void> {
+    await nftScript(
+      this.ns(gw),
+      [
+        "table ip kgwt-probe {",
+        "\tcounter service-syn { }",
+        "\tchain prerouting {",
+        "\t\ttype filter hook prerouting priority raw; policy accept;",
+        `\t\tip daddr ${FABRIC.serviceNetwork} tcp flags & (syn | ack) == syn counter name "service-syn"`,
+        "\t}",
+        "}",
+        "",
+      ].join("\n"),
+    );
+  }
+
+  /** Connection attempts to the service network that reached `gw`. */
+  async synCount(gw: GatewayName): Promise<number> {
+    const out = JSON.parse(
+      await inNetns(this.ns(gw), "nft", "-j", "list", "counter", "ip", "kgwt-probe", "service-syn"),
+    ) as { nftables: { counter?: { packets: number } }[] };
+    const c = out.nftables.find((e) => e.counter)?.counter;
+    if (!c) throw new Error(`no counter in ${gw}`);
+    return c.packets;
+  }
+
+  /** Packets `gw` handed to its peer gateway (the hand-off rule's counter). */
+  async handedOff(gw: GatewayName): Promise<number> {
+    const out = JSON.parse(
+      await inNetns(
+        this.ns(gw),
+        "nft",
+        "-j",
+        "list",
+        "chain",
+        "ip",
+        "kube-gw-handoff",
+        "prerouting",
+      ),
+    ) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] };
+    let packets = 0;
+    for (const e of out.nftables) {
+      for (const x of e.rule?.expr ?? []) packets += x.counter?.packets ?? 0;
+    }
+    return packets;
+  }
+
+  /**
+   * Programs kube-proxy's rules for `service` on both gateways, as kube-proxy
+   * in nftables mode would, sending to both pods. Like kube-proxy in IPVS
+   * mode, it also binds the ClusterIP to a `kube-ipvs0` device, which the
+   * gateways' route-map must keep out of BGP.
+   */
+  async programKubeProxy(service: ServiceObject | undefined): Promise<void> {
+    await this.programServices(service ? [{ service, pods: ["pod1", "pod2"] }] : []);
+  }
+
+  /**
+   * Programs kube-proxy's rules for `services` on both gateways, as each
+   * gateway's kube-proxy would: every pod behind a Service for its ClusterIP
+   * and Cluster-policy external traffic; for `externalTrafficPolicy: Local`,
+   * external traffic only to the pods on that gateway's node
+   * ({@linkcode FABRIC}.podNode). ClusterIPs go on `kube-ipvs0`.
+   */
+  async programServices(services: readonly FabricService[]): Promise<void> {
+    const settings = parseKubeProxyConfig(
+      await readRepoFile("scripts/router/kube-proxy-nftables.yaml"),
+    );
+    await Promise.all(GATEWAYS.map(async (gw) => {
+      const entries: ServiceEndpoints[] = services.map(({ service, pods }) => ({
+        service,
+        endpoints: pods.map((p) => FABRIC.pods[p]),
+        localEndpoints: pods.filter((p) => FABRIC.podNode[p] === gw).map((p) => FABRIC.pods[p]),
+      }));
+      await nftScript(this.ns(gw), await kubeProxyRuleset(settings, entries));
+      await this.ip(gw, "link", "del", "kube-ipvs0").catch(() => {});
+      const clusterIPs = services.flatMap(({ service }) =>
+        service.spec.clusterIP ? [service.spec.clusterIP] : []
+      );
+      if (clusterIPs.length > 0) {
+        await this.ip(gw, "link", "add", "kube-ipvs0", "type", "bridge");
+        for (const ip of clusterIPs) {
+          await this.ip(gw, "address", "add", `${ip}/32`, "dev", "kube-ipvs0");
+        }
+        await this.ip(gw, "link", "set", "kube-ipvs0", "up");
+      }
+    }));
+  }
+
+  /**
+   * Starts kube-gw on a gateway, exactly as the README starts it, with the
+   * gateway's label as its node name and its kube-proxy health endpoint;
+   * `args` come last (e.g. `--metrics-address=127.0.0.1:PORT`).
+   */
+  async startAgent(
+    gw: GatewayName,
+    kubeconfig: string,
+    args: readonly string[] = [],
+  ): Promise<LoggedProcess> {
+    const agent = startAgent([
+      "run",
+      `--network=${FABRIC.serviceNetwork}`,
+      `--netns=${this.ns(gw)}`,
+      `--kubeconfig=${kubeconfig}`,
+      `--node-name=${gw}`,
+      `--kube-proxy-health=${this.kubeProxyHealth(gw).url}`,
+      "--metrics-address=off",
+      ...args,
+    ]);
+    this.#agents.set(gw, agent);
+    await this.#run.record(`agent-${gw}`, agent.pid);
+    return agent;
+  }
+
+  /**
+   * Starts `kube-gw controller` with `args` (e.g. `--pool`), stopped with the
+   * fabric. Its kubeconfig is copied into the run directory, which puts the
+   * run on its command line for the reaper.
+   */
+  async startController(kubeconfig: string, args: readonly string[]): Promise<LoggedProcess> {
+    const n = this.#controllers.length + 1;
+    const copy = `${this.#run.path}/controller-${n}.kubeconfig`;
+    await Deno.copyFile(kubeconfig, copy);
+    const controller = startAgent(["controller", `--kubeconfig=${copy}`, ...args]);
+    this.#controllers.push(controller);
+    await this.#run.record(`controller-${n}`, controller.pid);
+    return controller;
+  }
+
+  /** Routes of the leaf's main table for `dst`, with their gateways (`ip -json route`). */
+  async leafNextHops(dst: string): Promise<string[]> {
+    const routes = JSON.parse(await this.ip("leaf", "-json", "route", "show", dst)) as {
+      gateway?: string;
+      nexthops?: { gateway: string }[];
+    }[];
+    return routes.flatMap((r) =>
+      r.nexthops?.map((n) => n.gateway) ?? (r.gateway ? [r.gateway] : [])
+    )
+      .sort();
+  }
+
+  /** Stops everything this fabric started and deletes its namespaces. Idempotent. */
+  destroy(): Promise<void> {
+    this.#destroyed ??= this.#teardown();
+    return this.#destroyed;
+  }
+
+  async #teardown(): Promise<void> {
+    Deno.removeSignalListener("SIGINT", this.#onSignal);
+    Deno.removeSignalListener("SIGTERM", this.#onSignal);
+    await Promise.all(
+      [...this.#agents.values(), ...this.#controllers].map((a) => a.stop("SIGKILL")),
+    );
+    await Promise.all([...this.#health.values()].map((h) => h.close()));
+    await this.#probe?.close();
+    await this.#monitor?.stop();
+    await Promise.all(this.#children.map(async ({ child }) => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+    }));
+    await Promise.all(this.#routers.map((r) => r.stop()));
+    // Anything recorded and still running (a daemon whose start failed half-way).
+    await this.#run.destroy();
+    for (const ns of Object.values(this.#ns)) await ns.delete();
+    await this.#reaper.release();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.destroy();
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The one fake {@linkcode AddressStore}: an interface in memory that holds
+ * the reconciler to the invariant of every plan (add only what is missing,
+ * remove only what is there), like kubernetes' ipvs/testing/fake.go. A
+ * broken invariant is recorded and thrown; `assertNoViolations` fails the
+ * test even when the reconciler swallowed the throw as an `ip` failure.
+ * Failures can be injected, whole or after part of a plan, and drift made
+ * by hand.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { AddressStore, InterfaceAddress, Plan } from "../../../lib/ports.ts";
+
+/** A host address (/32 or /128) of the family its text shows. */
+export function hostAddress(local: string): InterfaceAddress {
+  return local.includes(":")
+    ? { family: 6, local, prefixlen: 128 }
+    : { family: 4, local, prefixlen: 32 };
+}
+
+function isHost(a: InterfaceAddress, local: string): boolean {
+  return a.local === local && a.prefixlen === (a.family === 4 ? 32 : 128);
+}
+
+/** Options for {@linkcode FakeAddressStore.failApply}. */
+export interface FailOptions {
+  /** Apply the first half of the plan's adds and removes before failing. @default false */
+  readonly partial?: boolean;
+  /** @default "RTNETLINK answers: No buffer space available" */
+  readonly message?: string;
+}
+
+/** An interface in memory, with a record of every plan applied. */
+export class FakeAddressStore implements AddressStore {
+  #addresses: InterfaceAddress[];
+  readonly #failures: FailOptions[] = [];
+  /** Every plan applied in full, in order. */
+  readonly plans: Plan[] = [];
+  /** Every renewal, in order: the addresses it renewed, sorted. */
+  readonly renewals: string[][] = [];
+  /** Calls to `read`. */
+  reads = 0;
+  /** Broken invariants, one line each. */
+  readonly violations: string[] = [];
+
+  /** Starts with `initial`: texts become host addresses. */
+  constructor(initial: Iterable<string | InterfaceAddress> = []) {
+    this.#addresses = [...initial].map((a) => typeof a === "string" ? hostAddress(a) : a);
+  }
+
+  read(): Promise<InterfaceAddress[]> {
+    this.reads++;
+    return Promise.resolve(this.#addresses.map((a) => ({ ...a })));
+  }
+
+  apply(plan: Plan): Promise<void> {
+    const broken = [
+      ...plan.add.filter((a) => this.#has(a)).map((a) => `add ${a}: already present`),
+      ...plan.remove.filter((r) => !this.#has(r)).map((r) => `remove ${r}: absent`),
+    ];
+    if (broken.length > 0) {
+      this.violations.push(...broken);
+      return Promise.reject(new Error(`fake address store: ${broken.join("; ")}`));
+    }
+    const failure = this.#failures.shift();
+    const part = (xs: readonly string[]) =>
+      failure === undefined ? xs : failure.partial ? xs.slice(0, xs.length >> 1) : [];
+    for (const a of part(plan.add)) this.put(a);
+    for (const r of part(plan.remove)) this.take(r);
+    if (failure !== undefined) {
+      return Promise.reject(
+        new Error(failure.message ?? "RTNETLINK answers: No buffer space available"),
+      );
+    }
+    this.plans.push(plan);
+    return Promise.resolve();
+  }
+
+  /**
+   * Renews lifetimes: an `address replace` of an absent address would re-add
+   * it, so renewing one is a broken invariant (a renewal raced a removal).
+   */
+  renew(addresses: Iterable<string>): Promise<void> {
+    const list = [...addresses].sort();
+    const broken = list.filter((a) => !this.#has(a)).map((a) => `renew ${a}: absent`);
+    if (broken.length > 0) {
+      this.violations.push(...broken);
+      return Promise.reject(new Error(`fake address store: ${broken.join("; ")}`));
+    }
+    this.renewals.push(list);
+    return Promise.resolve();
+  }
+
+  /** The next `times` applies fail. */
+  failApply(times = 1, options: FailOptions = {}): void {
+    for (let i = 0; i < times; i++) this.#failures.push(options);
+  }
+
+  /** Drops the failures not yet used. */
+  clearFailures(): void {
+    this.#failures.length = 0;
+  }
+
+  /** Adds an address by hand (drift, or what another program put there). */
+  put(address: string | InterfaceAddress): void {
+    const a = typeof address === "string" ? hostAddress(address) : address;
+    if (!this.#addresses.some((x) => x.local === a.local && x.prefixlen === a.prefixlen)) {
+      this.#addresses.push(a);
+    }
+  }
+
+  /** Removes a host address by hand. */
+  take(local: string): void {
+    this.#addresses = this.#addresses.filter((a) => !isHost(a, local));
+  }
+
+  /** The host addresses on the interface, sorted. */
+  hosts(): string[] {
+    return this.#addresses.filter((a) => isHost(a, a.local)).map((a) => a.local).sort();
+  }
+
+  /** Fails the test if any plan broke the invariant. */
+  assertNoViolations(): void {
+    assert.deepEqual(this.violations, [], "every plan adds what is missing, removes what is there");
+  }
+
+  /** Whether the host address `local` is there (the kernel keys addresses by address and prefix). */
+  #has(local: string): boolean {
+    return this.#addresses.some((a) => isHost(a, local));
+  }
+}

@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { projectService } from "../../../lib/service/record.ts";
+import { ShapeError } from "../../../lib/base/shape.ts";
+
+Deno.test("projectService keeps addresses, class, traffic policy and the proxy label, nothing else", () => {
+  const r = projectService({
+    metadata: {
+      namespace: "web",
+      name: "front",
+      labels: { "service.kubernetes.io/service-proxy-name": "cilium" },
+      annotations: { big: "x".repeat(10_000) },
+    },
+    spec: {
+      type: "LoadBalancer",
+      clusterIP: "10.96.0.9",
+      loadBalancerClass: "kube-gw.io/anycast",
+      externalTrafficPolicy: "Local",
+      externalIPs: ["10.0.100.30", 7],
+    },
+    status: {
+      loadBalancer: {
+        ingress: [{ ip: "10.0.100.40", ipMode: "VIP" }, { hostname: "lb.example" }, { ip: "" }, {
+          ip: 5,
+        }],
+      },
+    },
+  });
+  assert.deepEqual(r, {
+    namespace: "web",
+    name: "front",
+    type: "LoadBalancer",
+    clusterIP: "10.96.0.9",
+    externalIPs: ["10.0.100.30", "7"],
+    ingressIPs: ["10.0.100.40", "5"],
+    loadBalancerClass: "kube-gw.io/anycast",
+    trafficPolicy: "Local",
+    proxySkipped: true,
+  });
+});
+
+Deno.test("projectService reads odd policy fields as kube-proxy does, and bounds the class", () => {
+  const r = projectService({
+    metadata: { namespace: "a", name: "b", labels: "nope" },
+    spec: { externalTrafficPolicy: "local", loadBalancerClass: `x/${"y".repeat(1000)}` },
+    status: { loadBalancer: { ingress: "nope" } },
+  });
+  assert.equal(r.trafficPolicy, "Cluster");
+  assert.equal(r.proxySkipped, false);
+  assert.deepEqual(r.ingressIPs, []);
+  assert.equal(r.loadBalancerClass?.length, 317);
+  assert.throws(() => projectService({ metadata: {} }), ShapeError);
+});
