@@ -11,7 +11,6 @@
 import { logSettings, runAgent } from "./lib/agent/run.ts";
 import { drain, runOnce, runPlan } from "./lib/agent/commands.ts";
 import { formatPlan } from "./lib/agent/plan_table.ts";
-import type { HealthSourceOptions } from "./lib/ports.ts";
 import { KubeProxyHealthPoller } from "./lib/agent/kube_proxy_poller.ts";
 import { ENV_VARS, parseArgs } from "./lib/cli.ts";
 import { type Config, parseConfig, type RawOptions, UsageError } from "./lib/agent/config.ts";
@@ -32,6 +31,7 @@ import { flushLogs, setupLogging } from "./lib/base/log.ts";
 import { getLogger } from "@logtape/logtape";
 import { Metrics } from "./lib/agent/metrics.ts";
 import { COMMIT, VERSION } from "./lib/base/version.ts";
+import { type HealthSourceOptions } from "./lib/agent/kube_proxy_health.ts";
 
 const log = getLogger(["kube-gw"]);
 

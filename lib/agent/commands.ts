@@ -10,9 +10,9 @@ import { getLogger } from "@logtape/logtape";
 import type { Cidr } from "../base/cidr.ts";
 import type { Config } from "./config.ts";
 import { type AgentDeps, makeReconciler, makeSources } from "./run.ts";
-import type { AddressStore, Plan } from "../ports.ts";
 import { type AddressStatus, Reconciler } from "./reconciler.ts";
 import { systemClock } from "../base/system_clock.ts";
+import { type AddressStore, type Plan } from "../kernel/address_store.ts";
 
 const log = getLogger(["kube-gw"]);
 

@@ -15,6 +15,7 @@
 
 import { UsageError } from "./config.ts";
 import type { KubeProxyPhase } from "./observer.ts";
+import type { Clock } from "../base/clock.ts";
 
 /** The default health endpoint of kube-proxy. @default "http://127.0.0.1:10256/healthz" */
 export const DEFAULT_KUBE_PROXY_HEALTH = "http://127.0.0.1:10256/healthz";
@@ -220,3 +221,29 @@ export function parseKubeProxyHealth(text: string | undefined): string | undefin
   if (url.hostname === "") throw bad("has no host");
   return url.href;
 }
+
+/**
+ * kube-proxy's health as the agent reads it (the poller of
+ * `--kube-proxy-health`): it runs until its signal aborts and reports every
+ * change of state.
+ */
+export interface HealthSource {
+  /** Polls until `signal` aborts; never rejects for a failed poll. */
+  run(signal: AbortSignal): Promise<void>;
+  /** The state now (before the first poll: the initial state). */
+  readonly state: HealthState;
+}
+
+/** What a {@linkcode HealthSource} is built from. */
+export interface HealthSourceOptions {
+  /** The health endpoint (validated). */
+  readonly url: string;
+  readonly clock: Clock;
+  /** The interface held managed addresses at start (a restart, not a boot). */
+  readonly startedWithAddresses: boolean;
+  /** Called on every change of state. */
+  onChange(state: HealthState): void;
+}
+
+/** Builds the {@linkcode HealthSource} for `--kube-proxy-health` (the adapter's constructor). */
+export type HealthSourceFactory = (options: HealthSourceOptions) => HealthSource;

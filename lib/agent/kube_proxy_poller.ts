@@ -12,8 +12,6 @@
 
 import { getLogger } from "@logtape/logtape";
 import { type AgentObserver, quietObserver } from "./observer.ts";
-import type { Clock } from "../ports.ts";
-import { sleep } from "../ports.ts";
 import {
   classifyResponse,
   HEALTH_POLL_MS,
@@ -24,6 +22,7 @@ import {
   type PollOutcome,
   stepHealth,
 } from "./kube_proxy_health.ts";
+import { type Clock, sleep } from "../base/clock.ts";
 
 const log = getLogger(["kube-gw", "kube-proxy-health"]);
 

@@ -7,7 +7,7 @@
 
 import { type Cidr, cidrContains, cidrOf, cidrsOverlap, hostPrefix } from "../base/cidr.ts";
 import { parseIp } from "../base/ip.ts";
-import type { InterfaceAddress, Plan } from "../ports.ts";
+import { type InterfaceAddress, type Plan } from "../kernel/address_store.ts";
 
 /** The managed part of an interface's addresses. */
 export interface ManagedView {

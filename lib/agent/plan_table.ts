@@ -9,8 +9,8 @@
  */
 
 import type { AddressSource } from "./desired.ts";
-import type { Plan } from "../ports.ts";
 import type { AddressStatus } from "./reconciler.ts";
+import { type Plan } from "../kernel/address_store.ts";
 
 const SOURCE_COLUMN: Readonly<Record<AddressSource, string>> = {
   externalIP: "externalIP",

@@ -45,14 +45,9 @@ import { describeFight, FightDetector } from "./fight_detector.ts";
 import { familyOf } from "../base/ip.ts";
 import { type AgentObserver, quietObserver } from "./observer.ts";
 import { isEmptyPlan, managedView, plan, planTouched } from "./plan.ts";
-import {
-  type AddressStore,
-  type Clock,
-  InterruptedError,
-  type Plan,
-  type TimerId,
-} from "../ports.ts";
 import type { ServiceRecord } from "../service/record.ts";
+import { type AddressStore, InterruptedError, type Plan } from "../kernel/address_store.ts";
+import { type Clock, type TimerId } from "../base/clock.ts";
 
 const log = getLogger(["kube-gw", "reconciler"]);
 

@@ -10,7 +10,8 @@
 
 import { getLogger } from "@logtape/logtape";
 import { type AgentObserver, quietObserver } from "./observer.ts";
-import { type AddressStore, type Clock, sleep } from "../ports.ts";
+import { type AddressStore } from "../kernel/address_store.ts";
+import { type Clock, sleep } from "../base/clock.ts";
 
 const log = getLogger(["kube-gw", "renewer"]);
 

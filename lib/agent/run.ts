@@ -15,13 +15,6 @@ import type { Config } from "./config.ts";
 import { endpointSliceSource } from "./endpoint_slice_source.ts";
 import type { ListWatch } from "../kube/list_watch.ts";
 import type { Metrics } from "./metrics.ts";
-import type {
-  AddressStore,
-  Clock,
-  HealthSource,
-  HealthSourceFactory,
-  ListWatchApi,
-} from "../ports.ts";
 import type { HealthState } from "./kube_proxy_health.ts";
 import { Reconciler } from "./reconciler.ts";
 import { makePermanent, Renewer } from "./renewer.ts";
@@ -29,6 +22,10 @@ import { renewalIntervalMs } from "./address_lifetime.ts";
 import { serviceSource } from "./service_source.ts";
 import { startStatusServer } from "../http/status_server.ts";
 import { systemClock } from "../base/system_clock.ts";
+import { type AddressStore } from "../kernel/address_store.ts";
+import { type Clock } from "../base/clock.ts";
+import { type HealthSource, type HealthSourceFactory } from "./kube_proxy_health.ts";
+import { type ListWatchApi } from "../kube/ports.ts";
 
 const log = getLogger(["kube-gw"]);
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Clock, TimerId } from "../ports.ts";
+import { type Clock, type TimerId } from "./clock.ts";
 
 /** The longest delay a timer can take: 2^31-1 ms, about 24.8 days. */
 export const MAX_DELAY_MS = 2 ** 31 - 1;

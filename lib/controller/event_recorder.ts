@@ -11,10 +11,9 @@
 
 import { getLogger } from "@logtape/logtape";
 import { EventFilter } from "./event_dedupe.ts";
-import type { JsonApi } from "../kube/json_api.ts";
+import type { JsonApi } from "../kube/ports.ts";
 import { microTime } from "./leader/decision.ts";
 import { boundText } from "../base/text.ts";
-import type { Clock } from "../ports.ts";
 import type { ControllerEvent, EventOutcome, EventRegarding } from "./ports.ts";
 
 const log = getLogger(["kube-gw", "events"]);
@@ -27,6 +26,7 @@ export const MAX_NOTE = 1024;
 export const MAX_PENDING_EVENTS = 1000;
 
 export type { ControllerEvent, EventOutcome, EventRegarding } from "./ports.ts";
+import { type Clock } from "../base/clock.ts";
 
 /**
  * The `events.k8s.io/v1` Event object for `ev`, named as client-go names

@@ -35,8 +35,9 @@ import type { ListWatchSink } from "../kube/list_watch.ts";
 import type { StatusWriter } from "./ports.ts";
 import { mergePools, parsePoolsYaml, type Pool, PoolConfigError } from "./pools.ts";
 import type { PoolsConfigMap } from "./pools_configmap.ts";
-import { ApiError, type Clock, type TimerId } from "../ports.ts";
 import { serviceKey } from "../service/record.ts";
+import { ApiError } from "../kube/errors.ts";
+import { type Clock, type TimerId } from "../base/clock.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
 

@@ -11,7 +11,7 @@ import { Controller } from "./loop.ts";
 import type { ControllerConfig } from "./config.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { EventRecorder } from "./event_recorder.ts";
-import type { JsonApi } from "../kube/json_api.ts";
+import type { JsonApi } from "../kube/ports.ts";
 import { decodeLbService, type LbServiceRecord } from "./lb_service.ts";
 import { statusWriter } from "./status_writer.ts";
 import { LeaderElector } from "./leader/elector.ts";
@@ -19,9 +19,10 @@ import type { LeaseTimings } from "./leader/decision.ts";
 import { LEASE_NAME, leaseClient } from "./leader/lease_api.ts";
 import { collectionPath, ListWatch } from "../kube/list_watch.ts";
 import { decodePoolsConfigMap, type PoolsConfigMap } from "./pools_configmap.ts";
-import type { Clock, ListWatchApi } from "../ports.ts";
 import { startStatusServer } from "../http/status_server.ts";
 import { systemClock } from "../base/system_clock.ts";
+import { type Clock } from "../base/clock.ts";
+import { type ListWatchApi } from "../kube/ports.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
 

@@ -9,7 +9,7 @@
  */
 
 import type { StatusWriter } from "./ports.ts";
-import type { JsonApi } from "../kube/json_api.ts";
+import type { JsonApi } from "../kube/ports.ts";
 import { loadBalancerStatus } from "./lb_service.ts";
 
 /** The path of a Service's status subresource. */

@@ -8,8 +8,13 @@
 
 import { hostPrefix } from "../base/cidr.ts";
 import { familyOf, normalizeTrustedIp } from "../base/ip.ts";
-import { type AddressStore, type InterfaceAddress, InterruptedError, type Plan } from "../ports.ts";
 import { denoSpawn, type Spawn, SpawnAborted, type SpawnResult } from "./spawn.ts";
+import {
+  type AddressStore,
+  type InterfaceAddress,
+  InterruptedError,
+  type Plan,
+} from "./address_store.ts";
 
 /** What went wrong with an `ip` run, for operators. */
 export type IpErrorKind = "missing" | "no_device" | "no_netns" | "no_permission" | "failed";

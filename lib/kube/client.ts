@@ -27,19 +27,13 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { ApiConnection } from "./kubeconfig.ts";
-import type { JsonMethod } from "./json_api.ts";
+import type { JsonMethod } from "./ports.ts";
 import type { ApiObserver } from "../agent/observer.ts";
 export type { ApiObserver } from "../agent/observer.ts";
-import {
-  ApiError,
-  type Clock,
-  type ListWatchApi,
-  type Query,
-  statusReasons,
-  type TimerId,
-  type WatchEvent,
-} from "../ports.ts";
 import { systemClock } from "../base/system_clock.ts";
+import { ApiError, statusReasons } from "./errors.ts";
+import { type Clock, type TimerId } from "../base/clock.ts";
+import { type ListWatchApi, type Query, type WatchEvent } from "./ports.ts";
 
 export { ApiError, type Query, type WatchEvent };
 
@@ -748,7 +742,7 @@ export class KubeApi implements ListWatchApi {
   }
 
   /**
-   * One JSON request for the LoadBalancer controller's `JsonApi` (lib/kube/json_api.ts):
+   * One JSON request for the LoadBalancer controller's `JsonApi` (lib/kube/ports.ts):
    * PATCH is a JSON merge patch. Resolves with the parsed response body.
    *
    * @throws {ApiError} with the HTTP status for any answer but 2xx (409 is a

@@ -28,16 +28,10 @@
 import { getLogger } from "@logtape/logtape";
 import { Backoff, type BackoffOptions } from "../base/backoff.ts";
 import { type AgentObserver, quietObserver, type RestartReason } from "../agent/observer.ts";
-import {
-  ApiError,
-  type Clock,
-  type ListWatchApi,
-  sleep,
-  statusReasons,
-  type TimerId,
-  type WatchEvent,
-} from "../ports.ts";
 import { ShapeError } from "../base/shape.ts";
+import { ApiError, statusReasons } from "./errors.ts";
+import { type Clock, sleep, type TimerId } from "../base/clock.ts";
+import { type ListWatchApi, type WatchEvent } from "./ports.ts";
 
 const log = getLogger(["kube-gw", "source"]);
 

@@ -3,7 +3,6 @@ import { KubeApi } from "../../lib/kube/client.ts";
 import type { ApiConnection } from "../../lib/kube/kubeconfig.ts";
 import type { ListWatch } from "../../lib/kube/list_watch.ts";
 import { type AgentObserver, quietObserver, type RestartReason } from "../../lib/agent/observer.ts";
-import type { ListWatchApi, WatchEvent } from "../../lib/ports.ts";
 import type { ServiceRecord } from "../../lib/service/record.ts";
 import { serviceSource, type ServiceStore } from "../../lib/agent/service_source.ts";
 import { systemClock } from "../../lib/base/system_clock.ts";
@@ -13,6 +12,7 @@ import {
   type FakeApiServerOptions,
 } from "../support/fakes/apiserver.ts";
 import { waitFor as until } from "../support/wait.ts";
+import { type ListWatchApi, type WatchEvent } from "../../lib/kube/ports.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));

@@ -22,7 +22,8 @@ import {
   nextLeaseAction,
   renewDeadlinePassed,
 } from "./decision.ts";
-import { ApiError, type Clock, sleep, type TimerId } from "../../ports.ts";
+import { ApiError } from "../../kube/errors.ts";
+import { type Clock, sleep, type TimerId } from "../../base/clock.ts";
 
 const log = getLogger(["kube-gw", "leader"]);
 

@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { JsonApi } from "../../kube/json_api.ts";
+import type { JsonApi } from "../../kube/ports.ts";
 import { decodeLease, type LeaseBody, type LeaseRecord } from "./decision.ts";
-import { ApiError } from "../../ports.ts";
+import { ApiError } from "../../kube/errors.ts";
 
 /** The Lease's name. */
 export const LEASE_NAME = "kube-gw-controller";

@@ -11,7 +11,11 @@
  */
 
 import assert from "node:assert/strict";
-import type { AddressStore, InterfaceAddress, Plan } from "../../../lib/ports.ts";
+import {
+  type AddressStore,
+  type InterfaceAddress,
+  type Plan,
+} from "../../../lib/kernel/address_store.ts";
 
 /** A host address (/32 or /128) of the family its text shows. */
 export function hostAddress(local: string): InterfaceAddress {

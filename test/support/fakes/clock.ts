@@ -7,7 +7,7 @@
  */
 
 import FakeTimers from "@sinonjs/fake-timers";
-import type { Clock, TimerId } from "../../../lib/ports.ts";
+import { type Clock, type TimerId } from "../../../lib/base/clock.ts";
 
 /** A fake clock and the controls a test moves it with. */
 export class FakeClock implements Clock {

@@ -4,8 +4,8 @@ import { cidrContains, parseCidr } from "../../../lib/base/cidr.ts";
 import { formatV4 } from "../../../lib/base/ip.ts";
 import { parseIp } from "../../../lib/base/ip.ts";
 import { managedView, plan } from "../../../lib/agent/plan.ts";
-import type { InterfaceAddress } from "../../../lib/ports.ts";
 import { FakeAddressStore } from "../../support/fakes/address_store.ts";
+import { type InterfaceAddress } from "../../../lib/kernel/address_store.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/120")];
 

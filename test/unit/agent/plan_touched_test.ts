@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parseCidr } from "../../../lib/base/cidr.ts";
 import { plan, planTouched } from "../../../lib/agent/plan.ts";
-import type { Plan } from "../../../lib/ports.ts";
 import { Reconciler } from "../../../lib/agent/reconciler.ts";
 import type { ServiceRecord } from "../../../lib/service/record.ts";
 import { FakeAddressStore } from "../../support/fakes/address_store.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
+import { type Plan } from "../../../lib/kernel/address_store.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/120")];
 const addr = fc.oneof(

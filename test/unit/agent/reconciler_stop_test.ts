@@ -11,12 +11,16 @@ import type { LogRecord } from "@logtape/logtape";
 import { parseCidr } from "../../../lib/base/cidr.ts";
 import { IpRoute2 } from "../../../lib/kernel/iproute2.ts";
 import { quietObserver, type ReconcileResult } from "../../../lib/agent/observer.ts";
-import { type InterfaceAddress, InterruptedError, type Plan } from "../../../lib/ports.ts";
 import { Reconciler } from "../../../lib/agent/reconciler.ts";
 import { type Spawn, SpawnAborted } from "../../../lib/kernel/spawn.ts";
 import { FakeAddressStore } from "../../support/fakes/address_store.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
 import { withLogs } from "../../support/fakes/log_capture.ts";
+import {
+  type InterfaceAddress,
+  InterruptedError,
+  type Plan,
+} from "../../../lib/kernel/address_store.ts";
 
 const NETS = [parseCidr("10.0.100.0/24")];
 

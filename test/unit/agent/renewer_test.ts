@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { parseCidr } from "../../../lib/base/cidr.ts";
 import { quietObserver, type RenewalResult } from "../../../lib/agent/observer.ts";
-import type { Plan } from "../../../lib/ports.ts";
 import { Reconciler } from "../../../lib/agent/reconciler.ts";
 import { makePermanent, Renewer } from "../../../lib/agent/renewer.ts";
 import type { ServiceRecord } from "../../../lib/service/record.ts";
 import { FakeAddressStore } from "../../support/fakes/address_store.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
 import { withLogs } from "../../support/fakes/log_capture.ts";
+import { type Plan } from "../../../lib/kernel/address_store.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/64")];
 /** What a router's loopback holds besides Service addresses: never renewed. */

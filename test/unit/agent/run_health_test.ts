@@ -7,8 +7,9 @@ import assert from "node:assert/strict";
 import { makeHealth, makeReconciler } from "../../../lib/agent/run.ts";
 import { parseConfig } from "../../../lib/agent/config.ts";
 import type { EndpointSliceRecord } from "../../../lib/agent/endpoint_slice.ts";
-import type { HealthSource, HealthSourceOptions } from "../../../lib/ports.ts";
 import {
+  type HealthSource,
+  type HealthSourceOptions,
   type HealthState,
   initialHealth,
   type PollOutcome,

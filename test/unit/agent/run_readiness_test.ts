@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { agentNotReady } from "../../../lib/agent/run.ts";
 import { ListWatch } from "../../../lib/kube/list_watch.ts";
-import type { ListWatchApi, Query, WatchEvent } from "../../../lib/ports.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
+import { type ListWatchApi, type Query, type WatchEvent } from "../../../lib/kube/ports.ts";
 
 /** An API that lists at once and opens watches that stay silent until aborted. */
 class QuietApi implements ListWatchApi {

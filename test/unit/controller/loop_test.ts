@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Controller, type ControllerObserver } from "../../../lib/controller/loop.ts";
 import { EventRecorder } from "../../../lib/controller/event_recorder.ts";
-import type { JsonApi, JsonMethod } from "../../../lib/kube/json_api.ts";
+import type { JsonApi, JsonMethod } from "../../../lib/kube/ports.ts";
 import { decodeLbService, type LbServiceRecord } from "../../../lib/controller/lb_service.ts";
 import type { StatusWriter } from "../../../lib/controller/status_writer.ts";
 import { decodePoolsConfigMap } from "../../../lib/controller/pools_configmap.ts";
 import { flagPool } from "../../../lib/controller/pools.ts";
-import { ApiError } from "../../../lib/ports.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
+import { ApiError } from "../../../lib/kube/errors.ts";
 
 const CLASS = "kube-gw.io/anycast";
 

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { collectionPath, ListWatch, type ListWatchSink } from "../../../lib/kube/list_watch.ts";
 import { quietObserver, type RestartReason } from "../../../lib/agent/observer.ts";
-import { ApiError, type ListWatchApi, type Query, type WatchEvent } from "../../../lib/ports.ts";
 import { objectName } from "../../../lib/base/shape.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
 import { withLogs } from "../../support/fakes/log_capture.ts";
+import { ApiError } from "../../../lib/kube/errors.ts";
+import { type ListWatchApi, type Query, type WatchEvent } from "../../../lib/kube/ports.ts";
 
 /** What the sink keeps: `namespace/name`. */
 type Rec = string;

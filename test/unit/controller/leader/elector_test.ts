@@ -6,8 +6,8 @@ import {
   type LeaseRecord,
 } from "../../../../lib/controller/leader/decision.ts";
 import type { LeaseClient } from "../../../../lib/controller/leader/lease_api.ts";
-import { ApiError } from "../../../../lib/ports.ts";
 import { FakeClock } from "../../../support/fakes/clock.ts";
+import { ApiError } from "../../../../lib/kube/errors.ts";
 
 /** One Lease with resourceVersion preconditions; `down` makes every request fail. */
 class FakeLeases {
