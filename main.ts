@@ -13,7 +13,7 @@ import { drain, runOnce, runPlan } from "./lib/agent/commands.ts";
 import { formatPlan } from "./lib/agent/plan_table.ts";
 import { KubeProxyHealthPoller } from "./lib/agent/kube_proxy_poller.ts";
 import { ENV_VARS, parseArgs } from "./lib/cli.ts";
-import { type Config, parseConfig, type RawOptions, UsageError } from "./lib/agent/config.ts";
+import { type Config, parseConfig } from "./lib/agent/config.ts";
 import { parseControllerConfig } from "./lib/controller/config.ts";
 import { ControllerMetrics } from "./lib/controller/metrics.ts";
 import { runController } from "./lib/controller/run.ts";
@@ -32,6 +32,7 @@ import { getLogger } from "@logtape/logtape";
 import { Metrics } from "./lib/agent/metrics.ts";
 import { COMMIT, VERSION } from "./lib/base/version.ts";
 import { type HealthSourceOptions } from "./lib/agent/kube_proxy_health.ts";
+import { type RawOptions, UsageError } from "./lib/base/flags.ts";
 
 const log = getLogger(["kube-gw"]);
 

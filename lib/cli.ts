@@ -6,9 +6,9 @@
  */
 
 import { Command, CommanderError, Option } from "commander";
-import type { OptionKey, RawOptions } from "./agent/config.ts";
-import { UsageError } from "./agent/config.ts";
-import { DEFAULT_CLASS } from "./controller/lb_service.ts";
+import { type OptionKey, type RawOptions, UsageError } from "./base/flags.ts";
+import { AGENT_DEFAULTS } from "./agent/config.ts";
+import { CONTROLLER_DEFAULTS } from "./controller/config.ts";
 
 /** The subcommands. */
 export type CommandName = "run" | "once" | "plan" | "drain" | "controller" | "version";
@@ -73,7 +73,7 @@ function option(key: keyof typeof FLAG_ENV, flags: string, description: string):
 }
 
 /** `--log-level` and `--log-format`, for every command that runs. */
-function addLogOptions(cmd: Command): Command {
+function addLogOptions(cmd: Command, defaultFormat: string): Command {
   return cmd
     .addOption(
       option(
@@ -82,7 +82,7 @@ function addLogOptions(cmd: Command): Command {
         "debug, info, warning, error; KUBEGW_DEBUG=1: debug",
       ),
     )
-    .addOption(option("logFormat", "--log-format <format>", "text or json").default("text"));
+    .addOption(option("logFormat", "--log-format <format>", "text or json").default(defaultFormat));
 }
 
 /** `--kubeconfig` and `--in-cluster`, for every command that talks to the API server. */
@@ -105,16 +105,18 @@ function metricsAddressOption(defaultAddress: string): Option {
 }
 
 function addCommon(cmd: Command, api: boolean): Command {
+  const D = AGENT_DEFAULTS;
   cmd
     .addOption(
       option("network", "--network <cidr>", "managed network; repeatable or comma-separated")
         .argParser(collect),
     )
     .addOption(
-      option("interface", "--interface <name>", "interface for the addresses").default("lo"),
+      option("interface", "--interface <name>", "interface for the addresses")
+        .default(D.interface),
     )
     .addOption(option("netns", "--netns <name>", "run every ip command as ip -n NAME"));
-  addLogOptions(cmd);
+  addLogOptions(cmd, D.logFormat);
   if (!api) return cmd;
   return addApiOptions(cmd)
     .addOption(
@@ -128,46 +130,45 @@ function addCommon(cmd: Command, api: boolean): Command {
     .addOption(option("selector", "--selector <labels>", "label selector passed to the API"))
     .addOption(
       option("resyncInterval", "--resync-interval <duration>", "re-read the interface this often")
-        .default("30s"),
+        .default(D.resyncInterval),
     )
     .addOption(
       option(
         "apiStaleAfter",
         "--api-stale-after <duration>",
         "/readyz fails when a watch was not known current for this long",
-      ).default("45s"),
+      ).default(D.apiStaleAfter),
     )
-    .addOption(metricsAddressOption("127.0.0.1:9472"))
+    .addOption(metricsAddressOption(D.metricsAddress))
     // Issue 12, kube-proxy health and address lifetimes.
     .addOption(
       option(
         "kubeProxyHealth",
         "--kube-proxy-health <url>",
-        "kube-proxy's health endpoint to gate announcements on, or off " +
-          "(default http://127.0.0.1:10256/healthz)",
-      ),
+        "kube-proxy's health endpoint to gate announcements on, or off",
+      ).default(D.kubeProxyHealth),
     )
     .addOption(
       option(
         "addressLifetime",
         "--address-lifetime <duration>",
         "add addresses with this lifetime and renew them at a third of it, or off",
-      ).default("off"),
+      ).default(D.addressLifetime),
     )
     // The agent's addresses and announce gate (issue 11 item 6, issue 12).
-    .addOption(classOption("announce the LoadBalancer addresses of this class"))
+    .addOption(classOption("announce the LoadBalancer addresses of this class", D.class))
     .addOption(defaultClassOption("also of Services without a class"))
     .addOption(
       option("externalIps", "--external-ips [bool]", "announce spec.externalIPs; false: ignore")
-        .default("true"),
+        .default(D.externalIps),
     )
     .addOption(
       option("announce", "--announce <mode>", "ready: only what has usable endpoints; always")
-        .default("ready"),
+        .default(D.announce),
     )
     .addOption(
       option("announceDelay", "--announce-delay <duration>", "hold-down before re-announcing")
-        .default("2s"),
+        .default(D.announceDelay),
     )
     .addOption(
       option("nodeName", "--node-name <name>", "this node, for Local Services (also NODE_NAME)"),
@@ -175,8 +176,8 @@ function addCommon(cmd: Command, api: boolean): Command {
 }
 
 /** `--class`, shared by the agent and the controller; only the help text differs. */
-function classOption(description: string): Option {
-  return option("class", "--class <class>", description).default(DEFAULT_CLASS);
+function classOption(description: string, defaultClass: string): Option {
+  return option("class", "--class <class>", description).default(defaultClass);
 }
 
 /** `--default-class`, shared by the agent and the controller. */
@@ -186,8 +187,9 @@ function defaultClassOption(description: string): Option {
 
 /** The options of `kube-gw controller`. */
 function addController(cmd: Command): Command {
+  const C = CONTROLLER_DEFAULTS;
   cmd
-    .addOption(classOption("the spec.loadBalancerClass served"))
+    .addOption(classOption("the spec.loadBalancerClass served", C.class))
     .addOption(defaultClassOption("also serve Services without a class"))
     .addOption(
       option("pool", "--pool <cidr>", "the default pool; repeatable or comma-separated")
@@ -197,14 +199,15 @@ function addController(cmd: Command): Command {
       option("config", "--config <namespace/name>", "the pools ConfigMap (key pools.yaml)"),
     )
     .addOption(
-      option("leaderElect", "--leader-elect [bool]", "elect a leader on a Lease (default true)"),
+      option("leaderElect", "--leader-elect [bool]", "elect a leader on a Lease")
+        .default(C.leaderElect),
     )
     .addOption(
       option("leaseNamespace", "--lease-namespace <name>", "the Lease's namespace")
-        .default("kube-system"),
+        .default(C.leaseNamespace),
     );
-  addLogOptions(cmd);
-  return addApiOptions(cmd).addOption(metricsAddressOption("127.0.0.1:9473"));
+  addLogOptions(cmd, C.logFormat);
+  return addApiOptions(cmd).addOption(metricsAddressOption(C.metricsAddress));
 }
 
 /**

@@ -2,16 +2,14 @@
  * Address lifetimes (`--address-lifetime`): host addresses added with a
  * finite `valid_lft`/`preferred_lft` and renewed in one `ip -batch` of
  * `address replace` lines at a third of the lifetime, so that an agent that
- * dies takes its announcements with it within the lifetime. Pure: the
- * renewal timer and the `ip` run sit in the adapter.
+ * dies takes its announcements with it within the lifetime. This file parses
+ * the flag and derives the renewal interval (pure); the renewal script is
+ * iproute2's (`kernel/iproute2.ts`), the timer the renewer's.
  *
  * @module
  */
 
-import { parseDuration, UsageError } from "./config.ts";
-import { batchScript, lifetimeSuffix } from "../kernel/iproute2.ts";
-
-export { lifetimeSuffix };
+import { parseDuration, UsageError } from "../base/flags.ts";
 
 /** The shortest lifetime accepted, in seconds (renewal every second). @default 3 */
 export const MIN_LIFETIME_SECONDS = 3;
@@ -44,19 +42,4 @@ export function parseAddressLifetime(text: string | undefined): number | undefin
 /** How often to renew: a third of the lifetime, in milliseconds. */
 export function renewalIntervalMs(lifetimeSeconds: number): number {
   return Math.floor(lifetimeSeconds * 1000 / 3);
-}
-
-/**
- * The `ip -batch` script that renews `addresses` on `device`: one
- * `address replace A/32 dev D valid_lft N preferred_lft N` line each (a
- * renewal is one RTM_NEWADDR, no delete, and no BGP UPDATE). Addresses must be
- * canonical texts from the parser. It is {@linkcode batchScript} with a
- * lifetime, so that both stay one format.
- */
-export function renewalScript(
-  addresses: Iterable<string>,
-  device: string,
-  lifetimeSeconds: number,
-): string {
-  return batchScript({ add: [...addresses], remove: [] }, device, { lifetimeSeconds });
 }

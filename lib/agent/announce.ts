@@ -22,6 +22,7 @@
 
 import type { EndpointCounts } from "./endpoints.ts";
 import { familyOf } from "../base/ip.ts";
+import type { TrafficPolicy } from "../service/record.ts";
 import {
   ADDRESS_STATES,
   type AddressStateName,
@@ -44,9 +45,6 @@ export const REASON_TEXT: Readonly<Record<WithheldReason, string>> = {
   kube_proxy_unhealthy: "kube-proxy unhealthy",
   hold_down: "in hold-down",
 };
-
-/** `spec.externalTrafficPolicy`, as kube-proxy reads it. */
-export type TrafficPolicy = "Cluster" | "Local";
 
 /** A Service that claims an address, with what the decision needs of it. */
 export interface Claimant {

@@ -8,190 +8,15 @@
  */
 
 import type { Claimant } from "./announce.ts";
-import { type Cidr, cidrContains, specialRangeOf } from "../base/cidr.ts";
-import { parseIp } from "../base/ip.ts";
-import { type ClassOptions, isOurs } from "../controller/lb_service.ts";
-import { boundText } from "../base/text.ts";
 import {
-  MAX_EXTERNAL_IPS,
-  serviceKey,
-  type ServiceRecord,
-  unservedReason,
-} from "../service/record.ts";
-
-/** Where a Service's address comes from: `spec.externalIPs` or `status.loadBalancer.ingress`. */
-export type AddressSource = "externalIP" | "loadBalancer";
-
-/** The words each source goes by in messages and in `kube-gw plan`. */
-export const SOURCE_TEXT: Readonly<Record<AddressSource, string>> = {
-  externalIP: "externalIP",
-  loadBalancer: "LoadBalancer address",
-};
-
-/** Which of a Service's addresses the agent takes. */
-export interface AddressOptions {
-  /**
-   * Take `status.loadBalancer.ingress[].ip` of the Services of this class
-   * (`--class`, `--default-class`); undefined: take none (the controller's
-   * view of externalIPs).
-   */
-  readonly classes?: ClassOptions;
-  /** Take `spec.externalIPs` (`--external-ips`). @default true */
-  readonly externalIPs?: boolean;
-}
-
-/** What a Service's evaluation needs of it. */
-export type ServiceAddresses = Pick<
-  ServiceRecord,
-  "namespace" | "name" | "type" | "clusterIP" | "externalIPs" | "ingressIPs" | "loadBalancerClass"
->;
-
-/** Why an external IP is not taken. */
-export type RejectReason =
-  | "invalid"
-  | "non_canonical"
-  | "ipv4_mapped"
-  | "unspecified"
-  | "loopback"
-  | "multicast"
-  | "link_local"
-  | "broadcast"
-  | "outside_networks"
-  | "external_name"
-  | "headless"
-  | "unsupported_type"
-  | "too_many";
-
-/** An address of a Service that kube-gw refuses, with the reason. */
-export interface Rejection {
-  readonly service: string;
-  /** The value as given, bounded to 256 characters with its length noted. */
-  readonly ip: string;
-  readonly reason: RejectReason;
-  /** Where the value comes from. */
-  readonly source: AddressSource;
-  /** One line for the log, naming the Service, the value and the reason. */
-  readonly message: string;
-}
-
-/** The verdict on one Service: the addresses it claims and what is refused. */
-export interface ServiceVerdict {
-  readonly addresses: readonly string[];
-  readonly rejections: readonly Rejection[];
-}
-
-/** Bits of {@linkcode AddressSource} as stored per address. */
-const FROM_EXTERNAL = 1;
-const FROM_LB = 2;
-
-function sourcesOfBits(bits: number): AddressSource[] {
-  const out: AddressSource[] = [];
-  if (bits & FROM_EXTERNAL) out.push("externalIP");
-  if (bits & FROM_LB) out.push("loadBalancer");
-  return out;
-}
-
-const REASON_TEXT: Record<RejectReason, string> = {
-  invalid: "is not an IP address",
-  non_canonical: "is not in canonical form",
-  ipv4_mapped: "is an IPv4-mapped IPv6 address",
-  unspecified: "is the unspecified address",
-  loopback: "is a loopback address",
-  multicast: "is a multicast address",
-  link_local: "is a link-local address",
-  broadcast: "is the broadcast address",
-  outside_networks: "is outside the managed networks",
-  external_name: "belongs to an ExternalName Service, which kube-proxy does not serve",
-  headless: "belongs to a headless Service (clusterIP: None), which kube-proxy does not serve",
-  unsupported_type: "belongs to a Service of a type kube-proxy does not serve",
-  too_many:
-    `belongs to a Service with more than ${MAX_EXTERNAL_IPS} externalIPs, which kube-gw refuses whole`,
-};
-
-function reject(
-  service: string,
-  raw: string,
-  reason: RejectReason,
-  source: AddressSource,
-  hint?: string,
-): Rejection {
-  const ip = boundText(raw);
-  return {
-    service,
-    ip,
-    reason,
-    source,
-    // Built when read: only new rejections are logged, and a hostile Service resent by every
-    // event would otherwise build thousands of lines to drop them.
-    get message() {
-      const meant = hint ? ` (did you mean "${boundText(hint)}"?)` : "";
-      return `refusing ${SOURCE_TEXT[source]} ${JSON.stringify(ip)} of Service ${service}: it ${
-        REASON_TEXT[reason]
-      }${meant}`;
-    },
-  };
-}
-
-/**
- * Decides which addresses of one Service become host addresses: its
- * externalIPs (unless `options.externalIPs` is false) and, when it is of
- * kube-gw's class (`options.classes`), its LoadBalancer status addresses, by
- * the same rules. The returned addresses are canonical texts, unique, in the
- * Service's order (externalIPs first).
- *
- * @default options externalIPs only (no class: LoadBalancer status is not read)
- */
-export function evaluateService(
-  svc: ServiceAddresses,
-  networks: readonly Cidr[],
-  options: AddressOptions = {},
-): ServiceVerdict {
-  const { addresses, rejections } = evaluate(svc, networks, options);
-  return { addresses: [...addresses.keys()], rejections };
-}
-
-/** {@linkcode evaluateService} with the addresses as an insertion-ordered Map to source bits. */
-function evaluate(
-  svc: ServiceAddresses,
-  networks: readonly Cidr[],
-  options: AddressOptions,
-): { addresses: Map<string, number>; rejections: Rejection[] } {
-  const key = serviceKey(svc);
-  const unserved = unservedReason(svc);
-  const addresses = new Map<string, number>();
-  const rejections: Rejection[] = [];
-  const take = (raws: readonly string[], source: AddressSource, bit: number) => {
-    if (raws.length > MAX_EXTERNAL_IPS) {
-      // One warning for the Service, none per value: the value shown is a count.
-      rejections.push(reject(key, `(more than ${MAX_EXTERNAL_IPS} values)`, "too_many", source));
-      return;
-    }
-    for (const raw of raws) {
-      if (unserved) {
-        rejections.push(reject(key, raw, unserved, source));
-        continue;
-      }
-      const parsed = parseIp(raw);
-      if (!parsed.ok) {
-        rejections.push(reject(key, raw, parsed.problem, source, parsed.canonical));
-        continue;
-      }
-      const special = specialRangeOf(parsed.ip);
-      if (special) {
-        rejections.push(reject(key, raw, special, source));
-      } else if (!networks.some((n) => cidrContains(n, parsed.ip))) {
-        rejections.push(reject(key, raw, "outside_networks", source));
-      } else {
-        addresses.set(parsed.ip.text, (addresses.get(parsed.ip.text) ?? 0) | bit);
-      }
-    }
-  };
-  if (options.externalIPs ?? true) take(svc.externalIPs, "externalIP", FROM_EXTERNAL);
-  if (options.classes && svc.ingressIPs && isOurs(svc, options.classes)) {
-    take(svc.ingressIPs, "loadBalancer", FROM_LB);
-  }
-  return { addresses, rejections };
-}
+  type AddressOptions,
+  type AddressSource,
+  evaluateSources,
+  type Rejection,
+  sourcesOfBits,
+} from "../service/eligibility.ts";
+import type { Cidr } from "../base/cidr.ts";
+import { serviceKey, type ServiceRecord } from "../service/record.ts";
 
 const EMPTY: ReadonlyMap<string, number> = new Map();
 const NONE_REPORTED: ReadonlySet<string> = new Set();
@@ -279,7 +104,7 @@ export class DesiredState {
   /** Adds or replaces one Service. */
   upsert(svc: ServiceRecord): DesiredChange {
     const key = serviceKey(svc);
-    const verdict = evaluate(svc, this.#networks, this.#options);
+    const verdict = evaluateSources(svc, this.#networks, this.#options);
     const old = this.#services.get(key);
     // Most Services have no rejection: they share one empty set.
     const reported = verdict.rejections.length > 0 ? new Set<string>() : NONE_REPORTED;

@@ -13,9 +13,9 @@
  * @module
  */
 
-import { UsageError } from "./config.ts";
 import type { KubeProxyPhase } from "./observer.ts";
 import type { Clock } from "../base/clock.ts";
+import { UsageError } from "../base/flags.ts";
 
 /** The default health endpoint of kube-proxy. @default "http://127.0.0.1:10256/healthz" */
 export const DEFAULT_KUBE_PROXY_HEALTH = "http://127.0.0.1:10256/healthz";

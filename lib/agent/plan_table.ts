@@ -8,9 +8,9 @@
  * @module
  */
 
-import type { AddressSource } from "./desired.ts";
 import type { AddressStatus } from "./reconciler.ts";
 import { type Plan } from "../kernel/address_store.ts";
+import { type AddressSource } from "../service/eligibility.ts";
 
 const SOURCE_COLUMN: Readonly<Record<AddressSource, string>> = {
   externalIP: "externalIP",

@@ -33,12 +33,7 @@ import {
   type GateStep,
   type HealthGate,
 } from "./announce.ts";
-import {
-  type AddressOptions,
-  type AddressSource,
-  type DesiredChange,
-  DesiredState,
-} from "./desired.ts";
+import { type DesiredChange, DesiredState } from "./desired.ts";
 import type { EndpointSliceRecord } from "./endpoint_slice.ts";
 import { EndpointIndex } from "./endpoints.ts";
 import { describeFight, FightDetector } from "./fight_detector.ts";
@@ -48,6 +43,7 @@ import { isEmptyPlan, managedView, plan, planTouched } from "./plan.ts";
 import type { ServiceRecord } from "../service/record.ts";
 import { type AddressStore, InterruptedError, type Plan } from "../kernel/address_store.ts";
 import { type Clock, type TimerId } from "../base/clock.ts";
+import { type AddressOptions, type AddressSource } from "../service/eligibility.ts";
 
 const log = getLogger(["kube-gw", "reconciler"]);
 

@@ -1,13 +1,13 @@
 /**
  * Services as one use of the list-watch engine: the collection's path, the
- * decoder (`projectService`) and a sink bound to one scope (one namespace, or
+ * decoder (`decodeService`) and a sink bound to one scope (one namespace, or
  * all) in front of whatever keeps the Services.
  *
  * @module
  */
 
 import { collectionPath, ListWatch, type ListWatchOptions } from "../kube/list_watch.ts";
-import { projectService, type ServiceRecord } from "../service/record.ts";
+import { decodeService, type ServiceRecord } from "../service/record.ts";
 
 /** What keeps the Services of every scope (the reconciler). */
 export interface ServiceStore {
@@ -33,7 +33,7 @@ export function serviceSource(options: ServiceSourceOptions): ListWatch<ServiceR
     ...rest,
     path: collectionPath({ version: "v1", resource: "services" }, namespace),
     kind: "Service",
-    decode: projectService,
+    decode: decodeService,
     sink: {
       replace: (services) => store.replace(services, namespace),
       upsert: (service) => store.upsert(service),

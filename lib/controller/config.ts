@@ -7,21 +7,33 @@
  */
 
 import {
+  badValue,
   type ListenAddress,
+  type OptionKey,
   parseBool,
-  parseClassOptions,
   parseLevel,
   parseListen,
+  parseLogFormat,
   type RawOptions,
   sourceOf,
   UsageError,
-} from "../agent/config.ts";
-import type { ClassOptions } from "./lb_service.ts";
+} from "../base/flags.ts";
 import type { Level, LogFormat } from "../base/log.ts";
+import { type ClassOptions, DEFAULT_CLASS, parseClassOptions } from "../service/class.ts";
 import { flagPool, type Pool, PoolConfigError } from "./pools.ts";
 
-/** The controller's default status listener (the agent's is 9472). */
-export const CONTROLLER_METRICS_ADDRESS = "127.0.0.1:9473";
+/**
+ * The controller's defaults, as flag texts: read by `cli.ts` for the help and
+ * by {@linkcode parseControllerConfig} for a value that was not given. Its
+ * status listener is 9473, beside the agent's 9472.
+ */
+export const CONTROLLER_DEFAULTS = {
+  logFormat: "text",
+  metricsAddress: "127.0.0.1:9473",
+  class: DEFAULT_CLASS,
+  leaderElect: "true",
+  leaseNamespace: "kube-system",
+} as const satisfies Partial<Record<OptionKey, string>>;
 
 /** Everything the controller needs to know, validated. */
 export interface ControllerConfig {
@@ -45,13 +57,10 @@ export interface ControllerConfig {
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const CM_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-function bad(flag: string, value: string, what: string): UsageError {
-  return new UsageError(`${flag}: ${JSON.stringify(value)} ${what}`);
-}
-
 /** Validates the controller's raw options. @throws {UsageError} naming the flag or variable. */
 export function parseControllerConfig(raw: RawOptions): ControllerConfig {
-  const src = (key: Parameters<typeof sourceOf>[1], flag: string) => sourceOf(raw, key, flag);
+  const D = CONTROLLER_DEFAULTS;
+  const src = (key: OptionKey, flag: string) => sourceOf(raw, key, flag);
   let pool: Pool | undefined;
   try {
     pool = flagPool(raw.pool ?? []);
@@ -65,7 +74,7 @@ export function parseControllerConfig(raw: RawOptions): ControllerConfig {
   if (cfg) {
     const [ns, name, ...rest] = cfg.split("/");
     if (rest.length > 0 || !NAME.test(ns ?? "") || !CM_NAME.test(name ?? "")) {
-      throw bad(src("config", "--config"), cfg, "is not NAMESPACE/NAME of a ConfigMap");
+      throw badValue(src("config", "--config"), cfg, "is not NAMESPACE/NAME of a ConfigMap");
     }
     configMap = { namespace: ns, name };
   }
@@ -74,32 +83,27 @@ export function parseControllerConfig(raw: RawOptions): ControllerConfig {
       "--pool or --config: no pool given (KUBEGW_POOL, KUBEGW_CONFIG): the controller would have no address to give",
     );
   }
-  const leaseNamespace = (raw.leaseNamespace ?? "kube-system").trim();
+  const leaseNamespace = (raw.leaseNamespace ?? D.leaseNamespace).trim();
   if (!NAME.test(leaseNamespace)) {
-    throw bad(
+    throw badValue(
       src("leaseNamespace", "--lease-namespace"),
       leaseNamespace,
       "is not a namespace name",
     );
   }
-  const format = (raw.logFormat ?? "text").trim();
-  if (format !== "text" && format !== "json") {
-    throw bad(src("logFormat", "--log-format"), format, "is not text or json");
-  }
   return {
-    classes: parseClassOptions(raw),
+    classes: parseClassOptions(raw, D.class),
     flagPool: pool,
     configMap,
-    leaderElect: raw.leaderElect === undefined
-      ? true
-      : parseBool(src("leaderElect", "--leader-elect"), raw.leaderElect),
+    leaderElect: parseBool(src("leaderElect", "--leader-elect"), raw.leaderElect ?? D.leaderElect),
     leaseNamespace,
-    kubeconfig: raw.kubeconfig?.split(":")[0]?.trim() || undefined,
+    // A KUBECONFIG list (a:b) is kept whole: the files are merged as kubectl does.
+    kubeconfig: raw.kubeconfig?.trim() || undefined,
     inCluster: parseBool(src("inCluster", "--in-cluster"), raw.inCluster),
     logLevel: parseLevel(raw),
-    logFormat: format,
+    logFormat: parseLogFormat(raw, D.logFormat),
     metricsAddress: parseListen(
-      raw.metricsAddress ?? CONTROLLER_METRICS_ADDRESS,
+      raw.metricsAddress ?? D.metricsAddress,
       src("metricsAddress", "--metrics-address"),
     ),
   };

@@ -12,8 +12,8 @@
  */
 
 import { type Cidr, parseCidr } from "../base/cidr.ts";
-import { evaluateService, type Rejection } from "../agent/desired.ts";
 import { isObject, objectName, ShapeError } from "../base/shape.ts";
+import { evaluateService, type Rejection } from "../service/eligibility.ts";
 
 /** The annotation listing the addresses a Service asks for (comma-separated). */
 export const ANNOTATION_IPS = "kube-gw.io/load-balancer-ips";
@@ -207,32 +207,6 @@ export function decodeLbService(obj: unknown): LbServiceRecord {
     truncated: exact(t),
   };
   return record;
-}
-
-/** Which Services are kube-gw's. */
-export interface ClassOptions {
-  /** kube-gw's `spec.loadBalancerClass` (`--class`). @default "kube-gw.io/anycast" */
-  readonly class: string;
-  /** Whether Services without a class are kube-gw's too (`--default-class`). @default false */
-  readonly defaultClass: boolean;
-}
-
-/** The class kube-gw answers to unless `--class` says otherwise. */
-export const DEFAULT_CLASS = "kube-gw.io/anycast";
-
-/**
- * Whether kube-gw serves this Service: `type: LoadBalancer` and its class is
- * kube-gw's, or it has no class and `defaultClass` is set.
- */
-export function isOurs(
-  record: Pick<LbServiceRecord, "type" | "loadBalancerClass">,
-  options: ClassOptions,
-): boolean {
-  if (record.type !== "LoadBalancer") return false;
-  if (record.loadBalancerClass === undefined || record.loadBalancerClass === "") {
-    return options.defaultClass;
-  }
-  return record.loadBalancerClass === options.class;
 }
 
 const EVERYWHERE: readonly Cidr[] = [parseCidr("0.0.0.0/0"), parseCidr("::/0")];

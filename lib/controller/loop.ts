@@ -24,13 +24,7 @@ import { getLogger } from "@logtape/logtape";
 import { Allocator } from "./allocator.ts";
 import { Backoff } from "../base/backoff.ts";
 import type { ControllerEvent, EventOutcome, EventRegarding } from "./ports.ts";
-import {
-  type ClassOptions,
-  externalIpRefusals,
-  isOurs,
-  type LbServiceRecord,
-  statusShows,
-} from "./lb_service.ts";
+import { externalIpRefusals, type LbServiceRecord, statusShows } from "./lb_service.ts";
 import type { ListWatchSink } from "../kube/list_watch.ts";
 import type { StatusWriter } from "./ports.ts";
 import { mergePools, parsePoolsYaml, type Pool, PoolConfigError } from "./pools.ts";
@@ -38,6 +32,7 @@ import type { PoolsConfigMap } from "./pools_configmap.ts";
 import { serviceKey } from "../service/record.ts";
 import { ApiError } from "../kube/errors.ts";
 import { type Clock, type TimerId } from "../base/clock.ts";
+import { type ClassOptions, isOurs } from "../service/class.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
 

@@ -6,7 +6,7 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import type { ListenAddress } from "../agent/config.ts";
+import { type ListenAddress } from "../base/flags.ts";
 
 /** What the status server reports. */
 export interface StatusSource {

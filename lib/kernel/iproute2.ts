@@ -285,3 +285,18 @@ function classify(argv: readonly string[], out: SpawnResult, device: string): Ip
     t,
   );
 }
+
+/**
+ * The `ip -batch` script that renews `addresses` on `device`: one
+ * `address replace A/32 dev D valid_lft N preferred_lft N` line each (a
+ * renewal is one RTM_NEWADDR, no delete, and no BGP UPDATE). Addresses must be
+ * canonical texts from the parser. It is {@linkcode batchScript} with a
+ * lifetime, so that both stay one format.
+ */
+export function renewalScript(
+  addresses: Iterable<string>,
+  device: string,
+  lifetimeSeconds: number,
+): string {
+  return batchScript({ add: [...addresses], remove: [] }, device, { lifetimeSeconds });
+}

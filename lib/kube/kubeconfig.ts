@@ -11,7 +11,7 @@
 
 import { newClusters, newContexts, newUsers } from "@kubernetes/client-node/config_types";
 import yaml from "js-yaml";
-import { UsageError } from "../agent/config.ts";
+import { UsageError } from "../base/flags.ts";
 
 /** How to reach and authenticate to the API server. */
 export interface ApiConnection {

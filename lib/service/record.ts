@@ -8,7 +8,6 @@
  * @module
  */
 
-import type { TrafficPolicy } from "../agent/announce.ts";
 import { isObject, objectName } from "../base/shape.ts";
 
 /** Services with this label are served by another proxy; kube-proxy skips them. */
@@ -66,7 +65,7 @@ function texts(v: unknown): string[] {
  *
  * @throws {ShapeError} when metadata.name or metadata.namespace is missing.
  */
-export function projectService(obj: unknown): ServiceRecord {
+export function decodeService(obj: unknown): ServiceRecord {
   const { namespace, name } = objectName(obj, "Service");
   const o = obj as Record<string, unknown>;
   const meta = o.metadata as Record<string, unknown>;
@@ -111,3 +110,6 @@ export function unservedReason(
   if (s.clusterIP === "None") return "headless";
   return undefined;
 }
+
+/** `spec.externalTrafficPolicy`, as kube-proxy reads it. */
+export type TrafficPolicy = "Cluster" | "Local";

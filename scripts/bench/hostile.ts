@@ -16,7 +16,7 @@
 import { parseCidr } from "../../lib/base/cidr.ts";
 import { DesiredState } from "../../lib/agent/desired.ts";
 import { jsonLines } from "../../lib/kube/client.ts";
-import { MAX_EXTERNAL_IPS, projectService } from "../../lib/service/record.ts";
+import { decodeService, MAX_EXTERNAL_IPS } from "../../lib/service/record.ts";
 
 const NETS = [parseCidr("10.64.0.0/10")];
 
@@ -60,13 +60,13 @@ function edit(): void {
   for (const n of [1_000, 10_000, 20_000, 40_000]) {
     const all = ips(n);
     const state = new DesiredState(NETS);
-    state.upsert(projectService(service(all)));
+    state.upsert(decodeService(service(all)));
     const times: number[] = [];
     for (let round = 0; round < 5; round++) {
       const edited = [...all];
       edited[n >> 1] = `10.127.255.${round}`;
       const t0 = performance.now();
-      state.upsert(projectService(service(edited)));
+      state.upsert(decodeService(service(edited)));
       times.push(performance.now() - t0);
     }
     console.log(
@@ -110,7 +110,7 @@ async function rss(mb: number): Promise<void> {
   const state = new DesiredState(NETS);
   const built = rssMb();
   for await (const ev of jsonLines(stream(bytes))) {
-    state.upsert(projectService((ev as { object: unknown }).object));
+    state.upsert(decodeService((ev as { object: unknown }).object));
   }
   console.log(
     `one ${

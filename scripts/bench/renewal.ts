@@ -13,8 +13,8 @@
  * @module
  */
 
-import { renewalIntervalMs, renewalScript } from "../../lib/agent/address_lifetime.ts";
-import { batchScript } from "../../lib/kernel/iproute2.ts";
+import { renewalIntervalMs } from "../../lib/agent/address_lifetime.ts";
+import { batchScript, renewalScript } from "../../lib/kernel/iproute2.ts";
 import type { BenchConfig } from "./config.ts";
 import { convergeLimitMs, seededServices } from "./initial_sync.ts";
 import { ExecCounter, metricsPort, scrape, spawnLogged, startBenchAgent } from "./processes.ts";

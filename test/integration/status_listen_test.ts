@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { parseListen } from "../../lib/agent/config.ts";
 import { ListenError, serveStatus } from "../../lib/http/status_server.ts";
+import { parseListen } from "../../lib/base/flags.ts";
 
 const source = {
   metrics: () => Promise.resolve({ body: "", contentType: "text/plain" }),

@@ -10,9 +10,10 @@ import { parseControllerConfig } from "../../lib/controller/config.ts";
 import yaml from "js-yaml";
 import * as models from "@kubernetes/client-node/models";
 import { parseArgs } from "../../lib/cli.ts";
-import { parseConfig, parseListen } from "../../lib/agent/config.ts";
+import { parseConfig } from "../../lib/agent/config.ts";
 import { cidrsOverlap, parseCidr } from "../../lib/base/cidr.ts";
 import { ENV_VARS } from "../../lib/cli.ts";
+import { parseListen } from "../../lib/base/flags.ts";
 
 const DIR = new URL("../../scripts/k8s/", import.meta.url).pathname;
 const CONTROLLER_DIR = `${DIR}controller/`;

@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
-import { UsageError } from "../../../lib/agent/config.ts";
-import {
-  parseAddressLifetime,
-  renewalIntervalMs,
-  renewalScript,
-} from "../../../lib/agent/address_lifetime.ts";
+import { parseAddressLifetime, renewalIntervalMs } from "../../../lib/agent/address_lifetime.ts";
+import { UsageError } from "../../../lib/base/flags.ts";
+import { renewalScript } from "../../../lib/kernel/iproute2.ts";
 
 Deno.test("--address-lifetime is off by default and takes whole seconds from 3s", () => {
   assert.equal(parseAddressLifetime(undefined), undefined);

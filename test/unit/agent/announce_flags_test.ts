@@ -5,7 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { parseArgs } from "../../../lib/cli.ts";
-import { parseClassOptions, parseConfig, UsageError } from "../../../lib/agent/config.ts";
+import { parseConfig } from "../../../lib/agent/config.ts";
+import { UsageError } from "../../../lib/base/flags.ts";
+import { DEFAULT_CLASS, parseClassOptions } from "../../../lib/service/class.ts";
 
 const NET = ["--network", "10.0.100.0/24"];
 
@@ -107,13 +109,16 @@ Deno.test("bad announce values get one line naming the flag or the variable", ()
 });
 
 Deno.test("parseClassOptions: one parser of --class and --default-class for agent and controller", () => {
-  assert.deepEqual(parseClassOptions({}), { class: "kube-gw.io/anycast", defaultClass: false });
-  assert.deepEqual(parseClassOptions({ class: "a.b/c", defaultClass: "true" }), {
+  assert.deepEqual(parseClassOptions({}, DEFAULT_CLASS), {
+    class: "kube-gw.io/anycast",
+    defaultClass: false,
+  });
+  assert.deepEqual(parseClassOptions({ class: "a.b/c", defaultClass: "true" }, DEFAULT_CLASS), {
     class: "a.b/c",
     defaultClass: true,
   });
   for (const bad of ["anycast", "Kube-gw.io/x", "a/b/c", "a.b/", "/x", "a.b/-x"]) {
-    assert.throws(() => parseClassOptions({ class: bad }), (err: Error) => {
+    assert.throws(() => parseClassOptions({ class: bad }, DEFAULT_CLASS), (err: Error) => {
       assert.ok(err instanceof UsageError);
       assert.equal(
         err.message,
@@ -125,7 +130,7 @@ Deno.test("parseClassOptions: one parser of --class and --default-class for agen
     });
   }
   assert.throws(
-    () => parseClassOptions({ class: "x", fromEnv: { class: "KUBEGW_CLASS" } }),
+    () => parseClassOptions({ class: "x", fromEnv: { class: "KUBEGW_CLASS" } }, DEFAULT_CLASS),
     /^UsageError: KUBEGW_CLASS: "x"/,
   );
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseArgs } from "../../../lib/cli.ts";
-import { parseConfig, parseDuration, parseListen, UsageError } from "../../../lib/agent/config.ts";
+import { parseConfig } from "../../../lib/agent/config.ts";
+import { parseDuration, parseListen, UsageError } from "../../../lib/base/flags.ts";
 
 const noEnv = () => undefined;
 const quiet = () => {};

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { parseCidr } from "../../../lib/base/cidr.ts";
-import { DesiredState, evaluateService } from "../../../lib/agent/desired.ts";
+import { DesiredState } from "../../../lib/agent/desired.ts";
 import {
+  decodeService,
   MAX_EXTERNAL_IPS,
-  projectService,
   type ServiceRecord,
 } from "../../../lib/service/record.ts";
+import { evaluateService } from "../../../lib/service/eligibility.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8:100::/64")];
 
@@ -178,7 +179,7 @@ Deno.test("a Service with more than 1,000 externalIPs is refused whole, with one
   const state = new DesiredState(nets);
   assert.equal(state.upsert(svc("wide", ips.slice(0, 2))).touched.length, 2);
   // What the decoder hands over: at most one more than the bound.
-  const record = projectService({
+  const record = decodeService({
     metadata: { namespace: "default", name: "wide" },
     spec: { externalIPs: ips },
   });

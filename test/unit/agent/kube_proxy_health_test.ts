@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { UsageError } from "../../../lib/agent/config.ts";
 import {
   classifyResponse,
   initialHealth,
@@ -8,6 +7,7 @@ import {
   type PollOutcome,
   stepHealth,
 } from "../../../lib/agent/kube_proxy_health.ts";
+import { UsageError } from "../../../lib/base/flags.ts";
 
 const OK: PollOutcome = { kind: "ok", nodeEligible: true };
 const S503: PollOutcome = { kind: "unhealthy", status: 503, nodeEligible: true };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseArgs } from "../../../lib/cli.ts";
-import { UsageError } from "../../../lib/agent/config.ts";
 import { parseControllerConfig } from "../../../lib/controller/config.ts";
+import { UsageError } from "../../../lib/base/flags.ts";
 
 function parse(argv: string[], env: Record<string, string> = {}) {
   const inv = parseArgs(["controller", ...argv], (n) => env[n], () => {});

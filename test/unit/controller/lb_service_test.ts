@@ -1,18 +1,17 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parseCidr } from "../../../lib/base/cidr.ts";
-import { evaluateService } from "../../../lib/agent/desired.ts";
 import {
   decodeLbService,
-  DEFAULT_CLASS,
   externalIpRefusals,
-  isOurs,
   loadBalancerStatus,
   MAX_LIST,
   MAX_STRING,
   statusShows,
 } from "../../../lib/controller/lb_service.ts";
 import { ShapeError } from "../../../lib/base/shape.ts";
+import { evaluateService } from "../../../lib/service/eligibility.ts";
+import { DEFAULT_CLASS, isOurs } from "../../../lib/service/class.ts";
 
 const SERVICE = {
   apiVersion: "v1",

@@ -4,7 +4,7 @@ import {
   inClusterConnection,
   KubeconfigError,
 } from "../../../lib/kube/kubeconfig.ts";
-import { UsageError } from "../../../lib/agent/config.ts";
+import { UsageError } from "../../../lib/base/flags.ts";
 
 const files: Record<string, string> = {
   "/etc/kube-gw/ca.crt": "CA-PEM",

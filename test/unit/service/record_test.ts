@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { projectService } from "../../../lib/service/record.ts";
+import { decodeService } from "../../../lib/service/record.ts";
 import { ShapeError } from "../../../lib/base/shape.ts";
 
-Deno.test("projectService keeps addresses, class, traffic policy and the proxy label, nothing else", () => {
-  const r = projectService({
+Deno.test("decodeService keeps addresses, class, traffic policy and the proxy label, nothing else", () => {
+  const r = decodeService({
     metadata: {
       namespace: "web",
       name: "front",
@@ -38,8 +38,8 @@ Deno.test("projectService keeps addresses, class, traffic policy and the proxy l
   });
 });
 
-Deno.test("projectService reads odd policy fields as kube-proxy does, and bounds the class", () => {
-  const r = projectService({
+Deno.test("decodeService reads odd policy fields as kube-proxy does, and bounds the class", () => {
+  const r = decodeService({
     metadata: { namespace: "a", name: "b", labels: "nope" },
     spec: { externalTrafficPolicy: "local", loadBalancerClass: `x/${"y".repeat(1000)}` },
     status: { loadBalancer: { ingress: "nope" } },
@@ -48,5 +48,5 @@ Deno.test("projectService reads odd policy fields as kube-proxy does, and bounds
   assert.equal(r.proxySkipped, false);
   assert.deepEqual(r.ingressIPs, []);
   assert.equal(r.loadBalancerClass?.length, 317);
-  assert.throws(() => projectService({ metadata: {} }), ShapeError);
+  assert.throws(() => decodeService({ metadata: {} }), ShapeError);
 });
