@@ -59,15 +59,45 @@ const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const NAMESPACE = NAME;
 const POOL_KEYS = new Set(["name", "cidrs", "namespaces", "autoAssign"]);
 
-/** A value for an error message: JSON, cut to 64 characters. */
+/** The most characters of a value an error message shows. */
+const SHOWN = 64;
+
+/**
+ * A value for an error message, bounded before it is serialized: a string or
+ * number as JSON (a string cut to 64 characters first), a list or mapping by
+ * its kind and size only, so that no hostile value (a huge string, a deep or
+ * aliased structure) costs more than its first characters to show.
+ */
 function show(v: unknown): string {
-  let s: string;
-  try {
-    s = JSON.stringify(v) ?? String(v);
-  } catch {
-    s = String(typeof v);
+  if (typeof v === "string") {
+    const cut = v.length > SHOWN;
+    return `${JSON.stringify(cut ? v.slice(0, SHOWN) : v)}${cut ? `…(${v.length} chars)` : ""}`;
   }
-  return s.length > 64 ? `${s.slice(0, 64)}…` : s;
+  if (Array.isArray(v)) return `a list of ${v.length} entries`;
+  if (typeof v === "object" && v !== null) return "a mapping";
+  return String(v);
+}
+
+/**
+ * Refuses a document in which one node is reached twice: YAML anchors and
+ * aliases (`&a`, `*a`) let a small text stand for an exponentially large
+ * value, and nothing in a pools file needs them. One walk over the distinct
+ * nodes, stopped at the first repeat.
+ *
+ * @throws {PoolConfigError} when the document uses an alias.
+ */
+function refuseAliases(doc: unknown): void {
+  const seen = new Set<object>();
+  const stack: unknown[] = [doc];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v !== "object" || v === null) continue;
+    if (seen.has(v)) {
+      throw new PoolConfigError("pools.yaml: anchors and aliases (&name, *name) are not allowed");
+    }
+    seen.add(v);
+    stack.push(...(Array.isArray(v) ? v : Object.values(v)));
+  }
 }
 
 function lastAddress(c: Cidr): bigint {
@@ -220,8 +250,12 @@ export function parsePoolsYaml(text: string): Pool[] {
         cause: err,
       });
     }
+    if (err instanceof RangeError) {
+      throw new PoolConfigError("pools.yaml: nested too deeply", { cause: err });
+    }
     throw err;
   }
+  refuseAliases(doc);
   if (doc === undefined || doc === null) return [];
   if (typeof doc !== "object" || Array.isArray(doc)) {
     throw new PoolConfigError("pools.yaml: the document must be a mapping with a key pools");

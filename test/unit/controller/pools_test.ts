@@ -135,6 +135,36 @@ Deno.test("pools.yaml: long hostile values are cut in the message", () => {
   );
 });
 
+Deno.test("pools.yaml: anchors and aliases are refused, however small the text that uses them", () => {
+  // Nine levels of nine aliases: 9^9 strings when expanded, 300 bytes as text.
+  let text = 'a0: &a0 ["xxxxxxxxxx"]\n';
+  for (let i = 1; i <= 9; i++) {
+    text += `a${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(", ")}]\n`;
+  }
+  assert.throws(
+    () => parsePoolsYaml(`${text}pools: [{ name: p, cidrs: *a9 }]\n`),
+    /^PoolConfigError: pools.yaml: anchors and aliases \(&name, \*name\) are not allowed$/,
+  );
+  // One alias to a mapping is refused too: nothing in a pools file needs one.
+  assert.throws(
+    () => parsePoolsYaml("base: &b { name: p, cidrs: [10.0.0.0/24] }\npools: [*b]\n"),
+    /anchors and aliases/,
+  );
+});
+
+Deno.test("pools.yaml: a list or mapping where a string belongs is shown by its size, not serialized", () => {
+  const big = `[${Array(50_000).fill('"10.0.0.0/24"').join(",")}]`;
+  assert.throws(
+    () => parsePoolsYaml(`pools:\n  - name: a\n    cidrs: [${big}]\n`),
+    /^PoolConfigError: pools.yaml: pool "a" \(pools\[0\]\) field cidrs\[0\]: a list of 50000 entries is not a string$/,
+  );
+});
+
+Deno.test("pools.yaml: a document nested too deeply is refused with one line", () => {
+  const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
+  assert.throws(() => parsePoolsYaml(`pools: ${deep}`), /^PoolConfigError: pools.yaml: /);
+});
+
 Deno.test("--pool flags make one pool open to every namespace, named default", () => {
   assert.equal(flagPool([]), undefined);
   const p = flagPool(["10.0.0.0/24,2001:db8::/120", " 10.0.1.0/24 "])!;
