@@ -26,10 +26,17 @@ export interface ObjectName {
   readonly name: string;
 }
 
+/** The longest name the API server accepts (a DNS subdomain). */
+export const MAX_NAME_LENGTH = 253;
+/** The longest namespace the API server accepts (a DNS label). */
+export const MAX_NAMESPACE_LENGTH = 63;
+
 /**
- * Reads `metadata.namespace` and `metadata.name`.
+ * Reads `metadata.namespace` and `metadata.name`. Longer names than the API
+ * server accepts are refused, so that every name kube-gw keeps, logs or
+ * prints is bounded.
  *
- * @throws {ShapeError} naming `kind` when either is missing or not a string.
+ * @throws {ShapeError} naming `kind` when either is missing, not a string, or too long.
  */
 export function objectName(obj: unknown, kind: string): ObjectName {
   if (!isObject(obj) || !isObject(obj.metadata)) {
@@ -38,6 +45,11 @@ export function objectName(obj: unknown, kind: string): ObjectName {
   const { name, namespace } = obj.metadata;
   if (typeof name !== "string" || typeof namespace !== "string" || !name || !namespace) {
     throw new ShapeError(`Cannot read ${kind}: metadata.name or metadata.namespace is missing`);
+  }
+  if (name.length > MAX_NAME_LENGTH || namespace.length > MAX_NAMESPACE_LENGTH) {
+    throw new ShapeError(
+      `Cannot read ${kind}: metadata.name or metadata.namespace is too long (${name.length} and ${namespace.length} characters; at most ${MAX_NAME_LENGTH} and ${MAX_NAMESPACE_LENGTH})`,
+    );
   }
   return { namespace, name };
 }

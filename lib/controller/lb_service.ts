@@ -146,9 +146,6 @@ function exact<T>(items: T[]): readonly T[] {
  */
 export function decodeLbService(obj: unknown): LbServiceRecord {
   const { namespace, name } = objectName(obj, "Service");
-  if (namespace.length > 253 || name.length > 253) {
-    throw new ShapeError("Cannot read Service: metadata.name or metadata.namespace is too long");
-  }
   const o = obj as Record<string, unknown>;
   const meta = o.metadata as Record<string, unknown>;
   const spec = isObject(o.spec) ? o.spec : {};

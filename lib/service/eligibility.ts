@@ -88,7 +88,8 @@ export function sourcesOfBits(bits: number): AddressSource[] {
   return out;
 }
 
-const REASON_TEXT: Record<RejectReason, string> = {
+/** Why a value is refused, for every reason but `too_many`, which names its source. */
+const REASON_TEXT: Record<Exclude<RejectReason, "too_many">, string> = {
   invalid: "is not an IP address",
   non_canonical: "is not in canonical form",
   ipv4_mapped: "is an IPv4-mapped IPv6 address",
@@ -101,8 +102,12 @@ const REASON_TEXT: Record<RejectReason, string> = {
   external_name: "belongs to an ExternalName Service, which kube-proxy does not serve",
   headless: "belongs to a headless Service (clusterIP: None), which kube-proxy does not serve",
   unsupported_type: "belongs to a Service of a type kube-proxy does not serve",
-  too_many:
-    `belongs to a Service with more than ${MAX_EXTERNAL_IPS} externalIPs, which kube-gw refuses whole`,
+};
+
+/** The plural each source goes by in a `too_many` refusal. */
+const SOURCE_PLURAL: Readonly<Record<AddressSource, string>> = {
+  externalIP: "externalIPs",
+  loadBalancer: "LoadBalancer addresses",
 };
 
 function reject(
@@ -122,9 +127,14 @@ function reject(
     // event would otherwise build thousands of lines to drop them.
     get message() {
       const meant = hint ? ` (did you mean "${boundText(hint)}"?)` : "";
-      return `refusing ${SOURCE_TEXT[source]} ${JSON.stringify(ip)} of Service ${service}: it ${
-        REASON_TEXT[reason]
-      }${meant}`;
+      const why = reason === "too_many"
+        ? `belongs to a Service with more than ${MAX_EXTERNAL_IPS} ${
+          SOURCE_PLURAL[source]
+        }, which kube-gw refuses whole`
+        : REASON_TEXT[reason];
+      return `refusing ${SOURCE_TEXT[source]} ${
+        JSON.stringify(ip)
+      } of Service ${service}: it ${why}${meant}`;
     },
   };
 }

@@ -196,6 +196,26 @@ Deno.test("a Service with more than 1,000 externalIPs is refused whole, with one
   assert.equal(state.upsert(svc("wide", ips.slice(0, 1000))).touched.length, 1000);
 });
 
+Deno.test("a too_many refusal of LoadBalancer addresses names LoadBalancer addresses, not externalIPs", () => {
+  const ingress = Array.from({ length: 1001 }, (_, i) => `10.64.${i >> 8}.${i & 255}`);
+  const verdict = evaluateService(
+    {
+      namespace: "default",
+      name: "wide",
+      type: "LoadBalancer",
+      clusterIP: "10.96.0.1",
+      externalIPs: [],
+      ingressIPs: ingress,
+      loadBalancerClass: "kube-gw.io/anycast",
+    },
+    [parseCidr("10.64.0.0/16")],
+    { classes: { class: "kube-gw.io/anycast", defaultClass: false } },
+  );
+  assert.deepEqual(verdict.rejections.map((r) => r.message), [
+    'refusing LoadBalancer address "(more than 1000 values)" of Service default/wide: it belongs to a Service with more than 1000 LoadBalancer addresses, which kube-gw refuses whole',
+  ]);
+});
+
 Deno.test("LoadBalancer status addresses count only for Services of kube-gw's class, inside the networks", () => {
   const classes = { class: "kube-gw.io/anycast", defaultClass: false };
   const lb = (more: Partial<ServiceRecord>) =>

@@ -50,3 +50,21 @@ Deno.test("decodeService reads odd policy fields as kube-proxy does, and bounds 
   assert.equal(r.loadBalancerClass?.length, 317);
   assert.throws(() => decodeService({ metadata: {} }), ShapeError);
 });
+
+Deno.test("a name or namespace longer than the API server accepts is refused, so every name kept is bounded", () => {
+  const long = "a".repeat(100_000);
+  for (const metadata of [{ namespace: "default", name: long }, { namespace: long, name: "x" }]) {
+    assert.throws(() => decodeService({ metadata, spec: {} }), (err: Error) => {
+      assert.ok(err instanceof ShapeError);
+      assert.match(
+        err.message,
+        /^Cannot read Service: metadata.name or metadata.namespace is too long/,
+      );
+      assert.ok(err.message.length < 200, `${err.message.length} characters`);
+      return true;
+    });
+  }
+  // The longest the API accepts still reads.
+  const name = "a".repeat(253);
+  assert.equal(decodeService({ metadata: { namespace: "n".repeat(63), name } }).name, name);
+});
