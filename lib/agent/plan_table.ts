@@ -11,16 +11,21 @@
 import type { AddressStatus } from "./reconciler.ts";
 import { type Plan } from "../kernel/address_store.ts";
 import { type AddressSource } from "../service/eligibility.ts";
+import { boundText, escapeControl } from "../base/text.ts";
 
 const SOURCE_COLUMN: Readonly<Record<AddressSource, string>> = {
   externalIP: "externalIP",
   loadBalancer: "LoadBalancer",
 };
 
+/** The longest STATE cell printed (it names the Services of the address). */
+const MAX_STATE = 2048;
+
 /**
  * Formats a plan as the table `kube-gw plan` prints. `statuses` explains each
  * desired address (`Reconciler.status().addresses`); an address the plan
- * removes that no Service claims reads "not claimed by any Service".
+ * removes that no Service claims reads "not claimed by any Service". Every
+ * cell is bounded and has its control and bidirectional characters escaped.
  */
 export function formatPlan(p: Plan, statuses: readonly AddressStatus[]): string {
   const adds = new Set(p.add);
@@ -37,7 +42,13 @@ export function formatPlan(p: Plan, statuses: readonly AddressStatus[]): string 
       : "-";
     if (s.state !== "announced") withheld++;
     const state = s.line.startsWith(`${s.address} `) ? s.line.slice(s.address.length + 1) : s.line;
-    rows.push([action, s.address, s.sources.map((x) => SOURCE_COLUMN[x]).join(",") || "-", state]);
+    rows.push([
+      action,
+      s.address,
+      s.sources.map((x) => SOURCE_COLUMN[x]).join(",") || "-",
+      // Names come from the API: a terminal must not read a control or bidi character in them.
+      escapeControl(boundText(state, MAX_STATE)),
+    ]);
   }
   const explained = new Set(statuses.map((s) => s.address));
   for (const r of p.remove) {

@@ -37,3 +37,14 @@ Deno.test("formatPlan prints one row per address: action, source, state with its
     ].join("\n"),
   );
 });
+
+Deno.test("formatPlan escapes C0, C1 and bidirectional characters in names and bounds the STATE cell", () => {
+  const hostile = `a/x\u009b31m\u202eevil\u001b[2J${"n".repeat(10_000)}`;
+  const out = formatPlan({ add: ["10.0.100.30"], remove: [] }, [
+    status("10.0.100.30", "announced", ["externalIP"], `announced [${JSON.stringify(hostile)}]`),
+  ]);
+  // deno-lint-ignore no-control-regex -- the point: none of these may reach a terminal raw
+  assert.doesNotMatch(out, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
+  assert.match(out, /a\/x\\x9b31m\\u202eevil\\u001b\[2J/);
+  assert.ok(out.length < 2300, `${out.length} characters`);
+});
