@@ -11,6 +11,7 @@
  * @module
  */
 
+import { normalizeTrustedIp } from "../base/ip.ts";
 import { isObject, objectName } from "../base/shape.ts";
 
 /** The label that links a slice to its Service. */
@@ -67,7 +68,7 @@ export interface EndpointSliceRecord {
   readonly endpoints: readonly EndpointRecord[];
 }
 
-function familyOf(addressType: unknown): SliceFamily {
+function sliceFamily(addressType: unknown): SliceFamily {
   if (addressType === "IPv4") return 4;
   if (addressType === "IPv6") return 6;
   return "ignored";
@@ -78,12 +79,17 @@ function hasNumberedPort(ports: unknown): boolean {
   return ports.some((p) => isObject(p) && typeof p.port === "number");
 }
 
-function decodeEndpoint(raw: unknown): EndpointRecord | undefined {
+/**
+ * One endpoint, or undefined when its first address is not an IP address of
+ * the slice's family (kube-proxy could program no rule for it).
+ */
+function decodeEndpoint(raw: unknown, family: 4 | 6): EndpointRecord | undefined {
   if (!isObject(raw) || !Array.isArray(raw.addresses)) return undefined;
   const address = raw.addresses[0];
   if (typeof address !== "string" || address === "" || address.length > MAX_ADDRESS_LENGTH) {
     return undefined;
   }
+  if (normalizeTrustedIp(address)?.family !== family) return undefined;
   const c = isObject(raw.conditions) ? raw.conditions : {};
   const node = raw.nodeName;
   return {
@@ -104,8 +110,9 @@ function decodeEndpoint(raw: unknown): EndpointRecord | undefined {
  * decoded with `service: undefined` and no endpoints, so that a slice whose
  * label is removed withdraws what it counted for before (a {@linkcode
  * ShapeError} would make the engine skip the update and keep the stale count).
- * Endpoints without a usable first address are skipped; conditions that are
- * not booleans read as unset.
+ * Endpoints without a usable first address (missing, too long, or not an IP
+ * address of the slice's family) are skipped; conditions that are not
+ * booleans read as unset.
  *
  * @throws {ShapeError} when metadata.name or metadata.namespace is missing.
  */
@@ -119,13 +126,13 @@ export function decodeEndpointSlice(obj: unknown): EndpointSliceRecord {
   const service = typeof label === "string" && label !== "" && label.length <= 253
     ? label
     : undefined;
-  const family = familyOf(o.addressType);
+  const family = sliceFamily(o.addressType);
   const endpoints: EndpointRecord[] = [];
   if (service !== undefined && family !== "ignored" && hasNumberedPort(o.ports)) {
     const raw = Array.isArray(o.endpoints) ? o.endpoints : [];
     const n = Math.min(raw.length, MAX_ENDPOINTS_PER_SLICE);
     for (let i = 0; i < n; i++) {
-      const e = decodeEndpoint(raw[i]);
+      const e = decodeEndpoint(raw[i], family);
       if (e) endpoints.push(e);
     }
   }

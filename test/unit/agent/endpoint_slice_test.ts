@@ -96,3 +96,20 @@ Deno.test("an EndpointSlice without a name or namespace is a ShapeError", () => 
   assert.throws(() => decodeEndpointSlice({ metadata: { name: "x" } }), ShapeError);
   assert.throws(() => decodeEndpointSlice("slice"), ShapeError);
 });
+
+Deno.test("an endpoint whose address is not an IP of its slice's family counts for nothing", () => {
+  const r = decodeEndpointSlice(slice({
+    endpoints: [
+      { addresses: ["10.244.1.5"] },
+      { addresses: ["fd00::5"] },
+      { addresses: ["pod.example"] },
+      { addresses: ["10.244.1.999"] },
+    ],
+  }));
+  assert.deepEqual(r.endpoints.map((e) => e.address), ["10.244.1.5"]);
+  const v6 = decodeEndpointSlice(slice({
+    addressType: "IPv6",
+    endpoints: [{ addresses: ["10.244.1.5"] }, { addresses: ["fd00::5"] }],
+  }));
+  assert.deepEqual(v6.endpoints.map((e) => e.address), ["fd00::5"]);
+});
