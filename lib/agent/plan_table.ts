@@ -9,7 +9,7 @@
  */
 
 import type { AddressSource } from "./desired.ts";
-import type { AddressStatus } from "./reconciler.ts";
+import type { AddressStatus } from "./status_report.ts";
 import { type Plan } from "../kernel/address_store.ts";
 
 const SOURCE_COLUMN: Readonly<Record<AddressSource, string>> = {
