@@ -1,10 +1,12 @@
 /**
- * The announce decision: which desired addresses the router may announce,
- * and why the others are withheld. Pure: no I/O; time comes in as `now`.
+ * The announce decision: whether the router may announce one desired
+ * address, and why it is withheld otherwise, with the explanation `kube-gw
+ * plan` and `/status` show. Pure: no I/O; time comes in as `now`. The gate
+ * that applies it to every address as events arrive is `announce_gate.ts`.
  *
  * An address is announced exactly when
  * - the kube-proxy health gate is open, and
- * - at least one Service that claims it qualifies (see {@linkcode serviceVerdict}), and
+ * - at least one Service that claims it qualifies (see {@linkcode announceVerdict}), and
  * - the hold-down has elapsed: the two conditions above have held continuously
  *   for `delayMs` since they last became true.
  *
@@ -37,7 +39,7 @@ export type AnnounceMode = "ready" | "always";
 export { ADDRESS_STATES, type AddressStateName, WITHHELD_REASONS, type WithheldReason };
 
 /** One line per reason, for `kube-gw plan` and the log. */
-export const REASON_TEXT: Readonly<Record<WithheldReason, string>> = {
+export const WITHHELD_TEXT: Readonly<Record<WithheldReason, string>> = {
   no_usable_endpoint: "no usable endpoint",
   no_endpoint_on_node: "no endpoint on this node (externalTrafficPolicy: Local)",
   no_node_name: "no node name for a Local Service (set --node-name)",
@@ -62,17 +64,8 @@ export interface HealthGate {
   readonly reason?: string;
 }
 
-/** What the gate reads at each evaluation; lookups must be pure and cheap. */
-export interface GateInputs {
-  readonly health: HealthGate;
-  /** The Services that claim a desired address; empty when it is no longer desired. */
-  claimants(address: string): readonly Claimant[];
-  /** Usable endpoints of a Service (`namespace/name`) for an address family. */
-  counts(service: string, family: 4 | 6): EndpointCounts;
-}
-
 /** A Service's own verdict on an address of the given family. */
-export type ServiceVerdict =
+export type AnnounceVerdict =
   | "qualifies"
   | "no_usable_endpoint"
   | "no_endpoint_on_node"
@@ -84,12 +77,12 @@ export type ServiceVerdict =
  * `always` mode ignores endpoints and the traffic policy; a Service that
  * kube-proxy skips never qualifies, in either mode.
  */
-export function serviceVerdict(
+export function announceVerdict(
   c: Claimant,
   counts: EndpointCounts,
   mode: AnnounceMode,
   nodeName: string | undefined,
-): ServiceVerdict {
+): AnnounceVerdict {
   if (c.proxySkipped) return "proxy_skipped";
   if (mode === "always") return "qualifies";
   if (c.trafficPolicy === "Cluster") return counts.cluster > 0 ? "qualifies" : "no_usable_endpoint";
@@ -104,7 +97,7 @@ export type Condition =
   | { readonly holds: false; readonly reason: Exclude<WithheldReason, "hold_down"> };
 
 /** Which reason is reported when several Services fail: the one closest to qualifying first. */
-const FAILURE_ORDER: readonly ServiceVerdict[] = [
+const FAILURE_ORDER: readonly AnnounceVerdict[] = [
   "no_endpoint_on_node",
   "no_usable_endpoint",
   "no_node_name",
@@ -128,12 +121,12 @@ export function addressCondition(
   const family = familyOf(address);
   let worst = FAILURE_ORDER.length;
   for (const c of claimants) {
-    const v = serviceVerdict(c, counts(c.service, family), mode, nodeName);
+    const v = announceVerdict(c, counts(c.service, family), mode, nodeName);
     if (v === "qualifies") return { holds: true, by: c.service };
     worst = Math.min(worst, FAILURE_ORDER.indexOf(v));
   }
   const reason = (FAILURE_ORDER[worst] ?? "no_usable_endpoint") as Exclude<
-    ServiceVerdict,
+    AnnounceVerdict,
     "qualifies"
   >;
   return { holds: false, reason };
@@ -189,38 +182,11 @@ export function stepAddress(
   };
 }
 
-/** Options for {@linkcode AnnounceGate}. */
-export interface AnnounceGateOptions {
-  /** @default "ready" */
-  readonly mode?: AnnounceMode;
-  /** Hold-down in milliseconds; 0 disables. @default 2000 */
-  readonly delayMs?: number;
-  /** This gateway's node; without it Local Services are never announced. */
-  readonly nodeName?: string;
-  /**
-   * Addresses on the interface at start: they count as announced, so one that
-   * qualifies at its first evaluation stays without a hold-down (a restart
-   * changes nothing), and one that is withdrawn waits for it to come back.
-   */
-  readonly announced?: Iterable<string>;
-}
-
-/** What one evaluation changed. */
-export interface GateStep {
-  /**
-   * Addresses whose announced state flipped (an address on the interface at
-   * start counts as announced): the `touched` set for the plan.
-   */
-  readonly changed: readonly string[];
-  /** New one-line warnings (each said once per gate). */
-  readonly warnings: readonly string[];
-}
-
 /** One Service's part in an explanation. */
 export interface ServiceExplanation {
   readonly service: string;
   readonly trafficPolicy: TrafficPolicy;
-  readonly verdict: ServiceVerdict;
+  readonly verdict: AnnounceVerdict;
   readonly endpoints: EndpointCounts;
 }
 
@@ -241,7 +207,7 @@ export interface AddressExplanation {
  * hold-down's end into the time left.
  */
 export function formatExplanation(e: AddressExplanation, now: number): string {
-  const state = e.state === "announced" ? "announced" : `withheld: ${REASON_TEXT[e.state]}`;
+  const state = e.state === "announced" ? "announced" : `withheld: ${WITHHELD_TEXT[e.state]}`;
   const left = e.holdDownUntil !== undefined
     ? ` (${Math.max(0, Math.ceil((e.holdDownUntil - now) / 1000))}s left)`
     : "";
@@ -251,218 +217,12 @@ export function formatExplanation(e: AddressExplanation, now: number): string {
     const counts = s.trafficPolicy === "Local"
       ? `${s.endpoints.local} on node, ${s.endpoints.cluster} in cluster`
       : `${s.endpoints.cluster} endpoints`;
-    return `${quoted(s.service)} ${s.trafficPolicy} ${counts} ${verdict}`;
+    return `${quotedService(s.service)} ${s.trafficPolicy} ${counts} ${verdict}`;
   }).join("; ");
   return `${e.address} ${state}${left}${health} [${services}]`;
 }
 
-/** Services warned about for the proxy label, at most this many remembered. */
-const MAX_WARNED = 10_000;
-
-/** One line naming a Service, escaped and bounded for the log. */
-function quoted(service: string): string {
+/** A Service's name quoted for one line of the log or `kube-gw plan`: escaped and bounded. */
+export function quotedService(service: string): string {
   return JSON.stringify(service.length > 300 ? `${service.slice(0, 300)}…` : service);
-}
-
-/**
- * The announce gate, kept up to date incrementally. The caller re-evaluates
- * the addresses an event may have changed; the gate keeps, per address, since
- * when its condition has held, and which addresses wait for their hold-down
- * (in order of expiry, so {@linkcode nextExpiry} is O(1)).
- */
-export class AnnounceGate {
-  readonly #mode: AnnounceMode;
-  readonly #delayMs: number;
-  readonly #nodeName: string | undefined;
-  readonly #states = new Map<string, AddressState>();
-  readonly #announced = new Set<string>();
-  /** Addresses in hold-down → when it ends; insertion order is expiry order. */
-  readonly #pending = new Map<string, number>();
-  /** Addresses that left the desired set after being announced → when; in time order. */
-  readonly #recent = new Map<string, number>();
-  readonly #byState = new Map<AddressStateName, number>();
-  readonly #warned = new Set<string>();
-  /** Addresses on the interface at start, not evaluated yet. */
-  readonly #seeded: Set<string>;
-  #warnedNodeName = false;
-  /** The latest `now` seen: time never goes back inside the gate. */
-  #now = -Infinity;
-
-  constructor(options: AnnounceGateOptions = {}) {
-    this.#mode = options.mode ?? "ready";
-    this.#delayMs = Math.max(0, options.delayMs ?? 2000);
-    this.#nodeName = options.nodeName;
-    this.#seeded = new Set(options.announced ?? []);
-  }
-
-  /** The addresses to hold on the interface: the desired set for the plan. */
-  get announced(): ReadonlySet<string> {
-    return this.#announced;
-  }
-
-  /** Addresses by state (announced, or each withheld reason), for the gauge. */
-  get stateCounts(): ReadonlyMap<AddressStateName, number> {
-    return this.#byState;
-  }
-
-  /** When the earliest hold-down ends; arm one timer for it and call {@linkcode expire}. */
-  get nextExpiry(): number | undefined {
-    for (const due of this.#pending.values()) return due;
-    return undefined;
-  }
-
-  /**
-   * Re-evaluates `addresses` at `now`. An address with no claimant leaves the
-   * gate (withdrawn if it was announced).
-   */
-  evaluate(addresses: Iterable<string>, inputs: GateInputs, now: number): GateStep {
-    const t = this.#tick(now);
-    const changed: string[] = [];
-    const warnings: string[] = [];
-    for (const a of addresses) this.#evaluateOne(a, inputs, t, changed, warnings);
-    return { changed, warnings };
-  }
-
-  /** Re-evaluates the addresses whose hold-down has ended by `now`. */
-  expire(inputs: GateInputs, now: number): GateStep {
-    const t = this.#tick(now);
-    const due: string[] = [];
-    for (const [a, at] of this.#pending) {
-      if (at > t) break;
-      due.push(a);
-    }
-    return this.evaluate(due, inputs, t);
-  }
-
-  /** Why an address is announced or withheld, as of the last evaluation. */
-  explain(address: string, inputs: GateInputs): AddressExplanation | undefined {
-    const state = this.#states.get(address);
-    const claimants = inputs.claimants(address);
-    if (!state || claimants.length === 0) return undefined;
-    const family = familyOf(address);
-    const services = claimants.map((c) => {
-      const endpoints = inputs.counts(c.service, family);
-      return {
-        service: c.service,
-        trafficPolicy: c.trafficPolicy,
-        verdict: serviceVerdict(c, endpoints, this.#mode, this.#nodeName),
-        endpoints,
-      };
-    });
-    const name: AddressStateName = state.announced ? "announced" : state.reason ?? "hold_down";
-    const until = this.#pending.get(address);
-    return {
-      address,
-      state: name,
-      services,
-      ...(until !== undefined ? { holdDownUntil: until } : {}),
-      ...(inputs.health.reason !== undefined ? { health: inputs.health.reason } : {}),
-    };
-  }
-
-  #tick(now: number): number {
-    this.#now = Math.max(this.#now, now);
-    for (const [a, at] of this.#recent) {
-      if (at + this.#delayMs > this.#now) break;
-      this.#recent.delete(a);
-    }
-    return this.#now;
-  }
-
-  #evaluateOne(
-    address: string,
-    inputs: GateInputs,
-    now: number,
-    changed: string[],
-    warnings: string[],
-  ): void {
-    const prev = this.#states.get(address);
-    const claimants = inputs.claimants(address);
-    if (claimants.length === 0) {
-      if (this.#seeded.delete(address)) {
-        this.#recent.delete(address);
-        this.#recent.set(address, now);
-        changed.push(address);
-      }
-      if (!prev) return;
-      if (prev.announced || prev.wasAnnounced) {
-        this.#recent.delete(address);
-        this.#recent.set(address, now);
-      }
-      this.#pending.delete(address);
-      if (prev.announced) changed.push(address);
-      this.#set(address, undefined);
-      return;
-    }
-    this.#warn(claimants, warnings);
-    const condition = addressCondition(
-      address,
-      claimants,
-      (service, family) => inputs.counts(service, family),
-      inputs.health,
-      this.#mode,
-      this.#nodeName,
-    );
-    // On the interface at start: announced already, so a qualifying address stays.
-    // Withdrawn lately, before it left the desired set: coming back waits.
-    const seed: AddressState | undefined = prev ??
-      (this.#seeded.has(address)
-        ? { since: undefined, announced: true, wasAnnounced: true, reason: undefined }
-        : this.#recent.has(address)
-        ? { since: undefined, announced: false, wasAnnounced: true, reason: undefined }
-        : undefined);
-    this.#recent.delete(address);
-    this.#seeded.delete(address);
-    const step = stepAddress(seed, condition, now, this.#delayMs);
-    if (step.due === undefined) this.#pending.delete(address);
-    else if (!this.#pending.has(address)) this.#pending.set(address, step.due);
-    if ((seed?.announced ?? false) !== step.state.announced) changed.push(address);
-    this.#set(address, step.state);
-  }
-
-  #set(address: string, state: AddressState | undefined): void {
-    const prev = this.#states.get(address);
-    if (prev) this.#count(prev, -1);
-    if (state === undefined) {
-      this.#states.delete(address);
-      this.#announced.delete(address);
-      return;
-    }
-    this.#states.set(address, state);
-    if (state.announced) this.#announced.add(address);
-    else this.#announced.delete(address);
-    this.#count(state, 1);
-  }
-
-  #count(state: AddressState, delta: number): void {
-    const name: AddressStateName = state.announced ? "announced" : state.reason ?? "hold_down";
-    const n = (this.#byState.get(name) ?? 0) + delta;
-    if (n === 0) this.#byState.delete(name);
-    else this.#byState.set(name, n);
-  }
-
-  #warn(claimants: readonly Claimant[], warnings: string[]): void {
-    for (const c of claimants) {
-      if (c.proxySkipped && !this.#warned.has(c.service)) {
-        if (this.#warned.size >= MAX_WARNED) this.#warned.clear();
-        this.#warned.add(c.service);
-        warnings.push(
-          `not announcing the addresses of Service ${
-            quoted(c.service)
-          }: it carries the label service.kubernetes.io/service-proxy-name, so kube-proxy does not serve it`,
-        );
-      }
-      if (
-        c.trafficPolicy === "Local" && this.#mode === "ready" && this.#nodeName === undefined &&
-        !c.proxySkipped && !this.#warnedNodeName
-      ) {
-        this.#warnedNodeName = true;
-        warnings.push(
-          `not announcing Services with externalTrafficPolicy: Local (first: ${
-            quoted(c.service)
-          }): no node name is known, so kube-gw cannot tell whether this node has an endpoint (set --node-name or KUBEGW_NODE_NAME)`,
-        );
-      }
-    }
-  }
 }

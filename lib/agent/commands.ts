@@ -1,7 +1,8 @@
 /**
- * The one-shot subcommands: `once`, `plan` and `drain`. Each builds the same
- * reconciler `run` uses and goes through its one path to the interface, so
- * what is assumed or forfeited is logged in one place.
+ * The one-shot subcommands: `once`, `plan` and `drain`. `once` and `plan`
+ * build the same reconciler `run` uses; all three go through its one path to
+ * the interface (`interface_sync.ts`), so what is assumed or forfeited is
+ * logged in one place.
  *
  * @module
  */
@@ -10,8 +11,10 @@ import { getLogger } from "@logtape/logtape";
 import type { Cidr } from "../base/cidr.ts";
 import type { Config } from "./config.ts";
 import { type AgentDeps, makeReconciler, makeSources } from "./run.ts";
-import { type AddressStatus, Reconciler } from "./reconciler.ts";
-import { systemClock } from "../base/system_clock.ts";
+import type { Reconciler } from "./reconciler.ts";
+import type { AddressStatus } from "./status_report.ts";
+import { InterfaceSync } from "./interface_sync.ts";
+import { quietObserver } from "./observer.ts";
 import { type AddressStore, type Plan } from "../kernel/address_store.ts";
 
 const log = getLogger(["kube-gw"]);
@@ -72,5 +75,5 @@ export async function runPlan(
  * plan applied.
  */
 export function drain(networks: readonly Cidr[], store: AddressStore): Promise<Plan> {
-  return new Reconciler({ store, networks, resyncMs: 0, clock: systemClock }).drain();
+  return new InterfaceSync({ store, networks, observer: quietObserver }).drain();
 }

@@ -138,14 +138,18 @@ function reasonText(phase: HealthPhase, failures: number, last: string): string 
   }
 }
 
-/**
- * The state at start. `startedWithAddresses`: the interface held managed
- * addresses when the agent started (a restart, not a boot); `enabled`: false
- * for `--kube-proxy-health off`.
- */
-export function initialHealth(startedWithAddresses: boolean, enabled = true): HealthState {
-  if (!enabled) return state("off", 0);
-  return state(startedWithAddresses ? "unknown" : "waiting", 0);
+/** Options for {@linkcode initialHealth}. */
+export interface InitialHealthOptions {
+  /** The interface held managed addresses when the agent started (a restart, not a boot). */
+  readonly startedWithAddresses: boolean;
+  /** False for `--kube-proxy-health off`. @default true */
+  readonly enabled?: boolean;
+}
+
+/** The state at start. */
+export function initialHealth(options: InitialHealthOptions): HealthState {
+  if (options.enabled === false) return state("off", 0);
+  return state(options.startedWithAddresses ? "unknown" : "waiting", 0);
 }
 
 /**

@@ -90,7 +90,7 @@ export class KubeProxyHealthPoller {
     this.#o = options;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#observer = options.observer ?? quietObserver;
-    this.#state = initialHealth(options.startedWithAddresses);
+    this.#state = initialHealth({ startedWithAddresses: options.startedWithAddresses });
   }
 
   /** The gate's current state. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { AddressStatus } from "./reconciler.ts";
+import type { AddressStatus } from "./status_report.ts";
 import { type Plan } from "../kernel/address_store.ts";
 import { type AddressSource } from "../service/eligibility.ts";
 import { boundText, escapeControl } from "../base/text.ts";

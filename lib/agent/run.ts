@@ -113,9 +113,21 @@ export function makeSources(
   return { services, slices };
 }
 
+/**
+ * The agent's reconcile timing, which has no flag: a 2 ms coalescing window,
+ * retries after 1 s doubling to 30 s (with jitter), and 5 s for a running
+ * `ip` to finish on stop.
+ */
+export const RECONCILE_TIMING = {
+  windowMs: 2,
+  retryBackoff: { initialMs: 1000, maxMs: 30_000 },
+  stopGraceMs: 5000,
+} as const;
+
 /** The reconciler for `config`, reporting to the metrics. */
 export function makeReconciler(config: Config, deps: AgentDeps): Reconciler {
   return new Reconciler({
+    ...RECONCILE_TIMING,
     store: deps.store,
     networks: config.networks,
     resyncMs: config.resyncMs,
@@ -137,7 +149,7 @@ export function makeHealth(
   config: Config,
   deps: AgentDeps,
   reconciler: Reconciler,
-  startedWithAddresses: boolean,
+  options: { readonly startedWithAddresses: boolean },
 ): HealthSource | undefined {
   const url = config.kubeProxyHealth;
   if (url === undefined) return undefined;
@@ -154,7 +166,7 @@ export function makeHealth(
   const source = deps.healthSource({
     url,
     clock: deps.clock ?? systemClock,
-    startedWithAddresses,
+    startedWithAddresses: options.startedWithAddresses,
     onChange: apply,
   });
   apply(source.state);
@@ -184,7 +196,7 @@ export async function runAgent(
   if (config.addressLifetimeSeconds === undefined) await makePermanent(deps.store, held);
   const { services, slices } = makeSources(config, deps, reconciler);
   const sources = [...services, ...slices];
-  const health = makeHealth(config, deps, reconciler, held.size > 0);
+  const health = makeHealth(config, deps, reconciler, { startedWithAddresses: held.size > 0 });
   let lastTick = clock.now();
   const tick = clock.setInterval(() => lastTick = clock.now(), 1000);
   const metrics = deps.metrics;

@@ -12,7 +12,7 @@
  */
 
 import { type Cidr, parseCidr } from "../base/cidr.ts";
-import { isObject, objectName, ShapeError } from "../base/shape.ts";
+import { isObject, objectName } from "../base/shape.ts";
 import { evaluateService, type Rejection } from "../service/eligibility.ts";
 
 /** The annotation listing the addresses a Service asks for (comma-separated). */

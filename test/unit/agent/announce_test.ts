@@ -2,16 +2,15 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   addressCondition,
-  AnnounceGate,
   type AnnounceMode,
+  announceVerdict,
   type Claimant,
   formatExplanation,
-  type GateInputs,
   type HealthGate,
-  serviceVerdict,
   stepAddress,
 } from "../../../lib/agent/announce.ts";
 import type { EndpointCounts } from "../../../lib/agent/endpoints.ts";
+import { AnnounceGate, type GateInputs } from "../../../lib/agent/announce_gate.ts";
 
 /** A small mutable world the gate reads through {@linkcode GateInputs}. */
 class World implements GateInputs {
@@ -47,7 +46,7 @@ const A = "10.0.100.30";
 Deno.test("a new Service whose endpoints are ready is announced at once", () => {
   const w = new World();
   w.service("default/web", [A]);
-  const gate = new AnnounceGate({ delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000 });
   const step = gate.evaluate([A], w, 1000);
   assert.deepEqual(step.changed, [A]);
   assert.ok(gate.announced.has(A));
@@ -57,7 +56,7 @@ Deno.test("a new Service whose endpoints are ready is announced at once", () => 
 Deno.test("endpoints gone: withdrawn at once; back: announced only after the hold-down", () => {
   const w = new World();
   w.service("default/web", [A]);
-  const gate = new AnnounceGate({ delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000 });
   gate.evaluate([A], w, 0);
   w.endpoints.set("default/web", { cluster: 0, local: 0 });
   assert.deepEqual(gate.evaluate([A], w, 100).changed, [A]);
@@ -77,7 +76,7 @@ Deno.test("endpoints gone: withdrawn at once; back: announced only after the hol
 Deno.test("a flap during the hold-down restarts it", () => {
   const w = new World();
   w.service("default/web", [A]);
-  const gate = new AnnounceGate({ delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000 });
   gate.evaluate([A], w, 0);
   w.endpoints.set("default/web", { cluster: 0, local: 0 });
   gate.evaluate([A], w, 10);
@@ -95,7 +94,7 @@ Deno.test("a flap during the hold-down restarts it", () => {
 Deno.test("a hold-down of 0 announces again at once", () => {
   const w = new World();
   w.service("default/web", [A]);
-  const gate = new AnnounceGate({ delayMs: 0 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 0 });
   gate.evaluate([A], w, 0);
   w.endpoints.set("default/web", { cluster: 0, local: 0 });
   gate.evaluate([A], w, 1);
@@ -107,7 +106,7 @@ Deno.test("an address claimed by several Services is announced while any of them
   const w = new World();
   w.service("default/a", [A], {}, { cluster: 0, local: 0 });
   w.service("default/b", [A], { trafficPolicy: "Local" }, { cluster: 2, local: 1 });
-  const gate = new AnnounceGate({ nodeName: "gw1" });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, nodeName: "gw1" });
   gate.evaluate([A], w, 0);
   assert.ok(gate.announced.has(A));
   const why = gate.explain(A, w);
@@ -124,14 +123,14 @@ Deno.test("an address claimed by several Services is announced while any of them
 Deno.test("a Local Service is announced only with an endpoint on this node, never without a node name", () => {
   const w = new World();
   w.service("default/web", [A], { trafficPolicy: "Local" }, { cluster: 3, local: 0 });
-  const gate = new AnnounceGate({ nodeName: "gw1" });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, nodeName: "gw1" });
   gate.evaluate([A], w, 0);
   assert.equal(gate.explain(A, w)?.state, "no_endpoint_on_node");
   w.endpoints.set("default/web", { cluster: 3, local: 1 });
   gate.evaluate([A], w, 1);
   assert.ok(gate.announced.has(A));
 
-  const nameless = new AnnounceGate({});
+  const nameless = new AnnounceGate({ mode: "ready", delayMs: 2000 });
   const first = nameless.evaluate([A], w, 0);
   assert.equal(nameless.explain(A, w)?.state, "no_node_name");
   assert.equal(first.warnings.length, 1);
@@ -143,7 +142,7 @@ Deno.test("a Service kube-proxy skips is never announced, with one warning, in e
   for (const mode of ["ready", "always"] as const) {
     const w = new World();
     w.service("default/other-proxy", [A, "10.0.100.31"], { proxySkipped: true });
-    const gate = new AnnounceGate({ mode });
+    const gate = new AnnounceGate({ mode, delayMs: 2000 });
     const step = gate.evaluate([A, "10.0.100.31"], w, 0);
     assert.equal(gate.announced.size, 0);
     assert.equal(step.warnings.length, 1);
@@ -156,7 +155,7 @@ Deno.test("a Service kube-proxy skips is never announced, with one warning, in e
 Deno.test("announce always ignores endpoints and the traffic policy, not the health gate", () => {
   const w = new World();
   w.service("default/web", [A], { trafficPolicy: "Local" }, { cluster: 0, local: 0 });
-  const gate = new AnnounceGate({ mode: "always" });
+  const gate = new AnnounceGate({ mode: "always", delayMs: 2000 });
   gate.evaluate([A], w, 0);
   assert.ok(gate.announced.has(A));
   w.health = { open: false, reason: "kube-proxy unhealthy: 3 failed polls in a row" };
@@ -170,7 +169,7 @@ Deno.test("after a boot, kube-proxy's first 200 announces at once; a later recov
   const w = new World();
   w.service("default/web", [A]);
   w.health = { open: false, reason: "waiting" };
-  const gate = new AnnounceGate({ delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000 });
   gate.evaluate([A], w, 0);
   assert.equal(gate.announced.size, 0);
   w.health = { open: true };
@@ -186,7 +185,11 @@ Deno.test("a restart keeps the addresses on the interface that qualify, with no 
   const w = new World();
   w.service("default/web", [A]);
   w.service("default/down", ["10.0.100.98"], {}, { cluster: 0, local: 0 });
-  const gate = new AnnounceGate({ delayMs: 2000, announced: [A, "10.0.100.98", "10.0.100.99"] });
+  const gate = new AnnounceGate({
+    mode: "ready",
+    delayMs: 2000,
+    announced: [A, "10.0.100.98", "10.0.100.99"],
+  });
   // Already on the interface: no change for A; the two others go.
   const step = gate.evaluate([A, "10.0.100.98", "10.0.100.99"], w, 0);
   assert.deepEqual(step.changed, ["10.0.100.98", "10.0.100.99"]);
@@ -197,7 +200,7 @@ Deno.test("a restart keeps the addresses on the interface that qualify, with no 
 Deno.test("addresses on the interface at start wait for the hold-down if they are withdrawn and come back", () => {
   const w = new World();
   w.service("default/web", [A], {}, { cluster: 0, local: 0 });
-  const gate = new AnnounceGate({ delayMs: 2000, announced: [A] });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, announced: [A] });
   gate.evaluate([A], w, 0);
   w.endpoints.set("default/web", { cluster: 1, local: 0 });
   gate.evaluate([A], w, 100);
@@ -208,7 +211,7 @@ Deno.test("addresses on the interface at start wait for the hold-down if they ar
 Deno.test("a Service deleted and re-created within the hold-down waits; after it, it is new again", () => {
   const w = new World();
   w.service("default/web", [A]);
-  const gate = new AnnounceGate({ delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000 });
   gate.evaluate([A], w, 0);
   w.services.delete("default/web");
   assert.deepEqual(gate.evaluate([A], w, 100).changed, [A]);
@@ -222,28 +225,31 @@ Deno.test("a Service deleted and re-created within the hold-down waits; after it
   assert.deepEqual(gate.evaluate([A], w, 5000).changed, [A]);
 });
 
-Deno.test("serviceVerdict follows the traffic policy", () => {
+Deno.test("announceVerdict follows the traffic policy", () => {
   const c = (trafficPolicy: "Cluster" | "Local"): Claimant => ({
     service: "ns/s",
     trafficPolicy,
     proxySkipped: false,
   });
-  assert.equal(serviceVerdict(c("Cluster"), { cluster: 1, local: 0 }, "ready", "gw1"), "qualifies");
   assert.equal(
-    serviceVerdict(c("Cluster"), { cluster: 0, local: 0 }, "ready", "gw1"),
+    announceVerdict(c("Cluster"), { cluster: 1, local: 0 }, "ready", "gw1"),
+    "qualifies",
+  );
+  assert.equal(
+    announceVerdict(c("Cluster"), { cluster: 0, local: 0 }, "ready", "gw1"),
     "no_usable_endpoint",
   );
   assert.equal(
-    serviceVerdict(c("Local"), { cluster: 1, local: 0 }, "ready", "gw1"),
+    announceVerdict(c("Local"), { cluster: 1, local: 0 }, "ready", "gw1"),
     "no_endpoint_on_node",
   );
   assert.equal(
-    serviceVerdict(c("Local"), { cluster: 0, local: 0 }, "ready", "gw1"),
+    announceVerdict(c("Local"), { cluster: 0, local: 0 }, "ready", "gw1"),
     "no_usable_endpoint",
   );
-  assert.equal(serviceVerdict(c("Local"), { cluster: 1, local: 1 }, "ready", "gw1"), "qualifies");
+  assert.equal(announceVerdict(c("Local"), { cluster: 1, local: 1 }, "ready", "gw1"), "qualifies");
   assert.equal(
-    serviceVerdict(c("Local"), { cluster: 1, local: 1 }, "ready", undefined),
+    announceVerdict(c("Local"), { cluster: 1, local: 1 }, "ready", undefined),
     "no_node_name",
   );
 });
@@ -422,7 +428,7 @@ Deno.test("addressCondition: the health gate closes every address", () => {
 Deno.test("kube-gw plan's line names the address, its state with the reason, and each Service", () => {
   const w = new World();
   w.service("default/web", [A], { trafficPolicy: "Local" }, { cluster: 2, local: 0 });
-  const gate = new AnnounceGate({ nodeName: "gw1" });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, nodeName: "gw1" });
   gate.evaluate([A], w, 0);
   assert.equal(
     formatExplanation(gate.explain(A, w)!, 0),
@@ -446,7 +452,7 @@ Deno.test("an evaluation reads only the addresses it is given, and a timer with 
     },
     counts: (s, f) => w.counts(s, f),
   };
-  const gate = new AnnounceGate({ delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000 });
   gate.evaluate([...many, A], counting, 0);
   w.endpoints.set("default/big", { cluster: 0, local: 0 });
   gate.evaluate(many, counting, 1);

@@ -15,7 +15,7 @@ const REFUSED: PollOutcome = { kind: "refused" };
 const TIMEOUT: PollOutcome = { kind: "timeout" };
 
 function run(startedWithAddresses: boolean, outcomes: PollOutcome[]) {
-  return outcomes.reduce(stepHealth, initialHealth(startedWithAddresses));
+  return outcomes.reduce(stepHealth, initialHealth({ startedWithAddresses }));
 }
 
 Deno.test("kube-proxy's answers are classified by status, and nodeEligible: false is read from the body", () => {
@@ -40,7 +40,7 @@ Deno.test("kube-proxy's answers are classified by status, and nodeEligible: fals
 });
 
 Deno.test("after a boot the gate stays closed until kube-proxy answers 200 once", () => {
-  let s = initialHealth(false);
+  let s = initialHealth({ startedWithAddresses: false });
   assert.equal(s.open, false);
   for (const o of [REFUSED, TIMEOUT, S503, S503, S503, REFUSED]) {
     s = stepHealth(s, o);
@@ -73,7 +73,7 @@ Deno.test("nodeEligible: false closes the gate at once", () => {
 });
 
 Deno.test("started with addresses and no answer: the gate stays open, flagged unknown", () => {
-  let s = initialHealth(true);
+  let s = initialHealth({ startedWithAddresses: true });
   assert.deepEqual([s.open, s.unknown], [true, true]);
   for (let i = 0; i < 10; i++) s = stepHealth(s, i % 2 ? REFUSED : TIMEOUT);
   assert.deepEqual([s.open, s.unknown], [true, true]);
@@ -85,7 +85,7 @@ Deno.test("started with addresses and no answer: the gate stays open, flagged un
 Deno.test("health checking off keeps the gate open whatever the polls say", () => {
   const s = [S503, S503, S503, { kind: "ok", nodeEligible: false } as const].reduce(
     stepHealth,
-    initialHealth(false, false),
+    initialHealth({ startedWithAddresses: false, enabled: false }),
   );
   assert.deepEqual([s.open, s.unknown, s.phase], [true, false, "off"]);
 });
@@ -124,7 +124,7 @@ const arbOutcome: fc.Arbitrary<PollOutcome> = fc.oneof(
 Deno.test("over any sequence of polls, the gate is open exactly as the rules say", () => {
   fc.assert(
     fc.property(fc.boolean(), fc.array(arbOutcome, { maxLength: 30 }), (start, seq) => {
-      let s = initialHealth(start);
+      let s = initialHealth({ startedWithAddresses: start });
       for (let i = 0; i <= seq.length; i++) {
         const want = oracle(start, seq.slice(0, i));
         assert.deepEqual(

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { formatPlan } from "../../../lib/agent/plan_table.ts";
-import type { AddressStatus } from "../../../lib/agent/reconciler.ts";
+import type { AddressStatus } from "../../../lib/agent/status_report.ts";
 
 function status(
   address: string,

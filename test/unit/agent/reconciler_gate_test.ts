@@ -11,6 +11,7 @@ import { Reconciler, type ReconcilerOptions } from "../../../lib/agent/reconcile
 import type { ServiceRecord } from "../../../lib/service/record.ts";
 import { FakeAddressStore } from "../../support/fakes/address_store.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
+import { TEST_RECONCILER_OPTIONS } from "../../support/reconciler_options.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/64")];
 const BASE = [{ family: 4 as const, local: "127.0.0.1", prefixlen: 8 }];
@@ -47,6 +48,7 @@ async function synced(
   const results: ReconcileResult[] = [];
   const states: Map<string, number>[] = [];
   const r = new Reconciler({
+    ...TEST_RECONCILER_OPTIONS,
     store,
     networks: NETS,
     resyncMs: 0,
@@ -189,6 +191,7 @@ Deno.test("nothing is evaluated before the first complete list of Services and E
   const clock = new FakeClock();
   const store = new FakeAddressStore([...BASE, "10.0.100.30"]);
   const r = new Reconciler({
+    ...TEST_RECONCILER_OPTIONS,
     store,
     networks: NETS,
     resyncMs: 0,

@@ -21,6 +21,7 @@ import {
   InterruptedError,
   type Plan,
 } from "../../../lib/kernel/address_store.ts";
+import { TEST_RECONCILER_OPTIONS } from "../../support/reconciler_options.ts";
 
 const NETS = [parseCidr("10.0.100.0/24")];
 
@@ -49,11 +50,12 @@ class SlowStore extends FakeAddressStore {
 
 const text = (r: LogRecord) => `${r.level} ${r.message.join("")}`;
 
-function harness(stopGraceMs?: number) {
+function harness(stopGraceMs = 5000) {
   const clock = new FakeClock();
   const store = new SlowStore();
   const results: ReconcileResult[] = [];
   const r = new Reconciler({
+    ...TEST_RECONCILER_OPTIONS,
     store,
     networks: NETS,
     resyncMs: 0,

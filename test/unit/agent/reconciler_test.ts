@@ -5,14 +5,12 @@ import {
   quietObserver,
   type ReconcileResult,
 } from "../../../lib/agent/observer.ts";
-import {
-  ConflictError,
-  Reconciler,
-  type ReconcilerOptions,
-} from "../../../lib/agent/reconciler.ts";
+import { Reconciler, type ReconcilerOptions } from "../../../lib/agent/reconciler.ts";
+import { ConflictError } from "../../../lib/agent/interface_sync.ts";
 import type { ServiceRecord } from "../../../lib/service/record.ts";
 import { FakeAddressStore } from "../../support/fakes/address_store.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
+import { TEST_RECONCILER_OPTIONS } from "../../support/reconciler_options.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/64")];
 /** What a router's loopback holds besides Service addresses. */
@@ -32,6 +30,7 @@ function harness(
   const results: ReconcileResult[] = [];
   const held: Record<number, number> = {};
   const r = new Reconciler({
+    ...TEST_RECONCILER_OPTIONS,
     store,
     networks: NETS,
     resyncMs: 0,
@@ -65,7 +64,7 @@ Deno.test("nothing is changed before the first complete list", async () => {
   assert.equal(r.notReady(), "waiting for the first reconcile");
   await reconciles(1);
   assert.deepEqual(store.hosts(), ["10.0.0.20", "10.0.100.30"]);
-  assert.equal(r.ready, true);
+  assert.equal(r.notReady(), undefined);
   await r.stop();
   store.assertNoViolations();
 });
@@ -100,7 +99,7 @@ Deno.test("a restart with the addresses already in place changes nothing (no fla
   assert.deepEqual(results, ["noop"]);
   assert.deepEqual(store.plans, []);
   assert.equal(store.reads, 1);
-  assert.equal(r.ready, true);
+  assert.equal(r.notReady(), undefined);
   await r.stop();
 });
 
@@ -161,7 +160,7 @@ Deno.test("a failed apply is retried after the backoff, re-reading the interface
   assert.equal(results.length, 1, "no retry before the backoff");
   await reconciles(2);
   assert.deepEqual(store.hosts(), ["10.0.0.20", "10.0.100.30"]);
-  assert.equal(r.ready, true);
+  assert.equal(r.notReady(), undefined);
   assert.deepEqual(results, ["error", "changed"]);
   assert.equal(store.reads, 2);
   await r.stop();
@@ -185,7 +184,7 @@ Deno.test("retries back off further after each failure and start over after a su
   // within a timer at +1 ms.
   const gaps = (ts: number[]) => ts.slice(1).map((t, i) => t - ts[i] - 1);
   assert.deepEqual(gaps(at), [1000, 2000, 4000]);
-  assert.equal(r.ready, true);
+  assert.equal(r.notReady(), undefined);
   store.failApply(1);
   r.upsert(svc("web", "10.0.100.40"));
   await reconciles(5);
@@ -218,19 +217,6 @@ Deno.test("the observer sees addresses held per family", async () => {
   assert.deepEqual(held, { 4: 1, 6: 2 });
   r.delete("default", "a");
   await reconciles(3);
-  assert.deepEqual(held, { 4: 0, 6: 0 });
-  await r.stop();
-  store.assertNoViolations();
-});
-
-Deno.test("drain removes every managed host address and leaves the rest, conflicts included", async () => {
-  const { store, r, held } = harness(["10.0.100.30", "2001:db8::30", "192.0.2.1"]);
-  store.put({ family: 4, local: "10.0.100.1", prefixlen: 24 });
-  r.replace([svc("nginx", "10.0.100.30")], undefined);
-  const p = await r.drain();
-  assert.deepEqual(p, { add: [], remove: ["10.0.100.30", "2001:db8::30"] });
-  assert.deepEqual(store.plans, [p]);
-  assert.deepEqual(store.hosts(), ["10.0.0.20", "192.0.2.1"]);
   assert.deepEqual(held, { 4: 0, 6: 0 });
   await r.stop();
   store.assertNoViolations();

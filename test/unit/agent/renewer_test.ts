@@ -8,6 +8,7 @@ import { FakeAddressStore } from "../../support/fakes/address_store.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
 import { withLogs } from "../../support/fakes/log_capture.ts";
 import { type Plan } from "../../../lib/kernel/address_store.ts";
+import { TEST_RECONCILER_OPTIONS } from "../../support/reconciler_options.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/64")];
 /** What a router's loopback holds besides Service addresses: never renewed. */
@@ -56,7 +57,14 @@ function harness(initial: string[]) {
     renewed: (result: RenewalResult) => results.push(result),
     reconciled: (result: string) => reconciled.push(result),
   };
-  const r = new Reconciler({ store, networks: NETS, resyncMs: 0, clock, observer });
+  const r = new Reconciler({
+    ...TEST_RECONCILER_OPTIONS,
+    store,
+    networks: NETS,
+    resyncMs: 0,
+    clock,
+    observer,
+  });
   const renewer = new Renewer({
     renew: () => r.renew(),
     intervalMs: 30_000,
@@ -137,7 +145,13 @@ Deno.test("a store without lifetimes renews nothing", async () => {
   const clock = new FakeClock();
   const store = new FakeAddressStore(["10.0.100.5"]);
   const plain = { read: () => store.read(), apply: (p: Plan) => store.apply(p) };
-  const r = new Reconciler({ store: plain, networks: NETS, resyncMs: 0, clock });
+  const r = new Reconciler({
+    ...TEST_RECONCILER_OPTIONS,
+    store: plain,
+    networks: NETS,
+    resyncMs: 0,
+    clock,
+  });
   assert.equal(await r.renew(), 0);
   assert.equal(store.reads, 0, "not even a read");
 });

@@ -23,7 +23,7 @@ import { FakeClock } from "../../support/fakes/clock.ts";
 class FakeHealth implements HealthSource {
   state: HealthState;
   constructor(readonly options: HealthSourceOptions) {
-    this.state = initialHealth(options.startedWithAddresses);
+    this.state = initialHealth({ startedWithAddresses: options.startedWithAddresses });
   }
   poll(outcome: PollOutcome): void {
     const next = stepHealth(this.state, outcome);
@@ -69,7 +69,7 @@ async function agent(initial: string[], health = "http://127.0.0.1:10256/healthz
   };
   const r = makeReconciler(config, deps);
   const held = await r.readManaged();
-  const source = makeHealth(config, deps, r, held.size > 0);
+  const source = makeHealth(config, deps, r, { startedWithAddresses: held.size > 0 });
   r.replace([SVC], undefined);
   r.replaceSlices([SLICE], undefined);
   r.markSynced();

@@ -1,0 +1,240 @@
+/**
+ * The interface side of the reconciler: reads the managed addresses through
+ * the {@linkcode AddressStore} port, plans from them to the announced set and
+ * applies the plan, the one place that changes the interface and logs it.
+ *
+ * The interface is read at the first sync, after any failure and when a
+ * re-read is asked for (the resync); in between the sync trusts what it
+ * applied and plans only the addresses touched since, so a sync costs one
+ * store run. A re-read that differs from what was applied feeds the fight
+ * detector. Renewals (`--address-lifetime`) and plans run one at a time. No
+ * I/O of its own: everything goes through the port.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Cidr } from "../base/cidr.ts";
+import { familyOf } from "../base/ip.ts";
+import type { AddressStore, Plan } from "../kernel/address_store.ts";
+import { describeFight, FightDetector } from "./fight_detector.ts";
+import type { AgentObserver } from "./observer.ts";
+import { isEmptyPlan, managedView, plan, planTouched } from "./plan.ts";
+
+const log = getLogger(["kube-gw", "reconciler"]);
+
+function countV6(addresses: Iterable<string>): number {
+  let n = 0;
+  for (const a of addresses) if (familyOf(a) === 6) n++;
+  return n;
+}
+
+/** Raised when the interface holds an address kube-gw must not manage around. */
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConflictError";
+  }
+}
+
+/** Options for {@linkcode InterfaceSync}. */
+export interface InterfaceSyncOptions {
+  readonly store: AddressStore;
+  readonly networks: readonly Cidr[];
+  /** Told the held-address counts and the fights. */
+  readonly observer: AgentObserver;
+}
+
+/** Brings the managed host addresses of one interface to a desired set. */
+export class InterfaceSync {
+  readonly #o: InterfaceSyncOptions;
+  /** The managed addresses of the first read: what the gate counts as announced at start. */
+  #startHeld: ReadonlySet<string> | undefined;
+  #current = new Set<string>();
+  /** Read the interface before the next plan instead of trusting `#current`. */
+  #reread = true;
+  /**
+   * Addresses whose desired state changed since the last plan; every other
+   * address is desired exactly when it is in `#current`. Undefined after a
+   * read of the interface: the next plan covers every address.
+   */
+  #touched: Set<string> | undefined;
+  /** IPv6 addresses among those last read or applied, for the held-address gauge. */
+  #heldV6 = 0;
+  /** The tail of the store's queue: see {@linkcode InterfaceSync.renew}. */
+  #queue: Promise<void> = Promise.resolve();
+  /** Whether `#current` is what the interface held after our last apply (fight detection). */
+  #trusted = false;
+  readonly #fights = new FightDetector();
+  /** Aborts a running store call: see {@linkcode InterfaceSync.interrupt}. */
+  readonly #kill = new AbortController();
+
+  constructor(options: InterfaceSyncOptions) {
+    this.#o = options;
+  }
+
+  /** The managed addresses of the first read; undefined before it. */
+  get startHeld(): ReadonlySet<string> | undefined {
+    return this.#startHeld;
+  }
+
+  /** Whether another program keeps changing the managed addresses. */
+  get fighting(): boolean {
+    return this.#fights.fighting;
+  }
+
+  /** Addresses whose desired state changed: the next plan looks at them. */
+  touch(addresses: readonly string[]): void {
+    if (this.#touched) { for (const a of addresses) this.#touched.add(a); }
+  }
+
+  /** Re-reads the interface at the next sync (and repairs any drift then). */
+  reread(): void {
+    this.#reread = true;
+  }
+
+  /** Stops a running store call (its process is stopped); it rejects with `reason`'s error. */
+  interrupt(reason: Error): void {
+    this.#kill.abort(reason);
+  }
+
+  /**
+   * Reads the interface's managed host addresses, refusing on a conflict, and
+   * reports them to the observer (so the address gauge is right from the start,
+   * before the first list). The first read is kept as {@linkcode startHeld}.
+   */
+  async readManaged(): Promise<Set<string>> {
+    const held = await this.#read({ refuseConflicts: true });
+    this.#startHeld ??= new Set(held);
+    return held;
+  }
+
+  async #read(options: { refuseConflicts: boolean }): Promise<Set<string>> {
+    const view = managedView(await this.#o.store.read(this.#kill.signal), this.#o.networks);
+    if (options.refuseConflicts && view.conflicts.length > 0) {
+      const list = view.conflicts.map((c) => `${c.local}/${c.prefixlen}`).join(", ");
+      throw new ConflictError(
+        `the interface holds ${list}, which overlaps a managed network but is not a host address; kube-gw will not manage around it`,
+      );
+    }
+    const held = new Set(view.hosts);
+    this.#heldV6 = countV6(held);
+    this.#report(held.size);
+    return held;
+  }
+
+  /** The plan from the interface's state (read now) to `desired`; changes nothing. */
+  async plan(desired: ReadonlySet<string>): Promise<Plan> {
+    return plan(desired, await this.readManaged());
+  }
+
+  /**
+   * Brings the interface to `desired()` once, reading it first when a re-read
+   * is pending. Returns the plan applied (empty when nothing changed). Throws
+   * when the store fails; the next call re-reads the interface.
+   */
+  async sync(desired: () => ReadonlySet<string>): Promise<Plan> {
+    if (this.#reread) {
+      const read = await this.readManaged();
+      if (this.#trusted) this.#watchForFights(read);
+      this.#current = read;
+      this.#reread = false;
+      this.#touched = undefined;
+    }
+    const applied = await this.#apply(this.#planNext(desired()));
+    this.#trusted = true;
+    return applied;
+  }
+
+  /** Compares a read with what was applied: another writer shows as repeated drift. */
+  #watchForFights(read: ReadonlySet<string>): void {
+    const event = this.#fights.observe(this.#current, read);
+    if (event?.kind === "started") {
+      log.warn(describeFight(event.report));
+      this.#o.observer.interfaceConflict(true);
+    } else if (event?.kind === "ended") {
+      log.info("the managed addresses have stopped changing behind kube-gw's back");
+      this.#o.observer.interfaceConflict(false);
+    }
+  }
+
+  /**
+   * Removes every managed host address, whatever is desired, so BGP withdraws
+   * them (`kube-gw drain`). A subnet that overlaps a managed network is not
+   * kube-gw's and stays; it does not stop the drain. Returns the plan applied.
+   */
+  async drain(): Promise<Plan> {
+    this.#current = await this.#read({ refuseConflicts: false });
+    this.#reread = false;
+    this.#touched = new Set();
+    return await this.#apply(plan([], this.#current));
+  }
+
+  /** Applies a plan, the one place that changes the interface and logs it. */
+  async #apply(p: Plan): Promise<Plan> {
+    if (isEmptyPlan(p)) return p;
+    try {
+      await this.#serial(async () => {
+        await this.#o.store.apply(p, this.#kill.signal);
+        for (const r of p.remove) this.#current.delete(r);
+        for (const a of p.add) this.#current.add(a);
+      });
+    } catch (err) {
+      this.#reread = true;
+      this.#trusted = false;
+      throw err;
+    }
+    for (const a of p.add) log.info("assuming address {address}", { address: a });
+    for (const r of p.remove) log.info("forfeiting address {address}", { address: r });
+    // A plan adds only what is missing and removes only what is there: the count follows it.
+    this.#heldV6 += countV6(p.add) - countV6(p.remove);
+    this.#report(this.#current.size);
+    return p;
+  }
+
+  /**
+   * The plan for this sync: every address after a read of the interface,
+   * else only the addresses touched since the last plan. Starts a new touched
+   * set, so changes that arrive while the store runs go into the next plan.
+   */
+  #planNext(desired: ReadonlySet<string>): Plan {
+    const touched = this.#touched;
+    this.#touched = new Set();
+    return touched === undefined
+      ? plan(desired, this.#current)
+      : planTouched(touched, desired, this.#current);
+  }
+
+  #report(total: number): void {
+    this.#o.observer.held(4, total - this.#heldV6);
+    this.#o.observer.held(6, this.#heldV6);
+  }
+
+  /**
+   * Runs `fn` after every plan or renewal before it: a renewal (`address
+   * replace`) running beside a plan could re-add an address the plan removes.
+   */
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(fn);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Renews the lifetime of the managed addresses on the interface
+   * (`--address-lifetime`) in one store run, never beside a plan: the held
+   * set, or what the interface holds when a re-read is pending (before the
+   * first sync, after a failure). Returns how many were renewed.
+   */
+  renew(): Promise<number> {
+    let count = 0;
+    return this.#serial(async () => {
+      if (!this.#o.store.renew) return;
+      const addresses = this.#reread
+        ? await this.#read({ refuseConflicts: false })
+        : new Set(this.#current);
+      count = addresses.size;
+      if (count > 0) await this.#o.store.renew(addresses);
+    }).then(() => count);
+  }
+}
