@@ -52,6 +52,7 @@ export const FLAG_ENV = {
   externalIps: "KUBEGW_EXTERNAL_IPS",
   announce: "KUBEGW_ANNOUNCE",
   announceDelay: "KUBEGW_ANNOUNCE_DELAY",
+  announceDamping: "KUBEGW_ANNOUNCE_DAMPING",
   nodeName: "KUBEGW_NODE_NAME",
 } as const;
 
@@ -169,6 +170,13 @@ function addCommon(cmd: Command, api: boolean): Command {
     .addOption(
       option("announceDelay", "--announce-delay <duration>", "hold-down before re-announcing")
         .default(D.announceDelay),
+    )
+    .addOption(
+      option(
+        "announceDamping",
+        "--announce-damping <half-life>",
+        "an address whose endpoints or kube-proxy keep failing stays withdrawn until its flap penalty decays at this half-life; 0 disables",
+      ).default(D.announceDamping),
     )
     .addOption(
       option("nodeName", "--node-name <name>", "this node, for Local Services (also NODE_NAME)"),

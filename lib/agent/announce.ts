@@ -8,7 +8,14 @@
  * - the kube-proxy health gate is open, and
  * - at least one Service that claims it qualifies (see {@linkcode announceVerdict}), and
  * - the hold-down has elapsed: the two conditions above have held continuously
- *   for `delayMs` since they last became true.
+ *   for `delayMs` since they last became true, and
+ * - the address is not damped: each time its condition breaks it gains a
+ *   penalty that decays with a half-life, and it may come back only once the
+ *   penalty is down to {@linkcode REUSE_LIMIT} (route flap damping, as BGP
+ *   does it, RFC 2439). One break alone stays under the limit, so a single
+ *   outage comes back after the hold-down; a condition that keeps breaking
+ *   keeps the address withdrawn until it has been steady for a while, at
+ *   most {@linkcode MAX_SUPPRESS_HALF_LIVES} half-lives after the last break.
  *
  * Withdrawal is immediate: the hold-down never delays it. The hold-down only
  * applies to an address that was announced before (by this gate, or present
@@ -46,7 +53,23 @@ export const WITHHELD_TEXT: Readonly<Record<WithheldReason, string>> = {
   proxy_skipped: "kube-proxy skips the Service (label service.kubernetes.io/service-proxy-name)",
   kube_proxy_unhealthy: "kube-proxy unhealthy",
   hold_down: "in hold-down",
+  damped: "damped after repeated withdrawals",
 };
+
+/** The penalty one break of an address's condition adds. */
+export const FLAP_PENALTY = 1000;
+/**
+ * An address comes back only once its penalty has decayed to this. Equal to
+ * {@linkcode FLAP_PENALTY}: one break alone never delays the return beyond the
+ * hold-down; a second one before the first has decayed does.
+ */
+export const REUSE_LIMIT = 1000;
+/**
+ * The penalty is capped so that an address that stops flapping comes back at
+ * most this many half-lives after its last break.
+ */
+export const MAX_SUPPRESS_HALF_LIVES = 10;
+const MAX_PENALTY = REUSE_LIMIT * 2 ** MAX_SUPPRESS_HALF_LIVES;
 
 /** A Service that claims an address, with what the decision needs of it. */
 export interface Claimant {
@@ -141,6 +164,28 @@ export interface AddressState {
   readonly wasAnnounced: boolean;
   /** Why it is withheld; undefined when announced. */
   readonly reason: WithheldReason | undefined;
+  /** The flap penalty as of `penaltyAt`; it halves every half-life after. @default 0 */
+  readonly penalty?: number;
+  /** When `penalty` was last set. */
+  readonly penaltyAt?: number;
+}
+
+/** The penalty of `state` decayed to `now`. */
+export function penaltyAt(
+  state: AddressState | undefined,
+  now: number,
+  halfLifeMs: number,
+): number {
+  const p = state?.penalty ?? 0;
+  if (p === 0 || halfLifeMs <= 0) return 0;
+  return p * 2 ** (-(now - (state?.penaltyAt ?? now)) / halfLifeMs);
+}
+
+/** When the penalty of `state` will have decayed to {@linkcode REUSE_LIMIT}. */
+function reuseAt(state: AddressState | undefined, halfLifeMs: number): number {
+  const p = state?.penalty ?? 0;
+  if (p <= REUSE_LIMIT || halfLifeMs <= 0) return -Infinity;
+  return (state?.penaltyAt ?? 0) + halfLifeMs * Math.log2(p / REUSE_LIMIT);
 }
 
 /** The result of {@linkcode stepAddress}. */
@@ -150,35 +195,64 @@ export interface AddressStep {
   readonly due: number | undefined;
 }
 
+/** How long an address waits before it comes back. */
+export interface Timing {
+  /** The hold-down in milliseconds (`--announce-delay`); 0 disables it. */
+  readonly delayMs: number;
+  /** The half-life of the flap penalty (`--announce-damping`); 0 disables damping. */
+  readonly dampingHalfLifeMs: number;
+}
+
 /**
  * The pure transition of one address given its condition at `now`.
- * A failing condition withdraws at once; a holding one announces when the
- * address was never announced, or the hold-down is 0, or the condition has
- * held for `delayMs`.
+ * A failing condition withdraws at once, and when it held until now it adds
+ * {@linkcode FLAP_PENALTY}; a holding one announces when the address was never
+ * announced, or when the condition has held for the hold-down and the penalty
+ * has decayed to {@linkcode REUSE_LIMIT}.
  */
 export function stepAddress(
   prev: AddressState | undefined,
   condition: Condition,
   now: number,
-  delayMs: number,
+  timing: Timing,
 ): AddressStep {
   const wasAnnounced = (prev?.wasAnnounced ?? false) || (prev?.announced ?? false);
+  const halfLife = timing.dampingHalfLifeMs;
   if (!condition.holds) {
+    const broke = prev?.since !== undefined && halfLife > 0;
+    const penalty = broke
+      ? Math.min(penaltyAt(prev, now, halfLife) + FLAP_PENALTY, MAX_PENALTY)
+      : prev?.penalty ?? 0;
     return {
-      state: { since: undefined, announced: false, wasAnnounced, reason: condition.reason },
+      state: {
+        since: undefined,
+        announced: false,
+        wasAnnounced,
+        reason: condition.reason,
+        ...(penalty > 0 ? { penalty, penaltyAt: broke ? now : prev?.penaltyAt } : {}),
+      },
       due: undefined,
     };
   }
   const since = prev?.since ?? now;
-  if (prev?.announced || !wasAnnounced || delayMs <= 0 || now - since >= delayMs) {
+  const kept = prev?.penalty ? { penalty: prev.penalty, penaltyAt: prev.penaltyAt } : {};
+  const holdEnd = timing.delayMs > 0 ? since + timing.delayMs : -Infinity;
+  const reuse = reuseAt(prev, halfLife);
+  if (prev?.announced || !wasAnnounced || (now >= holdEnd && now >= reuse)) {
     return {
-      state: { since, announced: true, wasAnnounced: true, reason: undefined },
+      state: { since, announced: true, wasAnnounced: true, reason: undefined, ...kept },
       due: undefined,
     };
   }
   return {
-    state: { since, announced: false, wasAnnounced, reason: "hold_down" },
-    due: since + delayMs,
+    state: {
+      since,
+      announced: false,
+      wasAnnounced,
+      reason: reuse > holdEnd ? "damped" : "hold_down",
+      ...kept,
+    },
+    due: Math.max(holdEnd, reuse),
   };
 }
 
@@ -195,8 +269,10 @@ export interface AddressExplanation {
   readonly address: string;
   readonly state: AddressStateName;
   readonly services: readonly ServiceExplanation[];
-  /** When the hold-down ends, while in `hold_down`. */
+  /** When the hold-down (or the damping) ends, while in `hold_down` or `damped`. */
   readonly holdDownUntil?: number;
+  /** The flap penalty now, when there is one (see {@linkcode REUSE_LIMIT}). */
+  readonly penalty?: number;
   /** The health gate's reason when kube-proxy's health closes the gate. */
   readonly health?: string;
 }
@@ -212,6 +288,9 @@ export function formatExplanation(e: AddressExplanation, now: number): string {
     ? ` (${Math.max(0, Math.ceil((e.holdDownUntil - now) / 1000))}s left)`
     : "";
   const health = e.state === "kube_proxy_unhealthy" && e.health ? ` (${e.health})` : "";
+  const penalty = e.penalty !== undefined && e.penalty >= 1
+    ? ` (flap penalty ${Math.round(e.penalty)}, returns at ${REUSE_LIMIT})`
+    : "";
   const services = e.services.map((s) => {
     const verdict = s.verdict === "qualifies" ? "ok" : s.verdict;
     const counts = s.trafficPolicy === "Local"
@@ -219,7 +298,7 @@ export function formatExplanation(e: AddressExplanation, now: number): string {
       : `${s.endpoints.cluster} endpoints`;
     return `${quotedService(s.service)} ${s.trafficPolicy} ${counts} ${verdict}`;
   }).join("; ");
-  return `${e.address} ${state}${left}${health} [${services}]`;
+  return `${e.address} ${state}${left}${health}${penalty} [${services}]`;
 }
 
 /** A Service's name quoted for one line of the log or `kube-gw plan`: escaped and bounded. */

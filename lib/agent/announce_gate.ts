@@ -17,8 +17,10 @@ import {
   announceVerdict,
   type Claimant,
   type HealthGate,
+  penaltyAt,
   quotedService,
   stepAddress,
+  type Timing,
 } from "./announce.ts";
 
 /** Services warned about for the proxy label, at most this many remembered. */
@@ -39,6 +41,8 @@ export interface AnnounceGateOptions {
   readonly mode: AnnounceMode;
   /** Hold-down in milliseconds (`--announce-delay`); 0 disables. */
   readonly delayMs: number;
+  /** Half-life of the flap penalty (`--announce-damping`); 0 disables damping. */
+  readonly dampingHalfLifeMs: number;
   /** This gateway's node; without it Local Services are never announced. */
   readonly nodeName?: string;
   /**
@@ -63,17 +67,23 @@ export interface GateStep {
 /**
  * The announce gate, kept up to date incrementally. The caller re-evaluates
  * the addresses an event may have changed; the gate keeps, per address, since
- * when its condition has held, and which addresses wait for their hold-down
- * (in order of expiry, so {@linkcode nextExpiry} is O(1)).
+ * when its condition has held and its flap penalty, and which addresses wait
+ * for their hold-down (in order of expiry, so {@linkcode nextExpiry} is O(1))
+ * or for their penalty to decay (damped; the earliest is cached).
  */
 export class AnnounceGate {
   readonly #mode: AnnounceMode;
   readonly #delayMs: number;
+  readonly #timing: Timing;
   readonly #nodeName: string | undefined;
   readonly #states = new Map<string, AddressState>();
   readonly #announced = new Set<string>();
   /** Addresses in hold-down → when it ends; insertion order is expiry order. */
   readonly #pending = new Map<string, number>();
+  /** Damped addresses → when they may return; in no order. */
+  readonly #damped = new Map<string, number>();
+  /** The earliest return of a damped address; undefined: not known, scan. */
+  #dampedNext: number | undefined;
   /** Addresses that left the desired set after being announced → when; in time order. */
   readonly #recent = new Map<string, number>();
   readonly #byState = new Map<AddressStateName, number>();
@@ -87,6 +97,10 @@ export class AnnounceGate {
   constructor(options: AnnounceGateOptions) {
     this.#mode = options.mode;
     this.#delayMs = Math.max(0, options.delayMs);
+    this.#timing = {
+      delayMs: this.#delayMs,
+      dampingHalfLifeMs: Math.max(0, options.dampingHalfLifeMs),
+    };
     this.#nodeName = options.nodeName;
     this.#seeded = new Set(options.announced ?? []);
   }
@@ -101,10 +115,25 @@ export class AnnounceGate {
     return this.#byState;
   }
 
-  /** When the earliest hold-down ends; arm one timer for it and call {@linkcode expire}. */
+  /**
+   * When the earliest hold-down or damping ends; arm one timer for it and
+   * call {@linkcode expire}.
+   */
   get nextExpiry(): number | undefined {
-    for (const due of this.#pending.values()) return due;
-    return undefined;
+    let next: number | undefined;
+    for (const due of this.#pending.values()) {
+      next = due;
+      break;
+    }
+    if (this.#damped.size > 0) {
+      if (this.#dampedNext === undefined) {
+        let min = Infinity;
+        for (const due of this.#damped.values()) if (due < min) min = due;
+        this.#dampedNext = min;
+      }
+      if (next === undefined || this.#dampedNext < next) next = this.#dampedNext;
+    }
+    return next;
   }
 
   /**
@@ -127,6 +156,9 @@ export class AnnounceGate {
       if (at > t) break;
       due.push(a);
     }
+    if (this.#dampedNext === undefined || this.#dampedNext <= t) {
+      for (const [a, at] of this.#damped) if (at <= t) due.push(a);
+    }
     return this.evaluate(due, inputs, t);
   }
 
@@ -146,12 +178,14 @@ export class AnnounceGate {
       };
     });
     const name: AddressStateName = state.announced ? "announced" : state.reason ?? "hold_down";
-    const until = this.#pending.get(address);
+    const until = this.#pending.get(address) ?? this.#damped.get(address);
+    const penalty = penaltyAt(state, this.#now, this.#timing.dampingHalfLifeMs);
     return {
       address,
       state: name,
       services,
       ...(until !== undefined ? { holdDownUntil: until } : {}),
+      ...(penalty >= 1 ? { penalty } : {}),
       ...(inputs.health.reason !== undefined ? { health: inputs.health.reason } : {}),
     };
   }
@@ -185,7 +219,7 @@ export class AnnounceGate {
         this.#recent.delete(address);
         this.#recent.set(address, now);
       }
-      this.#pending.delete(address);
+      this.#unschedule(address);
       if (prev.announced) changed.push(address);
       this.#set(address, undefined);
       return;
@@ -209,11 +243,42 @@ export class AnnounceGate {
         : undefined);
     this.#recent.delete(address);
     this.#seeded.delete(address);
-    const step = stepAddress(seed, condition, now, this.#delayMs);
-    if (step.due === undefined) this.#pending.delete(address);
-    else if (!this.#pending.has(address)) this.#pending.set(address, step.due);
+    const step = stepAddress(seed, condition, now, this.#timing);
+    this.#schedule(address, step.due, step.state.reason === "damped");
     if ((seed?.announced ?? false) !== step.state.announced) changed.push(address);
     this.#set(address, step.state);
+  }
+
+  /**
+   * Keeps `address` waiting until `due` (none: not waiting): in the ordered
+   * hold-down map, whose dues only grow, or among the damped ones.
+   */
+  #schedule(address: string, due: number | undefined, damped: boolean): void {
+    if (due === undefined) return this.#unschedule(address);
+    if (damped) {
+      this.#pending.delete(address);
+      const was = this.#damped.get(address);
+      if (was === due) return;
+      if (was !== undefined && was === this.#dampedNext) this.#dampedNext = undefined;
+      this.#damped.set(address, due);
+      if (this.#dampedNext !== undefined && due < this.#dampedNext) this.#dampedNext = due;
+      if (this.#damped.size === 1) this.#dampedNext = due;
+      return;
+    }
+    this.#unscheduleDamped(address);
+    if (!this.#pending.has(address)) this.#pending.set(address, due);
+  }
+
+  #unschedule(address: string): void {
+    this.#pending.delete(address);
+    this.#unscheduleDamped(address);
+  }
+
+  #unscheduleDamped(address: string): void {
+    const was = this.#damped.get(address);
+    if (was === undefined) return;
+    this.#damped.delete(address);
+    if (was === this.#dampedNext) this.#dampedNext = undefined;
   }
 
   #set(address: string, state: AddressState | undefined): void {

@@ -39,6 +39,8 @@ export interface AnnouncePipelineOptions {
   readonly announce: AnnounceMode;
   /** Hold-down before an address comes back, in milliseconds (`--announce-delay`); 0 disables. */
   readonly announceDelayMs: number;
+  /** Half-life of the flap penalty, in milliseconds (`--announce-damping`); 0 disables. */
+  readonly announceDampingMs: number;
   /** This gateway's node, for `externalTrafficPolicy: Local`. */
   readonly nodeName?: string;
   /** The hold-down timer runs on it. */
@@ -176,6 +178,7 @@ export class AnnouncePipeline {
     this.#gate = new AnnounceGate({
       mode: this.#o.announce,
       delayMs: this.#o.announceDelayMs,
+      dampingHalfLifeMs: this.#o.announceDampingMs,
       nodeName: this.#o.nodeName,
       announced: held,
     });

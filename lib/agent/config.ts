@@ -54,6 +54,7 @@ export const AGENT_DEFAULTS = {
   externalIps: "true",
   announce: "ready",
   announceDelay: "2s",
+  announceDamping: "30s",
 } as const satisfies Partial<Record<OptionKey, string>>;
 
 /** Everything the agent needs to know, validated. */
@@ -85,6 +86,8 @@ export interface Config {
   readonly announce: AnnounceMode;
   /** `--announce-delay` in milliseconds; 0 disables the hold-down. @default 2000 */
   readonly announceDelayMs: number;
+  /** `--announce-damping`: half-life of the flap penalty in milliseconds; 0 disables. @default 30000 */
+  readonly announceDampingMs: number;
   /** `--node-name` (or `KUBEGW_NODE_NAME`, or `NODE_NAME`). */
   readonly nodeName?: string;
   /** Address lifetime in seconds (`--address-lifetime`); `undefined` when off (forever). */
@@ -181,6 +184,11 @@ export function parseConfig(raw: RawOptions): Config {
     raw.announceDelay ?? D.announceDelay,
     3_600_000,
   );
+  const announceDampingMs = parseDuration(
+    src("announceDamping", "--announce-damping"),
+    raw.announceDamping ?? D.announceDamping,
+    3_600_000,
+  );
   const nodeName = raw.nodeName?.trim() || undefined;
   if (nodeName !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeName)) {
     throw badValue(
@@ -225,6 +233,7 @@ export function parseConfig(raw: RawOptions): Config {
     externalIPs: parseBool(src("externalIps", "--external-ips"), raw.externalIps ?? D.externalIps),
     announce,
     announceDelayMs,
+    announceDampingMs,
     nodeName,
   };
 }

@@ -41,6 +41,7 @@ export const WITHHELD_REASONS = [
   "proxy_skipped",
   "kube_proxy_unhealthy",
   "hold_down",
+  "damped",
 ] as const;
 
 /** Why an address is withheld. */

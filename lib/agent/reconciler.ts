@@ -50,6 +50,8 @@ export interface ReconcilerOptions {
   readonly announce: AnnounceMode;
   /** Hold-down before an address comes back, in milliseconds; 0 disables. */
   readonly announceDelayMs: number;
+  /** Half-life of the flap penalty, in milliseconds; 0 disables damping. */
+  readonly announceDampingMs: number;
   /** This gateway's node, for `externalTrafficPolicy: Local`. */
   readonly nodeName?: string;
   /** On stop, how long a running `ip` may finish before the store stops it. */
@@ -83,6 +85,7 @@ export class Reconciler {
       addresses: options.addresses,
       announce: options.announce,
       announceDelayMs: options.announceDelayMs,
+      announceDampingMs: options.announceDampingMs,
       nodeName: options.nodeName,
       clock: options.clock,
       observer,

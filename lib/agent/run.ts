@@ -136,6 +136,7 @@ export function makeReconciler(config: Config, deps: AgentDeps): Reconciler {
     addresses: { classes: config.classes, externalIPs: config.externalIPs },
     announce: config.announce,
     announceDelayMs: config.announceDelayMs,
+    announceDampingMs: config.announceDampingMs,
     nodeName: config.nodeName,
   });
 }

@@ -48,6 +48,7 @@ export interface RawOptions {
   readonly externalIps?: string | boolean;
   readonly announce?: string;
   readonly announceDelay?: string;
+  readonly announceDamping?: string;
   readonly nodeName?: string;
   // LoadBalancer Services (issue 11): class flags shared by `run` and `controller`.
   readonly class?: string;

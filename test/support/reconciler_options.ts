@@ -17,4 +17,5 @@ export const TEST_RECONCILER_OPTIONS = {
   addresses: { externalIPs: true },
   announce: "always",
   announceDelayMs: 0,
+  announceDampingMs: 0,
 } as const satisfies Partial<ReconcilerOptions>;

@@ -37,6 +37,7 @@ Deno.test("the shipped flags are exactly this list: no -A, no write, no ffi, no 
       "KUBEGW_EXTERNAL_IPS",
       "KUBEGW_ANNOUNCE",
       "KUBEGW_ANNOUNCE_DELAY",
+      "KUBEGW_ANNOUNCE_DAMPING",
       "KUBEGW_NODE_NAME",
       "NODE_NAME",
       "KUBEGW_DEBUG",

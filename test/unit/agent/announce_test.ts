@@ -46,7 +46,7 @@ const A = "10.0.100.30";
 Deno.test("a new Service whose endpoints are ready is announced at once", () => {
   const w = new World();
   w.service("default/web", [A]);
-  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, dampingHalfLifeMs: 0 });
   const step = gate.evaluate([A], w, 1000);
   assert.deepEqual(step.changed, [A]);
   assert.ok(gate.announced.has(A));
@@ -56,7 +56,7 @@ Deno.test("a new Service whose endpoints are ready is announced at once", () => 
 Deno.test("endpoints gone: withdrawn at once; back: announced only after the hold-down", () => {
   const w = new World();
   w.service("default/web", [A]);
-  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, dampingHalfLifeMs: 0 });
   gate.evaluate([A], w, 0);
   w.endpoints.set("default/web", { cluster: 0, local: 0 });
   assert.deepEqual(gate.evaluate([A], w, 100).changed, [A]);
@@ -76,7 +76,7 @@ Deno.test("endpoints gone: withdrawn at once; back: announced only after the hol
 Deno.test("a flap during the hold-down restarts it", () => {
   const w = new World();
   w.service("default/web", [A]);
-  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, dampingHalfLifeMs: 0 });
   gate.evaluate([A], w, 0);
   w.endpoints.set("default/web", { cluster: 0, local: 0 });
   gate.evaluate([A], w, 10);
@@ -94,7 +94,7 @@ Deno.test("a flap during the hold-down restarts it", () => {
 Deno.test("a hold-down of 0 announces again at once", () => {
   const w = new World();
   w.service("default/web", [A]);
-  const gate = new AnnounceGate({ mode: "ready", delayMs: 0 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 0, dampingHalfLifeMs: 0 });
   gate.evaluate([A], w, 0);
   w.endpoints.set("default/web", { cluster: 0, local: 0 });
   gate.evaluate([A], w, 1);
@@ -106,7 +106,12 @@ Deno.test("an address claimed by several Services is announced while any of them
   const w = new World();
   w.service("default/a", [A], {}, { cluster: 0, local: 0 });
   w.service("default/b", [A], { trafficPolicy: "Local" }, { cluster: 2, local: 1 });
-  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, nodeName: "gw1" });
+  const gate = new AnnounceGate({
+    mode: "ready",
+    delayMs: 2000,
+    dampingHalfLifeMs: 0,
+    nodeName: "gw1",
+  });
   gate.evaluate([A], w, 0);
   assert.ok(gate.announced.has(A));
   const why = gate.explain(A, w);
@@ -123,14 +128,19 @@ Deno.test("an address claimed by several Services is announced while any of them
 Deno.test("a Local Service is announced only with an endpoint on this node, never without a node name", () => {
   const w = new World();
   w.service("default/web", [A], { trafficPolicy: "Local" }, { cluster: 3, local: 0 });
-  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, nodeName: "gw1" });
+  const gate = new AnnounceGate({
+    mode: "ready",
+    delayMs: 2000,
+    dampingHalfLifeMs: 0,
+    nodeName: "gw1",
+  });
   gate.evaluate([A], w, 0);
   assert.equal(gate.explain(A, w)?.state, "no_endpoint_on_node");
   w.endpoints.set("default/web", { cluster: 3, local: 1 });
   gate.evaluate([A], w, 1);
   assert.ok(gate.announced.has(A));
 
-  const nameless = new AnnounceGate({ mode: "ready", delayMs: 2000 });
+  const nameless = new AnnounceGate({ mode: "ready", delayMs: 2000, dampingHalfLifeMs: 0 });
   const first = nameless.evaluate([A], w, 0);
   assert.equal(nameless.explain(A, w)?.state, "no_node_name");
   assert.equal(first.warnings.length, 1);
@@ -142,7 +152,7 @@ Deno.test("a Service kube-proxy skips is never announced, with one warning, in e
   for (const mode of ["ready", "always"] as const) {
     const w = new World();
     w.service("default/other-proxy", [A, "10.0.100.31"], { proxySkipped: true });
-    const gate = new AnnounceGate({ mode, delayMs: 2000 });
+    const gate = new AnnounceGate({ mode, delayMs: 2000, dampingHalfLifeMs: 0 });
     const step = gate.evaluate([A, "10.0.100.31"], w, 0);
     assert.equal(gate.announced.size, 0);
     assert.equal(step.warnings.length, 1);
@@ -155,7 +165,7 @@ Deno.test("a Service kube-proxy skips is never announced, with one warning, in e
 Deno.test("announce always ignores endpoints and the traffic policy, not the health gate", () => {
   const w = new World();
   w.service("default/web", [A], { trafficPolicy: "Local" }, { cluster: 0, local: 0 });
-  const gate = new AnnounceGate({ mode: "always", delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "always", delayMs: 2000, dampingHalfLifeMs: 0 });
   gate.evaluate([A], w, 0);
   assert.ok(gate.announced.has(A));
   w.health = { open: false, reason: "kube-proxy unhealthy: 3 failed polls in a row" };
@@ -169,7 +179,7 @@ Deno.test("after a boot, kube-proxy's first 200 announces at once; a later recov
   const w = new World();
   w.service("default/web", [A]);
   w.health = { open: false, reason: "waiting" };
-  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, dampingHalfLifeMs: 0 });
   gate.evaluate([A], w, 0);
   assert.equal(gate.announced.size, 0);
   w.health = { open: true };
@@ -188,6 +198,7 @@ Deno.test("a restart keeps the addresses on the interface that qualify, with no 
   const gate = new AnnounceGate({
     mode: "ready",
     delayMs: 2000,
+    dampingHalfLifeMs: 0,
     announced: [A, "10.0.100.98", "10.0.100.99"],
   });
   // Already on the interface: no change for A; the two others go.
@@ -200,7 +211,12 @@ Deno.test("a restart keeps the addresses on the interface that qualify, with no 
 Deno.test("addresses on the interface at start wait for the hold-down if they are withdrawn and come back", () => {
   const w = new World();
   w.service("default/web", [A], {}, { cluster: 0, local: 0 });
-  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, announced: [A] });
+  const gate = new AnnounceGate({
+    mode: "ready",
+    delayMs: 2000,
+    dampingHalfLifeMs: 0,
+    announced: [A],
+  });
   gate.evaluate([A], w, 0);
   w.endpoints.set("default/web", { cluster: 1, local: 0 });
   gate.evaluate([A], w, 100);
@@ -211,7 +227,7 @@ Deno.test("addresses on the interface at start wait for the hold-down if they ar
 Deno.test("a Service deleted and re-created within the hold-down waits; after it, it is new again", () => {
   const w = new World();
   w.service("default/web", [A]);
-  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, dampingHalfLifeMs: 0 });
   gate.evaluate([A], w, 0);
   w.services.delete("default/web");
   assert.deepEqual(gate.evaluate([A], w, 100).changed, [A]);
@@ -299,7 +315,7 @@ Deno.test("an address is announced exactly when a qualifying Service exists, the
     fc.property(arbSetup, fc.array(arbEvent, { maxLength: 40 }), (setup, events) => {
       const w = new World();
       SVCS.forEach((s, i) => w.service(s, [], setup.policies[i], { cluster: 0, local: 0 }));
-      const gate = new AnnounceGate(setup);
+      const gate = new AnnounceGate({ ...setup, dampingHalfLifeMs: 0 });
       let now = 0;
 
       // The oracle's own view, from the rules alone.
@@ -404,7 +420,10 @@ Deno.test("stepAddress: a failing condition always withdraws, whatever the state
     fc.integer({ min: 0, max: 20_000 }),
     fc.integer({ min: 0, max: 5000 }),
     (prev, now, delay) => {
-      const step = stepAddress(prev, { holds: false, reason: "no_usable_endpoint" }, now, delay);
+      const step = stepAddress(prev, { holds: false, reason: "no_usable_endpoint" }, now, {
+        delayMs: delay,
+        dampingHalfLifeMs: 0,
+      });
       assert.equal(step.state.announced, false);
       assert.equal(step.due, undefined);
       assert.equal(step.state.reason, "no_usable_endpoint");
@@ -428,7 +447,12 @@ Deno.test("addressCondition: the health gate closes every address", () => {
 Deno.test("kube-gw plan's line names the address, its state with the reason, and each Service", () => {
   const w = new World();
   w.service("default/web", [A], { trafficPolicy: "Local" }, { cluster: 2, local: 0 });
-  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, nodeName: "gw1" });
+  const gate = new AnnounceGate({
+    mode: "ready",
+    delayMs: 2000,
+    dampingHalfLifeMs: 0,
+    nodeName: "gw1",
+  });
   gate.evaluate([A], w, 0);
   assert.equal(
     formatExplanation(gate.explain(A, w)!, 0),
@@ -452,7 +476,7 @@ Deno.test("an evaluation reads only the addresses it is given, and a timer with 
     },
     counts: (s, f) => w.counts(s, f),
   };
-  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000 });
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, dampingHalfLifeMs: 0 });
   gate.evaluate([...many, A], counting, 0);
   w.endpoints.set("default/big", { cluster: 0, local: 0 });
   gate.evaluate(many, counting, 1);
