@@ -23,7 +23,7 @@
 import { getLogger } from "@logtape/logtape";
 import { Allocator } from "./allocator.ts";
 import { Backoff } from "../base/backoff.ts";
-import type { ControllerEvent, EventOutcome, EventRegarding } from "./ports.ts";
+import type { ControllerEvent, EventOutcome, EventRegarding, StatusWriter } from "./ports.ts";
 import {
   type ClassOptions,
   externalIpRefusals,
@@ -32,7 +32,6 @@ import {
   statusShows,
 } from "./lb_service.ts";
 import type { ListWatchSink } from "../kube/list_watch.ts";
-import type { StatusWriter } from "./ports.ts";
 import { mergePools, parsePoolsYaml, type Pool, PoolConfigError } from "./pools.ts";
 import type { PoolsConfigMap } from "./pools_configmap.ts";
 import { serviceKey } from "../service/record.ts";
@@ -108,7 +107,6 @@ export class Controller {
   readonly #reported = new Map<string, Map<string, string>>();
   readonly #retries = new Map<string, { timer: TimerId; backoff: Backoff }>();
   #pools: readonly Pool[];
-  #poolsGood = false;
   #servicesSynced = false;
   #configSynced: boolean;
   #leading = false;
@@ -119,7 +117,6 @@ export class Controller {
   /** Keys a worker is deciding now. */
   readonly #inFlight = new Set<string>();
   #idleWaiters: (() => void)[] = [];
-  #configMap: PoolsConfigMap | undefined;
 
   constructor(options: ControllerOptions) {
     this.#o = options;
@@ -140,11 +137,6 @@ export class Controller {
     if (!this.#servicesSynced) return "waiting for the first list of Services";
     if (!this.#configSynced) return "waiting for the first list of the pools ConfigMap";
     return undefined;
-  }
-
-  /** Whether this controller leads (and writes). */
-  get leading(): boolean {
-    return this.#leading;
   }
 
   /** The pools in force. */
@@ -219,7 +211,6 @@ export class Controller {
   }
 
   #applyConfig(cm: PoolsConfigMap | undefined): void {
-    this.#configMap = cm;
     let pools: Pool[];
     try {
       if (cm?.problem) throw new PoolConfigError(`pools.yaml: ${cm.problem}`);
@@ -248,7 +239,6 @@ export class Controller {
       return;
     }
     if (!cm) log.warn("the pools ConfigMap is gone: only --pool pools remain");
-    this.#poolsGood = true;
     this.#pools = pools;
     this.#observer.poolsChanged(pools);
     log.info("pools in force: {pools}", {
@@ -263,11 +253,6 @@ export class Controller {
       }
       for (const key of this.#failed) this.#enqueue(key);
     }
-  }
-
-  /** Whether the pools came from a valid configuration at least once (always, without `--config`). */
-  get poolsValid(): boolean {
-    return this.#poolsGood || !this.#o.watchesConfig;
   }
 
   /** This process now leads: rebuild from status (once synced) and allocate. */
@@ -529,10 +514,5 @@ export class Controller {
       });
       return false;
     }
-  }
-
-  /** The pools ConfigMap last seen, if any. */
-  get configMap(): PoolsConfigMap | undefined {
-    return this.#configMap;
   }
 }

@@ -4,7 +4,7 @@ import { Controller, type ControllerObserver } from "../../../lib/controller/loo
 import { EventRecorder } from "../../../lib/controller/event_recorder.ts";
 import type { JsonApi, JsonMethod } from "../../../lib/kube/ports.ts";
 import { decodeLbService, type LbServiceRecord } from "../../../lib/controller/lb_service.ts";
-import type { StatusWriter } from "../../../lib/controller/status_writer.ts";
+import type { StatusWriter } from "../../../lib/controller/ports.ts";
 import { decodePoolsConfigMap } from "../../../lib/controller/pools_configmap.ts";
 import { flagPool } from "../../../lib/controller/pools.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
