@@ -45,9 +45,9 @@ import {
   familyName,
   type Holder,
   holderOf,
-  quoted,
   readRequest,
   requestFingerprint,
+  shown,
   wantedFamilies,
 } from "./request.ts";
 
@@ -257,7 +257,7 @@ export class Allocator {
         return {
           failure: {
             reason: "unknown_pool",
-            message: `Service ${key}: kube-gw.io/pool: no pool is named ${quoted(poolName)}`,
+            message: `Service ${key}: kube-gw.io/pool: no pool is named ${shown(poolName)}`,
           },
         };
       }
@@ -266,7 +266,7 @@ export class Allocator {
           failure: {
             reason: "not_allowed",
             message: `Service ${key}: kube-gw.io/pool: pool ${
-              quoted(poolName)
+              shown(poolName)
             } is not open to namespace ${svc.namespace}`,
           },
         };
@@ -325,9 +325,9 @@ export class Allocator {
       const block = this.#space.blockOf(ip);
       let why: string | undefined;
       if (!block) why = "is in no pool";
-      else if (named && block.pool !== named) why = `is not in pool ${quoted(named.name)}`;
+      else if (named && block.pool !== named) why = `is not in pool ${shown(named.name)}`;
       else if (!block.pool.openTo(svc.namespace)) {
-        why = `is in pool ${quoted(block.pool.name)}, not open to namespace ${svc.namespace}`;
+        why = `is in pool ${shown(block.pool.name)}, not open to namespace ${svc.namespace}`;
       }
       if (why) {
         return {
@@ -380,7 +380,7 @@ export class Allocator {
       };
     }
     const where = named
-      ? `pool ${quoted(named.name)}`
+      ? `pool ${shown(named.name)}`
       : `the auto-assigned pools open to namespace ${svc.namespace}`;
     if (!sawFamily) {
       return {

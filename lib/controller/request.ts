@@ -19,6 +19,7 @@ import { specialRangeOf } from "../base/cidr.ts";
 import { type Ip, parseIp } from "../base/ip.ts";
 import { ANNOTATION_IPS, type LbPort, type LbServiceRecord } from "./lb_service.ts";
 import { serviceKey } from "../service/record.ts";
+import { quoted } from "../base/text.ts";
 
 /** Why a Service's request cannot be met. */
 export type FailureReason =
@@ -59,11 +60,12 @@ export interface Holder {
   readonly ports: readonly LbPort[];
 }
 
+/** Longest part of a value a failure message quotes. */
 const MAX_SHOWN = 64;
 
-/** A value quoted for a failure message, cut to 64 characters. */
-export function quoted(v: string): string {
-  return JSON.stringify(v.length > MAX_SHOWN ? `${v.slice(0, MAX_SHOWN)}…` : v);
+/** A value quoted for a failure message: at most 64 characters. */
+export function shown(v: string): string {
+  return quoted(v, MAX_SHOWN);
 }
 
 /** `IPv4` or `IPv6`, for messages. */
@@ -141,31 +143,31 @@ export function readRequest(svc: LbServiceRecord): AddressRequest {
     kind: "bad",
     failure: { reason: "bad_annotation", message: `Service ${key}: ${field}: ${message}` },
   });
-  if (items.length > 2) return bad(`${quoted(text)} lists more than one address per family`);
+  if (items.length > 2) return bad(`${shown(text)} lists more than one address per family`);
   const ips: Ip[] = [];
   for (const item of items) {
     const parsed = parseIp(item);
     if (!parsed.ok) {
       const hint = parsed.canonical ? ` (did you mean "${parsed.canonical}"?)` : "";
-      return bad(`${quoted(item)} is not a canonical IP address${hint}`);
+      return bad(`${shown(item)} is not a canonical IP address${hint}`);
     }
     const special = specialRangeOf(parsed.ip);
-    if (special) return bad(`${quoted(item)} is in the ${special.replace("_", "-")} range`);
+    if (special) return bad(`${shown(item)} is in the ${special.replace("_", "-")} range`);
     if (ips.some((ip) => ip.family === parsed.ip.family)) {
-      return bad(`${quoted(text)} lists more than one ${familyName(parsed.ip.family)} address`);
+      return bad(`${shown(text)} lists more than one ${familyName(parsed.ip.family)} address`);
     }
     ips.push(parsed.ip);
   }
   if (svc.ipFamilyPolicy === "RequireDualStack" && ips.length < 2) {
-    return bad(`${quoted(text)}: RequireDualStack needs one address of each family`);
+    return bad(`${shown(text)}: RequireDualStack needs one address of each family`);
   }
   if (svc.ipFamilyPolicy === "SingleStack" && ips.length > 1) {
-    return bad(`${quoted(text)}: a SingleStack Service takes one address`);
+    return bad(`${shown(text)}: a SingleStack Service takes one address`);
   }
   for (const ip of ips) {
     if (svc.ipFamilies.length > 0 && !svc.ipFamilies.includes(ip.family)) {
       return bad(
-        `${quoted(ip.text)} is ${familyName(ip.family)} but spec.ipFamilies is [${
+        `${shown(ip.text)} is ${familyName(ip.family)} but spec.ipFamilies is [${
           svc.ipFamilies.map(familyName).join(", ")
         }]`,
       );

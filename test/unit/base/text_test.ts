@@ -1,0 +1,9 @@
+import assert from "node:assert/strict";
+import { quoted } from "../../../lib/base/text.ts";
+
+Deno.test("quoted: a JSON string literal, cut to max characters and marked when longer", () => {
+  assert.equal(quoted("pool-a", 64), '"pool-a"');
+  assert.equal(quoted("abcdef", 3), '"abc…"');
+  assert.equal(quoted("abc", 3), '"abc"');
+  assert.equal(quoted('a"b\nc', 64), '"a\\"b\\nc"');
+});
