@@ -4,7 +4,7 @@
  * returns. What a Service asks for is read by `request.ts`; the pools' address
  * space is `pool_space.ts`'s; who holds what is `holdings.ts`'s.
  *
- * Rules (issue 11):
+ * Rules:
  * - A Service gets the addresses it asks for (`kube-gw.io/load-balancer-ips`
  *   or `spec.loadBalancerIP`); may name a pool with `kube-gw.io/pool`;
  *   otherwise gets the first free address of the first `autoAssign` pool its
