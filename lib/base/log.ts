@@ -9,8 +9,6 @@
 import { configure, type LogLevel, type LogRecord, type Sink } from "@logtape/logtape";
 import { boundText, escapeControl } from "./text.ts";
 
-export { boundText, escapeControl, MAX_LOG_VALUE } from "./text.ts";
-
 /** Log levels kube-gw accepts. */
 export type Level = "debug" | "info" | "warning" | "error";
 

@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import type { LogRecord } from "@logtape/logtape";
-import {
-  batchedSink,
-  boundText,
-  escapeControl,
-  jsonFormatter,
-  textFormatter,
-} from "../../../lib/base/log.ts";
+import { batchedSink, jsonFormatter, textFormatter } from "../../../lib/base/log.ts";
+import { boundText, escapeControl } from "../../../lib/base/text.ts";
 
 function record(message: unknown[], level: LogRecord["level"] = "info"): LogRecord {
   return {
