@@ -31,6 +31,7 @@
 
 import type { EndpointCounts } from "./endpoints.ts";
 import { familyOf } from "../base/ip.ts";
+import { quoted } from "../base/text.ts";
 import type { TrafficPolicy } from "../service/record.ts";
 import {
   ADDRESS_STATES,
@@ -303,5 +304,5 @@ export function formatExplanation(e: AddressExplanation, now: number): string {
 
 /** A Service's name quoted for one line of the log or `kube-gw plan`: escaped and bounded. */
 export function quotedService(service: string): string {
-  return JSON.stringify(service.length > 300 ? `${service.slice(0, 300)}…` : service);
+  return quoted(service, 300);
 }

@@ -39,3 +39,12 @@ export function escapeControl(text: string): string {
       : `\\u${code.toString(16).padStart(4, "0")}`;
   });
 }
+
+/**
+ * `text` as a JSON string literal for a one-line message, cut to `max`
+ * characters and marked `…` when longer (C0 and C1 controls and bidirectional
+ * overrides come out escaped).
+ */
+export function quoted(text: string, max: number): string {
+  return escapeControl(JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text));
+}

@@ -15,6 +15,7 @@ import type { JsonApi } from "../kube/ports.ts";
 import { microTime } from "./leader/decision.ts";
 import { boundText } from "../base/text.ts";
 import type { ControllerEvent, EventOutcome, EventRegarding } from "./ports.ts";
+import type { Clock } from "../base/clock.ts";
 
 const log = getLogger(["kube-gw", "events"]);
 
@@ -24,9 +25,6 @@ export const REPORTING_CONTROLLER = "kube-gw.io/controller";
 export const MAX_NOTE = 1024;
 /** Events waiting to be posted at most; more are dropped. */
 export const MAX_PENDING_EVENTS = 1000;
-
-export type { ControllerEvent, EventOutcome, EventRegarding } from "./ports.ts";
-import { type Clock } from "../base/clock.ts";
 
 /**
  * The `events.k8s.io/v1` Event object for `ev`, named as client-go names

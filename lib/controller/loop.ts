@@ -8,9 +8,10 @@
  *   the pools ConfigMap when there is one).
  * - A term begins with {@linkcode Allocator.rebuild} from the Services'
  *   status, so a restart or a new leader never moves an address.
- * - Each event queues one Service key; the worker decides queued keys one at
- *   a time, so the cost of an event is that of its Service (plus, when an
- *   address is freed, one retry of each Service still waiting for one).
+ * - Each event queues one Service key in a {@linkcode WorkQueue}; its workers
+ *   decide one Service at a time each, so the cost of an event is that of its
+ *   Service (plus, when an address is freed, one retry of each Service still
+ *   waiting for one).
  * - A 409 on a status write is retried from the newest cached version (the
  *   watch delivers it and queues the key again); other write errors are
  *   retried after a backoff.
@@ -22,51 +23,28 @@
 
 import { getLogger } from "@logtape/logtape";
 import { Allocator } from "./allocator.ts";
-import { Backoff } from "../base/backoff.ts";
-import type { ControllerEvent, EventOutcome, EventRegarding } from "./ports.ts";
+import type { ControllerObserver, EventRegarding, EventSink, StatusWriter } from "./ports.ts";
 import { externalIpRefusals, type LbServiceRecord, statusShows } from "./lb_service.ts";
 import type { ListWatchSink } from "../kube/list_watch.ts";
-import type { StatusWriter } from "./ports.ts";
 import { mergePools, parsePoolsYaml, type Pool, PoolConfigError } from "./pools.ts";
 import type { PoolsConfigMap } from "./pools_configmap.ts";
 import { serviceKey } from "../service/record.ts";
 import { ApiError } from "../kube/errors.ts";
-import { type Clock, type TimerId } from "../base/clock.ts";
+import type { Clock } from "../base/clock.ts";
+import { WorkQueue } from "./work_queue.ts";
 import { type ClassOptions, isOurs } from "../service/class.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
 
-/** What the controller reports (metrics implement it). */
-export interface ControllerObserver {
-  /** A Service's addresses were written (`seconds`: from the event that queued it). */
-  statusWritten(kind: "allocated" | "cleared", seconds: number): void;
-  /** A request could not be met. */
-  allocationFailed(reason: string): void;
-  /** A status write failed (`conflict`: 409, retried from the cache). */
-  writeFailed(kind: "conflict" | "error"): void;
-  /** A pools edit was refused; the last good pools stay. */
-  configError(): void;
-  /** The pools in force changed. */
-  poolsChanged(pools: readonly Pool[]): void;
-  /** This process started or stopped leading. */
-  leading(on: boolean): void;
-}
-
 /** An observer that ignores everything. */
-export const quietControllerObserver: ControllerObserver = {
+const quietControllerObserver: ControllerObserver = {
   statusWritten() {},
   allocationFailed() {},
   writeFailed() {},
   configError() {},
   poolsChanged() {},
-  leading() {},
+  leadership() {},
 };
-
-/** Where Events go (an `EventRecorder`). */
-export interface EventSink {
-  record(ev: ControllerEvent, signal: AbortSignal): EventOutcome;
-  forget(regarding: EventRegarding): void;
-}
 
 /** Options of {@linkcode Controller}. */
 export interface ControllerOptions {
@@ -95,33 +73,33 @@ export class Controller {
   readonly #observer: ControllerObserver;
   /** Services that are kube-gw's, or were and may still carry a status to clear. */
   readonly #cache = new Map<string, LbServiceRecord>();
-  /** When each queued key was queued (clock ms), for the latency metric. */
-  readonly #queue = new Map<string, number>();
+  /**
+   * Service keys to decide. It works during a term only: a standby queues
+   * nothing, a new term queues every cached Service.
+   */
+  readonly #queue: WorkQueue;
   /** Services whose request could not be met: tried again when an address is freed. */
   readonly #failed = new Set<string>();
   /** Per Service, the Warnings it was last told, by reason (see #changed). */
   readonly #reported = new Map<string, Map<string, string>>();
-  readonly #retries = new Map<string, { timer: TimerId; backoff: Backoff }>();
   #pools: readonly Pool[];
-  #poolsGood = false;
   #servicesSynced = false;
   #configSynced: boolean;
   #leading = false;
   #term: AbortController | undefined;
   #allocator: Allocator | undefined;
-  #workers = 0;
-  readonly #concurrency: number;
-  /** Keys a worker is deciding now. */
-  readonly #inFlight = new Set<string>();
-  #idleWaiters: (() => void)[] = [];
-  #configMap: PoolsConfigMap | undefined;
 
   constructor(options: ControllerOptions) {
     this.#o = options;
     this.#observer = options.observer ?? quietControllerObserver;
     this.#pools = options.flagPool ? [options.flagPool] : [];
     this.#configSynced = !options.watchesConfig;
-    this.#concurrency = options.concurrency ?? 16;
+    this.#queue = new WorkQueue({
+      clock: options.clock,
+      concurrency: options.concurrency,
+      retry: options.retry,
+      process: (key, queuedAt, signal) => this.#process(key, queuedAt, signal),
+    });
     this.#observer.poolsChanged(this.#pools);
   }
 
@@ -135,11 +113,6 @@ export class Controller {
     if (!this.#servicesSynced) return "waiting for the first list of Services";
     if (!this.#configSynced) return "waiting for the first list of the pools ConfigMap";
     return undefined;
-  }
-
-  /** Whether this controller leads (and writes). */
-  get leading(): boolean {
-    return this.#leading;
   }
 
   /** The pools in force. */
@@ -202,7 +175,7 @@ export class Controller {
     }
     if (prev && prev.uid !== svc.uid) this.#o.events.forget(regardingService(prev));
     this.#cache.set(key, svc);
-    this.#enqueue(key);
+    this.#queue.add(key);
   }
 
   #delete(key: string): void {
@@ -210,11 +183,10 @@ export class Controller {
     if (!prev) return;
     this.#cache.delete(key);
     this.#o.events.forget(regardingService(prev));
-    this.#enqueue(key);
+    this.#queue.add(key);
   }
 
   #applyConfig(cm: PoolsConfigMap | undefined): void {
-    this.#configMap = cm;
     let pools: Pool[];
     try {
       if (cm?.problem) throw new PoolConfigError(`pools.yaml: ${cm.problem}`);
@@ -243,7 +215,6 @@ export class Controller {
       return;
     }
     if (!cm) log.warn("the pools ConfigMap is gone: only --pool pools remain");
-    this.#poolsGood = true;
     this.#pools = pools;
     this.#observer.poolsChanged(pools);
     log.info("pools in force: {pools}", {
@@ -256,20 +227,15 @@ export class Controller {
         const svc = this.#cache.get(held.key);
         if (svc) this.#outsideWarning(svc, held.address, this.#term.signal);
       }
-      for (const key of this.#failed) this.#enqueue(key);
+      for (const key of this.#failed) this.#queue.add(key);
     }
-  }
-
-  /** Whether the pools came from a valid configuration at least once (always, without `--config`). */
-  get poolsValid(): boolean {
-    return this.#poolsGood || !this.#o.watchesConfig;
   }
 
   /** This process now leads: rebuild from status (once synced) and allocate. */
   startLeading(): void {
     if (this.#leading) return;
     this.#leading = true;
-    this.#observer.leading(true);
+    this.#observer.leadership("leader");
     this.#maybeBegin();
   }
 
@@ -277,19 +243,18 @@ export class Controller {
   stopLeading(): void {
     if (!this.#leading) return;
     this.#leading = false;
-    this.#observer.leading(false);
+    this.#observer.leadership("standby");
     this.#term?.abort(new Error("no longer the leader"));
     this.#term = undefined;
     this.#allocator = undefined;
-    this.#queue.clear();
+    this.#queue.stop();
     this.#failed.clear();
-    for (const r of this.#retries.values()) this.#o.clock.clearTimeout(r.timer);
-    this.#retries.clear();
   }
 
   #maybeBegin(): void {
     if (!this.#leading || this.#term || !this.synced) return;
     this.#term = new AbortController();
+    this.#queue.start(this.#term.signal);
     const allocator = new Allocator(this.#pools);
     const ours = [...this.#cache.values()].filter((s) => isOurs(s, this.#o.classes));
     const report = allocator.rebuild(ours);
@@ -308,7 +273,7 @@ export class Controller {
       const svc = this.#cache.get(o.key);
       if (svc) this.#outsideWarning(svc, o.address, this.#term.signal);
     }
-    for (const key of this.#cache.keys()) this.#enqueue(key);
+    for (const key of this.#cache.keys()) this.#queue.add(key);
   }
 
   #outsideWarning(svc: LbServiceRecord, address: string, signal: AbortSignal): void {
@@ -324,59 +289,9 @@ export class Controller {
     }, signal);
   }
 
-  #enqueue(key: string): void {
-    // A standby queues nothing: a new term queues every cached Service.
-    if (!this.#term) return;
-    if (!this.#queue.has(key)) this.#queue.set(key, this.#o.clock.now());
-    this.#kick();
-  }
-
-  #kick(): void {
-    const term = this.#term;
-    if (!term) return;
-    while (this.#workers < this.#concurrency && this.#queue.size > this.#inFlight.size) {
-      const key = this.#nextKey();
-      if (key === undefined) break;
-      this.#workers++;
-      void this.#work(key, term);
-    }
-  }
-
-  /** The oldest queued key that no worker is deciding now. */
-  #nextKey(): string | undefined {
-    for (const key of this.#queue.keys()) if (!this.#inFlight.has(key)) return key;
-    return undefined;
-  }
-
-  /** One worker: decides keys until none is free; one key is never decided twice at once. */
-  async #work(first: string, term: AbortController): Promise<void> {
-    let key: string | undefined = first;
-    try {
-      while (key !== undefined && this.#term === term) {
-        const queuedAt = this.#queue.get(key)!;
-        this.#queue.delete(key);
-        this.#inFlight.add(key);
-        try {
-          await this.#process(key, queuedAt, term.signal);
-        } catch (err) {
-          if (term.signal.aborted) break;
-          log.error("deciding {key} failed: {error}", { key, error: (err as Error).message });
-        } finally {
-          this.#inFlight.delete(key);
-        }
-        key = this.#nextKey();
-      }
-    } finally {
-      this.#workers--;
-      if (this.#queue.size > 0 && this.#term) this.#kick();
-      if (this.#workers === 0) { for (const w of this.#idleWaiters.splice(0)) w(); }
-    }
-  }
-
   /** Resolves once nothing is queued or being decided (for tests and benchmarks). */
   idle(): Promise<void> {
-    if (this.#workers === 0 && (this.#queue.size === 0 || !this.#term)) return Promise.resolve();
-    return new Promise((r) => this.#idleWaiters.push(r));
+    return this.#queue.idle();
   }
 
   /**
@@ -395,7 +310,7 @@ export class Controller {
 
   #released(released: readonly string[]): void {
     if (released.length === 0) return;
-    for (const key of this.#failed) this.#enqueue(key);
+    for (const key of this.#failed) this.#queue.add(key);
   }
 
   async #process(key: string, queuedAt: number, signal: AbortSignal): Promise<void> {
@@ -486,9 +401,7 @@ export class Controller {
         addresses.length > 0 ? "allocated" : "cleared",
         (this.#o.clock.now() - queuedAt) / 1000,
       );
-      const retry = this.#retries.get(key);
-      if (retry) this.#o.clock.clearTimeout(retry.timer);
-      this.#retries.delete(key);
+      this.#queue.succeeded(key);
       // The watch brings this version too; until then, the cache knows what was written.
       if (this.#cache.get(key) === svc && rv) {
         // `addresses` is never changed (the allocator makes a new list for each change).
@@ -504,19 +417,12 @@ export class Controller {
           rv: svc.resourceVersion,
         });
         // The newer version is in the cache already, or the watch brings it and queues the key.
-        if (this.#cache.get(key) !== svc) this.#enqueue(key);
+        if (this.#cache.get(key) !== svc) this.#queue.add(key);
         return false;
       }
       if (err instanceof ApiError && err.status === 404) return false; // Deleted; the watch says so.
       this.#observer.writeFailed("error");
-      const r = this.#retries.get(key) ??
-        { timer: 0, backoff: new Backoff(this.#o.retry ?? { initialMs: 1000, maxMs: 30_000 }) };
-      this.#o.clock.clearTimeout(r.timer);
-      const delay = r.backoff.next();
-      r.timer = this.#o.clock.setTimeout(() => {
-        if (this.#term) this.#enqueue(key);
-      }, delay);
-      this.#retries.set(key, r);
+      const delay = this.#queue.retryLater(key);
       log.warn("cannot write the status of {key}: {error}; retrying in {delay}ms", {
         key,
         error: (err as Error).message,
@@ -524,10 +430,5 @@ export class Controller {
       });
       return false;
     }
-  }
-
-  /** The pools ConfigMap last seen, if any. */
-  get configMap(): PoolsConfigMap | undefined {
-    return this.#configMap;
   }
 }

@@ -9,8 +9,7 @@
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { registerProcessMetrics } from "../http/process_metrics.ts";
-import type { ControllerObserver } from "./loop.ts";
-import type { EventOutcome } from "./ports.ts";
+import type { ControllerObserver, EventOutcome } from "./ports.ts";
 import { familyBits } from "../base/ip.ts";
 import { type AgentObserver, quietObserver, type RestartReason } from "../agent/observer.ts";
 import type { Pool } from "./pools.ts";
@@ -134,8 +133,8 @@ export class ControllerMetrics implements ControllerObserver {
     }
   }
 
-  leading(on: boolean): void {
-    this.#leader.set(on ? 1 : 0);
+  leadership(role: "leader" | "standby"): void {
+    this.#leader.set(role === "leader" ? 1 : 0);
   }
 
   /** Counts one Event's outcome. */

@@ -48,9 +48,11 @@ export class PoolConfigError extends Error {
 
 /** Largest `pools.yaml` accepted (a ConfigMap holds at most 1 MiB). */
 export const MAX_POOLS_TEXT = 1 << 20;
-/** Most pools, CIDRs per pool and namespaces per pool accepted. */
+/** Most pools accepted. */
 export const MAX_POOLS = 256;
+/** Most CIDRs accepted in one pool. */
 export const MAX_CIDRS_PER_POOL = 64;
+/** Most namespaces accepted in one pool's list. */
 export const MAX_NAMESPACES_PER_POOL = 1024;
 /** Shortest prefix accepted per family (a /16 holds 65,536 IPv4 addresses). */
 export const MIN_PREFIX: Readonly<Record<4 | 6, number>> = { 4: 16, 6: 48 };

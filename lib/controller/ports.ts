@@ -1,13 +1,15 @@
 /**
  * The ports of the LoadBalancer controller's loop (lib/controller/loop.ts): the
- * status writer and the Events it records, as types, so that the loop imports
- * no adapter. `lib/controller/status_writer.ts` and `lib/controller/event_recorder.ts` implement them.
+ * status writer, the Events it records and what it reports, as types, so that
+ * the loop imports no adapter. `status_writer.ts`, `event_recorder.ts` and
+ * `metrics.ts` implement them.
  *
  * @module
  */
 
 import type { EventVerdict } from "./event_dedupe.ts";
 import type { LbServiceRecord } from "./lb_service.ts";
+import type { Pool } from "./pools.ts";
 
 /** The object an Event is about. */
 export interface EventRegarding {
@@ -38,4 +40,26 @@ export interface StatusWriter {
    * @throws {ApiError} 409 when `svc.resourceVersion` is no longer current, 404 when it is gone.
    */
   write(svc: LbServiceRecord, addresses: readonly string[], signal: AbortSignal): Promise<string>;
+}
+
+/** Where Events go (an `EventRecorder`). */
+export interface EventSink {
+  record(ev: ControllerEvent, signal: AbortSignal): EventOutcome;
+  forget(regarding: EventRegarding): void;
+}
+
+/** What the controller reports (metrics implement it). */
+export interface ControllerObserver {
+  /** A Service's addresses were written (`seconds`: from the event that queued it). */
+  statusWritten(kind: "allocated" | "cleared", seconds: number): void;
+  /** A request could not be met. */
+  allocationFailed(reason: string): void;
+  /** A status write failed (`conflict`: 409, retried from the cache). */
+  writeFailed(kind: "conflict" | "error"): void;
+  /** A pools edit was refused; the last good pools stay. */
+  configError(): void;
+  /** The pools in force changed. */
+  poolsChanged(pools: readonly Pool[]): void;
+  /** This process started (`leader`) or stopped (`standby`) leading. */
+  leadership(role: "leader" | "standby"): void;
 }

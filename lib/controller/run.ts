@@ -11,7 +11,7 @@ import { Controller } from "./loop.ts";
 import type { ControllerConfig } from "./config.ts";
 import type { ControllerMetrics } from "./metrics.ts";
 import { EventRecorder } from "./event_recorder.ts";
-import type { JsonApi } from "../kube/ports.ts";
+import type { JsonApi, ListWatchApi } from "../kube/ports.ts";
 import { decodeLbService, type LbServiceRecord } from "./lb_service.ts";
 import { statusWriter } from "./status_writer.ts";
 import { LeaderElector } from "./leader/elector.ts";
@@ -21,8 +21,7 @@ import { collectionPath, ListWatch } from "../kube/list_watch.ts";
 import { decodePoolsConfigMap, type PoolsConfigMap } from "./pools_configmap.ts";
 import { startStatusServer } from "../http/status_server.ts";
 import { systemClock } from "../base/system_clock.ts";
-import { type Clock } from "../base/clock.ts";
-import { type ListWatchApi } from "../kube/ports.ts";
+import type { Clock } from "../base/clock.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
 

@@ -33,8 +33,6 @@ export function statusPatch(
   };
 }
 
-export type { StatusWriter } from "./ports.ts";
-
 /** The {@linkcode StatusWriter} on the API server. */
 export function statusWriter(api: JsonApi): StatusWriter {
   return {

@@ -15,10 +15,11 @@
  * - A leader that stops cleanly releases the Lease (holder emptied,
  *   `leaseDurationSeconds: 1`), so a standby takes over at its next retry.
  *
- * The adapter calls {@linkcode nextLeaseAction} every retry period with the
- * Lease it just read (or `undefined` when there is none), writes the body of
- * the action (create, or update with the read resourceVersion as
- * precondition), and calls {@linkcode leaseWritten} when the write succeeded.
+ * The elector (`elector.ts`) calls {@linkcode nextLeaseAction} every retry
+ * period with the Lease it just read (or `undefined` when there is none),
+ * writes the body of the action (create, or update with the read
+ * resourceVersion as precondition), and calls {@linkcode leaseWritten} when
+ * the write succeeded.
  *
  * @module
  */
@@ -56,8 +57,11 @@ export const DEFAULT_TIMINGS: LeaseTimings = {
   retryPeriodMs: 2_000,
 };
 
-/** client-go's JitterFactor: the renew deadline must exceed the retry period times this. */
-const JITTER_FACTOR = 1.2;
+/**
+ * The renew deadline must exceed the retry period times this (client-go's
+ * `JitterFactor`, which it also checks the timings with).
+ */
+const MIN_RENEW_DEADLINE_IN_RETRY_PERIODS = 1.2;
 
 /**
  * Checks timings as client-go does: lease duration > renew deadline >
@@ -67,8 +71,10 @@ const JITTER_FACTOR = 1.2;
  */
 export function checkTimings(t: LeaseTimings): void {
   if (!(t.retryPeriodMs > 0)) throw new RangeError("retry period must be positive");
-  if (!(t.renewDeadlineMs > JITTER_FACTOR * t.retryPeriodMs)) {
-    throw new RangeError("renew deadline must be longer than 1.2 times the retry period");
+  if (!(t.renewDeadlineMs > MIN_RENEW_DEADLINE_IN_RETRY_PERIODS * t.retryPeriodMs)) {
+    throw new RangeError(
+      `renew deadline must be longer than ${MIN_RENEW_DEADLINE_IN_RETRY_PERIODS} times the retry period`,
+    );
   }
   if (!(t.leaseDurationMs > t.renewDeadlineMs)) {
     throw new RangeError("lease duration must be longer than the renew deadline");

@@ -1,10 +1,10 @@
 /**
- * The leader-election loop: every retry period, read the Lease, let
- * `leader_election.ts` decide, write what it says, and tell the controller
- * when it starts or stops leading. A leader that cannot renew stops at its
- * renew deadline by a timer of its own, even while a request hangs, so it
- * stops writing before its Lease can expire. {@linkcode LeaderElector.release}
- * gives the Lease up on a clean stop.
+ * The leader-election loop: every retry period, read the Lease (through
+ * `lease_api.ts`), let `decision.ts` decide, write what it says, and tell the
+ * controller when it starts or stops leading. A leader that cannot renew
+ * stops at its renew deadline by a timer of its own, even while a request
+ * hangs, so it stops writing before its Lease can expire.
+ * {@linkcode LeaderElector.release} gives the Lease up on a clean stop.
  *
  * @module
  */
@@ -12,6 +12,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { LeaseClient } from "./lease_api.ts";
 import {
+  checkTimings,
   DEFAULT_TIMINGS,
   type ElectionState,
   INITIAL_ELECTION,
@@ -30,10 +31,10 @@ const log = getLogger(["kube-gw", "leader"]);
 /**
  * A standby's retry period is drawn from [1, 1 + this] times the retry period
  * (2 s to 2.5 s by default): enough to keep candidates apart, and smaller
- * than client-go's 1.2, so a dead leader is replaced within about the lease
- * duration plus one retry period after the standby saw its last renew.
+ * than client-go's jitter of 1.2, so a dead leader is replaced within about
+ * the lease duration plus one retry period after the standby saw its last renew.
  */
-const JITTER_FACTOR = 0.25;
+const STANDBY_RETRY_JITTER = 0.25;
 
 /** Options of {@linkcode LeaderElector}. */
 export interface LeaderElectorOptions {
@@ -57,9 +58,11 @@ export class LeaderElector {
   #state: ElectionState = INITIAL_ELECTION;
   #deadline: TimerId | undefined;
 
+  /** @throws {RangeError} when the timings are not client-go's consistent ones (see `checkTimings`). */
   constructor(options: LeaderElectorOptions) {
     this.#o = options;
     this.#timings = options.timings ?? DEFAULT_TIMINGS;
+    checkTimings(this.#timings);
   }
 
   /** Whether this process leads now. */
@@ -168,7 +171,7 @@ export class LeaderElector {
     while (!signal.aborted) {
       await this.step(signal);
       const base = this.#timings.retryPeriodMs;
-      const delay = this.#state.leading ? base : base * (1 + random() * JITTER_FACTOR);
+      const delay = this.#state.leading ? base : base * (1 + random() * STANDBY_RETRY_JITTER);
       try {
         await sleep(this.#o.clock, delay, signal);
       } catch {

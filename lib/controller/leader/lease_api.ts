@@ -1,7 +1,7 @@
 /**
  * The Lease of leader election over the API: GET it (absent is `undefined`),
  * create it (POST), and update it (PUT with the read resourceVersion as
- * precondition). Decisions are `leader_election.ts`'s.
+ * precondition). Decisions are `decision.ts`'s; the loop is `elector.ts`'s.
  *
  * @module
  */

@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parseCidr } from "../../../lib/base/cidr.ts";
-import {
-  type AllocationResult,
-  Allocator,
-  wantedFamilies,
-} from "../../../lib/controller/allocator.ts";
+import { type AllocationResult, Allocator } from "../../../lib/controller/allocator.ts";
+import { wantedFamilies } from "../../../lib/controller/request.ts";
 import type { LbPort, LbServiceRecord } from "../../../lib/controller/lb_service.ts";
 import type { Pool } from "../../../lib/controller/pools.ts";
 

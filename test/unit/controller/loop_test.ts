@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Controller, type ControllerObserver } from "../../../lib/controller/loop.ts";
+import { Controller } from "../../../lib/controller/loop.ts";
 import { EventRecorder } from "../../../lib/controller/event_recorder.ts";
 import type { JsonApi, JsonMethod } from "../../../lib/kube/ports.ts";
 import { decodeLbService, type LbServiceRecord } from "../../../lib/controller/lb_service.ts";
-import type { StatusWriter } from "../../../lib/controller/status_writer.ts";
+import type { ControllerObserver, StatusWriter } from "../../../lib/controller/ports.ts";
 import { decodePoolsConfigMap } from "../../../lib/controller/pools_configmap.ts";
 import { flagPool } from "../../../lib/controller/pools.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
@@ -119,7 +119,7 @@ function countingObserver() {
     writeFailed: (k) => void (k === "conflict" ? counts.conflicts++ : counts.errors++),
     configError: () => void counts.configErrors++,
     poolsChanged() {},
-    leading() {},
+    leadership() {},
   };
   return { counts, observer };
 }
