@@ -17,6 +17,9 @@
  *   (protocol and number) do not overlap.
  * - A Service may ask for an address that it lists in its own
  *   `spec.externalIPs`, even outside the pools (the no-flap migration).
+ * - The reserved addresses of a block (see `pool_space.ts`) are neither
+ *   given nor granted on request, unless the pool allows them; one already
+ *   held (from a status) stays.
  * - Stable: {@linkcode Allocator.rebuild} first takes back every address in
  *   the Services' status; an address a Service holds stays while the Service
  *   still asks for it (a held address is kept when it is the requested one,
@@ -324,10 +327,15 @@ export class Allocator {
     if (!own) {
       const block = this.#space.blockOf(ip);
       let why: string | undefined;
+      const reserved = block?.reserved(ip);
       if (!block) why = "is in no pool";
       else if (named && block.pool !== named) why = `is not in pool ${shown(named.name)}`;
       else if (!block.pool.openTo(svc.namespace)) {
         why = `is in pool ${shown(block.pool.name)}, not open to namespace ${svc.namespace}`;
+      } else if (reserved) {
+        why = `is the ${reserved} address of ${block.cidr.text} in pool ${
+          shown(block.pool.name)
+        }, which does not allowReserved`;
       }
       if (why) {
         return {

@@ -9,6 +9,12 @@
  * PoolSpace.blockOf} is a binary search over the blocks of a family. Pools
  * must come validated from `pools.ts` (no overlap, no special range).
  *
+ * Reserved addresses: unless its pool says `allowReserved`, a block never
+ * hands out the network and broadcast addresses of an IPv4 block of /30 or
+ * larger, nor the all-zeros (subnet-router anycast) address of an IPv6 block
+ * of /126 or larger: many clients and routers mishandle them. A /31 or /32
+ * (RFC 3021) and a /127 or /128 (RFC 6164) have no such address to skip.
+ *
  * @module
  */
 
@@ -81,20 +87,54 @@ export class PoolState {
   }
 }
 
+/** Which address of a block is reserved, if any: what {@linkcode Block.reserved} answers. */
+export type ReservedAddress = "network" | "broadcast" | "subnet-router anycast";
+
+/**
+ * The reserved address at `offset` of a block of `cidr`, if it is one: the
+ * first and last addresses of an IPv4 block of /30 or larger, the first of an
+ * IPv6 block of /126 or larger.
+ */
+export function reservedAt(cidr: Cidr, offset: bigint): ReservedAddress | undefined {
+  const size = 1n << BigInt(familyBits(cidr.family) - cidr.prefix);
+  if (cidr.family === 4) {
+    if (cidr.prefix > 30) return undefined;
+    return offset === 0n ? "network" : offset === size - 1n ? "broadcast" : undefined;
+  }
+  return cidr.prefix <= 126 && offset === 0n ? "subnet-router anycast" : undefined;
+}
+
 /** One CIDR of a pool with its scan state. */
 export class Block {
   readonly pool: PoolState;
   readonly cidr: Cidr;
   /** Number of addresses. */
   readonly size: bigint;
+  /** Offsets handed out lie in [#start, #end): the reserved addresses are outside. */
+  readonly #start: bigint;
+  readonly #end: bigint;
   /** Every offset below `#high` that is free is in `#freed` (which may also hold stale entries). */
-  #high = 0n;
+  #high: bigint;
   readonly #freed = new MinHeap();
 
   constructor(pool: PoolState, cidr: Cidr) {
     this.pool = pool;
     this.cidr = cidr;
     this.size = 1n << BigInt(familyBits(cidr.family) - cidr.prefix);
+    const skip = !pool.pool.allowReserved;
+    this.#start = skip && reservedAt(cidr, 0n) ? 1n : 0n;
+    this.#end = skip && reservedAt(cidr, this.size - 1n) ? this.size - 1n : this.size;
+    this.#high = this.#start;
+  }
+
+  /**
+   * Which reserved address `ip` (an address of this block) is, when the
+   * pool does not allow it; `undefined` when the block may hand it out.
+   */
+  reserved(ip: Ip): ReservedAddress | undefined {
+    return this.pool.pool.allowReserved
+      ? undefined
+      : reservedAt(this.cidr, ip.value - this.cidr.base);
   }
 
   #ipAt(offset: bigint): Ip {
@@ -111,7 +151,7 @@ export class Block {
       if (!isHeld(ip.text)) return ip;
       this.#freed.pop();
     }
-    while (this.#high < this.size) {
+    while (this.#high < this.#end) {
       const ip = this.#ipAt(this.#high);
       if (!isHeld(ip.text)) return ip;
       this.#high++;
@@ -122,7 +162,10 @@ export class Block {
   /** Notes that `ip`, an address of this block, is no longer held. */
   freed(ip: Ip): void {
     const offset = ip.value - this.cidr.base;
-    if (offset < this.#high) this.#freed.push(offset);
+    // A reserved address held from before (a status) is never handed out once freed.
+    if (offset >= this.#start && offset < this.#high && offset < this.#end) {
+      this.#freed.push(offset);
+    }
   }
 }
 

@@ -9,6 +9,7 @@
  *     cidrs: [198.51.100.0/24, 2001:db8:100::/120]
  *     namespaces: [web, shop]   # omitted: every namespace may use the pool
  *     autoAssign: true          # default true; false: only by name or request
+ *     allowReserved: false      # default false: network, broadcast and IPv6 all-zeros skipped
  * ```
  *
  * Rules: names are unique DNS labels; CIDRs canonical (`lib/base/cidr.ts`), at
@@ -33,6 +34,13 @@ export interface Pool {
   readonly namespaces?: readonly string[];
   /** Whether Services that neither name a pool nor ask for an address get addresses from it. */
   readonly autoAssign: boolean;
+  /**
+   * Whether the pool hands out the reserved addresses of its blocks: the
+   * network and broadcast addresses of IPv4 blocks of /30 or larger, the
+   * all-zeros (subnet-router anycast) address of IPv6 blocks of /126 or larger.
+   * @default false
+   */
+  readonly allowReserved?: boolean;
 }
 
 /** The name of the pool made from `--pool` flags, open to every namespace. */
@@ -59,7 +67,7 @@ export const MIN_PREFIX: Readonly<Record<4 | 6, number>> = { 4: 16, 6: 48 };
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const NAMESPACE = NAME;
-const POOL_KEYS = new Set(["name", "cidrs", "namespaces", "autoAssign"]);
+const POOL_KEYS = new Set(["name", "cidrs", "namespaces", "autoAssign", "allowReserved"]);
 
 /** The most characters of a value an error message shows. */
 const SHOWN = 64;
@@ -160,7 +168,9 @@ function poolEntry(raw: unknown, index: number): Pool {
   for (const key of Object.keys(entry)) {
     if (!POOL_KEYS.has(key)) {
       throw new PoolConfigError(
-        `${where} ${show(key)}: unknown field (known: name, cidrs, namespaces, autoAssign)`,
+        `${where} ${
+          show(key)
+        }: unknown field (known: name, cidrs, namespaces, autoAssign, allowReserved)`,
       );
     }
   }
@@ -196,7 +206,17 @@ function poolEntry(raw: unknown, index: number): Pool {
   if (auto !== undefined && typeof auto !== "boolean") {
     throw new PoolConfigError(`${where} autoAssign: ${show(auto)} is not true or false`);
   }
-  return { name, cidrs, namespaces, autoAssign: auto ?? true };
+  const reserved = entry.allowReserved;
+  if (reserved !== undefined && typeof reserved !== "boolean") {
+    throw new PoolConfigError(`${where} allowReserved: ${show(reserved)} is not true or false`);
+  }
+  return {
+    name,
+    cidrs,
+    namespaces,
+    autoAssign: auto ?? true,
+    ...(reserved ? { allowReserved: true } : {}),
+  };
 }
 
 /**

@@ -12,13 +12,16 @@ import { waitReadyz } from "../support/procs/status.ts";
 
 const CLASS = "kube-gw.io/anycast";
 
+/** Every address of these pools is handed out (`allowReserved`), so the test counts them simply. */
 const POOLS = `pools:
   - name: public
     cidrs: [10.0.100.0/30]
     namespaces: [web]
+    allowReserved: true
   - name: reserved
     cidrs: [10.0.101.0/29]
     autoAssign: false
+    allowReserved: true
 `;
 
 function poolsConfigMap(text: string): Record<string, unknown> {
@@ -145,6 +148,7 @@ Deno.test("two controllers: one leader allocates from the pools, honours request
     data: {
       "pools.yaml": POOLS + `  - name: more
     cidrs: [10.0.102.0/30]
+    allowReserved: true
 `,
     },
   }, "kube-system");

@@ -622,9 +622,10 @@ Deno.test("the pools in docs/loadbalancer.md use only the documented fields, can
     assert.deepEqual(new Set(names).size, names.length, "unique names");
     for (const pool of doc.pools) {
       for (const key of Object.keys(pool)) {
-        assert(["name", "cidrs", "namespaces", "autoAssign"].includes(key), key);
+        assert(["name", "cidrs", "namespaces", "autoAssign", "allowReserved"].includes(key), key);
       }
       assert(pool.autoAssign === undefined || typeof pool.autoAssign === "boolean");
+      assert(pool.allowReserved === undefined || typeof pool.allowReserved === "boolean");
     }
     const cidrs = doc.pools.flatMap((p) => p.cidrs as string[]);
     for (const text of cidrs) assert.deepEqual(parseCidr(text).text, text);

@@ -6,8 +6,12 @@ import { wantedFamilies } from "../../../lib/controller/request.ts";
 import type { LbPort, LbServiceRecord } from "../../../lib/controller/lb_service.ts";
 import type { Pool } from "../../../lib/controller/pools.ts";
 
+/**
+ * A pool that hands out every address of its blocks (`allowReserved`), so the
+ * tests of other rules count addresses simply; the reserved addresses have tests of their own.
+ */
 function pool(name: string, cidrs: string[], more: Partial<Pool> = {}): Pool {
-  return { name, cidrs: cidrs.map(parseCidr), autoAssign: true, ...more };
+  return { name, cidrs: cidrs.map(parseCidr), autoAssign: true, allowReserved: true, ...more };
 }
 
 function svc(

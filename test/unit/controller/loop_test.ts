@@ -6,7 +6,7 @@ import type { JsonApi, JsonMethod } from "../../../lib/kube/ports.ts";
 import { decodeLbService, type LbServiceRecord } from "../../../lib/controller/lb_service.ts";
 import type { ControllerObserver, StatusWriter } from "../../../lib/controller/ports.ts";
 import { decodePoolsConfigMap } from "../../../lib/controller/pools_configmap.ts";
-import { flagPool } from "../../../lib/controller/pools.ts";
+import { flagPool, type Pool } from "../../../lib/controller/pools.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
 import { ApiError } from "../../../lib/kube/errors.ts";
 
@@ -124,7 +124,15 @@ function countingObserver() {
   return { counts, observer };
 }
 
-function setup(opts: { pool?: string[]; config?: boolean } = {}) {
+/**
+ * The pool as if it allowed the reserved addresses, so the tests of the loop
+ * count every address of a block (the `--pool` default is tested on its own).
+ */
+function allowingReserved(pool: Pool | undefined): Pool | undefined {
+  return pool && { ...pool, allowReserved: true };
+}
+
+function setup(opts: { pool?: string[]; config?: boolean; reserved?: false } = {}) {
   const clock = new FakeClock();
   const status = new FakeStatus();
   const eventApi = new FakeEventApi();
@@ -132,7 +140,9 @@ function setup(opts: { pool?: string[]; config?: boolean } = {}) {
   const { counts, observer } = countingObserver();
   const controller = new Controller({
     classes: { class: CLASS, defaultClass: false },
-    flagPool: flagPool(opts.pool ?? ["198.51.100.0/30"]),
+    flagPool: opts.reserved === false
+      ? flagPool(opts.pool ?? ["198.51.100.0/30"])
+      : allowingReserved(flagPool(opts.pool ?? ["198.51.100.0/30"])),
     watchesConfig: opts.config ?? false,
     status,
     events,
@@ -267,7 +277,9 @@ Deno.test("pools edits: a valid one applies live, an invalid one keeps the last 
   await t.settle();
   assert.deepEqual(t.status.writes, [], "nothing before the ConfigMap's first list");
   assert.match(t.controller.notReady() ?? "", /ConfigMap/);
-  t.controller.config.replace([configMap("pools: [{name: p1, cidrs: [198.51.100.0/30]}]")]);
+  t.controller.config.replace([
+    configMap("pools: [{name: p1, cidrs: [198.51.100.0/30], allowReserved: true}]"),
+  ]);
   await t.settle();
   assert.deepEqual(t.status.last.get("web/a"), ["198.51.100.0"]);
 
@@ -277,7 +289,9 @@ Deno.test("pools edits: a valid one applies live, an invalid one keeps the last 
   assert.equal(t.controller.pools[0].cidrs[0].text, "198.51.100.0/30", "the last good pools stay");
   assert.ok(t.eventApi.about("kube-gw-pools").some((e) => e.startsWith("InvalidPools: ")));
 
-  t.controller.config.upsert(configMap("pools: [{name: p2, cidrs: [203.0.113.0/30]}]"));
+  t.controller.config.upsert(
+    configMap("pools: [{name: p2, cidrs: [203.0.113.0/30], allowReserved: true}]"),
+  );
   t.controller.services.upsert(svc("a", "web", { rv: "3", ingress: ["198.51.100.0"] }));
   t.controller.services.upsert(svc("b", "web"));
   await t.settle();
