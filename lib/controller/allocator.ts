@@ -50,6 +50,7 @@ import {
   holderOf,
   readRequest,
   requestFingerprint,
+  sharingKeyProblem,
   shown,
   wantedFamilies,
 } from "./request.ts";
@@ -250,6 +251,8 @@ export class Allocator {
     prev: readonly string[],
   ): { addresses: Ip[]; partial?: Failure } | { failure: Failure } {
     const key = holder.key;
+    const badKey = sharingKeyProblem(svc);
+    if (badKey) return { failure: badKey };
     const request = readRequest(svc);
     if (request.kind === "bad") return { failure: request.failure };
     let named: PoolState | undefined;

@@ -24,8 +24,13 @@ export const ANNOTATION_SHARED = "kube-gw.io/allow-shared-ip";
 
 /** Longest string kept from any field; longer ones are cut and marked (`…`). */
 export const MAX_STRING = 256;
-/** Most entries kept from any list (ports, externalIPs, ingress, ipFamilies). */
+/** Most entries kept from any list (externalIPs, ingress, ipFamilies); ports are kept whole. */
 export const MAX_LIST = 64;
+/**
+ * Longest `kube-gw.io/allow-shared-ip` key (a DNS subdomain's length); a
+ * longer one is refused, never cut, so two different keys never share.
+ */
+export const MAX_SHARING_KEY = 253;
 
 /** One port of a Service, as far as address sharing is concerned. */
 export interface LbPort {
@@ -62,7 +67,7 @@ export interface LbServiceRecord {
   /** `spec.ipFamilies` in order, unknown entries dropped, no repeats. */
   readonly ipFamilies: readonly (4 | 6)[];
   readonly ipFamilyPolicy: IpFamilyPolicy;
-  /** Ports with a valid number (1 to 65535); the rest dropped. */
+  /** Every port with a valid number (1 to 65535), each (protocol, number) once; the rest dropped. */
   readonly ports: readonly LbPort[];
   /** Raw `spec.externalIPs` (non-strings as their JSON text). */
   readonly externalIPs: readonly string[];
@@ -163,15 +168,21 @@ export function decodeLbService(obj: unknown): LbServiceRecord {
     ? share(spec.ipFamilyPolicy) as IpFamilyPolicy
     : "SingleStack";
 
+  // Every port, not the first MAX_LIST: sharing an address compares them all. Repeats are
+  // dropped, so the list is bounded by the distinct (protocol, port) pairs.
   const ports: LbPort[] = [];
-  for (const p of list(spec.ports, "spec.ports", t)) {
+  const seenPorts = new Set<string>();
+  for (const p of Array.isArray(spec.ports) ? spec.ports : []) {
     if (!isObject(p)) continue;
     const port = p.port;
     if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) continue;
     const protocol = typeof p.protocol === "string" && /^[A-Z]{1,8}$/.test(p.protocol)
       ? PROTOCOLS[p.protocol] ?? p.protocol
       : "TCP";
-    ports.push({ protocol, port });
+    const id = `${protocol}/${port}`;
+    if (seenPorts.has(id)) continue;
+    seenPorts.add(id);
+    ports.push({ protocol: share(protocol)!, port });
   }
 
   const externalIPs: string[] = [];

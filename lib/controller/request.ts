@@ -9,21 +9,32 @@
  * - Families, when it asks for no address: `spec.ipFamilies` and
  *   `spec.ipFamilyPolicy` ({@linkcode wantedFamilies}).
  * - Sharing: Services of one namespace with the same
- *   `kube-gw.io/allow-shared-ip` key whose ports (protocol and number) do not
- *   overlap may hold one address ({@linkcode mayShare}).
+ *   `kube-gw.io/allow-shared-ip` key whose ports (protocol and number, all of
+ *   them) do not overlap may hold one address ({@linkcode mayShare}); a key
+ *   longer than {@linkcode MAX_SHARING_KEY} is refused
+ *   ({@linkcode sharingKeyProblem}).
  *
  * @module
  */
 
 import { specialRangeOf } from "../base/cidr.ts";
 import { type Ip, parseIp } from "../base/ip.ts";
-import { ANNOTATION_IPS, type LbPort, type LbServiceRecord } from "./lb_service.ts";
+import {
+  ANNOTATION_IPS,
+  ANNOTATION_SHARED,
+  type LbPort,
+  type LbServiceRecord,
+  MAX_SHARING_KEY,
+} from "./lb_service.ts";
 import { serviceKey } from "../service/record.ts";
 import { quoted } from "../base/text.ts";
 
 /** Why a Service's request cannot be met. */
 export type FailureReason =
-  /** The annotation or `spec.loadBalancerIP` cannot be read or contradicts the families. */
+  /**
+   * The addresses annotation or `spec.loadBalancerIP` cannot be read or contradicts the
+   * families, or the sharing key is too long.
+   */
   | "bad_annotation"
   /** `kube-gw.io/pool` names no pool. */
   | "unknown_pool"
@@ -73,13 +84,29 @@ export function familyName(f: 4 | 6): string {
   return `IPv${f}`;
 }
 
-/** The holder a Service is. */
+/** The holder a Service is; a sharing key longer than the bound shares nothing. */
 export function holderOf(svc: LbServiceRecord): Holder {
   return {
     key: serviceKey(svc),
     namespace: svc.namespace,
-    sharingKey: svc.sharingKey,
+    sharingKey: sharingKeyProblem(svc) ? undefined : svc.sharingKey,
     ports: svc.ports,
+  };
+}
+
+/**
+ * Why a Service's `kube-gw.io/allow-shared-ip` key cannot be used, if it
+ * cannot: longer than {@linkcode MAX_SHARING_KEY} characters (compared whole,
+ * never cut, so such a key is refused rather than matched by its prefix).
+ */
+export function sharingKeyProblem(svc: LbServiceRecord): Failure | undefined {
+  const key = svc.sharingKey;
+  if (key === undefined || key.length <= MAX_SHARING_KEY) return undefined;
+  return {
+    reason: "bad_annotation",
+    message: `Service ${serviceKey(svc)}: ${ANNOTATION_SHARED}: ${
+      shown(key)
+    } is longer than ${MAX_SHARING_KEY} characters`,
   };
 }
 

@@ -149,9 +149,12 @@ Deno.test("property: decodeLbService either throws ShapeError or returns a bound
       (obj) => {
         try {
           const r = decodeLbService(obj);
-          for (const list of [r.externalIPs, r.ingressIPs, r.ports]) {
+          for (const list of [r.externalIPs, r.ingressIPs]) {
             assert.ok(list.length <= MAX_LIST);
           }
+          // Ports are kept whole, each (protocol, number) once.
+          const ids = r.ports.map((p) => `${p.protocol}/${p.port}`);
+          assert.equal(new Set(ids).size, ids.length);
           for (const s of [...r.externalIPs, ...r.ingressIPs, r.requestedIPs ?? "", r.type]) {
             assert.equal(typeof s, "string");
             assert.ok(s.length <= MAX_STRING + 1);
