@@ -21,7 +21,7 @@
  *   given nor granted on request, unless the pool allows them; one already
  *   held (from a status) stays.
  * - Stable: {@linkcode Allocator.rebuild} first takes back every address in
- *   the Services' status; an address a Service holds stays while the Service
+ *   the Services' status (the older Service keeps an address two claim); an address a Service holds stays while the Service
  *   still asks for it (a held address is kept when it is the requested one,
  *   inside the named pool, or, for a Service that asks for nothing, wherever it
  *   is). Pool edits never take an address away: one left outside every pool is
@@ -40,6 +40,7 @@
 
 import { familyOf, type Ip, parseIp } from "../base/ip.ts";
 import type { LbServiceRecord } from "./lb_service.ts";
+import { serviceKey } from "../service/record.ts";
 import type { Pool } from "./pools.ts";
 import { PoolSpace, type PoolState } from "./pool_space.ts";
 import { type AddressInfo, type HeldAddress, Holdings } from "./holdings.ts";
@@ -89,6 +90,17 @@ export interface RebuildReport {
   readonly invalid: readonly HeldAddress[];
   /** Addresses taken back that lie in no pool. */
   readonly outsidePools: readonly HeldAddress[];
+}
+
+/** Services oldest first: by creation time (none: last), then by `namespace/name`. */
+function oldestFirst(services: Iterable<LbServiceRecord>): LbServiceRecord[] {
+  const keyed = [...services].map((svc) => ({
+    svc,
+    at: svc.created ?? Infinity,
+    key: serviceKey(svc),
+  }));
+  keyed.sort((a, b) => a.at - b.at || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((k) => k.svc);
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -142,9 +154,10 @@ export class Allocator {
 
   /**
    * Forgets everything held and takes back the addresses in the status of
-   * `services` (those that are kube-gw's), in their order: the first Service
-   * to claim an address keeps it, a later one that may not share it is a
-   * conflict. Linear in the number of addresses.
+   * `services` (those that are kube-gw's), oldest Service first (by
+   * `creationTimestamp`, then namespace and name; one without a time last):
+   * the oldest to claim an address keeps it, a younger one that may not share
+   * it is a conflict. O(n log n) in the Services, linear in the addresses.
    */
   rebuild(services: Iterable<LbServiceRecord>): RebuildReport {
     this.#decidedFor.clear();
@@ -154,7 +167,7 @@ export class Allocator {
     const conflicts: (HeldAddress & { holder: string })[] = [];
     const invalid: HeldAddress[] = [];
     const outsidePools: HeldAddress[] = [];
-    for (const svc of services) {
+    for (const svc of oldestFirst(services)) {
       const holder = holderOf(svc);
       const held: string[] = [];
       const fams = new Set<number>();

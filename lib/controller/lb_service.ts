@@ -50,6 +50,8 @@ export interface LbServiceRecord {
   readonly uid: string;
   /** `metadata.resourceVersion`; empty when absent. */
   readonly resourceVersion: string;
+  /** `metadata.creationTimestamp` in ms since the epoch; absent when missing or unreadable. */
+  readonly created?: number;
   /** `spec.type`; the API defaults it to `ClusterIP`. */
   readonly type: string;
   /** `spec.clusterIP`; `None` for a headless Service. */
@@ -143,6 +145,16 @@ function exact<T>(items: T[]): readonly T[] {
   return items.length === 0 ? EMPTY : items.length === 1 ? [items[0]] : items.slice();
 }
 
+/** RFC 3339 as the API writes it (`2024-05-01T12:00:00Z`, maybe with a fraction or an offset). */
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
+
+/** `metadata.creationTimestamp` in ms since the epoch, or `undefined`. */
+function creationTime(v: unknown): number | undefined {
+  if (typeof v !== "string" || !RFC3339.test(v)) return undefined;
+  const ms = Date.parse(v);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
 /**
  * Decodes a Service object from the API into an {@linkcode LbServiceRecord}.
  *
@@ -200,6 +212,7 @@ export function decodeLbService(obj: unknown): LbServiceRecord {
     name,
     uid: str(meta.uid, "metadata.uid", t) ?? "",
     resourceVersion: str(meta.resourceVersion, "metadata.resourceVersion", t) ?? "",
+    created: creationTime(meta.creationTimestamp),
     type: share(str(spec.type, "spec.type", t)) ?? "ClusterIP",
     clusterIP: str(spec.clusterIP, "spec.clusterIP", t) ?? "",
     loadBalancerClass: share(str(spec.loadBalancerClass, "spec.loadBalancerClass", t)),

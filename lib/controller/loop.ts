@@ -12,9 +12,16 @@
  *   decide one Service at a time each, so the cost of an event is that of its
  *   Service (plus, when an address is freed, one retry of each Service still
  *   waiting for one).
- * - A 409 on a status write is retried from the newest cached version (the
- *   watch delivers it and queues the key again); other write errors are
- *   retried after a backoff.
+ * - Every status write carries the resourceVersion it was decided on, so it
+ *   never lands on a version that changed since (its class, say). A 409 is
+ *   decided again from the newest cached version (the watch delivers it and
+ *   queues the key again); other write errors are retried after a backoff,
+ *   and a retry decides again from the newest version too.
+ * - kube-gw clears only what it wrote: a Service that is no longer its own
+ *   has its status cleared only when that lists nothing but addresses
+ *   kube-gw holds for it; Events name only what kube-gw did.
+ * - Warnings go through a {@linkcode WarningLedger}: each counts as told
+ *   once the API server accepted it, and is sent again until then.
  * - A pools edit that does not validate keeps the last good pools, and says
  *   why in the log, a metric and a Warning Event on the ConfigMap.
  *
@@ -29,9 +36,11 @@ import type { ListWatchSink } from "../kube/list_watch.ts";
 import { mergePools, parsePoolsYaml, type Pool, PoolConfigError } from "./pools.ts";
 import type { PoolsConfigMap } from "./pools_configmap.ts";
 import { serviceKey } from "../service/record.ts";
-import { ApiError } from "../kube/errors.ts";
 import type { Clock } from "../base/clock.ts";
 import { WorkQueue } from "./work_queue.ts";
+import { WarningLedger } from "./warnings.ts";
+import { conflictNote, type NormalEvent, refusalNote, releaseEvents } from "./event_notes.ts";
+import { StatusWrites } from "./status_writes.ts";
 import { type ClassOptions, isOurs } from "../service/class.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
@@ -61,10 +70,17 @@ export interface ControllerOptions {
   readonly concurrency?: number;
   /** Delay before a failed write (not a 409) is tried again. @default 1 s doubling to 30 s */
   readonly retry?: { readonly initialMs: number; readonly maxMs: number };
+  /** Delay before a Warning that was not told is sent again. @default 5 s doubling to 60 s */
+  readonly warningRetry?: { readonly initialMs: number; readonly maxMs: number };
 }
 
 function regardingService(svc: LbServiceRecord): EventRegarding {
   return { kind: "Service", namespace: svc.namespace, name: svc.name, uid: svc.uid };
+}
+
+/** The key of the pools ConfigMap among the objects owed Warnings (Services are `ns/name`). */
+function configKey(cm: PoolsConfigMap): string {
+  return `ConfigMap ${cm.namespace}/${cm.name}`;
 }
 
 /** The controller: caches, allocator, work queue. Drive it through its sinks and leadership. */
@@ -80,8 +96,9 @@ export class Controller {
   readonly #queue: WorkQueue;
   /** Services whose request could not be met: tried again when an address is freed. */
   readonly #failed = new Set<string>();
-  /** Per Service, the Warnings it was last told, by reason (see #changed). */
-  readonly #reported = new Map<string, Map<string, string>>();
+  /** The Warnings each Service (and the pools ConfigMap) is owed, until told. */
+  readonly #warnings: WarningLedger;
+  readonly #writes: StatusWrites;
   #pools: readonly Pool[];
   #servicesSynced = false;
   #configSynced: boolean;
@@ -99,6 +116,18 @@ export class Controller {
       concurrency: options.concurrency,
       retry: options.retry,
       process: (key, queuedAt, signal) => this.#process(key, queuedAt, signal),
+    });
+    this.#writes = new StatusWrites({
+      status: options.status,
+      observer: this.#observer,
+      clock: options.clock,
+      queue: this.#queue,
+      cache: this.#cache,
+    });
+    this.#warnings = new WarningLedger({
+      events: options.events,
+      clock: options.clock,
+      retry: options.warningRetry,
     });
     this.#observer.poolsChanged(this.#pools);
   }
@@ -173,7 +202,10 @@ export class Controller {
       // Only a Service that was ours (or holds an address) needs anything done.
       if (!prev && !this.#allocator?.assignments.has(key)) return;
     }
-    if (prev && prev.uid !== svc.uid) this.#o.events.forget(regardingService(prev));
+    if (prev && prev.uid !== svc.uid) {
+      this.#o.events.forget(regardingService(prev));
+      this.#warnings.forget(key);
+    }
     this.#cache.set(key, svc);
     this.#queue.add(key);
   }
@@ -183,6 +215,7 @@ export class Controller {
     if (!prev) return;
     this.#cache.delete(key);
     this.#o.events.forget(regardingService(prev));
+    this.#warnings.forget(key);
     this.#queue.add(key);
   }
 
@@ -203,17 +236,22 @@ export class Controller {
           error: err.message,
         },
       );
-      if (cm && this.#leading && this.#term) {
-        this.#o.events.record({
-          regarding: { kind: "ConfigMap", namespace: cm.namespace, name: cm.name, uid: cm.uid },
-          type: "Warning",
+      if (cm) {
+        const regarding = {
+          kind: "ConfigMap" as const,
+          namespace: cm.namespace,
+          name: cm.name,
+          uid: cm.uid,
+        };
+        this.#warnings.set(configKey(cm), regarding, "InvalidPools", {
           reason: "InvalidPools",
           action: "LoadPools",
           note: `${err.message}; the last good pools stay in force`,
-        }, this.#term.signal);
+        });
       }
       return;
     }
+    if (cm) this.#warnings.forget(configKey(cm));
     if (!cm) log.warn("the pools ConfigMap is gone: only --pool pools remain");
     this.#pools = pools;
     this.#observer.poolsChanged(pools);
@@ -225,7 +263,7 @@ export class Controller {
       const outside = this.#allocator.setPools(pools);
       for (const held of outside) {
         const svc = this.#cache.get(held.key);
-        if (svc) this.#outsideWarning(svc, held.address, this.#term.signal);
+        if (svc) this.#outsideWarning(svc, held.address);
       }
       for (const key of this.#failed) this.#queue.add(key);
     }
@@ -248,6 +286,7 @@ export class Controller {
     this.#term = undefined;
     this.#allocator = undefined;
     this.#queue.stop();
+    this.#warnings.stop();
     this.#failed.clear();
   }
 
@@ -255,6 +294,7 @@ export class Controller {
     if (!this.#leading || this.#term || !this.synced) return;
     this.#term = new AbortController();
     this.#queue.start(this.#term.signal);
+    this.#warnings.start(this.#term.signal);
     const allocator = new Allocator(this.#pools);
     const ours = [...this.#cache.values()].filter((s) => isOurs(s, this.#o.classes));
     const report = allocator.rebuild(ours);
@@ -264,29 +304,35 @@ export class Controller {
       services: ours.length,
     });
     for (const c of report.conflicts) {
-      log.warn("{key} claims {address} in its status, held by {holder}: not taken back", { ...c });
+      log.warn("{key} claims {address} in its status, held by the older {holder}: not taken back", {
+        ...c,
+      });
+      const loser = this.#cache.get(c.key);
+      const winner = this.#cache.get(c.holder);
+      if (!loser || !winner) continue;
+      this.#warnings.set(c.key, regardingService(loser), `AddressConflict/${c.address}`, {
+        reason: "AddressConflict",
+        action: "Allocate",
+        note: conflictNote(c.address, loser, winner),
+      });
     }
     for (const i of report.invalid) {
       log.warn("{key} has {address} in its status: not an address kube-gw can hold", { ...i });
     }
     for (const o of report.outsidePools) {
       const svc = this.#cache.get(o.key);
-      if (svc) this.#outsideWarning(svc, o.address, this.#term.signal);
+      if (svc) this.#outsideWarning(svc, o.address);
     }
     for (const key of this.#cache.keys()) this.#queue.add(key);
   }
 
-  #outsideWarning(svc: LbServiceRecord, address: string, signal: AbortSignal): void {
+  #outsideWarning(svc: LbServiceRecord, address: string): void {
     if (svc.externalIPs.includes(address)) return;
-    const note = `${address} lies in no pool; it stays until the Service lets it go`;
-    if (!this.#changed(serviceKey(svc), `AddressOutsidePools/${address}`, note)) return;
-    this.#o.events.record({
-      regarding: regardingService(svc),
-      type: "Warning",
+    this.#warnings.set(serviceKey(svc), regardingService(svc), `AddressOutsidePools/${address}`, {
       reason: "AddressOutsidePools",
       action: "Allocate",
-      note,
-    }, signal);
+      note: `${address} lies in no pool; it stays until the Service lets it go`,
+    });
   }
 
   /** Resolves once nothing is queued or being decided (for tests and benchmarks). */
@@ -294,18 +340,9 @@ export class Controller {
     return this.#queue.idle();
   }
 
-  /**
-   * Whether what a Service should be told under `reason` differs from what it
-   * was last told (so Warnings are recorded on change only, whatever other
-   * Events come between); records `what` as told. Empty `what`: nothing to tell.
-   */
-  #changed(key: string, reason: string, what: string): boolean {
-    let told = this.#reported.get(key);
-    if ((told?.get(reason) ?? "") === what) return false;
-    if (!told) this.#reported.set(key, told = new Map());
-    if (what === "") told.delete(reason);
-    else told.set(reason, what);
-    return what !== "";
+  /** Whether every Warning owed to a Service (`ns/name`) was accepted by the API server. */
+  warningsTold(key: string): boolean {
+    return this.#warnings.told(key);
   }
 
   #released(released: readonly string[]): void {
@@ -317,118 +354,77 @@ export class Controller {
     const allocator = this.#allocator!;
     const svc = this.#cache.get(key);
     if (!svc) {
-      this.#reported.delete(key);
       this.#failed.delete(key);
       this.#released(allocator.release(key));
       return;
     }
-    const ev = (type: "Normal" | "Warning", reason: string, action: string, note: string) =>
-      this.#o.events.record(
-        { regarding: regardingService(svc), type, reason, action, note },
-        signal,
-      );
+    const regarding = regardingService(svc);
+    const normal = (e: NormalEvent) =>
+      void this.#o.events.record({ regarding, type: "Normal", ...e }, signal);
+    const warn = (topic: string, reason: string, action: string, note: string) =>
+      this.#warnings.set(key, regarding, topic, { reason, action, note });
 
     if (!isOurs(svc, this.#o.classes)) {
-      this.#reported.delete(key);
       this.#failed.delete(key);
-      const released = allocator.release(key);
-      if (svc.ingressIPs.length > 0) {
-        if (!await this.#write(key, svc, [], queuedAt, signal)) return;
-        ev(
-          "Normal",
-          "IPReleased",
-          "Release",
-          `released ${
-            svc.ingressIPs.join(", ")
-          }: the Service is no longer of class ${this.#o.classes.class}`,
+      this.#warnings.forget(key);
+      // Only a status that lists nothing but what kube-gw holds for the Service is kube-gw's to
+      // clear: another implementation may have written it since the Service changed class.
+      const held = allocator.assignments.get(key) ?? [];
+      const ingress = svc.ingressIPs;
+      if (ingress.length > 0 && ingress.every((a) => held.includes(a))) {
+        if (!await this.#writes.write(key, svc, [], queuedAt, signal)) return;
+        const cls = this.#o.classes.class;
+        normal({
+          reason: "IPReleased",
+          action: "Release",
+          note: `released ${ingress.join(", ")}: the Service is no longer of class ${cls}`,
+        });
+      } else if (ingress.length > 0) {
+        log.info(
+          "{key} is no longer kube-gw's; its status lists addresses kube-gw did not write, left as they are",
+          { key },
         );
       }
       this.#cache.delete(key);
-      this.#released(released);
+      this.#released(allocator.release(key));
       return;
     }
 
-    const refusals = externalIpRefusals(svc).map((r) => r.message);
-    if (this.#changed(key, "ExternalIPRefused", refusals.join("\n"))) {
-      for (const note of refusals) ev("Warning", "ExternalIPRefused", "Announce", note);
-    }
+    warn(
+      "ExternalIPRefused",
+      "ExternalIPRefused",
+      "Announce",
+      refusalNote(externalIpRefusals(svc).map((r) => r.message)),
+    );
     const result = allocator.allocate(svc);
     if (!result.ok) {
       this.#failed.add(key);
       this.#observer.allocationFailed(result.failure.reason);
-      const note = `${result.failure.reason}: ${result.failure.message}`;
-      if (this.#changed(key, "AllocationFailed", note)) {
-        ev("Warning", "AllocationFailed", "Allocate", note);
-      }
-      if (svc.ingressIPs.length > 0) {
-        if (await this.#write(key, svc, [], queuedAt, signal)) {
-          ev("Normal", "IPReleased", "Release", `released ${svc.ingressIPs.join(", ")}`);
-        }
+      warn(
+        "AllocationFailed",
+        "AllocationFailed",
+        "Allocate",
+        `${result.failure.reason}: ${result.failure.message}`,
+      );
+      if (svc.ingressIPs.length > 0 && await this.#writes.write(key, svc, [], queuedAt, signal)) {
+        for (const e of releaseEvents(svc.ingressIPs, [], result.released)) normal(e);
       }
       this.#released(result.released);
       return;
     }
     this.#failed.delete(key);
     const partial = result.partial ? `${result.partial.reason}: ${result.partial.message}` : "";
-    if (this.#changed(key, "AllocationFailed", partial)) {
-      ev("Warning", "AllocationFailed", "Allocate", partial);
-    }
-    for (const a of result.outsidePools) this.#outsideWarning(svc, a, signal);
+    warn("AllocationFailed", "AllocationFailed", "Allocate", partial);
+    for (const a of result.outsidePools) this.#outsideWarning(svc, a);
     if (!statusShows(svc, result.addresses)) {
-      if (!await this.#write(key, svc, result.addresses, queuedAt, signal)) return;
-      const gone = svc.ingressIPs.filter((a) => !result.addresses.includes(a));
-      if (gone.length > 0) ev("Normal", "IPReleased", "Release", `released ${gone.join(", ")}`);
+      if (!await this.#writes.write(key, svc, result.addresses, queuedAt, signal)) return;
+      for (const e of releaseEvents(svc.ingressIPs, result.addresses, result.released)) normal(e);
       const fresh = result.addresses.filter((a) => !svc.ingressIPs.includes(a));
       if (fresh.length > 0) {
         const where = fresh.map((a) => `${a} (pool ${allocator.poolOf(a) ?? "none"})`).join(", ");
-        ev("Normal", "IPAllocated", "Allocate", `allocated ${where}`);
+        normal({ reason: "IPAllocated", action: "Allocate", note: `allocated ${where}` });
       }
     }
     this.#released(result.released);
-  }
-
-  /** Writes the status; false when it did not happen (retried later, or the term ended). */
-  async #write(
-    key: string,
-    svc: LbServiceRecord,
-    addresses: readonly string[],
-    queuedAt: number,
-    signal: AbortSignal,
-  ): Promise<boolean> {
-    try {
-      const rv = await this.#o.status.write(svc, addresses, signal);
-      this.#observer.statusWritten(
-        addresses.length > 0 ? "allocated" : "cleared",
-        (this.#o.clock.now() - queuedAt) / 1000,
-      );
-      this.#queue.succeeded(key);
-      // The watch brings this version too; until then, the cache knows what was written.
-      if (this.#cache.get(key) === svc && rv) {
-        // `addresses` is never changed (the allocator makes a new list for each change).
-        this.#cache.set(key, { ...svc, resourceVersion: rv, ingressIPs: addresses });
-      }
-      return true;
-    } catch (err) {
-      if (signal.aborted) return false;
-      if (err instanceof ApiError && err.status === 409) {
-        this.#observer.writeFailed("conflict");
-        log.debug("{key} changed since resourceVersion {rv}; deciding again from the watch", {
-          key,
-          rv: svc.resourceVersion,
-        });
-        // The newer version is in the cache already, or the watch brings it and queues the key.
-        if (this.#cache.get(key) !== svc) this.#queue.add(key);
-        return false;
-      }
-      if (err instanceof ApiError && err.status === 404) return false; // Deleted; the watch says so.
-      this.#observer.writeFailed("error");
-      const delay = this.#queue.retryLater(key);
-      log.warn("cannot write the status of {key}: {error}; retrying in {delay}ms", {
-        key,
-        error: (err as Error).message,
-        delay,
-      });
-      return false;
-    }
   }
 }

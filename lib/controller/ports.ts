@@ -30,7 +30,12 @@ export interface ControllerEvent {
   readonly note: string;
 }
 
-/** What happened to one Event, for metrics. */
+/**
+ * What happened to one Event: `emit` (the API server accepted it), `duplicate`
+ * (the last Event accepted for the object says the same), `rate_limited` (the
+ * object's limit), `dropped` (too many waiting, or the term ended), `failed`
+ * (the API server refused it or could not be reached).
+ */
 export type EventOutcome = EventVerdict | "dropped" | "failed";
 
 /** Writes a Service's ingress addresses; lib/controller/status_writer.ts has the one on the API server. */
@@ -44,7 +49,9 @@ export interface StatusWriter {
 
 /** Where Events go (an `EventRecorder`). */
 export interface EventSink {
-  record(ev: ControllerEvent, signal: AbortSignal): EventOutcome;
+  /** Posts `ev` in the background while `signal` is live; resolves with its fate. */
+  record(ev: ControllerEvent, signal: AbortSignal): Promise<EventOutcome>;
+  /** Forgets a deleted object, so a new one of the same name starts afresh. */
   forget(regarding: EventRegarding): void;
 }
 

@@ -2,8 +2,9 @@
  * Writes `status.loadBalancer` of one Service through the status subresource,
  * as a JSON merge patch that carries the resourceVersion the decision was
  * made on: the API server answers 409 Conflict when the Service changed
- * meanwhile, and the controller decides again from its watch cache (it has no
- * `get` on Services).
+ * meanwhile (changed its class, say), and the controller decides again from
+ * its watch cache (it has no `get` on Services). A record without a
+ * resourceVersion is never written.
  *
  * @module
  */
@@ -37,6 +38,10 @@ export function statusPatch(
 export function statusWriter(api: JsonApi): StatusWriter {
   return {
     async write(svc, addresses, signal) {
+      // Without a version the patch would carry no precondition, and might land on any version.
+      if (svc.resourceVersion === "") {
+        throw new Error(`Service ${svc.namespace}/${svc.name} has no resourceVersion to write on`);
+      }
       const out = await api.json(
         "PATCH",
         statusPath(svc.namespace, svc.name),

@@ -88,8 +88,8 @@ Deno.test("an Event is posted as events.k8s.io/v1 with kube-gw's reporting contr
     reason: "AllocationFailed",
     action: "Allocate",
   };
-  assert.equal(rec.record({ ...ev, note: "taken: x".repeat(300) }, signal()), "emit");
-  assert.equal(rec.record({ ...ev, note: "taken: x".repeat(300) }, signal()), "duplicate");
+  assert.equal(await rec.record({ ...ev, note: "taken: x".repeat(300) }, signal()), "emit");
+  assert.equal(await rec.record({ ...ev, note: "taken: x".repeat(300) }, signal()), "duplicate");
   await rec.settled();
   const events = w.server.objects("events", "web");
   assert.equal(events.length, 1);

@@ -327,8 +327,9 @@ Deno.test("a pools edit that deletes a Service's named pool or closes it to its 
 Deno.test("rebuild takes back the status addresses before anything is allocated", () => {
   const a = new Allocator(POOLS);
   const report = a.rebuild([
-    svc("shop", "held", { ingressIPs: ["10.0.2.0"] }),
-    svc("shop", "dup", { ingressIPs: ["10.0.2.0"] }),
+    // The older of two claims keeps the address.
+    svc("shop", "held", { ingressIPs: ["10.0.2.0"], created: 1000 }),
+    svc("shop", "dup", { ingressIPs: ["10.0.2.0"], created: 2000 }),
     svc("shop", "junk", { ingressIPs: ["010.0.2.2", "<number:5>"] }),
     svc("shop", "orphan", { ingressIPs: ["192.0.2.7"] }),
   ]);

@@ -21,6 +21,7 @@ const SERVICE = {
     name: "web",
     uid: "0b9f-1",
     resourceVersion: "4711",
+    creationTimestamp: "2024-05-01T12:00:00Z",
     annotations: {
       "kube-gw.io/load-balancer-ips": "10.0.2.1,2001:db8::1",
       "kube-gw.io/pool": "public",
@@ -52,6 +53,7 @@ Deno.test("decodeLbService keeps what the controller reads and nothing else", ()
     name: "web",
     uid: "0b9f-1",
     resourceVersion: "4711",
+    created: Date.UTC(2024, 4, 1, 12),
     type: "LoadBalancer",
     clusterIP: "10.96.0.10",
     loadBalancerClass: "kube-gw.io/anycast",

@@ -11,7 +11,7 @@ const POOL = { name: "p", cidrs: [parseCidr("10.0.5.0/24")], autoAssign: true };
 
 function svc(
   name: string,
-  o: { ports?: number[]; key?: string; ips?: string; ingress?: string[] } = {},
+  o: { ports?: number[]; key?: string; ips?: string; ingress?: string[]; created?: string } = {},
 ): LbServiceRecord {
   return decodeLbService({
     metadata: {
@@ -19,6 +19,7 @@ function svc(
       name,
       uid: `uid-${name}`,
       resourceVersion: "1",
+      creationTimestamp: o.created,
       annotations: {
         ...(o.key !== undefined ? { "kube-gw.io/allow-shared-ip": o.key } : {}),
         ...(o.ips ? { "kube-gw.io/load-balancer-ips": o.ips } : {}),
@@ -49,8 +50,13 @@ Deno.test("sharing compares every port: port 1099 does not share with a Service 
   // The same at a rebuild from status: the later claim of an overlapping port is a conflict.
   const b = new Allocator([POOL]);
   const report = b.rebuild([
-    svc("wide", { ports: range(1000, 1099), key: "k", ingress: [address] }),
-    svc("last", { ports: [1099], key: "k", ingress: [address] }),
+    svc("wide", {
+      ports: range(1000, 1099),
+      key: "k",
+      ingress: [address],
+      created: "2024-01-01T00:00:00Z",
+    }),
+    svc("last", { ports: [1099], key: "k", ingress: [address], created: "2024-01-02T00:00:00Z" }),
   ]);
   assert.deepEqual(report.conflicts.map((c) => c.key), ["web/last"]);
 });
