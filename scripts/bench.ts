@@ -13,7 +13,8 @@
  *
  * `--size N`: one size for initial_sync, memory and endpoints (N Services).
  *
- * IDs: event_latency, initial_sync, churn, memory, api_cost, renewal, endpoints.
+ * IDs: event_latency, initial_sync, churn, memory, api_cost, renewal, fuzz, endpoints,
+ * controller_fuzz.
  *
  * @module
  */
@@ -24,6 +25,7 @@ import { type BenchConfig, FULL, SMALL } from "./bench/config.ts";
 import { churn } from "./bench/churn.ts";
 import { eventLatency } from "./bench/event_latency.ts";
 import { fuzz } from "./bench/fuzz.ts";
+import { controllerFuzz } from "./bench/controller_fuzz.ts";
 import { initialSync } from "./bench/initial_sync.ts";
 import { endpoints } from "./bench/endpoints.ts";
 import { memory } from "./bench/memory.ts";
@@ -44,6 +46,7 @@ const SCENARIOS: Record<string, (cfg: BenchConfig) => Promise<ScenarioResult>> =
   renewal,
   fuzz,
   endpoints,
+  controller_fuzz: controllerFuzz,
 };
 
 interface Args {

@@ -20,6 +20,8 @@
  * - The reserved addresses of a block (see `pool_space.ts`) are neither
  *   given nor granted on request, unless the pool allows them; one already
  *   held (from a status) stays.
+ * - An address a Service let go stays out of reach while its status still
+ *   shows it ({@linkcode Allocator.drain}).
  * - Stable: {@linkcode Allocator.rebuild} first takes back every address in
  *   the Services' status (the older Service keeps an address two claim); an address a Service holds stays while the Service
  *   still asks for it (a held address is kept when it is the requested one,
@@ -243,6 +245,21 @@ export class Allocator {
   release(key: string): readonly string[] {
     this.#decidedFor.delete(key);
     return this.#held.release(key);
+  }
+
+  /**
+   * Keeps addresses `key` let go (from {@linkcode allocate}'s `released`) out
+   * of reach of every other Service while its status still shows them, until
+   * {@linkcode undrain}: so that an address is never in two statuses at once,
+   * however long the write that takes it out takes (or fails and is retried).
+   */
+  drain(key: string, addresses: readonly string[]): void {
+    this.#held.drain(key, addresses);
+  }
+
+  /** The status of `key` no longer shows what it let go: frees it. Returns those addresses. */
+  undrain(key: string): readonly string[] {
+    return this.#held.undrain(key);
   }
 
   /**

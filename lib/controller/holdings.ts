@@ -4,10 +4,15 @@
  * Service its addresses in family order. Pure bookkeeping: it decides
  * nothing, and tells a block when one of its addresses is free again.
  *
+ * Draining: an address a Service let go that its status still shows is
+ * neither free nor held; it waits, out of reach of every other Service, until
+ * the status write that takes it out has landed ({@linkcode Holdings.undrain}),
+ * so that no two statuses ever show it at once.
+ *
  * @module
  */
 
-import type { Ip } from "../base/ip.ts";
+import { type Ip, parseIp } from "../base/ip.ts";
 import type { Block, PoolSpace } from "./pool_space.ts";
 import { type Holder, mayShare } from "./request.ts";
 
@@ -33,6 +38,8 @@ export class Holdings {
   readonly #addresses = new Map<string, AddressInfo>();
   /** Service key → its addresses in family order. */
   readonly #assigned = new Map<string, readonly string[]>();
+  /** Draining address (canonical text) → the Service whose status still shows it. */
+  readonly #draining = new Map<string, { readonly ip: Ip; readonly key: string }>();
 
   /** Nothing held yet; `space`: the pools in force. */
   constructor(space: PoolSpace) {
@@ -54,21 +61,50 @@ export class Holdings {
     return this.#addresses.get(address);
   }
 
-  /** Whether anybody holds an address (canonical text). */
+  /** Whether anybody holds an address (canonical text), or it drains. */
   isHeld(address: string): boolean {
-    return this.#addresses.has(address);
+    return this.#addresses.has(address) || this.#draining.has(address);
   }
 
-  /** Another Service holding `address` that `holder` may not share with, if any. */
+  /**
+   * Another Service holding `address` that `holder` may not share with, if
+   * any; or the Service whose status still shows it while it drains.
+   */
   conflict(address: string, holder: Holder): string | undefined {
     for (const h of this.#addresses.get(address)?.holders ?? []) {
       if (h.key !== holder.key && !mayShare(h, holder)) return h.key;
     }
-    return undefined;
+    const drains = this.#draining.get(address);
+    return drains && drains.key !== holder.key ? drains.key : undefined;
   }
 
-  /** Adds `holder` to the holders of `ip`, or updates it there. */
+  /**
+   * Keeps each of `addresses` that nobody holds any more out of reach until
+   * {@linkcode undrain}: `key`'s status still shows them.
+   */
+  drain(key: string, addresses: readonly string[]): void {
+    for (const a of addresses) {
+      if (this.#addresses.has(a)) continue;
+      const parsed = parseIp(a);
+      if (parsed.ok) this.#draining.set(a, { ip: parsed.ip, key });
+    }
+  }
+
+  /** Frees what drains for `key` (its status no longer shows it). Returns those addresses. */
+  undrain(key: string): readonly string[] {
+    const freed: string[] = [];
+    for (const [a, d] of this.#draining) {
+      if (d.key !== key) continue;
+      this.#draining.delete(a);
+      this.#space.blockOf(d.ip)?.freed(d.ip);
+      freed.push(a);
+    }
+    return freed;
+  }
+
+  /** Adds `holder` to the holders of `ip`, or updates it there (taking it back from draining). */
   take(ip: Ip, holder: Holder): AddressInfo {
+    if (this.#draining.get(ip.text)?.key === holder.key) this.#draining.delete(ip.text);
     let info = this.#addresses.get(ip.text);
     if (!info) {
       info = { ip, block: this.#space.blockOf(ip), holders: [holder] };
@@ -115,11 +151,12 @@ export class Holdings {
     this.record(holder.key, texts);
   }
 
-  /** Frees every address of a Service. Returns them. */
+  /** Frees every address of a Service, draining ones included. Returns those it held. */
   release(key: string): readonly string[] {
     const prev = this.of(key);
     for (const a of prev) this.#untake(a, key);
     this.#assigned.delete(key);
+    this.undrain(key);
     return prev;
   }
 

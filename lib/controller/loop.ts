@@ -17,6 +17,9 @@
  *   decided again from the newest cached version (the watch delivers it and
  *   queues the key again); other write errors are retried after a backoff,
  *   and a retry decides again from the newest version too.
+ * - An address is never in two statuses at once: one a Service lets go
+ *   stays out of reach while its status still shows it (the allocator drains
+ *   it until the write that takes it out has landed).
  * - kube-gw clears only what it wrote: a Service that is no longer its own
  *   has its status cleared only when that lists nothing but addresses
  *   kube-gw holds for it; Events name only what kube-gw did.
@@ -406,7 +409,10 @@ export class Controller {
         "Allocate",
         `${result.failure.reason}: ${result.failure.message}`,
       );
+      // What its status still shows stays out of reach until the write takes it out.
+      allocator.drain(key, result.released.filter((a) => svc.ingressIPs.includes(a)));
       if (svc.ingressIPs.length > 0 && await this.#writes.write(key, svc, [], queuedAt, signal)) {
+        allocator.undrain(key);
         for (const e of releaseEvents(svc.ingressIPs, [], result.released)) normal(e);
       }
       this.#released(result.released);
@@ -417,7 +423,9 @@ export class Controller {
     warn("AllocationFailed", "AllocationFailed", "Allocate", partial);
     for (const a of result.outsidePools) this.#outsideWarning(svc, a);
     if (!statusShows(svc, result.addresses)) {
+      allocator.drain(key, result.released.filter((a) => svc.ingressIPs.includes(a)));
       if (!await this.#writes.write(key, svc, result.addresses, queuedAt, signal)) return;
+      allocator.undrain(key);
       for (const e of releaseEvents(svc.ingressIPs, result.addresses, result.released)) normal(e);
       const fresh = result.addresses.filter((a) => !svc.ingressIPs.includes(a));
       if (fresh.length > 0) {

@@ -106,7 +106,8 @@ function refuseAliases(doc: unknown): void {
       throw new PoolConfigError("pools.yaml: anchors and aliases (&name, *name) are not allowed");
     }
     seen.add(v);
-    stack.push(...(Array.isArray(v) ? v : Object.values(v)));
+    // One push per child: spreading a list of 100,000 entries into push() overflows the stack.
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push(child);
   }
 }
 
@@ -258,6 +259,18 @@ export function checkPools(pools: readonly Pool[], source = "pools"): void {
  * @throws {PoolConfigError} one line naming the pool and the field.
  */
 export function parsePoolsYaml(text: string): Pool[] {
+  try {
+    return parseWithin(text);
+  } catch (err) {
+    // Whatever the document, reading it refuses it; it never escapes as another error.
+    if (err instanceof RangeError) {
+      throw new PoolConfigError("pools.yaml: nested too deeply or too large", { cause: err });
+    }
+    throw err;
+  }
+}
+
+function parseWithin(text: string): Pool[] {
   if (text.length > MAX_POOLS_TEXT) {
     throw new PoolConfigError(`pools.yaml: larger than ${MAX_POOLS_TEXT} bytes`);
   }

@@ -108,7 +108,9 @@ export class WorkQueue {
   #kick(): void {
     const signal = this.#signal;
     if (!signal) return;
-    while (this.#workers < this.#concurrency && this.#queue.size > this.#inFlight.size) {
+    // Not `queue.size > inFlight.size`: a key in flight is usually not queued, and that test
+    // would leave a new key waiting behind a slow one while workers are free.
+    while (this.#workers < this.#concurrency) {
       const key = this.#nextKey();
       if (key === undefined) break;
       this.#workers++;
@@ -116,7 +118,10 @@ export class WorkQueue {
     }
   }
 
-  /** The oldest queued key that no worker is processing now. */
+  /**
+   * The oldest queued key that no worker is processing now. Skips at most
+   * `concurrency` keys (those in flight that were queued again).
+   */
   #nextKey(): string | undefined {
     for (const key of this.#queue.keys()) if (!this.#inFlight.has(key)) return key;
     return undefined;

@@ -55,6 +55,12 @@ export interface BenchConfig {
     readonly hugeChars: number;
     readonly bigServiceMb: number;
   };
+  /** Scenario `controller_fuzz`: Services seeded, edits while running, pools.yaml documents. */
+  readonly controllerFuzz: {
+    readonly services: number;
+    readonly edits: number;
+    readonly poolsDocs: number;
+  };
   /** Write V8 CPU profiles of every agent into this directory. */
   readonly cpuProfDir?: string;
   /** Write every agent's log into this directory. */
@@ -74,6 +80,7 @@ export const FULL: BenchConfig = {
   apiCost: { services: 100, windowMs: 600_000, replicas: 3 },
   renewal: { addresses: 10_000, lifetimeSeconds: 90, intervals: 3 },
   fuzz: { strings: 50_000, services: 1000, hugeChars: 1_000_000, bigServiceMb: 5 },
+  controllerFuzz: { services: 1000, edits: 2000, poolsDocs: 60 },
 };
 
 /** Every scenario at a small size, for CI: checks that nothing broke, times nothing. */
@@ -89,4 +96,5 @@ export const SMALL: BenchConfig = {
   apiCost: { services: 100, windowMs: 12_000, replicas: 1 },
   renewal: { addresses: 200, lifetimeSeconds: 3, intervals: 3 },
   fuzz: { strings: 10_000, services: 300, hugeChars: 100_000, bigServiceMb: 1 },
+  controllerFuzz: { services: 150, edits: 200, poolsDocs: 40 },
 };

@@ -236,3 +236,11 @@ Deno.test("property: pools are accepted exactly when no two of their blocks over
     ),
   );
 });
+
+Deno.test("pools.yaml: a list of 170,000 entries under 1 MiB is refused by count, not a stack overflow", () => {
+  refuses(
+    `pools:\n${"  - 1\n".repeat(170_000)}`,
+    /^pools\.yaml: field pools: more than 256 pools$/,
+  );
+  refuses(`pools: []\nx: [${"1,".repeat(300_000)}1]\n`, /field "x": unknown field/);
+});

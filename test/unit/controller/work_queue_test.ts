@@ -143,3 +143,22 @@ Deno.test("work queue: stopped, it queues nothing and forgets what waits and wha
   await t.drain();
   assert.deepEqual(t.calls.map((c) => c.key), ["a", "e"]);
 });
+
+Deno.test("work queue: a key added while others are being processed is taken at once by a free worker", async () => {
+  const t = setup({ concurrency: 4 });
+  t.queue.add("slow");
+  assert.deepEqual([...t.running.keys()], ["slow"]);
+  // One key in flight, one queued: a free worker takes it, it does not wait for "slow".
+  t.queue.add("next");
+  assert.deepEqual([...t.running.keys()], ["slow", "next"]);
+  t.queue.add("third");
+  t.queue.add("fourth");
+  assert.deepEqual([...t.running.keys()], ["slow", "next", "third", "fourth"]);
+  // Every worker is busy: a fifth waits for one of them.
+  t.queue.add("fifth");
+  assert.equal(t.running.has("fifth"), false);
+  await t.finish("next");
+  assert.equal(t.running.has("fifth"), true);
+  await t.drain();
+  assert.equal(t.stats().twiceAtOnce, false);
+});
