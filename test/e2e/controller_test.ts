@@ -269,3 +269,21 @@ Deno.test("after start-up the controller, with the shipped flags, cannot run any
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a status write that hangs holds up no other Service: a new one is written at once", async () => {
+  await using w = await world();
+  const c = await w.controller();
+  await waitFor("a leader", () => w.holder() === c.identity, 10_000);
+  // The API server takes stuck's status write and never answers it (the client gives up after
+  // its 30 s headers timeout, then retries).
+  w.api.hangRequests(/\/namespaces\/web\/services\/stuck\/status$/);
+  w.api.create(lb("stuck", "web"));
+  await waitFor("stuck's write to hang", () => w.api.heldCount > 0);
+  const created = performance.now();
+  w.api.create(lb("fresh", "web"));
+  await waitFor("web/fresh to get an address", () => ingressOf(w.api, "fresh", "web").length > 0);
+  const ms = performance.now() - created;
+  console.log(`a new Service written ${Math.round(ms)} ms after its creation, beside a hung write`);
+  assert.ok(ms < 5000, `web/fresh waited ${Math.round(ms)} ms behind web/stuck's write`);
+  w.api.releaseHeld();
+});
