@@ -92,7 +92,8 @@ export class ControllerMetrics implements ControllerObserver {
     this.#leader.set(0);
     this.#events = new Counter({
       name: "kubegw_lb_events_total",
-      help: "Events by reason and outcome: emit, duplicate, rate_limited, dropped, failed.",
+      help:
+        "Events by reason and outcome: emit (accepted by the API server), duplicate, rate_limited, dropped, failed.",
       labelNames: ["reason", "outcome"],
       registers,
     });

@@ -19,7 +19,7 @@
  *   SIGKILL, after which the next one waits for the Lease to expire);
  *   after each start, a Service is created as soon as `/readyz` answers, and
  *   timed until its status is written. A restart must not make a new Service
- *   wait (the issue saw about 60 s once in three restarts at 20,000).
+ *   wait longer than a decision and a write.
  *
  * Usage: deno run -P=bench scripts/bench/controller.ts [--services N] [--memory M]
  *          [--restart-services R] [--restarts K] [--restart-signal SIGTERM|SIGKILL] [--only a,b]

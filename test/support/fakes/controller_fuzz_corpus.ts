@@ -111,7 +111,7 @@ type Pick = <T>(items: readonly T[]) => T;
 function ports(pick: Pick, rnd: () => number): unknown {
   const r = rnd();
   if (r < 0.05) {
-    // The case: a wide range, and one port at its end.
+    // A wide range, and one port at its end (or past the first 64).
     const from = 1000;
     const to = pick([1063, 1099, 1500]);
     return Array.from({ length: to - from + 1 }, (_, i) => ({ port: from + i, protocol: "TCP" }));
