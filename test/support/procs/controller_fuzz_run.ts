@@ -306,10 +306,11 @@ export async function runControllerFuzz(
           refusalsPastBurst++;
           continue;
         }
+        // Behind the Warnings of every Service that fails, at 10 a second: patience grows with them.
         await waitFor(
           `the InvalidPools Event of ${step.doc.kind}`,
           () => invalidPools() > told,
-          30_000,
+          Math.max(30_000, 150 * o.services),
           20,
         )
           .catch(() => unexplained.push(`pools edit "${step.doc.kind}": no InvalidPools Event`));
