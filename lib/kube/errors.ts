@@ -8,8 +8,6 @@
  * @module
  */
 
-import type { ApiConnection } from "./kubeconfig.ts";
-
 /** What an {@linkcode ApiError} may carry beyond its message and status. */
 export interface ApiErrorOptions extends ErrorOptions {
   /** How long the server asked the client to wait (`Retry-After`), in milliseconds. */
@@ -154,10 +152,11 @@ const TLS_PROBLEM = /certificate|UnknownIssuer|NotValidForName|handshake|\btls\b
 
 /**
  * What a failed fetch means: a TLS verification failure (an
- * {@linkcode ApiTlsError} naming the CA source), or a connection failure.
+ * {@linkcode ApiTlsError} naming the CA source, `ApiConnection.caSource`),
+ * or a connection failure.
  */
 export function connectError(
-  conn: Pick<ApiConnection, "server" | "caSource">,
+  conn: { readonly server: string; readonly caSource?: string },
   cause: unknown,
 ): ApiError {
   const detail = innermost(cause);
