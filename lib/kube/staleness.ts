@@ -11,8 +11,8 @@
 /**
  * How long a watch may go without being known current before `/readyz`
  * fails, in milliseconds: the default of `--api-stale-after`, for both
- * programs. 45 s is past the liveness probe's period and timeout (30 s +
- * 15 s), so one lost probe does not make a program unready.
+ * programs. 45 s is the liveness probe's period plus its timeout (30 s +
+ * 15 s): within it, a quiet watch on a live connection is proved current again.
  */
 export const DEFAULT_API_STALE_AFTER_MS = 45_000;
 
