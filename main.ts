@@ -13,20 +13,16 @@ import { drain, runOnce, runPlan } from "./lib/agent/commands.ts";
 import { formatPlan } from "./lib/agent/plan_table.ts";
 import { KubeProxyHealthPoller } from "./lib/agent/kube_proxy_poller.ts";
 import { ENV_VARS, parseArgs } from "./lib/cli.ts";
-import { type Config, parseConfig } from "./lib/agent/config.ts";
+import { parseConfig } from "./lib/agent/config.ts";
 import { parseControllerConfig } from "./lib/controller/config.ts";
 import { ControllerMetrics } from "./lib/controller/metrics.ts";
 import { runController } from "./lib/controller/run.ts";
 import { holderIdentity } from "./lib/controller/leader/decision.ts";
 import { IpRoute2 } from "./lib/kernel/iproute2.ts";
 import { KubeApi } from "./lib/kube/client.ts";
-import {
-  type ApiConnection,
-  connectionFromKubeconfig,
-  inClusterConnection,
-  mergeKubeconfigs,
-  SERVICE_ACCOUNT_DIR,
-} from "./lib/kube/kubeconfig.ts";
+import { SERVICE_ACCOUNT_DIR } from "./lib/kube/kubeconfig.ts";
+import { type ConnectionSettings, loadConnection } from "./lib/kube/connect.ts";
+import type { ApiObserver } from "./lib/kube/observer.ts";
 import { flushLogs, setupLogging } from "./lib/base/log.ts";
 import { getLogger } from "@logtape/logtape";
 import { Metrics } from "./lib/agent/metrics.ts";
@@ -51,42 +47,17 @@ function fail(code: number, message: string): never {
   Deno.exit(code);
 }
 
-/** Loads credentials, then gives up file reads except what token rotation needs. */
-async function connect(config: Pick<Config, "inCluster" | "kubeconfig">): Promise<ApiConnection> {
+/**
+ * The API client of both programs: loads the credentials (in-cluster, or the
+ * `--kubeconfig` list merged), gives up file reads except what token
+ * rotation needs, and reports to `observer` (the program's metrics).
+ */
+async function connect(
+  config: ConnectionSettings,
+  observer: ApiObserver | undefined,
+): Promise<KubeApi> {
   const readFile = (p: string) => Deno.readTextFileSync(p);
-  let conn: ApiConnection;
-  if (config.inCluster) {
-    conn = inClusterConnection(env, readFile);
-  } else {
-    const path = config.kubeconfig ?? (env("HOME") ? `${env("HOME")}/.kube/config` : undefined);
-    if (!path) {
-      throw new UsageError("--kubeconfig: not given, and HOME is not set (or use --in-cluster)");
-    }
-    // KUBECONFIG=a:b: merged as kubectl does; files that do not exist are skipped, as there.
-    const paths = path.split(":").filter((p) => p !== "");
-    const files: { path: string; text: string }[] = [];
-    let problem = "";
-    for (const p of paths) {
-      try {
-        files.push({ path: p, text: readFile(p) });
-      } catch (err) {
-        if (paths.length === 1 || !(err instanceof Deno.errors.NotFound)) {
-          throw new UsageError(
-            `--kubeconfig: ${JSON.stringify(p)} cannot be read: ${(err as Error).message}`,
-          );
-        }
-        problem = `${JSON.stringify(p)} does not exist`;
-      }
-    }
-    if (files.length === 0) throw new UsageError(`--kubeconfig: ${problem}`);
-    if (files.length > 1) {
-      log.info("merging kubeconfig files {files} (the first to name an entry wins)", {
-        files: files.map((f) => f.path).join(", "),
-      });
-    }
-    const text = files.length === 1 ? files[0].text : mergeKubeconfigs(files);
-    conn = connectionFromKubeconfig(text, { path: files[0].path, readFile });
-  }
+  const conn = loadConnection(config, { env, readFile });
   await Deno.permissions.revoke({ name: "read", path: "/" });
   if (!config.inCluster) await Deno.permissions.revoke({ name: "read", path: SERVICE_ACCOUNT_DIR });
   if (
@@ -98,7 +69,8 @@ async function connect(config: Pick<Config, "inCluster" | "kubeconfig">): Promis
       { file: conn.tokenFile, dir: SERVICE_ACCOUNT_DIR },
     );
   }
-  return conn;
+  log.info("using API server {server} ({source})", { server: conn.server, source: conn.source });
+  return new KubeApi(conn, { observer });
 }
 
 /**
@@ -142,13 +114,11 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const conn = await connect(config);
   const metrics = invocation.command === "run" && config.metricsAddress
     ? new Metrics(VERSION, COMMIT)
     : undefined;
-  const api = new KubeApi(conn, { observer: metrics });
   logSettings(config);
-  log.info("using API server {server} ({source})", { server: conn.server, source: conn.source });
+  const api = await connect(config, metrics);
   try {
     switch (invocation.command) {
       case "plan": {
@@ -213,16 +183,18 @@ async function controllerMain(raw: RawOptions): Promise<number> {
   const stop = () => controller.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
-  const conn = await connect(config);
-  const api = new KubeApi(conn);
-  log.info("using API server {server} ({source})", { server: conn.server, source: conn.source });
   const metrics = config.metricsAddress ? new ControllerMetrics(VERSION, COMMIT) : undefined;
+  const api = await connect(config, metrics);
   controller.signal.addEventListener("abort", () => {
     log.info("stopping: no more writes, releasing the Lease");
     setTimeout(() => fail(0, "stop took over 900ms; exiting anyway"), 900);
   });
   try {
-    await runController(config, { api, identity, metrics }, controller.signal);
+    await runController(
+      config,
+      { api, identity, metrics, apiProblem: () => api.authProblem },
+      controller.signal,
+    );
   } finally {
     api.close();
   }

@@ -11,13 +11,12 @@ import { registerProcessMetrics } from "../http/process_metrics.ts";
 import {
   ADDRESS_STATES,
   type AgentObserver,
-  type ApiObserver,
   KUBE_PROXY_PHASES,
   type KubeProxyPhase,
   type ReconcileResult,
   type RenewalResult,
-  type RestartReason,
 } from "./observer.ts";
+import type { ApiObserver, RestartReason } from "../kube/observer.ts";
 
 /** The agent's metrics and the observer hooks that feed them. */
 export class Metrics implements AgentObserver, ApiObserver {

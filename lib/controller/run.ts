@@ -1,7 +1,9 @@
 /**
  * The wiring of `kube-gw controller`: the Service and pools watches feed the
  * {@linkcode Controller}, the leader elector tells it when to write, the
- * status server answers for it. No process exits here; `main.ts` owns that.
+ * status server answers for it (`/readyz` also fails when a watch went
+ * stale or the API server refuses the credentials, as the agent's). No
+ * process exits here; `main.ts` owns that.
  *
  * @module
  */
@@ -17,11 +19,13 @@ import { statusWriter } from "./status_writer.ts";
 import { LeaderElector } from "./leader/elector.ts";
 import type { LeaseTimings } from "./leader/decision.ts";
 import { LEASE_NAME, leaseClient } from "./leader/lease_api.ts";
-import { collectionPath, ListWatch } from "../kube/list_watch.ts";
+import { ListWatch } from "../kube/list_watch.ts";
 import { decodePoolsConfigMap, type PoolsConfigMap } from "./pools_configmap.ts";
 import { startStatusServer } from "../http/status_server.ts";
 import { systemClock } from "../base/system_clock.ts";
 import type { Clock } from "../base/clock.ts";
+import { collectionPath } from "../kube/collection.ts";
+import { apiNotReady, type CurrencySource, DEFAULT_API_STALE_AFTER_MS } from "../kube/staleness.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
 
@@ -35,6 +39,40 @@ export interface ControllerDeps {
   readonly clock?: Clock;
   /** @default DEFAULT_TIMINGS */
   readonly timings?: LeaseTimings;
+  /** Why the API refuses the controller (401/403), for `/readyz` (`KubeApi.authProblem`). */
+  readonly apiProblem?: () => string | undefined;
+}
+
+/**
+ * What readiness reads of the settings: how long a watch may go without
+ * being known current. The controller has no `--api-stale-after` flag yet;
+ * until `ControllerConfig` carries it, the agent's default applies.
+ */
+export interface StalenessConfig {
+  /** @default DEFAULT_API_STALE_AFTER_MS (45 s) */
+  readonly apiStaleAfterMs?: number;
+}
+
+/**
+ * Why the controller is not ready: a first list still missing (the
+ * controller's own word), a watch not known current for
+ * `config.apiStaleAfterMs`, refused credentials; each named, joined;
+ * undefined when ready.
+ */
+export function controllerNotReady(
+  config: StalenessConfig,
+  deps: Pick<ControllerDeps, "clock" | "apiProblem">,
+  controller: Pick<Controller, "notReady">,
+  sources: readonly CurrencySource[],
+): string | undefined {
+  const clock = deps.clock ?? systemClock;
+  const staleAfterMs = config.apiStaleAfterMs ?? DEFAULT_API_STALE_AFTER_MS;
+  const why = [
+    controller.notReady(),
+    apiNotReady(sources, clock.now(), staleAfterMs),
+    deps.apiProblem?.(),
+  ].filter((w) => w !== undefined);
+  return why.length > 0 ? why.join("; ") : undefined;
 }
 
 /** The controller's parts, wired (exported for the benchmark, which drives them in-process). */
@@ -62,7 +100,6 @@ export function makeController(config: ControllerConfig, deps: ControllerDeps): 
     observer: metrics,
   });
   if (metrics) metrics.poolUse = () => poolUse(controller);
-  const observer = metrics?.watchObserver;
   const services = new ListWatch<LbServiceRecord>({
     api: deps.api,
     path: collectionPath({ version: "v1", resource: "services" }),
@@ -70,7 +107,7 @@ export function makeController(config: ControllerConfig, deps: ControllerDeps): 
     decode: decodeLbService,
     sink: controller.services,
     clock,
-    observer,
+    observer: metrics,
   });
   const cm = config.configMap;
   const pools = cm
@@ -83,7 +120,7 @@ export function makeController(config: ControllerConfig, deps: ControllerDeps): 
       decode: decodePoolsConfigMap,
       sink: controller.config,
       clock,
-      observer,
+      observer: metrics,
     })
     : undefined;
   const elector = config.leaderElect
@@ -118,13 +155,14 @@ export function poolUse(controller: Controller): Map<string, number> {
  * @param releaseMs @default 700
  */
 export async function runController(
-  config: ControllerConfig,
+  config: ControllerConfig & StalenessConfig,
   deps: ControllerDeps,
   signal: AbortSignal,
   releaseMs = 700,
 ): Promise<void> {
   const clock = deps.clock ?? systemClock;
   const { controller, services, pools, elector } = makeController(config, deps);
+  const sources = pools ? [services, pools] : [services];
   log.info("controller {identity}: class {class}{dflt}, leader election {le}", {
     identity: deps.identity,
     class: config.classes.class,
@@ -138,13 +176,13 @@ export async function runController(
     config.metricsAddress,
     metrics,
     {
-      notReady: () => controller.notReady(),
+      notReady: () => controllerNotReady(config, deps, controller, sources),
       sinceTick: () => clock.now() - lastTick,
     },
     signal,
     log,
   );
-  const running = [services.run(signal), ...(pools ? [pools.run(signal)] : [])];
+  const running = sources.map((s) => s.run(signal));
   if (elector) running.push(elector.run(signal));
   else controller.startLeading();
   try {

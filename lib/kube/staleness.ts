@@ -1,11 +1,20 @@
 /**
- * How current the agent's view of the API is: for each watched collection,
- * the time since it was last known current (a complete list, an event, a
- * bookmark, or a liveness probe answered over the watch's connection), and
- * whether that makes the agent not ready. Pure: the times come in.
+ * How current a program's view of the API is (the agent's, the
+ * controller's): for each watched collection, the time since it was last
+ * known current (a complete list, an event, a bookmark, or a liveness probe
+ * answered over the watch's connection), and whether that makes the program
+ * not ready. Pure: the times come in.
  *
  * @module
  */
+
+/**
+ * How long a watch may go without being known current before `/readyz`
+ * fails, in milliseconds: the default of `--api-stale-after`, for both
+ * programs. 45 s is the liveness probe's period plus its timeout (30 s +
+ * 15 s): within it, a quiet watch on a live connection is proved current again.
+ */
+export const DEFAULT_API_STALE_AFTER_MS = 45_000;
 
 /** What readiness needs of one list-watch source (a `ListWatch`). */
 export interface CurrencySource {
@@ -13,7 +22,7 @@ export interface CurrencySource {
   readonly path: string;
   /** A complete list arrived at least once. */
   readonly synced: boolean;
-  /** When (on the agent's clock) it was last known current; undefined before the first list. */
+  /** When (on the program's clock) it was last known current; undefined before the first list. */
   readonly lastCurrent: number | undefined;
   /** The last error since then, if any. */
   readonly lastError: string | undefined;

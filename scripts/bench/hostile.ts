@@ -15,7 +15,7 @@
 
 import { parseCidr } from "../../lib/base/cidr.ts";
 import { DesiredState } from "../../lib/agent/desired.ts";
-import { jsonLines } from "../../lib/kube/client.ts";
+import { jsonLines } from "../../lib/kube/watch_stream.ts";
 import { decodeService, MAX_EXTERNAL_IPS } from "../../lib/service/record.ts";
 
 const NETS = [parseCidr("10.64.0.0/10")];

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { KubeApi, type KubeApiOptions } from "../../lib/kube/client.ts";
 import { type ApiConnection, fileToken } from "../../lib/kube/kubeconfig.ts";
 import type { ListWatch } from "../../lib/kube/list_watch.ts";
-import { quietObserver, type RestartReason } from "../../lib/agent/observer.ts";
+import type { RestartReason } from "../../lib/kube/observer.ts";
 import type { BackoffOptions } from "../../lib/base/backoff.ts";
 import type { ServiceRecord } from "../../lib/service/record.ts";
 import { serviceSource, type ServiceStore } from "../../lib/agent/service_source.ts";
@@ -96,7 +96,7 @@ async function harness(opts: {
       watchTimeoutSeconds: () => 300,
       backoff: opts.backoff ?? { initialMs: 20, maxMs: 200 },
       clock: systemClock,
-      observer: { ...quietObserver, watchRestarted: (_k, reason) => restarts.push(reason) },
+      observer: { watchRestarted: (_k, reason) => restarts.push(reason) },
     })
   );
   return {

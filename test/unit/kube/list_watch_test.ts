@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { collectionPath, ListWatch, type ListWatchSink } from "../../../lib/kube/list_watch.ts";
-import { quietObserver, type RestartReason } from "../../../lib/agent/observer.ts";
+import { ListWatch, type ListWatchSink } from "../../../lib/kube/list_watch.ts";
+import type { RestartReason } from "../../../lib/kube/observer.ts";
 import { objectName } from "../../../lib/base/shape.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
 import { withLogs } from "../../support/fakes/log_capture.ts";
 import { ApiError } from "../../../lib/kube/errors.ts";
 import { type ListWatchApi, type Query, type WatchEvent } from "../../../lib/kube/ports.ts";
+import { collectionPath } from "../../../lib/kube/collection.ts";
 
 /** What the sink keeps: `namespace/name`. */
 type Rec = string;
@@ -97,7 +98,7 @@ function harness(
     pageSize: opts.pageSize,
     backoff: { initialMs: 100, maxMs: 400, random: () => 1 },
     clock,
-    observer: { ...quietObserver, watchRestarted: (_kind, reason) => restarts.push(reason) },
+    observer: { watchRestarted: (_kind, reason) => restarts.push(reason) },
   });
   const controller = new AbortController();
   const running = source.run(controller.signal);
