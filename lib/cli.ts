@@ -95,6 +95,15 @@ function addApiOptions(cmd: Command): Command {
     .addOption(option("inCluster", "--in-cluster", "use the pod's service account"));
 }
 
+/** `--api-stale-after`, for both programs. */
+function staleAfterOption(defaultValue: string): Option {
+  return option(
+    "apiStaleAfter",
+    "--api-stale-after <duration>",
+    "/readyz fails when a watch was not known current for this long",
+  ).default(defaultValue);
+}
+
 /** `--metrics-address`; each command has its own default port. */
 function metricsAddressOption(defaultAddress: string): Option {
   return option(
@@ -133,13 +142,7 @@ function addCommon(cmd: Command, api: boolean): Command {
       option("resyncInterval", "--resync-interval <duration>", "re-read the interface this often")
         .default(D.resyncInterval),
     )
-    .addOption(
-      option(
-        "apiStaleAfter",
-        "--api-stale-after <duration>",
-        "/readyz fails when a watch was not known current for this long",
-      ).default(D.apiStaleAfter),
-    )
+    .addOption(staleAfterOption(D.apiStaleAfter))
     .addOption(metricsAddressOption(D.metricsAddress))
     // Issue 12, kube-proxy health and address lifetimes.
     .addOption(
@@ -215,7 +218,9 @@ function addController(cmd: Command): Command {
         .default(C.leaseNamespace),
     );
   addLogOptions(cmd, C.logFormat);
-  return addApiOptions(cmd).addOption(metricsAddressOption(C.metricsAddress));
+  return addApiOptions(cmd)
+    .addOption(staleAfterOption(C.apiStaleAfter))
+    .addOption(metricsAddressOption(C.metricsAddress));
 }
 
 /**

@@ -36,6 +36,7 @@ import {
 } from "../base/flags.ts";
 import { DEFAULT_CLASS, parseClassOptions } from "../service/class.ts";
 import { DEFAULT_KUBE_PROXY_HEALTH } from "./kube_proxy_health.ts";
+import { DEFAULT_API_STALE_AFTER, parseApiStaleAfter } from "../kube/staleness.ts";
 
 /**
  * The agent's defaults, as flag texts: read by `cli.ts` for the help and by
@@ -46,7 +47,7 @@ export const AGENT_DEFAULTS = {
   interface: "lo",
   logFormat: "text",
   resyncInterval: "30s",
-  apiStaleAfter: "45s",
+  apiStaleAfter: DEFAULT_API_STALE_AFTER,
   metricsAddress: "127.0.0.1:9472",
   kubeProxyHealth: DEFAULT_KUBE_PROXY_HEALTH,
   addressLifetime: "off",
@@ -159,15 +160,7 @@ export function parseConfig(raw: RawOptions): Config {
   if (resyncMs !== 0 && resyncMs < 1000) {
     throw badValue(resyncSource, raw.resyncInterval ?? "", "is shorter than 1s (0 disables)");
   }
-  const staleSource = src("apiStaleAfter", "--api-stale-after");
-  const apiStaleAfterMs = parseDuration(staleSource, raw.apiStaleAfter ?? D.apiStaleAfter);
-  if (apiStaleAfterMs < 35_000) {
-    throw badValue(
-      staleSource,
-      raw.apiStaleAfter ?? "",
-      "is shorter than 35s (the API connection is probed every 30s)",
-    );
-  }
+  const apiStaleAfterMs = parseApiStaleAfter(raw, D.apiStaleAfter);
   const namespaces = splitList(raw.namespace);
   for (const ns of namespaces) {
     if (!NAMESPACE.test(ns)) {

@@ -25,7 +25,7 @@ import { startStatusServer } from "../http/status_server.ts";
 import { systemClock } from "../base/system_clock.ts";
 import type { Clock } from "../base/clock.ts";
 import { collectionPath } from "../kube/collection.ts";
-import { apiNotReady, type CurrencySource, DEFAULT_API_STALE_AFTER_MS } from "../kube/staleness.ts";
+import { apiNotReady, type CurrencySource } from "../kube/staleness.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
 
@@ -43,14 +43,10 @@ export interface ControllerDeps {
   readonly apiProblem?: () => string | undefined;
 }
 
-/**
- * What readiness reads of the settings: how long a watch may go without
- * being known current. The controller has no `--api-stale-after` flag yet;
- * until `ControllerConfig` carries it, the agent's default applies.
- */
+/** What readiness reads of the settings: how long a watch may go without being known current. */
 export interface StalenessConfig {
-  /** @default DEFAULT_API_STALE_AFTER_MS (45 s) */
-  readonly apiStaleAfterMs?: number;
+  /** `--api-stale-after`. */
+  readonly apiStaleAfterMs: number;
 }
 
 /**
@@ -66,7 +62,7 @@ export function controllerNotReady(
   sources: readonly CurrencySource[],
 ): string | undefined {
   const clock = deps.clock ?? systemClock;
-  const staleAfterMs = config.apiStaleAfterMs ?? DEFAULT_API_STALE_AFTER_MS;
+  const staleAfterMs = config.apiStaleAfterMs;
   const why = [
     controller.notReady(),
     apiNotReady(sources, clock.now(), staleAfterMs),

@@ -40,8 +40,9 @@ Deno.test("the controller's readiness fails when its Service watch goes stale pa
   let auth: string | undefined = undefined;
   const deps = { api, identity: "test", clock, apiProblem: () => auth };
   const { controller, services } = makeController(config, deps);
-  // No --api-stale-after in the controller's settings yet: the default applies.
-  const why = () => controllerNotReady({}, deps, controller, [services]);
+  // --api-stale-after's default, as the command line gives it.
+  assert.equal(config.apiStaleAfterMs, DEFAULT_API_STALE_AFTER_MS);
+  const why = () => controllerNotReady(config, deps, controller, [services]);
   assert.equal(why(), "waiting for the first list of Services");
   const stop = new AbortController();
   const running = services.run(stop.signal);
