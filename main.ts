@@ -97,8 +97,8 @@ export async function main(argv: string[]): Promise<number> {
     netns: config.netns,
     lifetimeSeconds: config.addressLifetimeSeconds,
   });
-  const controller = new AbortController();
-  const stop = () => controller.abort(new Error("stopped by signal"));
+  const stopped = new AbortController();
+  const stop = () => stopped.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
   // SIGHUP (a closed terminal, or a "reload") changes nothing: settings are read at start only.
@@ -109,7 +109,7 @@ export async function main(argv: string[]): Promise<number> {
 
   if (invocation.command === "drain") {
     logSettings(config);
-    const p = await drain(config.networks, store);
+    const p = await drain({ networks: config.networks, store, signal: stopped.signal });
     log.info("drained: {count} addresses removed", { count: p.remove.length });
     return 0;
   }
@@ -122,18 +122,18 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (invocation.command) {
       case "plan": {
-        const { plan, statuses } = await runPlan(config, { store, api }, controller.signal);
+        const { plan, statuses } = await runPlan(config, { store, api }, stopped.signal);
         flushLogs();
         Deno.stdout.writeSync(new TextEncoder().encode(formatPlan(plan, statuses)));
         return 0;
       }
       case "once":
-        await runOnce(config, { store, api }, controller.signal);
+        await runOnce(config, { store, api }, stopped.signal);
         return 0;
       case "run": {
         // Stop within a second of a signal, even if something hangs; but never leave an `ip`
         // running: the reconciler gives it 5 s, then SIGTERM and SIGKILL 1 s later (lib/kernel/spawn.ts).
-        controller.signal.addEventListener("abort", () => {
+        stopped.signal.addEventListener("abort", () => {
           log.info("stopping; addresses stay in place");
           setTimeout(async () => {
             if (store.running > 0) {
@@ -149,7 +149,7 @@ export async function main(argv: string[]): Promise<number> {
         await runAgent(
           config,
           { store, api, metrics, healthSource, apiProblem: () => api.authProblem },
-          controller.signal,
+          stopped.signal,
         );
         return 0;
       }
@@ -179,13 +179,13 @@ async function controllerMain(raw: RawOptions): Promise<number> {
   // The controller never runs a program.
   await Deno.permissions.revoke({ name: "run" });
   const identity = holderIdentity(hostName(), crypto.getRandomValues(new Uint8Array(8)));
-  const controller = new AbortController();
-  const stop = () => controller.abort(new Error("stopped by signal"));
+  const stopped = new AbortController();
+  const stop = () => stopped.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
   const metrics = config.metricsAddress ? new ControllerMetrics(VERSION, COMMIT) : undefined;
   const api = await connect(config, metrics);
-  controller.signal.addEventListener("abort", () => {
+  stopped.signal.addEventListener("abort", () => {
     log.info("stopping: no more writes, releasing the Lease");
     setTimeout(() => fail(0, "stop took over 900ms; exiting anyway"), 900);
   });
@@ -193,7 +193,7 @@ async function controllerMain(raw: RawOptions): Promise<number> {
     await runController(
       config,
       { api, identity, metrics, apiProblem: () => api.authProblem },
-      controller.signal,
+      stopped.signal,
     );
   } finally {
     api.close();
