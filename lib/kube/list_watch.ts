@@ -33,6 +33,7 @@ import { ShapeError } from "../base/shape.ts";
 import { ApiError, statusReasons } from "./errors.ts";
 import { type Clock, sleep, type TimerId } from "../base/clock.ts";
 import { type ListWatchApi, type WatchEvent } from "./ports.ts";
+import { UnreadableWatchEvent } from "./watch_stream.ts";
 
 const log = getLogger(["kube-gw", "source"]);
 
@@ -206,6 +207,20 @@ export class ListWatch<T> {
           this.#resourceVersion = undefined;
           this.#restarted("gone");
           // Relist at once, but not in a loop: a second relist in a row backs off.
+          if (++this.#relists > 1) {
+            if (!await this.#pause(this.#delay(err), signal)) return;
+          }
+          continue;
+        }
+        if (err instanceof UnreadableWatchEvent) {
+          // The same resourceVersion would meet the same event again: list instead,
+          // which reads the object whole (or skips it) and resumes past it.
+          log.warn("Kubernetes API ({path}): {error}; listing again", {
+            path: this.#o.path,
+            error: err.message,
+          });
+          this.#resourceVersion = undefined;
+          this.#restarted("error");
           if (++this.#relists > 1) {
             if (!await this.#pause(this.#delay(err), signal)) return;
           }

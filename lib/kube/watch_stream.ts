@@ -19,8 +19,20 @@ import type { WatchEvent } from "./ports.ts";
  */
 export const MAX_WATCH_LINE_BYTES = 16 * 1024 * 1024;
 
-/** A line of a watch stream exceeded the bound; the watch is restarted. */
-export class WatchLineTooLong extends ApiError {
+/**
+ * A watch event that cannot be read: too long, not JSON, or without a type
+ * and an object. Resuming the watch from the same resourceVersion would meet
+ * it again, so the engine lists instead (and sees later edits of the object).
+ */
+export class UnreadableWatchEvent extends ApiError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, undefined, options);
+    this.name = "UnreadableWatchEvent";
+  }
+}
+
+/** A line of a watch stream exceeded the bound; the stream is aborted before it is held. */
+export class WatchLineTooLong extends UnreadableWatchEvent {
   constructor(readonly limit: number) {
     super(
       `a watch event is longer than ${limit} bytes (kube-gw's bound on one event; the API server keeps objects under 3 MiB): stream aborted`,
@@ -124,17 +136,26 @@ export async function* jsonLines(
  *
  * @param what the request, e.g. `GET /api/v1/services`, for the error message.
  * @param onChunk runs on every chunk read (see {@linkcode jsonLines}).
- * @throws {ApiError} on a malformed event; what {@linkcode jsonLines} throws.
+ * @throws {UnreadableWatchEvent} on a line that is too long, not JSON, or not an event.
  */
 export async function* watchEvents(
   body: ReadableStream<Uint8Array>,
   what: string,
   onChunk?: () => void,
 ): AsyncGenerator<WatchEvent> {
-  for await (const ev of jsonLines(body, onChunk)) {
-    const e = ev as Partial<WatchEvent>;
+  const lines = jsonLines(body, onChunk)[Symbol.asyncIterator]();
+  while (true) {
+    let next: IteratorResult<unknown>;
+    try {
+      next = await lines.next();
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      throw new UnreadableWatchEvent(`${what}: a watch event is not JSON`, { cause: err });
+    }
+    if (next.done) return;
+    const e = next.value as Partial<WatchEvent>;
     if (typeof e?.type !== "string" || typeof e.object !== "object" || e.object === null) {
-      throw new ApiError(`${what}: malformed watch event`);
+      throw new UnreadableWatchEvent(`${what}: malformed watch event`);
     }
     yield e as WatchEvent;
   }
