@@ -68,3 +68,16 @@ export function readListPage(body: unknown, kind: string, request: string): List
     continue: typeof md.continue === "string" && md.continue ? md.continue : undefined,
   };
 }
+
+/** The resource version of a watch event's object, if it has one. */
+export function resourceVersionOf(obj: Record<string, unknown>): string | undefined {
+  const md = obj.metadata as { resourceVersion?: unknown } | undefined;
+  return typeof md?.resourceVersion === "string" ? md.resourceVersion : undefined;
+}
+
+/** `namespace/name` of a raw object as far as it can be read, for the warned set. */
+export function looseName(obj: unknown): string | undefined {
+  const md = (obj as { metadata?: { namespace?: unknown; name?: unknown } } | null)?.metadata;
+  if (typeof md !== "object" || md === null) return undefined;
+  return `${String(md.namespace ?? "")}/${String(md.name ?? "")}`.slice(0, 320);
+}

@@ -28,7 +28,7 @@
 import { getLogger } from "@logtape/logtape";
 import { Backoff, type BackoffOptions } from "../base/backoff.ts";
 import { type ListWatchObserver, quietListWatchObserver, type RestartReason } from "./observer.ts";
-import { readListPage } from "./collection.ts";
+import { looseName, readListPage, resourceVersionOf } from "./collection.ts";
 import { ShapeError } from "../base/shape.ts";
 import { ApiError, statusReasons } from "./errors.ts";
 import { type Clock, sleep, type TimerId } from "../base/clock.ts";
@@ -97,19 +97,6 @@ export const SILENCE_MARGIN_SECONDS = 30;
 
 /** How many undecodable objects are remembered so each is warned about once. */
 const WARNED_LIMIT = 1024;
-
-/** The resource version of a watch event's object, if it has one. */
-function resourceVersionOf(obj: Record<string, unknown>): string | undefined {
-  const md = obj.metadata as { resourceVersion?: unknown } | undefined;
-  return typeof md?.resourceVersion === "string" ? md.resourceVersion : undefined;
-}
-
-/** `namespace/name` of a raw object as far as it can be read, for the warned set. */
-function looseName(obj: unknown): string | undefined {
-  const md = (obj as { metadata?: { namespace?: unknown; name?: unknown } } | null)?.metadata;
-  if (typeof md !== "object" || md === null) return undefined;
-  return `${String(md.namespace ?? "")}/${String(md.name ?? "")}`.slice(0, 320);
-}
 
 /** The state of the watch being run, for the backoff rule. */
 interface WatchRun {
@@ -199,28 +186,21 @@ export class ListWatch<T> {
         if (signal.aborted) return;
         if (run) this.#healthy(run);
         this.#lastError = (err as Error).message;
-        if (err instanceof ApiError && (err.gone || err.tooLarge)) {
-          log.info("resource version of {path} {why}; listing again", {
-            path: this.#o.path,
-            why: err.gone ? "expired (410 Gone)" : "is newer than the server's (504)",
-          });
+        // 410 Gone, 504 too large: the resource version is no good. An unreadable event: the
+        // same resource version would meet it again; a list reads the object whole (or skips
+        // it) and resumes past it. Relist at once, but not in a loop: a second in a row backs off.
+        const unreadable = err instanceof UnreadableWatchEvent;
+        if (unreadable || (err instanceof ApiError && (err.gone || err.tooLarge))) {
+          const why = unreadable
+            ? err.message
+            : (err as ApiError).gone
+            ? "resource version expired (410 Gone)"
+            : "resource version is newer than the server's (504)";
+          const line = "Kubernetes API ({path}): {why}; listing again";
+          if (unreadable) log.warn(line, { path: this.#o.path, why });
+          else log.info(line, { path: this.#o.path, why });
           this.#resourceVersion = undefined;
-          this.#restarted("gone");
-          // Relist at once, but not in a loop: a second relist in a row backs off.
-          if (++this.#relists > 1) {
-            if (!await this.#pause(this.#delay(err), signal)) return;
-          }
-          continue;
-        }
-        if (err instanceof UnreadableWatchEvent) {
-          // The same resourceVersion would meet the same event again: list instead,
-          // which reads the object whole (or skips it) and resumes past it.
-          log.warn("Kubernetes API ({path}): {error}; listing again", {
-            path: this.#o.path,
-            error: err.message,
-          });
-          this.#resourceVersion = undefined;
-          this.#restarted("error");
+          this.#restarted(unreadable ? "error" : "gone");
           if (++this.#relists > 1) {
             if (!await this.#pause(this.#delay(err), signal)) return;
           }
