@@ -13,6 +13,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { registerProcessMetrics } from "../http/process_metrics.ts";
 import type { ControllerObserver, EventOutcome } from "./ports.ts";
 import { familyBits } from "../base/ip.ts";
+import { apiMetrics } from "../kube/api_metrics.ts";
 import type { ApiObserver, ListWatchObserver, RestartReason } from "../kube/observer.ts";
 import type { Pool } from "./pools.ts";
 
@@ -28,8 +29,7 @@ export class ControllerMetrics implements ControllerObserver, ListWatchObserver,
   readonly #leader: Gauge;
   readonly #events: Counter<"reason" | "outcome">;
   readonly #restarts: Counter<"kind" | "reason">;
-  readonly #authFailures: Counter<"code">;
-  readonly #replaced: Counter<"reason">;
+  readonly #api: ApiObserver;
   #pools: readonly Pool[] = [];
   /** The addresses held per pool name, read at each scrape. */
   poolUse: () => ReadonlyMap<string, number> = () => new Map();
@@ -107,21 +107,7 @@ export class ControllerMetrics implements ControllerObserver, ListWatchObserver,
       registers,
     });
     // The agent's names: one dashboard panel serves both programs.
-    this.#authFailures = new Counter({
-      name: "kubegw_api_auth_failures_total",
-      help: "Answers of the API server that refused the credentials (401) or the permission (403).",
-      labelNames: ["code"],
-      registers,
-    });
-    for (const code of ["401", "403"]) this.#authFailures.inc({ code }, 0);
-    this.#replaced = new Counter({
-      name: "kubegw_api_connections_replaced_total",
-      help:
-        "Times new requests were moved to a new connection to the API server, by reason: error, timeout, probe (the liveness probe got no answer), stall (a watch went silent).",
-      labelNames: ["reason"],
-      registers,
-    });
-    for (const reason of ["error", "timeout", "probe", "stall"]) this.#replaced.inc({ reason }, 0);
+    this.#api = apiMetrics(registers);
   }
 
   statusWritten(kind: "allocated" | "cleared", seconds: number): void {
@@ -169,12 +155,12 @@ export class ControllerMetrics implements ControllerObserver, ListWatchObserver,
 
   /** Counts an answer of 401 or 403. */
   authFailed(status: number): void {
-    this.#authFailures.inc({ code: String(status) });
+    this.#api.authFailed(status);
   }
 
   /** Counts a replacement of the API connection. */
   connectionReplaced(reason: string): void {
-    this.#replaced.inc({ reason });
+    this.#api.connectionReplaced(reason);
   }
 
   /** The exposition text for `/metrics`. */
