@@ -9,29 +9,7 @@ import { controllerNotReady, makeController } from "../../../lib/controller/run.
 import { parseControllerConfig } from "../../../lib/controller/config.ts";
 import { DEFAULT_API_STALE_AFTER_MS } from "../../../lib/kube/staleness.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
-import type { JsonApi, ListWatchApi, Query, WatchEvent } from "../../../lib/kube/ports.ts";
-
-/** An API that lists no Service at once and opens watches that stay silent until aborted. */
-class QuietApi implements ListWatchApi, JsonApi {
-  current: (() => void) | undefined;
-  list(_p: string, _q: Query): Promise<Record<string, unknown>> {
-    return Promise.resolve({ kind: "ServiceList", metadata: { resourceVersion: "5" }, items: [] });
-  }
-  // deno-lint-ignore require-yield -- a watch that never sends an event is the point
-  async *watch(
-    _p: string,
-    _q: Query,
-    signal: AbortSignal,
-    _onData?: () => void,
-    onCurrent?: () => void,
-  ): AsyncIterable<WatchEvent> {
-    this.current = onCurrent;
-    await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
-  }
-  json(): Promise<unknown> {
-    return Promise.reject(new Error("no writes expected"));
-  }
-}
+import { QuietApi } from "../../support/fakes/quiet_api.ts";
 
 Deno.test("the controller's readiness fails when its Service watch goes stale past 45 s, and on refused credentials; it recovers", async () => {
   const clock = new FakeClock();

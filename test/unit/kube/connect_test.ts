@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { loadConnection, readKubeconfigList } from "../../../lib/kube/connect.ts";
 import { KubeconfigError } from "../../../lib/kube/kubeconfig.ts";
+import { parseArgs } from "../../../lib/cli.ts";
+import { parseControllerConfig } from "../../../lib/controller/config.ts";
 
 /** The first file names the cluster and the user; only the second sets a context. */
 const files: Record<string, string> = {
@@ -97,4 +99,16 @@ Deno.test("in-cluster ignores --kubeconfig and reads the service account", () =>
   });
   assert.equal(conn.server, "https://10.96.0.1:443");
   assert.ok(!reads.includes("/etc/kube-gw/a"));
+});
+
+Deno.test("the controller merges a KUBECONFIG list from its flags to the connection, not only its first file", () => {
+  const env = (n: string) => n === "KUBECONFIG" ? "/etc/kube-gw/a:/home/op/b" : undefined;
+  const invocation = parseArgs(["controller", "--pool", "10.0.100.0/24"], env, () => {});
+  assert.equal(invocation?.command, "controller");
+  const config = parseControllerConfig(invocation!.options);
+  assert.equal(config.kubeconfig, "/etc/kube-gw/a:/home/op/b");
+  const conn = loadConnection(config, { env, readFile });
+  assert.equal(conn.server, "https://10.0.0.1:6443", "cluster c of the first file");
+  assert.equal(conn.token?.(), "first");
+  assert.match(conn.source, /context x/, "the context only the second file sets");
 });
