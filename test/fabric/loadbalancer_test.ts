@@ -28,6 +28,7 @@ import { FakeApiServer } from "../support/fakes/apiserver.ts";
 import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
 import type { ProbeResult } from "../support/fabric/probe_client.ts";
 import type { FibView } from "../support/fabric/route_monitor.ts";
+import { describeResult as describe, RequestLoop } from "../support/fabric/request_loop.ts";
 import { waitFor } from "../support/wait.ts";
 import { waitReadyz } from "../support/procs/status.ts";
 
@@ -54,10 +55,6 @@ function answer(r: ProbeResult): { pod: string; from: string; gw: GatewayName | 
   return { pod, from, gw: gatewayOf(from) };
 }
 
-function describe(r: ProbeResult): string {
-  return r.ok ? `ok ${r.body?.trim()}` : `FAILED ${r.error ?? `status ${r.status}`}`;
-}
-
 /** The ingress addresses in a Service's status. */
 function ingressOf(api: FakeApiServer, name: string): string[] {
   const svc = api.get("services", name) as ServiceObject | undefined;
@@ -77,43 +74,6 @@ async function agentStatus(port: number): Promise<AddressState[]> {
     throw new Error(`/status on ${port}: HTTP ${res.status}`);
   }
   return ((await res.json()) as { addresses: AddressState[] }).addresses;
-}
-
-/**
- * Requests sent one after another until stopped, each on a new connection,
- * with their start and end times; `gapMs` between them keeps the shared CPU
- * for the routers (back to back, a loopback round trip is about 1 ms).
- */
-class RequestLoop {
-  readonly results: { started: number; ended: number; r: ProbeResult }[] = [];
-  #stop = false;
-  readonly #done: Promise<void>;
-
-  constructor(fabric: Fabric, host: string, port = 80, gapMs = 5) {
-    this.#done = (async () => {
-      while (!this.#stop) {
-        const started = performance.now();
-        const r = await fabric.probe.get(host, port);
-        this.results.push({ started, ended: performance.now(), r });
-        await new Promise((resolve) => setTimeout(resolve, gapMs));
-      }
-    })();
-  }
-
-  /** Waits until `n` more requests than now have been made. */
-  async more(n: number, timeoutMs = 20_000): Promise<void> {
-    const want = this.results.length + n;
-    await waitFor(`${n} more requests`, () => this.results.length >= want, timeoutMs, 5);
-  }
-
-  async stop(): Promise<void> {
-    this.#stop = true;
-    await this.#done;
-  }
-
-  get failed(): string[] {
-    return this.results.filter((x) => !x.r.ok).map((x) => describe(x.r));
-  }
 }
 
 /** No request of `loop` failed, and every one started after `at` was answered by gw2. */
@@ -363,7 +323,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
         await health.waitPolls("healthy", 1, 5000).catch((err) => {
           throw new Error(`gw1's agent does not poll kube-proxy's health: ${err.message}`);
         });
-        const loop = new RequestLoop(fabric, webIp);
+        const loop = new RequestLoop(fabric.probe, { targets: [[webIp, 80]] });
         try {
           await loop.more(10);
           const turned = performance.now();
@@ -420,7 +380,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
       "issue 12c: gw1's node becomes ineligible (nodeEligible false), gw1 withdraws at the first poll and no request fails",
       async (s) => {
         const health = fabric.kubeProxyHealth("gw1");
-        const loop = new RequestLoop(fabric, webIp);
+        const loop = new RequestLoop(fabric.probe, { targets: [[webIp, 80]] });
         try {
           await loop.more(10);
           const turned = performance.now();
