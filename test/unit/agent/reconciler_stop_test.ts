@@ -21,7 +21,7 @@ import {
   InterruptedError,
   type Plan,
 } from "../../../lib/kernel/address_store.ts";
-import { TEST_RECONCILER_OPTIONS } from "../../support/reconciler_options.ts";
+import { TEST_RECONCILER_OPTIONS } from "../../support/fakes/reconciler_options.ts";
 
 const NETS = [parseCidr("10.0.100.0/24")];
 
