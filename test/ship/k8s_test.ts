@@ -14,6 +14,7 @@ import { parseConfig } from "../../lib/agent/config.ts";
 import { cidrsOverlap, parseCidr } from "../../lib/base/cidr.ts";
 import { ENV_VARS } from "../../lib/cli.ts";
 import { parseListen } from "../../lib/base/flags.ts";
+import { checkSchema, type Schema } from "../support/crd_schema.ts";
 
 const DIR = new URL("../../scripts/k8s/", import.meta.url).pathname;
 const CONTROLLER_DIR = `${DIR}controller/`;
@@ -34,6 +35,7 @@ const API_VERSION: Record<string, string> = {
   RoleBinding: "rbac.authorization.k8s.io/v1",
   DaemonSet: "apps/v1",
   Deployment: "apps/v1",
+  CustomResourceDefinition: "apiextensions.k8s.io/v1",
 };
 
 /** Every field of `value` checked against the API type `type`; returns the problems. */
@@ -365,15 +367,27 @@ async function controllerParts() {
 Deno.test("scripts/k8s/controller holds valid Kubernetes objects: every field known, every type right", async () => {
   const all = await manifests(CONTROLLER_DIR);
   assert.deepEqual(all.map((o) => o.kind).sort(), [
+    "AddressPool",
     "ClusterRole",
     "ClusterRoleBinding",
     "ConfigMap",
+    "CustomResourceDefinition",
     "Deployment",
     "Role",
     "RoleBinding",
     "ServiceAccount",
   ]);
-  assert.deepEqual(all.flatMap((o) => validate(strip(o), `controller/${o["#file"]}`)), []);
+  // A custom resource is checked against its CRD's schema and CEL rules, as the API server does.
+  const crd = find(all, "CustomResourceDefinition");
+  const schema = at(crd, "spec", "versions", 0, "schema", "openAPIV3Schema") as Schema;
+  assert.deepEqual(
+    all.flatMap((o) =>
+      o.kind === "AddressPool"
+        ? checkSchema(strip(o), schema, "")
+        : validate(strip(o), `controller/${o["#file"]}`)
+    ),
+    [],
+  );
 });
 
 Deno.test("the controller's ClusterRole: list and watch Services, patch only their status, create Events", async () => {

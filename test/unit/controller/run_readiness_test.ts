@@ -14,18 +14,19 @@ import type { JsonApi, ListWatchApi, Query, WatchEvent } from "../../../lib/kube
 /** An API that lists no Service at once and opens watches that stay silent until aborted. */
 class QuietApi implements ListWatchApi, JsonApi {
   current: (() => void) | undefined;
-  list(_p: string, _q: Query): Promise<Record<string, unknown>> {
-    return Promise.resolve({ kind: "ServiceList", metadata: { resourceVersion: "5" }, items: [] });
+  list(p: string, _q: Query): Promise<Record<string, unknown>> {
+    const kind = p.endsWith("/addresspools") ? "AddressPoolList" : "ServiceList";
+    return Promise.resolve({ kind, metadata: { resourceVersion: "5" }, items: [] });
   }
   // deno-lint-ignore require-yield -- a watch that never sends an event is the point
   async *watch(
-    _p: string,
+    p: string,
     _q: Query,
     signal: AbortSignal,
     _onData?: () => void,
     onCurrent?: () => void,
   ): AsyncIterable<WatchEvent> {
-    this.current = onCurrent;
+    if (!p.endsWith("/addresspools")) this.current = onCurrent; // The Service watch's.
     await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
   }
   json(): Promise<unknown> {
@@ -39,14 +40,16 @@ Deno.test("the controller's readiness fails when its Service watch goes stale pa
   const config = parseControllerConfig({ pool: ["10.0.100.0/24"], leaderElect: "false" });
   let auth: string | undefined = undefined;
   const deps = { api, identity: "test", clock, apiProblem: () => auth };
-  const { controller, services } = makeController(config, deps);
+  const { controller, services, addressPools } = makeController(config, deps);
   // --api-stale-after's default, as the command line gives it.
   assert.equal(config.apiStaleAfterMs, DEFAULT_API_STALE_AFTER_MS);
   const why = () => controllerNotReady(config, deps, controller, [services]);
   assert.equal(why(), "waiting for the first list of Services");
   const stop = new AbortController();
   const running = services.run(stop.signal);
+  const pools = addressPools.run(stop.signal);
   await services.whenSynced();
+  await addressPools.whenSynced();
   assert.equal(why(), undefined);
   assert.equal(DEFAULT_API_STALE_AFTER_MS, 45_000);
   await clock.tick(45_000);
@@ -69,4 +72,5 @@ Deno.test("the controller's readiness fails when its Service watch goes stale pa
   );
   stop.abort();
   await running;
+  await pools;
 });
