@@ -3,12 +3,11 @@
  * server checks it at `kubectl apply`, without a cluster: the structural
  * OpenAPI schema (types, required, unknown fields as kubectl's strict field
  * validation reports them, list sizes, string lengths, patterns, enums, sets)
- * and the `x-kubernetes-validations` CEL rules. There is no CEL evaluator
- * here: each rule the CRD holds has a TypeScript twin, keyed by the rule's
- * exact text, written with the semantics of Kubernetes' CEL `cidr` and `ip`
- * libraries (netip: no leading zeros in IPv4, no IPv4-mapped IPv6, any
- * textual IPv6 form). A rule without a twin is an error, so editing a rule
- * without its twin fails the test that checks the CRD.
+ * and the `x-kubernetes-validations` CEL rules, parsed and evaluated by a CEL
+ * evaluator (`@marcbachmann/cel-js`) with the functions of Kubernetes' CEL
+ * `cidr` and `ip` libraries that the rules use registered in TypeScript, with
+ * Kubernetes' semantics (netip: no leading zeros in IPv4, no IPv4-mapped
+ * IPv6, any textual IPv6 form; `cidr()` of a non-CIDR is an error).
  *
  * Messages are shaped as the API server's (`spec.cidrs[0]: Invalid value:
  * "string": must be a CIDR ...`).
@@ -16,6 +15,7 @@
  * @module
  */
 
+import { Environment } from "@marcbachmann/cel-js";
 import { familyBits, formatV4, formatV6, parseIp } from "../../lib/base/ip.ts";
 
 type Obj = Record<string, unknown>;
@@ -88,61 +88,44 @@ function containsCidr(a: CelCidr, b: CelCidr): boolean {
   return masked(a).value === masked({ ...b, prefix: a.prefix }).value;
 }
 
-const SPECIAL = [
-  "0.0.0.0/32",
-  "127.0.0.0/8",
-  "169.254.0.0/16",
-  "224.0.0.0/4",
-  "255.255.255.255/32",
-  "::/128",
-  "::1/128",
-  "fe80::/10",
-  "ff00::/8",
-].map((s) => celCidr(s)!);
+/** Kubernetes' `net.CIDR` (not necessarily masked). */
+class NetCidr {
+  constructor(readonly c: CelCidr) {}
+}
+/** Kubernetes' `net.IP`. */
+class NetIp {
+  constructor(readonly family: 4 | 6, readonly value: bigint) {}
+}
 
-const isCidr = (s: unknown) => typeof s === "string" && celCidr(s) !== undefined;
+/** A CEL environment with `self` and the functions of Kubernetes' `cidr` and `ip` libraries the CRDs use. */
+export function kubernetesCel(): Environment {
+  return new Environment()
+    .registerType("net.CIDR", NetCidr)
+    .registerType("net.IP", NetIp)
+    .registerVariable("self", "dyn")
+    .registerFunction("isCIDR(string): bool", (s: string) => celCidr(s) !== undefined)
+    .registerFunction("cidr(string): net.CIDR", (s: string) => {
+      const c = celCidr(s);
+      if (!c) throw new Error(`network address parse error during conversion from string: ${s}`);
+      return new NetCidr(c);
+    })
+    .registerFunction("net.CIDR.masked(): net.CIDR", (c: NetCidr) => new NetCidr(masked(c.c)))
+    .registerFunction("net.CIDR.prefixLength(): int", (c: NetCidr) => BigInt(c.c.prefix))
+    .registerFunction("net.CIDR.ip(): net.IP", (c: NetCidr) => new NetIp(c.c.family, c.c.value))
+    .registerFunction("net.IP.family(): int", (ip: NetIp) => BigInt(ip.family))
+    .registerFunction(
+      "net.CIDR.containsCIDR(net.CIDR): bool",
+      (a: NetCidr, b: NetCidr) => containsCidr(a.c, b.c),
+    )
+    .registerFunction("string(net.CIDR): string", (c: NetCidr) => cidrText(c.c));
+}
 
-/** What a rule sees: `self` and, at the root, the object's metadata. */
-type Twin = (self: unknown) => boolean;
+const CEL = kubernetesCel();
 
-/** The twin of each CEL rule of the CRDs in scripts/k8s, by the rule's exact text. */
-export const CEL_TWINS: Readonly<Record<string, Twin>> = {
-  "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')":
-    (self) => {
-      const name = String(((self as Obj).metadata as Obj | undefined)?.name ?? "");
-      return name.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name);
-    },
-  "isCIDR(self)": (self) => isCidr(self),
-  "!isCIDR(self) || string(cidr(self).masked()) == self": (self) =>
-    !isCidr(self) || cidrText(masked(celCidr(self as string)!)) === self,
-  "!isCIDR(self) || cidr(self).prefixLength() >= (cidr(self).ip().family() == 4 ? 16 : 48)": (
-    self,
-  ) => {
-    if (!isCidr(self)) return true;
-    const c = celCidr(self as string)!;
-    return c.prefix >= (c.family === 4 ? 16 : 48);
-  },
-  "!isCIDR(self) || !['0.0.0.0/32', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/4', '255.255.255.255/32', '::/128', '::1/128', 'fe80::/10', 'ff00::/8'].exists(s, cidr(s).containsCIDR(cidr(self)) || cidr(self).containsCIDR(cidr(s)))":
-    (self) => {
-      if (!isCidr(self)) return true;
-      const c = celCidr(self as string)!;
-      return !SPECIAL.some((s) => containsCidr(s, c) || containsCidr(c, s));
-    },
-  "self.all(a, !isCIDR(a) || self.all(b, a == b || !isCIDR(b) || !cidr(a).containsCIDR(cidr(b))))":
-    (self) =>
-      (self as unknown[]).every((a) =>
-        !isCidr(a) ||
-        (self as unknown[]).every((b) =>
-          a === b || !isCidr(b) || !containsCidr(celCidr(a as string)!, celCidr(b as string)!)
-        )
-      ),
-};
-
-/** The twin of each `messageExpression`, by its exact text. */
-export const MESSAGE_TWINS: Readonly<Record<string, (self: unknown) => string>> = {
-  "'must be in canonical form: ' + string(cidr(self).masked())": (self) =>
-    `must be in canonical form: ${cidrText(masked(celCidr(self as string)!))}`,
-};
+/** Evaluates one CEL expression with `self`. */
+export function celEvaluate(expression: string, self: unknown): unknown {
+  return CEL.evaluate(expression, { self });
+}
 
 function typeName(v: unknown): string {
   if (Array.isArray(v)) return "array";
@@ -226,23 +209,16 @@ export function checkSchema(value: unknown, schema: Schema, path: string): strin
   }
   if (errors.length > 0) return errors;
   for (const v of schema["x-kubernetes-validations"] ?? []) {
-    const twin = CEL_TWINS[v.rule];
-    if (!twin) throw new Error(`no TypeScript twin for the CEL rule ${v.rule}`);
-    if (twin(value)) continue;
-    let message = v.message ?? "failed rule";
-    if (v.messageExpression) {
-      const m = MESSAGE_TWINS[v.messageExpression];
-      if (!m) {
-        throw new Error(`no TypeScript twin for the messageExpression ${v.messageExpression}`);
-      }
-      message = m(value);
-    }
+    if (celEvaluate(v.rule, value) === true) continue;
+    const message = v.messageExpression
+      ? String(celEvaluate(v.messageExpression, value))
+      : v.message ?? "failed rule";
     errors.push(`${at}: Invalid value: "${typeName(value)}": ${message}`);
   }
   return errors;
 }
 
-/** Every CEL rule and message expression of a schema, for checking that each has a twin. */
+/** Every CEL rule and message expression of a schema. */
 export function celRules(schema: Schema): string[] {
   const out: string[] = [];
   for (const v of schema["x-kubernetes-validations"] ?? []) {
