@@ -390,12 +390,14 @@ Deno.test("scripts/k8s/controller holds valid Kubernetes objects: every field kn
   );
 });
 
-Deno.test("the controller's ClusterRole: list and watch Services, patch only their status, create Events", async () => {
+Deno.test("the controller's ClusterRole: list and watch Services and AddressPools, patch only their status, create Events", async () => {
   const { all } = await controllerParts();
   const role = find(all, "ClusterRole");
   assert.deepEqual(role.rules, [
     { apiGroups: [""], resources: ["services"], verbs: ["list", "watch"] },
     { apiGroups: [""], resources: ["services/status"], verbs: ["patch"] },
+    { apiGroups: ["kube-gw.io"], resources: ["addresspools"], verbs: ["list", "watch"] },
+    { apiGroups: ["kube-gw.io"], resources: ["addresspools/status"], verbs: ["patch"] },
     { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create"] },
   ]);
   const rules = role.rules as Rule[];
@@ -403,6 +405,16 @@ Deno.test("the controller's ClusterRole: list and watch Services, patch only the
   for (const verb of WRITE_VERBS) {
     assert(!allows(rules, { verb, group: "", resource: "services", name: "web" }), verb);
   }
+  // Nor a pool's: the pools are the operator's.
+  for (const verb of [...WRITE_VERBS, "get"]) {
+    assert(!allows(rules, { verb, group: "kube-gw.io", resource: "addresspools", name: "p" }));
+  }
+  // The CRD's plural and group are the ones granted.
+  const crd = find(all, "CustomResourceDefinition");
+  assert.deepEqual(
+    [at(crd, "spec", "group"), at(crd, "spec", "names", "plural")],
+    ["kube-gw.io", "addresspools"],
+  );
   // Core v1 Events are the same objects by another API: not granted.
   assert(!allows(rules, { verb: "create", group: "", resource: "events" }));
   assert(!allows(rules, { verb: "get", group: "", resource: "secrets", name: "x" }));
