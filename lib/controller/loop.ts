@@ -24,6 +24,7 @@
 import { getLogger } from "@logtape/logtape";
 import { Allocator } from "./allocator.ts";
 import type { ControllerObserver, EventRegarding, EventSink, StatusWriter } from "./ports.ts";
+import { quietControllerObserver } from "./ports.ts";
 import { externalIpRefusals, type LbServiceRecord, statusShows } from "./lb_service.ts";
 import type { ListWatchSink } from "../kube/list_watch.ts";
 import { mergePools, parsePoolsYaml, type Pool, PoolConfigError } from "./pools.ts";
@@ -35,16 +36,6 @@ import { WorkQueue } from "./work_queue.ts";
 import { type ClassOptions, isOurs } from "../service/class.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
-
-/** An observer that ignores everything. */
-const quietControllerObserver: ControllerObserver = {
-  statusWritten() {},
-  allocationFailed() {},
-  writeFailed() {},
-  configError() {},
-  poolsChanged() {},
-  leadership() {},
-};
 
 /** Options of {@linkcode Controller}. */
 export interface ControllerOptions {
@@ -126,11 +117,6 @@ export class Controller {
   /** The pools in force. */
   get pools(): readonly Pool[] {
     return this.#pools;
-  }
-
-  /** Whether this process leads and its allocator holds the term's addresses. */
-  get allocating(): boolean {
-    return this.#allocator !== undefined;
   }
 
   /** The addresses each Service holds in this term (empty when not leading). */

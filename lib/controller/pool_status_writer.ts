@@ -36,6 +36,33 @@ export interface PoolHoldings {
   poolOf(address: string): string | undefined;
 }
 
+/** The parts of the controller its holdings are read from. */
+export interface HoldingsSource {
+  /** Whether its caches hold complete lists: a leader then has begun its term. */
+  readonly synced: boolean;
+  readonly assignments: ReadonlyMap<string, readonly string[]>;
+  poolOf(address: string): string | undefined;
+}
+
+/**
+ * The holdings of `controller`, allocating while `leading()` and synced (a
+ * leader begins its term, rebuilt from status, the moment both hold).
+ */
+export function controllerHoldings(
+  controller: HoldingsSource,
+  leading: () => boolean,
+): PoolHoldings {
+  return {
+    get allocating() {
+      return leading() && controller.synced;
+    },
+    get assignments() {
+      return controller.assignments;
+    },
+    poolOf: (address) => controller.poolOf(address),
+  };
+}
+
 /** Options of {@linkcode PoolStatusSync}. */
 export interface PoolStatusSyncOptions {
   readonly api: JsonApi;

@@ -66,3 +66,13 @@ export interface ControllerObserver {
   /** This process started (`leader`) or stopped (`standby`) leading. */
   leadership(role: "leader" | "standby"): void;
 }
+
+/** An observer that ignores everything. */
+export const quietControllerObserver: ControllerObserver = {
+  statusWritten() {},
+  allocationFailed() {},
+  writeFailed() {},
+  configError() {},
+  poolsChanged() {},
+  leadership() {},
+};

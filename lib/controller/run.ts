@@ -28,7 +28,8 @@ import { collectionPath } from "../kube/collection.ts";
 import { apiNotReady, type CurrencySource } from "../kube/staleness.ts";
 import { ADDRESS_POOLS, type AddressPoolRecord, decodeAddressPool } from "./address_pool.ts";
 import { AddressPoolCache } from "./address_pool_cache.ts";
-import { PoolStatusSync } from "./pool_status_writer.ts";
+import { controllerHoldings, PoolStatusSync } from "./pool_status_writer.ts";
+import { type ControllerObserver, quietControllerObserver } from "./ports.ts";
 import { missingAsEmpty } from "./optional_collection.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
@@ -92,7 +93,9 @@ export function makeController(config: ControllerConfig, deps: ControllerDeps): 
     instance: deps.identity,
     onOutcome: metrics ? (reason, outcome) => metrics.event(reason, outcome) : undefined,
   });
+  let leading = false;
   const controller = new Controller({
+    observer: withLeadership(metrics, (role) => leading = role === "leader"),
     classes: config.classes,
     flagPool: config.flagPool,
     watchesConfig: config.configMap !== undefined,
@@ -100,7 +103,6 @@ export function makeController(config: ControllerConfig, deps: ControllerDeps): 
     status: statusWriter(deps.api),
     events,
     clock,
-    observer: metrics,
   });
   if (metrics) metrics.poolUse = () => poolUse(controller);
   const services = new ListWatch<LbServiceRecord>({
@@ -153,7 +155,7 @@ export function makeController(config: ControllerConfig, deps: ControllerDeps): 
     api: deps.api,
     clock,
     cache,
-    holdings: controller,
+    holdings: controllerHoldings(controller, () => leading),
     events,
   });
   const elector = config.leaderElect
@@ -167,6 +169,25 @@ export function makeController(config: ControllerConfig, deps: ControllerDeps): 
     })
     : undefined;
   return { controller, services, pools, addressPools, poolStatus, elector };
+}
+
+/** `observer` (or none), also telling `onRole` of each change of leadership. */
+function withLeadership(
+  observer: ControllerObserver | undefined,
+  onRole: (role: "leader" | "standby") => void,
+): ControllerObserver {
+  const o = observer ?? quietControllerObserver;
+  return {
+    statusWritten: (kind, seconds) => o.statusWritten(kind, seconds),
+    allocationFailed: (reason) => o.allocationFailed(reason),
+    writeFailed: (kind) => o.writeFailed(kind),
+    configError: () => o.configError(),
+    poolsChanged: (pools) => o.poolsChanged(pools),
+    leadership: (role) => {
+      onRole(role);
+      o.leadership(role);
+    },
+  };
 }
 
 /** Counts the addresses held per pool (for the pool-use gauge). */

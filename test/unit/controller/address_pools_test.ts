@@ -24,7 +24,11 @@ import {
   poolStatus,
   sameStatus,
 } from "../../../lib/controller/pool_status.ts";
-import { poolStatusPath, PoolStatusSync } from "../../../lib/controller/pool_status_writer.ts";
+import {
+  controllerHoldings,
+  poolStatusPath,
+  PoolStatusSync,
+} from "../../../lib/controller/pool_status_writer.ts";
 import { MISSING_RECHECK_MS, missingAsEmpty } from "../../../lib/controller/optional_collection.ts";
 
 const CLASS = "kube-gw.io/anycast";
@@ -240,7 +244,16 @@ function setup(o: { pool?: string[] } = {}) {
   const api = new FakeApi();
   const status = new NoStatus();
   const events = new EventRecorder({ api, clock, instance: "t", wallNow: () => 0 });
+  let leading = false;
   const controller = new Controller({
+    observer: {
+      statusWritten() {},
+      allocationFailed() {},
+      writeFailed() {},
+      configError() {},
+      poolsChanged() {},
+      leadership: (role) => leading = role === "leader",
+    },
     classes: { class: CLASS, defaultClass: false },
     flagPool: flagPool(o.pool ?? ["198.51.100.0/30"]),
     watchesConfig: false,
@@ -255,7 +268,7 @@ function setup(o: { pool?: string[] } = {}) {
     api,
     clock,
     cache,
-    holdings: controller,
+    holdings: controllerHoldings(controller, () => leading),
     events,
     wallNow: () => Date.parse("2026-05-01T00:00:00Z"),
   });
