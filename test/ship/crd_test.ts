@@ -251,3 +251,15 @@ Deno.test("kubectl get addresspools shows the CIDRs, Ready, the addresses used a
   assert.deepEqual(conditions["x-kubernetes-list-type"], "map");
   assert.deepEqual(conditions["x-kubernetes-list-map-keys"], ["type"]);
 });
+
+Deno.test("the sample AddressPool is the sample ConfigMap's pool: applying both moves no address", async () => {
+  const dir = new URL("../../scripts/k8s/controller/", import.meta.url);
+  const sample = yaml.load(await Deno.readTextFile(new URL("addresspool.yaml", dir))) as Obj;
+  const cm = yaml.load(await Deno.readTextFile(new URL("pools-configmap.yaml", dir))) as Obj;
+  const [fromCm] = parsePoolsYaml((cm.data as Record<string, string>)["pools.yaml"]);
+  assert.deepEqual(checkSchema(sample, schema, ""), []);
+  const s = sample.spec as Obj;
+  assert.deepEqual((sample.metadata as Obj).name, fromCm.name);
+  assert.deepEqual(s.cidrs, fromCm.cidrs.map((c) => c.text));
+  assert.deepEqual([s.autoAssign, s.namespaces], [fromCm.autoAssign, fromCm.namespaces]);
+});
