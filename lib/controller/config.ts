@@ -82,11 +82,7 @@ export function parseControllerConfig(raw: RawOptions): ControllerConfig {
     }
     configMap = { namespace: ns, name };
   }
-  if (!pool && !configMap) {
-    throw new UsageError(
-      "--pool or --config: no pool given (KUBEGW_POOL, KUBEGW_CONFIG): the controller would have no address to give",
-    );
-  }
+  // Neither is needed: the pools may all be AddressPool resources.
   const leaseNamespace = (raw.leaseNamespace ?? D.leaseNamespace).trim();
   if (!NAME.test(leaseNamespace)) {
     throw badValue(

@@ -40,7 +40,7 @@ export function eventBody(
   return {
     apiVersion: "events.k8s.io/v1",
     kind: "Event",
-    metadata: { name: `${r.name}.${suffix}`.slice(0, 253), namespace: r.namespace },
+    metadata: { name: `${r.name}.${suffix}`.slice(0, 253), namespace: r.namespace || "default" },
     eventTime: microTime(wallMs),
     reportingController: REPORTING_CONTROLLER,
     reportingInstance: instance.slice(0, 128),
@@ -49,9 +49,9 @@ export function eventBody(
     type: ev.type,
     note: boundText(ev.note, MAX_NOTE - 32),
     regarding: {
-      apiVersion: "v1",
+      apiVersion: r.apiVersion ?? "v1",
       kind: r.kind,
-      namespace: r.namespace,
+      ...(r.namespace ? { namespace: r.namespace } : {}),
       name: r.name,
       ...(r.uid ? { uid: r.uid } : {}),
     },
@@ -112,7 +112,8 @@ export class EventRecorder {
       try {
         if (signal.aborted) return;
         const suffix = (wall * 1000 + seq).toString(16);
-        const path = `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(r.namespace)}/events`;
+        const ns = encodeURIComponent(r.namespace || "default");
+        const path = `/apis/events.k8s.io/v1/namespaces/${ns}/events`;
         await this.#o.api.json(
           "POST",
           path,

@@ -24,6 +24,7 @@
 import { getLogger } from "@logtape/logtape";
 import { Allocator } from "./allocator.ts";
 import type { ControllerObserver, EventRegarding, EventSink, StatusWriter } from "./ports.ts";
+import { quietControllerObserver } from "./ports.ts";
 import { externalIpRefusals, type LbServiceRecord, statusShows } from "./lb_service.ts";
 import type { ListWatchSink } from "../kube/list_watch.ts";
 import { mergePools, parsePoolsYaml, type Pool, PoolConfigError } from "./pools.ts";
@@ -36,16 +37,6 @@ import { type ClassOptions, isOurs } from "../service/class.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
 
-/** An observer that ignores everything. */
-const quietControllerObserver: ControllerObserver = {
-  statusWritten() {},
-  allocationFailed() {},
-  writeFailed() {},
-  configError() {},
-  poolsChanged() {},
-  leadership() {},
-};
-
 /** Options of {@linkcode Controller}. */
 export interface ControllerOptions {
   readonly classes: ClassOptions;
@@ -53,6 +44,8 @@ export interface ControllerOptions {
   readonly flagPool?: Pool;
   /** Whether a pools ConfigMap is watched (`--config`): the controller waits for its first list. */
   readonly watchesConfig: boolean;
+  /** Whether AddressPools are watched (the controller waits for their list). @default false */
+  readonly watchesResources?: boolean;
   readonly status: StatusWriter;
   readonly events: EventSink;
   readonly clock: Clock;
@@ -83,8 +76,12 @@ export class Controller {
   /** Per Service, the Warnings it was last told, by reason (see #changed). */
   readonly #reported = new Map<string, Map<string, string>>();
   #pools: readonly Pool[];
+  /** The pools of `--pool` and the ConfigMap, and of the AddressPools (which win) if any. */
+  #configPools: readonly Pool[];
+  #resourcePools: readonly Pool[] | undefined;
   #servicesSynced = false;
   #configSynced: boolean;
+  #resourcesSynced: boolean;
   #leading = false;
   #term: AbortController | undefined;
   #allocator: Allocator | undefined;
@@ -92,8 +89,9 @@ export class Controller {
   constructor(options: ControllerOptions) {
     this.#o = options;
     this.#observer = options.observer ?? quietControllerObserver;
-    this.#pools = options.flagPool ? [options.flagPool] : [];
+    this.#pools = this.#configPools = options.flagPool ? [options.flagPool] : [];
     this.#configSynced = !options.watchesConfig;
+    this.#resourcesSynced = !options.watchesResources;
     this.#queue = new WorkQueue({
       clock: options.clock,
       concurrency: options.concurrency,
@@ -105,13 +103,14 @@ export class Controller {
 
   /** Whether the caches hold a complete list (ready, as leader or standby). */
   get synced(): boolean {
-    return this.#servicesSynced && this.#configSynced;
+    return this.#servicesSynced && this.#configSynced && this.#resourcesSynced;
   }
 
   /** Why the controller is not ready, or `undefined`. */
   notReady(): string | undefined {
     if (!this.#servicesSynced) return "waiting for the first list of Services";
     if (!this.#configSynced) return "waiting for the first list of the pools ConfigMap";
+    if (!this.#resourcesSynced) return "waiting for the first list of AddressPools";
     return undefined;
   }
 
@@ -215,6 +214,19 @@ export class Controller {
       return;
     }
     if (!cm) log.warn("the pools ConfigMap is gone: only --pool pools remain");
+    this.#configPools = pools;
+    if (!this.#resourcePools) this.#usePools(pools);
+  }
+
+  /** The AddressPools' pools (`undefined`: none exists); the first call ends the wait for them. */
+  setResourcePools(pools: readonly Pool[] | undefined): void {
+    this.#resourcePools = pools;
+    this.#usePools(pools ?? this.#configPools);
+    this.#resourcesSynced = true;
+    this.#maybeBegin();
+  }
+
+  #usePools(pools: readonly Pool[]): void {
     this.#pools = pools;
     this.#observer.poolsChanged(pools);
     log.info("pools in force: {pools}", {

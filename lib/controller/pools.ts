@@ -33,6 +33,13 @@ export interface Pool {
   readonly namespaces?: readonly string[];
   /** Whether Services that neither name a pool nor ask for an address get addresses from it. */
   readonly autoAssign: boolean;
+  /**
+   * Whether the pool hands out the reserved addresses of its blocks: the
+   * network and broadcast addresses of IPv4 blocks of /30 or larger, the
+   * all-zeros (subnet-router anycast) address of IPv6 blocks of /126 or larger.
+   * @default false
+   */
+  readonly allowReserved?: boolean;
 }
 
 /** The name of the pool made from `--pool` flags, open to every namespace. */
@@ -107,12 +114,14 @@ function lastAddress(c: Cidr): bigint {
 }
 
 /**
- * Validates one CIDR text of a pool. With the prefix bounds above, a block
+ * Validates one CIDR text of a pool (`where` names it in the error). With the prefix bounds above, a block
  * touches a special range exactly when its first or last address lies in one
  * (every special range is either larger than the smallest allowed block, so it
  * would contain the first address, or a single address at an end of the space).
+ *
+ * @throws {PoolConfigError} one line naming `where` and the value.
  */
-function poolCidr(text: unknown, where: string): Cidr {
+export function poolCidr(text: unknown, where: string): Cidr {
   if (typeof text !== "string") {
     throw new PoolConfigError(`${where}: ${show(text)} is not a string`);
   }

@@ -26,6 +26,11 @@ import { systemClock } from "../base/system_clock.ts";
 import type { Clock } from "../base/clock.ts";
 import { collectionPath } from "../kube/collection.ts";
 import { apiNotReady, type CurrencySource } from "../kube/staleness.ts";
+import { ADDRESS_POOLS, type AddressPoolRecord, decodeAddressPool } from "./address_pool.ts";
+import { AddressPoolCache } from "./address_pool_cache.ts";
+import { controllerHoldings, PoolStatusSync } from "./pool_status_writer.ts";
+import { type ControllerObserver, quietControllerObserver } from "./ports.ts";
+import { missingAsEmpty } from "./optional_collection.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
 
@@ -76,6 +81,8 @@ export function makeController(config: ControllerConfig, deps: ControllerDeps): 
   controller: Controller;
   services: ListWatch<LbServiceRecord>;
   pools?: ListWatch<PoolsConfigMap>;
+  addressPools: ListWatch<AddressPoolRecord>;
+  poolStatus: PoolStatusSync;
   elector?: LeaderElector;
 } {
   const clock = deps.clock ?? systemClock;
@@ -86,14 +93,16 @@ export function makeController(config: ControllerConfig, deps: ControllerDeps): 
     instance: deps.identity,
     onOutcome: metrics ? (reason, outcome) => metrics.event(reason, outcome) : undefined,
   });
+  let leading = false;
   const controller = new Controller({
+    observer: withLeadership(metrics, (role) => leading = role === "leader"),
     classes: config.classes,
     flagPool: config.flagPool,
     watchesConfig: config.configMap !== undefined,
+    watchesResources: true,
     status: statusWriter(deps.api),
     events,
     clock,
-    observer: metrics,
   });
   if (metrics) metrics.poolUse = () => poolUse(controller);
   const services = new ListWatch<LbServiceRecord>({
@@ -119,6 +128,36 @@ export function makeController(config: ControllerConfig, deps: ControllerDeps): 
       observer: metrics,
     })
     : undefined;
+  const cache = new AddressPoolCache();
+  const legacy = config.flagPool !== undefined || config.configMap !== undefined;
+  let resources = false;
+  cache.listen((pools) => {
+    if (legacy && (pools !== undefined) !== resources) {
+      log.warn(
+        pools
+          ? "AddressPools exist: they are in force; --pool and the pools ConfigMap are ignored"
+          : "no AddressPool exists: --pool and the pools ConfigMap are in force",
+      );
+    }
+    resources = pools !== undefined;
+    controller.setResourcePools(pools);
+  });
+  const addressPools = new ListWatch<AddressPoolRecord>({
+    api: missingAsEmpty(deps.api, ADDRESS_POOLS.kind, clock),
+    path: collectionPath(ADDRESS_POOLS),
+    kind: ADDRESS_POOLS.kind,
+    decode: decodeAddressPool,
+    sink: cache,
+    clock,
+    observer: metrics,
+  });
+  const poolStatus = new PoolStatusSync({
+    api: deps.api,
+    clock,
+    cache,
+    holdings: controllerHoldings(controller, () => leading),
+    events,
+  });
   const elector = config.leaderElect
     ? new LeaderElector({
       client: leaseClient(deps.api, config.leaseNamespace),
@@ -129,7 +168,26 @@ export function makeController(config: ControllerConfig, deps: ControllerDeps): 
       onStoppedLeading: () => controller.stopLeading(),
     })
     : undefined;
-  return { controller, services, pools, elector };
+  return { controller, services, pools, addressPools, poolStatus, elector };
+}
+
+/** `observer` (or none), also telling `onRole` of each change of leadership. */
+function withLeadership(
+  observer: ControllerObserver | undefined,
+  onRole: (role: "leader" | "standby") => void,
+): ControllerObserver {
+  const o = observer ?? quietControllerObserver;
+  return {
+    statusWritten: (kind, seconds) => o.statusWritten(kind, seconds),
+    allocationFailed: (reason) => o.allocationFailed(reason),
+    writeFailed: (kind) => o.writeFailed(kind),
+    configError: () => o.configError(),
+    poolsChanged: (pools) => o.poolsChanged(pools),
+    leadership: (role) => {
+      onRole(role);
+      o.leadership(role);
+    },
+  };
 }
 
 /** Counts the addresses held per pool (for the pool-use gauge). */
@@ -157,14 +215,22 @@ export async function runController(
   releaseMs = 700,
 ): Promise<void> {
   const clock = deps.clock ?? systemClock;
-  const { controller, services, pools, elector } = makeController(config, deps);
-  const sources = pools ? [services, pools] : [services];
+  const { controller, services, pools, addressPools, poolStatus, elector } = makeController(
+    config,
+    deps,
+  );
+  const sources = pools ? [services, addressPools, pools] : [services, addressPools];
   log.info("controller {identity}: class {class}{dflt}, leader election {le}", {
     identity: deps.identity,
     class: config.classes.class,
     dflt: config.classes.defaultClass ? " and Services without a class" : "",
     le: config.leaderElect ? `on Lease ${config.leaseNamespace}/${LEASE_NAME}` : "off",
   });
+  if (config.flagPool || config.configMap) {
+    log.warn(
+      "--pool and the pools ConfigMap are deprecated and go in a later release: use AddressPool resources (docs/loadbalancer.md#migrating-from-the-pools-configmap)",
+    );
+  }
   let lastTick = clock.now();
   const tick = clock.setInterval(() => lastTick = clock.now(), 1000);
   const metrics = deps.metrics;
@@ -178,7 +244,7 @@ export async function runController(
     signal,
     log,
   );
-  const running = sources.map((s) => s.run(signal));
+  const running = [...sources.map((s) => s.run(signal)), poolStatus.run(signal)];
   if (elector) running.push(elector.run(signal));
   else controller.startLeading();
   try {

@@ -10,20 +10,23 @@ import type { JsonApi, ListWatchApi, Query, WatchEvent } from "../../../lib/kube
 
 /** See the module doc. Writes are refused: none is expected. */
 export class QuietApi implements ListWatchApi, JsonApi {
-  /** The open watch's `onCurrent`: call it to say its connection answered the probe. */
-  current: (() => void) | undefined;
+  readonly #onCurrent = new Map<string, () => void>();
+  /** The liveness probe was answered: every open watch (they share a connection) is current. */
+  current(): void {
+    for (const f of this.#onCurrent.values()) f();
+  }
   list(_p: string, _q: Query): Promise<Record<string, unknown>> {
     return Promise.resolve({ metadata: { resourceVersion: "5" }, items: [] });
   }
   // deno-lint-ignore require-yield -- a watch that never sends an event is the point
   async *watch(
-    _p: string,
+    path: string,
     _q: Query,
     signal: AbortSignal,
     _onData?: () => void,
     onCurrent?: () => void,
   ): AsyncIterable<WatchEvent> {
-    this.current = onCurrent;
+    if (onCurrent) this.#onCurrent.set(path, onCurrent);
     await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
   }
   json(): Promise<unknown> {

@@ -17,14 +17,16 @@ Deno.test("the controller's readiness fails when its Service watch goes stale pa
   const config = parseControllerConfig({ pool: ["10.0.100.0/24"], leaderElect: "false" });
   let auth: string | undefined = undefined;
   const deps = { api, identity: "test", clock, apiProblem: () => auth };
-  const { controller, services } = makeController(config, deps);
+  const { controller, services, addressPools } = makeController(config, deps);
   // --api-stale-after's default, as the command line gives it.
   assert.equal(config.apiStaleAfterMs, DEFAULT_API_STALE_AFTER_MS);
   const why = () => controllerNotReady(config, deps, controller, [services]);
   assert.equal(why(), "waiting for the first list of Services");
   const stop = new AbortController();
   const running = services.run(stop.signal);
+  const pools = addressPools.run(stop.signal);
   await services.whenSynced();
+  await addressPools.whenSynced();
   assert.equal(why(), undefined);
   assert.equal(DEFAULT_API_STALE_AFTER_MS, 45_000);
   await clock.tick(45_000);
@@ -34,7 +36,7 @@ Deno.test("the controller's readiness fails when its Service watch goes stale pa
     why() ?? "",
     /^the Kubernetes API was last known current 45s ago \(Service watch of \/api\/v1\/services\)$/,
   );
-  api.current!();
+  api.current();
   assert.equal(why(), undefined, "an answered probe makes the open watch current");
   auth = "the API server refuses kube-gw's credentials: GET /api/v1/services: 403 Forbidden";
   assert.equal(why(), auth);
@@ -47,4 +49,5 @@ Deno.test("the controller's readiness fails when its Service watch goes stale pa
   );
   stop.abort();
   await running;
+  await pools;
 });
