@@ -33,6 +33,15 @@ import type { Spawn } from "./spawn.ts";
 /** The route type each address is held as. */
 export const ROUTE_TYPE = "unreachable";
 
+/** {@linkcode ROUTE_TYPE}'s number (RTN_UNREACHABLE), as `ip -N` prints it. */
+const ROUTE_TYPE_NUMBER = "7";
+
+/** Whether a route's `type` as `ip -json` prints it (by name, or by number with `-N`) is `name`. */
+function isType(type: unknown, name: "unicast" | typeof ROUTE_TYPE): boolean {
+  if (name === "unicast") return type === undefined || type === "unicast" || type === "1";
+  return type === ROUTE_TYPE || type === ROUTE_TYPE_NUMBER;
+}
+
 /** The preference of the local-access rule: before main (32766), after most rules set by hand. */
 export const LOCAL_ACCESS_PREF = 32000;
 
@@ -91,7 +100,7 @@ export function parseRoutes(routes: readonly unknown[], family: 4 | 6): Interfac
     const parsed = parseDst(dst, family);
     if (!parsed) continue;
     const base: InterfaceAddress = { family, ...parsed, owned: true };
-    out.push((type ?? "unicast") === ROUTE_TYPE ? base : { ...base, misshapen: true });
+    out.push(isType(type, ROUTE_TYPE) ? base : { ...base, misshapen: true });
   }
   return out;
 }
@@ -119,7 +128,7 @@ export function parseLocalAccess(
   const held = new Set<string>();
   for (const r of routes) {
     const { dst, dev, type } = (r ?? {}) as RouteJson;
-    if (typeof dst !== "string" || dev !== "lo" || (type ?? "unicast") !== "unicast") continue;
+    if (typeof dst !== "string" || dev !== "lo" || !isType(type, "unicast")) continue;
     const parsed = parseDst(dst, family);
     if (parsed) held.add(`${parsed.local}/${parsed.prefixlen}`);
   }

@@ -45,11 +45,13 @@ Deno.test("RouteStore holds IPv4 and IPv6 addresses as unreachable routes and re
     "unreachable 10.0.100.6",
     "unreachable 2001:db8:100::5",
   ]);
-  assert.deepEqual((await store.read()).map((a) => `${a.local}/${a.prefixlen}`).sort(), [
+  const read = await store.read();
+  assert.deepEqual(read.map((a) => `${a.local}/${a.prefixlen}`).sort(), [
     "10.0.100.5/32",
     "10.0.100.6/32",
     "2001:db8:100::5/128",
   ]);
+  assert.ok(read.every((a) => a.owned && !a.misshapen), "read back as kube-gw writes them");
   // Local access: the rule from lo and the networks on lo in table 200, both families.
   for (const family of ["-4", "-6"]) {
     const rules = JSON.parse(await ns.ip("-json", "-N", family, "rule", "show")) as {

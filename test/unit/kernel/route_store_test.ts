@@ -37,6 +37,14 @@ Deno.test("parseRoutes: every route is owned; another type than unreachable is m
     { family: 6, local: "::a00:6405", prefixlen: 128, owned: true },
     { family: 6, local: "2001:db8:1::", prefixlen: 64, owned: true },
   ]);
+  // `ip -N` prints the type by number: 7 is unreachable.
+  assert.deepEqual(
+    parseRoutes([{ type: "7", dst: "10.0.100.5" }, { type: "6", dst: "10.0.100.6" }], 4),
+    [
+      { family: 4, local: "10.0.100.5", prefixlen: 32, owned: true },
+      { family: 4, local: "10.0.100.6", prefixlen: 32, owned: true, misshapen: true },
+    ],
+  );
   // Entries without a destination of the family are skipped; a non-object is refused.
   assert.deepEqual(parseRoutes([{ type: "unreachable" }, { dst: "10.0.0.1" }], 6), []);
   assert.throws(() => parseRoutes(["x"], 4), SyntaxError);
