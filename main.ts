@@ -13,12 +13,13 @@ import { drain, runOnce, runPlan } from "./lib/agent/commands.ts";
 import { formatPlan } from "./lib/agent/plan_table.ts";
 import { KubeProxyHealthPoller } from "./lib/agent/kube_proxy_poller.ts";
 import { ENV_VARS, parseArgs } from "./lib/cli.ts";
-import { parseConfig } from "./lib/agent/config.ts";
+import { type Config, parseConfig } from "./lib/agent/config.ts";
 import { parseControllerConfig } from "./lib/controller/config.ts";
 import { ControllerMetrics } from "./lib/controller/metrics.ts";
 import { runController } from "./lib/controller/run.ts";
 import { holderIdentity } from "./lib/controller/leader/decision.ts";
 import { IpRoute2 } from "./lib/kernel/iproute2.ts";
+import { RouteStore } from "./lib/kernel/route_store.ts";
 import { KubeApi } from "./lib/kube/client.ts";
 import { SERVICE_ACCOUNT_DIR } from "./lib/kube/kubeconfig.ts";
 import { type ConnectionSettings, loadConnection } from "./lib/kube/connect.ts";
@@ -92,11 +93,7 @@ export async function main(argv: string[]): Promise<number> {
   if (invocation.command === "controller") return await controllerMain(invocation.options);
   const config = parseConfig(invocation.options);
   await setupLogging(config.logLevel, config.logFormat);
-  const store = new IpRoute2({
-    device: config.interface,
-    netns: config.netns,
-    lifetimeSeconds: config.addressLifetimeSeconds,
-  });
+  const store = makeStore(config);
   const stopped = new AbortController();
   const stop = () => stopped.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);
@@ -157,6 +154,18 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     api.close();
   }
+}
+
+/** The kernel adapter for `--install-as`: addresses on the interface, or routes. */
+function makeStore(config: Config): IpRoute2 | RouteStore {
+  if (config.route) {
+    return new RouteStore({ ...config.route, networks: config.networks, netns: config.netns });
+  }
+  return new IpRoute2({
+    device: config.interface,
+    netns: config.netns,
+    lifetimeSeconds: config.addressLifetimeSeconds,
+  });
 }
 
 /** This host's name, read before file reads are given up (no `sys` permission). */

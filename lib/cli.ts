@@ -40,6 +40,10 @@ export const FLAG_ENV = {
   // Issue 12, kube-proxy health and address lifetimes.
   kubeProxyHealth: "KUBEGW_KUBE_PROXY_HEALTH",
   addressLifetime: "KUBEGW_ADDRESS_LIFETIME",
+  // Route mode: how the agent holds the addresses.
+  installAs: "KUBEGW_INSTALL_AS",
+  routeProtocol: "KUBEGW_ROUTE_PROTOCOL",
+  routeTable: "KUBEGW_ROUTE_TABLE",
   // LoadBalancer Services (issue 11).
   class: "KUBEGW_CLASS",
   defaultClass: "KUBEGW_DEFAULT_CLASS",
@@ -125,7 +129,19 @@ function addCommon(cmd: Command, api: boolean): Command {
       option("interface", "--interface <name>", "interface for the addresses")
         .default(D.interface),
     )
-    .addOption(option("netns", "--netns <name>", "run every ip command as ip -n NAME"));
+    .addOption(option("netns", "--netns <name>", "run every ip command as ip -n NAME"))
+    .addOption(
+      option("installAs", "--install-as <how>", "address: on --interface; route: kernel routes")
+        .default(D.installAs),
+    )
+    .addOption(
+      option("routeProtocol", "--route-protocol <n>", "route mode: kube-gw's protocol number")
+        .default(D.routeProtocol),
+    )
+    .addOption(
+      option("routeTable", "--route-table <table>", "route mode: main or a table number")
+        .default(D.routeTable),
+    );
   addLogOptions(cmd, D.logFormat);
   if (!api) return cmd;
   return addApiOptions(cmd)

@@ -13,7 +13,8 @@
  *
  * `--size N`: one size for initial_sync, memory and endpoints (N Services).
  *
- * IDs: event_latency, initial_sync, churn, memory, api_cost, renewal, endpoints.
+ * IDs: event_latency, initial_sync, churn, memory, api_cost, renewal, endpoints, fuzz,
+ * route_mode.
  *
  * @module
  */
@@ -28,6 +29,7 @@ import { initialSync } from "./bench/initial_sync.ts";
 import { endpoints } from "./bench/endpoints.ts";
 import { memory } from "./bench/memory.ts";
 import { renewal } from "./bench/renewal.ts";
+import { routeMode } from "./bench/route_mode.ts";
 import { killAll, readProc, spawnLogged } from "./bench/processes.ts";
 import { formatTable, type ScenarioResult } from "./bench/report.ts";
 import { disposeAll } from "./bench/stage.ts";
@@ -44,6 +46,7 @@ const SCENARIOS: Record<string, (cfg: BenchConfig) => Promise<ScenarioResult>> =
   renewal,
   fuzz,
   endpoints,
+  route_mode: routeMode,
 };
 
 interface Args {
@@ -103,6 +106,7 @@ function parseArgs(argv: readonly string[]): Args {
     config = {
       ...config,
       initialSync: { sizes: [size] },
+      routeMode: { sizes: [size] },
       memory: { ...config.memory, sizes: [size] },
       endpoints: {
         ...config.endpoints,

@@ -17,6 +17,7 @@ import {
 } from "../base/cidr.ts";
 import type { AnnounceMode } from "./announce.ts";
 import { parseAddressLifetime } from "./address_lifetime.ts";
+import { type InstallAs, parseInstallOptions, type RouteSettings } from "./install_mode.ts";
 import { parseKubeProxyHealth } from "./kube_proxy_health.ts";
 import type { Level, LogFormat } from "../base/log.ts";
 import {
@@ -56,6 +57,10 @@ export const AGENT_DEFAULTS = {
   announce: "ready",
   announceDelay: "2s",
   announceDamping: "30s",
+  installAs: "address",
+  // Neither the kernel's, FRR's (11, 42, 186–198) nor BIRD's (12); not kube-vip's 248 nor Calico's 80.
+  routeProtocol: "200",
+  routeTable: "main",
 } as const satisfies Partial<Record<OptionKey, string>>;
 
 /** Everything the agent needs to know, validated. */
@@ -95,6 +100,10 @@ export interface Config {
   readonly addressLifetimeSeconds?: number;
   /** `/readyz` fails when a watch was not known current for this long. */
   readonly apiStaleAfterMs: number;
+  /** `--install-as`: addresses on `--interface`, or routes. @default "address" */
+  readonly installAs: InstallAs;
+  /** Route mode's protocol and table (`--route-protocol`, `--route-table`); set in route mode only. */
+  readonly route?: RouteSettings;
 }
 
 /**
@@ -194,6 +203,25 @@ export function parseConfig(raw: RawOptions): Config {
   if (selector !== undefined && (selector.length > 1024 || /[\r\n\0]/.test(selector))) {
     throw badValue(src("selector", "--selector"), selector, "is not a label selector");
   }
+  const addressLifetimeSeconds = renamedSource(
+    "--address-lifetime",
+    src("addressLifetime", "--address-lifetime"),
+    () => parseAddressLifetime(raw.addressLifetime ?? D.addressLifetime),
+  );
+  const install = parseInstallOptions({
+    installAs: { source: src("installAs", "--install-as"), text: raw.installAs ?? D.installAs },
+    routeProtocol: {
+      source: src("routeProtocol", "--route-protocol"),
+      text: raw.routeProtocol ?? D.routeProtocol,
+    },
+    routeTable: {
+      source: src("routeTable", "--route-table"),
+      text: raw.routeTable ?? D.routeTable,
+    },
+    addressLifetime: addressLifetimeSeconds === undefined
+      ? undefined
+      : { source: src("addressLifetime", "--address-lifetime") },
+  });
   return {
     networks,
     interface: device,
@@ -215,11 +243,7 @@ export function parseConfig(raw: RawOptions): Config {
       src("kubeProxyHealth", "--kube-proxy-health"),
       () => parseKubeProxyHealth(raw.kubeProxyHealth ?? D.kubeProxyHealth),
     ),
-    addressLifetimeSeconds: renamedSource(
-      "--address-lifetime",
-      src("addressLifetime", "--address-lifetime"),
-      () => parseAddressLifetime(raw.addressLifetime ?? D.addressLifetime),
-    ),
+    addressLifetimeSeconds,
     apiStaleAfterMs,
     // Issue 11 item 6 and issue 12.
     classes: parseClassOptions(raw, D.class),
@@ -228,5 +252,7 @@ export function parseConfig(raw: RawOptions): Config {
     announceDelayMs,
     announceDampingMs,
     nodeName,
+    installAs: install.installAs,
+    route: install.route,
   };
 }

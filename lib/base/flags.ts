@@ -44,6 +44,10 @@ export interface RawOptions {
   // Issue 12, kube-proxy health and address lifetimes.
   readonly kubeProxyHealth?: string;
   readonly addressLifetime?: string;
+  // Route mode: how the agent holds the addresses.
+  readonly installAs?: string;
+  readonly routeProtocol?: string;
+  readonly routeTable?: string;
   // Issue 11 item 6 and issue 12.
   readonly externalIps?: string | boolean;
   readonly announce?: string;

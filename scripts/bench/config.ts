@@ -21,6 +21,8 @@ export interface BenchConfig {
     readonly prototypeMeanGapMs: number;
   };
   readonly initialSync: { readonly sizes: readonly number[] };
+  /** Scenario `route_mode`: initial sync in route mode (and address mode up to 10,000). */
+  readonly routeMode: { readonly sizes: readonly number[] };
   readonly churn: {
     readonly services: number;
     readonly perSecond: number;
@@ -68,6 +70,7 @@ export const FULL: BenchConfig = {
   prototypeRuns: 3,
   latency: { events: 1000, prototypeEvents: 40, prototypeMeanGapMs: 1000 },
   initialSync: { sizes: [1000, 10_000, 25_000] },
+  routeMode: { sizes: [10_000, 50_000] },
   churn: { services: 10_000, perSecond: 500, seconds: 30 },
   memory: { sizes: [100, 10_000], idleMs: 20_000 },
   endpoints: { services: 10_000, withdrawals: 500, perSecond: 500, seconds: 20 },
@@ -83,6 +86,7 @@ export const SMALL: BenchConfig = {
   prototypeRuns: 1,
   latency: { events: 200, prototypeEvents: 3, prototypeMeanGapMs: 300 },
   initialSync: { sizes: [200] },
+  routeMode: { sizes: [200] },
   churn: { services: 200, perSecond: 100, seconds: 5 },
   memory: { sizes: [100, 200], idleMs: 2000 },
   endpoints: { services: 200, withdrawals: 50, perSecond: 100, seconds: 3 },

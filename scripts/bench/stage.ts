@@ -12,7 +12,7 @@ import { writeKubeconfig } from "../../test/support/procs/agent.ts";
 import { endpointSlice } from "../../test/support/fakes/endpoint_slices.ts";
 import { Netns } from "../../test/support/procs/netns.ts";
 import { NETWORK } from "./addresses.ts";
-import { AddressMonitor } from "./monitor.ts";
+import { AddressMonitor, type Watched } from "./monitor.ts";
 
 const stages = new Set<Stage>();
 
@@ -70,12 +70,13 @@ export class Stage implements AsyncDisposable {
    * Creates a stage; `services` are loaded before anything watches, with one
    * EndpointSlice of three ready endpoints each when `options.slices` is set.
    * Without slices the agent runs with `--announce always` (Services created
-   * later have no endpoints).
+   * later have no endpoints). `options.watch`: `route` monitors routes (for
+   * an agent with `--install-as route` in `options.args`).
    */
   static async create(
     label: string,
     services: Iterable<ServiceSpec> = [],
-    options: { slices?: boolean; args?: readonly string[] } = {},
+    options: { slices?: boolean; args?: readonly string[]; watch?: Watched } = {},
   ): Promise<Stage> {
     const ns = await Netns.create(label);
     let api: FakeApiServer | undefined;
@@ -85,7 +86,7 @@ export class Stage implements AsyncDisposable {
       api.seed(specs);
       if (options.slices) api.seedObjects("endpointslices", specs.map((s) => slice(s.name)));
       const kc = await writeKubeconfig(api);
-      const monitor = await AddressMonitor.start(ns.name);
+      const monitor = await AddressMonitor.start(ns.name, undefined, options.watch);
       const stage = new Stage(ns, api, kc, monitor, options.slices ?? false, options.args ?? []);
       stages.add(stage);
       return stage;

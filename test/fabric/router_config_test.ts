@@ -41,3 +41,22 @@ Deno.test("vtysh -C accepts the FRR gateway config, and would refuse a broken on
   const bad = await check("vtysh", ["-C", "-f"], conf.replace("timers bgp 1 3", "timers bgp soon"));
   assert.ok(bad.code !== 0, "vtysh -C accepted a broken config");
 });
+
+Deno.test("bird -p and vtysh -C accept the route-mode gateway configs, and would refuse broken ones", async () => {
+  const bird = renderTemplate(
+    await readRepoFile("scripts/router/bird-gateway-route.conf"),
+    GATEWAY,
+  );
+  assert.deepEqual(await check("bird", ["-p", "-c"], bird), { code: 0, output: "" });
+  const badBird = await check("bird", ["-p", "-c"], bird.replace("learn;", "learn sometimes;"));
+  assert.ok(badBird.code !== 0, "bird -p accepted a broken config");
+  const frr = renderTemplate(await readRepoFile("scripts/router/frr-gateway-route.conf"), GATEWAY);
+  const good = await check("vtysh", ["-C", "-f"], frr);
+  assert.deepEqual(good.code, 0, good.output);
+  const badFrr = await check(
+    "vtysh",
+    ["-C", "-f"],
+    frr.replace("redistribute kernel route-map", "redistribute kernels route-map"),
+  );
+  assert.ok(badFrr.code !== 0, "vtysh -C accepted a broken config");
+});

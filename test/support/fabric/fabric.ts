@@ -83,8 +83,15 @@ export interface FabricService {
 /** A gateway's name. */
 export type GatewayName = "gw1" | "gw2";
 
+/** Options for {@linkcode Fabric.start}. */
+export interface FabricOptions {
+  /** Which router configuration the gateways' FRR runs. @default "address" */
+  readonly installAs?: "address" | "route";
+}
+
 const GATEWAYS: readonly GatewayName[] = ["gw1", "gw2"];
 const POD_SCRIPT = new URL("./pod_server.ts", import.meta.url).pathname;
+const TCP_PROBE = new URL("../procs/tcp_probe.ts", import.meta.url).pathname;
 const LEAF_CONFIG = new URL("./frr-leaf.conf", import.meta.url);
 const decoder = new TextDecoder();
 
@@ -179,8 +186,11 @@ export class Fabric implements AsyncDisposable {
   #destroyed?: Promise<void>;
   readonly #onSignal: () => void;
 
-  private constructor(run: RunDir) {
+  readonly #installAs: "address" | "route";
+
+  private constructor(run: RunDir, installAs: "address" | "route") {
     this.#run = run;
+    this.#installAs = installAs;
     this.#reaper = new Reaper(run);
     this.#onSignal = () => {
       console.error("fabric: interrupted, cleaning up");
@@ -188,10 +198,14 @@ export class Fabric implements AsyncDisposable {
     };
   }
 
-  /** Sweeps what dead runs left behind, then builds and starts the fabric. */
-  static async start(): Promise<Fabric> {
+  /**
+   * Sweeps what dead runs left behind, then builds and starts the fabric. The
+   * gateways' FRR runs the router configuration of `installAs` (address mode:
+   * scripts/router/frr-gateway.conf; route mode: frr-gateway-route.conf).
+   */
+  static async start(options: FabricOptions = {}): Promise<Fabric> {
     await sweepStaleRuns();
-    const f = new Fabric(await RunDir.create());
+    const f = new Fabric(await RunDir.create(), options.installAs ?? "address");
     Deno.addSignalListener("SIGINT", f.#onSignal);
     Deno.addSignalListener("SIGTERM", f.#onSignal);
     try {
@@ -310,7 +324,11 @@ export class Fabric implements AsyncDisposable {
       GW1: f.gw1.uplink,
       GW2: f.gw2.uplink,
     });
-    const gwTemplate = await readRepoFile("scripts/router/frr-gateway.conf");
+    const gwTemplate = await readRepoFile(
+      this.#installAs === "route"
+        ? "scripts/router/frr-gateway-route.conf"
+        : "scripts/router/frr-gateway.conf",
+    );
     const routers = await Promise.all([
       this.#startRouter("leaf", leafConf),
       ...GATEWAYS.map((gw) =>
@@ -496,6 +514,48 @@ export class Fabric implements AsyncDisposable {
     this.#controllers.push(controller);
     await this.#run.record(`controller-${n}`, controller.pid);
     return controller;
+  }
+
+  /**
+   * Starts a TCP listener on every address of `gw` (`[::]:port`, IPv4 too),
+   * standing in for sshd or any daemon of the router; stopped with the fabric.
+   */
+  async listen(gw: GatewayName, port: number): Promise<void> {
+    const child = await startReady(this.ns(gw), [
+      "deno",
+      "run",
+      "--quiet",
+      "--no-prompt",
+      "--allow-net",
+      TCP_PROBE,
+      "listen",
+      String(port),
+      `${gw}-listener`,
+      this.#run.path,
+    ], /listening/);
+    this.#children.push({ name: `${gw}-listener`, child });
+    await this.#run.record(`${gw}-listener`, child.pid);
+  }
+
+  /**
+   * Connects from the namespace `label` to each `host:port` in turn and
+   * returns what each saw (tcp_probe.ts: `connected:NAME`, `refused`,
+   * `host_unreachable`, `timeout`...), waiting at most `timeoutMs` each.
+   */
+  async connect(label: string, targets: readonly string[], timeoutMs = 3000): Promise<string[]> {
+    const out = await inNetns(
+      this.ns(label),
+      "deno",
+      "run",
+      "--quiet",
+      "--no-prompt",
+      "--allow-net",
+      TCP_PROBE,
+      "connect",
+      String(timeoutMs),
+      ...targets,
+    );
+    return JSON.parse(out) as string[];
   }
 
   /** Routes of the leaf's main table for `dst`, with their gateways (`ip -json route`). */

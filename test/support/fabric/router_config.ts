@@ -11,6 +11,8 @@ const ROOT = new URL("../../../", import.meta.url);
 export const ROUTER_FILES = [
   "scripts/router/frr-gateway.conf",
   "scripts/router/bird-gateway.conf",
+  "scripts/router/frr-gateway-route.conf",
+  "scripts/router/bird-gateway-route.conf",
   "scripts/router/sysctl-gateway.conf",
   "scripts/router/nft-handoff.conf",
   "scripts/router/kube-proxy-nftables.yaml",

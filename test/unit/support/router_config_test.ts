@@ -2,6 +2,10 @@ import assert from "node:assert/strict";
 import routerDoc from "../../../docs/router.md" with { type: "text" };
 import frrGateway from "../../../scripts/router/frr-gateway.conf" with { type: "text" };
 import birdGateway from "../../../scripts/router/bird-gateway.conf" with { type: "text" };
+import frrGatewayRoute from "../../../scripts/router/frr-gateway-route.conf" with { type: "text" };
+import birdGatewayRoute from "../../../scripts/router/bird-gateway-route.conf" with {
+  type: "text",
+};
 import sysctlGateway from "../../../scripts/router/sysctl-gateway.conf" with { type: "text" };
 import nftHandoff from "../../../scripts/router/nft-handoff.conf" with { type: "text" };
 import kubeProxyNft from "../../../scripts/router/kube-proxy-nftables.yaml" with { type: "text" };
@@ -19,6 +23,8 @@ import yaml from "js-yaml";
 const FILES: Record<(typeof ROUTER_FILES)[number], string> = {
   "scripts/router/frr-gateway.conf": frrGateway,
   "scripts/router/bird-gateway.conf": birdGateway,
+  "scripts/router/frr-gateway-route.conf": frrGatewayRoute,
+  "scripts/router/bird-gateway-route.conf": birdGatewayRoute,
   "scripts/router/sysctl-gateway.conf": sysctlGateway,
   "scripts/router/nft-handoff.conf": nftHandoff,
   "scripts/router/kube-proxy-nftables.yaml": kubeProxyNft,
