@@ -49,6 +49,16 @@ async function sha(path: string): Promise<string> {
 }
 
 /** The calls that change something (queries such as is-active are left out). */
+/**
+ * The installer's temporary directories on the router. The test router shares
+ * this machine's /tmp, so a test compares them before and after its own run
+ * rather than count them (another installer may run beside it).
+ */
+async function leftovers(router: TestRouter): Promise<string[]> {
+  const out = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null || true");
+  return out.stdout.split("\n").filter((l) => l !== "").sort();
+}
+
 async function changes(router: TestRouter): Promise<string[]> {
   return (await router.takeSystemctlLog()).filter((c) => !/ is-(enabled|active) /.test(c));
 }
@@ -63,6 +73,7 @@ const APISERVER_EXAMPLE = "/usr/local/share/kube-gw/kube-gw-apiserver.conf";
 
 Deno.test("install.sh installs, is idempotent, starts once configured, upgrades with a restart, uninstalls", async (t) => {
   await using router = await TestRouter.start();
+  const before = await leftovers(router);
   const log = `${router.dir}/kube-gw.log`;
   const stub = `${router.dir}/kube-gw-v1`;
   await writeStub(stub, "v1", log);
@@ -100,8 +111,7 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
         [APISERVER]: "absent",
       });
       // Nothing is left in the router's /tmp.
-      const left = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null | wc -l");
-      assert.deepEqual(left.stdout.trim(), "0");
+      assert.deepEqual(await leftovers(router), before);
     },
   );
 
@@ -204,11 +214,11 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
 
 Deno.test("install.sh names a missing binary and an unreachable router", async () => {
   await using router = await TestRouter.start();
+  const before = await leftovers(router);
   const missing = await runInstaller(router, "--binary", `${router.dir}/nope`);
   assert.deepEqual(missing.code, 1);
   assert.match(missing.stderr, /nope not found: build it with deno task compile, or pass --binary/);
-  const left = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null | wc -l");
-  assert.deepEqual(left.stdout.trim(), "0");
+  assert.deepEqual(await leftovers(router), before);
   const unreachable = await runInstaller(router, "--ssh-option", "Port=1");
   assert.deepEqual(unreachable.code, 1);
   assert.match(unreachable.stderr, /cannot reach router over ssh/);
@@ -216,6 +226,7 @@ Deno.test("install.sh names a missing binary and an unreachable router", async (
 
 Deno.test("install.sh refuses an --api-server-address that is not an address, before any ssh", async () => {
   await using router = await TestRouter.start();
+  const before = await leftovers(router);
   for (const bad of ["10.0.0.1; reboot", "$(id)", "api.example.com", "", "10.0.0.0/8/8"]) {
     const r = await runInstaller(router, "--api-server-address", bad);
     assert.deepEqual(r.code, 2, `${bad}: ${r.stdout}${r.stderr}`);
@@ -224,6 +235,5 @@ Deno.test("install.sh refuses an --api-server-address that is not an address, be
       `install.sh: --api-server-address: "${bad}" is not an IP address or prefix\n`,
     );
   }
-  const left = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null | wc -l");
-  assert.deepEqual(left.stdout.trim(), "0");
+  assert.deepEqual(await leftovers(router), before);
 });
