@@ -47,6 +47,7 @@ async function ours(redis: TestRedis): Promise<string[]> {
 Deno.test("SonicStore writes the dedicated loopback's entries as SONiC does, reads them back, and touches nothing else", async () => {
   await using redis = await sonicRedis();
   const before = await redis.dump(4);
+  assert.deepEqual(before, SONIC_CONFIG_DB);
   const appl = await redis.dump(0);
   const s = store(redis);
   try {
