@@ -19,6 +19,9 @@ import { ControllerMetrics } from "./lib/controller/metrics.ts";
 import { runController } from "./lib/controller/run.ts";
 import { holderIdentity } from "./lib/controller/leader/decision.ts";
 import { IpRoute2 } from "./lib/kernel/iproute2.ts";
+import { SonicStore } from "./lib/kernel/sonic_store.ts";
+import type { AddressStore } from "./lib/kernel/address_store.ts";
+import type { Config } from "./lib/agent/config.ts";
 import { KubeApi } from "./lib/kube/client.ts";
 import { SERVICE_ACCOUNT_DIR } from "./lib/kube/kubeconfig.ts";
 import { type ConnectionSettings, loadConnection } from "./lib/kube/connect.ts";
@@ -92,11 +95,7 @@ export async function main(argv: string[]): Promise<number> {
   if (invocation.command === "controller") return await controllerMain(invocation.options);
   const config = parseConfig(invocation.options);
   await setupLogging(config.logLevel, config.logFormat);
-  const store = new IpRoute2({
-    device: config.interface,
-    netns: config.netns,
-    lifetimeSeconds: config.addressLifetimeSeconds,
-  });
+  const store = await addressStore(config);
   const stopped = new AbortController();
   const stop = () => stopped.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);
@@ -109,7 +108,8 @@ export async function main(argv: string[]): Promise<number> {
 
   if (invocation.command === "drain") {
     logSettings(config);
-    const p = await drain({ networks: config.networks, store, signal: stopped.signal });
+    const p = await drain({ networks: config.networks, store, signal: stopped.signal })
+      .finally(() => closeStore(store));
     log.info("drained: {count} addresses removed", { count: p.remove.length });
     return 0;
   }
@@ -156,6 +156,59 @@ export async function main(argv: string[]): Promise<number> {
     }
   } finally {
     api.close();
+    closeStore(store);
+  }
+}
+
+/** The address store, its processes or requests counted so that a stop can wait for them. */
+type RunningStore = AddressStore & {
+  readonly running: number;
+  idle(): Promise<void>;
+};
+
+/** Closes the SONiC store's Redis connection; `ip` runs leave nothing open. */
+function closeStore(store: AddressStore): void {
+  if (store instanceof SonicStore) store.close();
+}
+
+/** Written by SONiC's image: its presence means this is a SONiC switch. */
+const SONIC_VERSION_FILE = "/etc/sonic/sonic_version.yml";
+
+/**
+ * The store `--install-as` names. Gives up the write grant on SONiC's Redis
+ * socket (a unix connect needs it) unless the SONiC store uses it; with the `address`
+ * store on a SONiC switch, warns once that the ASIC will not send the
+ * addresses' traffic to the CPU (docs/sonic.md).
+ */
+async function addressStore(config: Config): Promise<RunningStore> {
+  if (config.sonic) {
+    const { loopback, socket, db } = config.sonic;
+    log.info("holding addresses as CONFIG_DB entries of {loopback} ({socket}, database {db})", {
+      loopback,
+      socket,
+      db,
+    });
+    return new SonicStore({ loopback, socketPath: socket, db });
+  }
+  await Deno.permissions.revoke({ name: "write" });
+  if (isSonic()) {
+    log.warn(
+      "this is a SONiC switch ({file}): addresses on {device} are announced, but the ASIC will not send their traffic to the CPU; use --install-as sonic (docs/sonic.md)",
+      { file: SONIC_VERSION_FILE, device: config.interface },
+    );
+  }
+  return new IpRoute2({
+    device: config.interface,
+    netns: config.netns,
+    lifetimeSeconds: config.addressLifetimeSeconds,
+  });
+}
+
+function isSonic(): boolean {
+  try {
+    return Deno.statSync(SONIC_VERSION_FILE).isFile;
+  } catch {
+    return false;
   }
 }
 

@@ -37,6 +37,8 @@ import {
 import { DEFAULT_CLASS, parseClassOptions } from "../service/class.ts";
 import { DEFAULT_KUBE_PROXY_HEALTH } from "./kube_proxy_health.ts";
 import { DEFAULT_API_STALE_AFTER, parseApiStaleAfter } from "../kube/staleness.ts";
+import { CONFIG_DB, DEFAULT_SONIC_SOCKET } from "../kernel/sonic_keys.ts";
+import { type InstallAs, parseInstallAs, type SonicSettings } from "./install_as.ts";
 
 /**
  * The agent's defaults, as flag texts: read by `cli.ts` for the help and by
@@ -56,6 +58,10 @@ export const AGENT_DEFAULTS = {
   announce: "ready",
   announceDelay: "2s",
   announceDamping: "30s",
+  installAs: "address",
+  sonicLoopback: "Loopback1000",
+  sonicRedisSocket: DEFAULT_SONIC_SOCKET,
+  sonicDb: String(CONFIG_DB),
 } as const satisfies Partial<Record<OptionKey, string>>;
 
 /** Everything the agent needs to know, validated. */
@@ -95,6 +101,10 @@ export interface Config {
   readonly addressLifetimeSeconds?: number;
   /** `/readyz` fails when a watch was not known current for this long. */
   readonly apiStaleAfterMs: number;
+  /** `--install-as`: how the addresses are held. @default "address" */
+  readonly installAs: InstallAs;
+  /** The SONiC store's settings; set exactly when `installAs` is `sonic`. */
+  readonly sonic?: SonicSettings;
 }
 
 /**
@@ -194,6 +204,12 @@ export function parseConfig(raw: RawOptions): Config {
   if (selector !== undefined && (selector.length > 1024 || /[\r\n\0]/.test(selector))) {
     throw badValue(src("selector", "--selector"), selector, "is not a label selector");
   }
+  const addressLifetimeSeconds = renamedSource(
+    "--address-lifetime",
+    src("addressLifetime", "--address-lifetime"),
+    () => parseAddressLifetime(raw.addressLifetime ?? D.addressLifetime),
+  );
+  const { installAs, sonic } = parseInstallAs(raw, D, { addressLifetimeSeconds, netns });
   return {
     networks,
     interface: device,
@@ -215,11 +231,7 @@ export function parseConfig(raw: RawOptions): Config {
       src("kubeProxyHealth", "--kube-proxy-health"),
       () => parseKubeProxyHealth(raw.kubeProxyHealth ?? D.kubeProxyHealth),
     ),
-    addressLifetimeSeconds: renamedSource(
-      "--address-lifetime",
-      src("addressLifetime", "--address-lifetime"),
-      () => parseAddressLifetime(raw.addressLifetime ?? D.addressLifetime),
-    ),
+    addressLifetimeSeconds,
     apiStaleAfterMs,
     // Issue 11 item 6 and issue 12.
     classes: parseClassOptions(raw, D.class),
@@ -228,5 +240,7 @@ export function parseConfig(raw: RawOptions): Config {
     announceDelayMs,
     announceDampingMs,
     nodeName,
+    installAs,
+    ...(sonic ? { sonic } : {}),
   };
 }

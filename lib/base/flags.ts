@@ -59,6 +59,11 @@ export interface RawOptions {
   readonly leaderElect?: string | boolean;
   readonly leaseNamespace?: string;
   readonly apiStaleAfter?: string;
+  // Where the agent holds its addresses (`--install-as`) and the SONiC store's settings.
+  readonly installAs?: string;
+  readonly sonicLoopback?: string;
+  readonly sonicRedisSocket?: string;
+  readonly sonicDb?: string;
   /**
    * For each option whose value came from its environment variable rather
    * than the command line, that variable's name: errors name the source the

@@ -13,6 +13,12 @@ import { hostPrefix } from "../base/cidr.ts";
 import { familyOf, normalizeTrustedIp } from "../base/ip.ts";
 import type { InterfaceAddress } from "./address_store.ts";
 
+/** SONiC's Redis socket on a single-ASIC switch (the host's `database` container). */
+export const DEFAULT_SONIC_SOCKET = "/var/run/redis/redis.sock";
+
+/** CONFIG_DB's index in SONiC's `database_config.json`. */
+export const CONFIG_DB = 4;
+
 /** The CONFIG_DB table of loopback interfaces. */
 export const LOOPBACK_TABLE = "LOOPBACK_INTERFACE";
 

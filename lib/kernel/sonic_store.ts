@@ -21,15 +21,12 @@ import type { RespLimits } from "./resp.ts";
 import {
   addressKey,
   addressPattern,
+  CONFIG_DB,
+  DEFAULT_SONIC_SOCKET,
   interfaceKey,
   NULL_FIELD,
   parseAddressKey,
 } from "./sonic_keys.ts";
-
-/** SONiC's Redis socket on a single-ASIC switch (the host's `database` container). */
-export const DEFAULT_SONIC_SOCKET = "/var/run/redis/redis.sock";
-/** CONFIG_DB's index in SONiC's database_config.json. */
-export const CONFIG_DB = 4;
 
 /** Options for {@linkcode SonicStore}. */
 export interface SonicStoreOptions {
