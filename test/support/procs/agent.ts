@@ -11,7 +11,7 @@
 import { AGENT_V8_FLAG, agentFlags } from "../../../scripts/permissions.ts";
 import type { FakeApiServer } from "../fakes/apiserver.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = new URL("../../../", import.meta.url).pathname;
 const decoder = new TextDecoder();
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

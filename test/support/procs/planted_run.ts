@@ -9,7 +9,7 @@
 
 import { bundleCommand } from "./agent.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+const ROOT = new URL("../../../", import.meta.url).pathname;
 const decoder = new TextDecoder();
 
 /** Bundles the planted entry into `dir` like the shipped bundle; returns its path. */
