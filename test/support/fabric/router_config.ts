@@ -5,7 +5,7 @@
  * @module
  */
 
-const ROOT = new URL("../../", import.meta.url);
+const ROOT = new URL("../../../", import.meta.url);
 
 /** Files under scripts/router/ that docs/router.md quotes. */
 export const ROUTER_FILES = [
