@@ -65,6 +65,8 @@ export class RedisClient {
   readonly #o: RedisClientOptions;
   #conn: Deno.UnixConn | undefined;
   #decoder: RespDecoder | undefined;
+  /** One read buffer for the connection's life: a batch of 10,000 replies reads into it. */
+  readonly #chunk = new Uint8Array(READ_CHUNK);
   #queue: Promise<unknown> = Promise.resolve();
   #running = 0;
   readonly #idle: (() => void)[] = [];
@@ -191,7 +193,7 @@ export class RedisClient {
 
   async #readReply(conn: Deno.UnixConn): Promise<RespValue> {
     const decoder = this.#decoder!;
-    const buf = new Uint8Array(READ_CHUNK);
+    const buf = this.#chunk;
     while (true) {
       const r = decoder.next();
       if (r !== undefined) return r;

@@ -115,9 +115,14 @@ export class RespDecoder {
       );
     }
     if (this.#end + chunk.length > this.#buf.length) {
-      const next = new Uint8Array(Math.max(held + chunk.length, this.#buf.length * 2, 4096));
-      next.set(this.#buf.subarray(this.#start, this.#end));
-      this.#buf = next;
+      if (held + chunk.length <= this.#buf.length) {
+        // Room once what was returned is dropped: move the unread bytes to the front.
+        this.#buf.copyWithin(0, this.#start, this.#end);
+      } else {
+        const next = new Uint8Array(Math.max(held + chunk.length, this.#buf.length * 2, 4096));
+        next.set(this.#buf.subarray(this.#start, this.#end));
+        this.#buf = next;
+      }
       this.#start = 0;
       this.#end = held;
     }

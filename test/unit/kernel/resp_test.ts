@@ -93,3 +93,16 @@ Deno.test("any command round-trips through the encoder and the decoder as an arr
     }),
   );
 });
+
+Deno.test("a long stream of small replies read in chunks keeps the buffer at the size of one chunk", () => {
+  const d = new RespDecoder({ maxBufferedBytes: 8192 });
+  const chunk = bytes("+QUEUED\r\n".repeat(400) + "+QUE");
+  let n = 0;
+  for (let i = 0; i < 1000; i++) {
+    d.push(chunk);
+    d.push(bytes("UED\r\n"));
+    for (let r = d.next(); r !== undefined; r = d.next()) n++;
+  }
+  assert.equal(n, 401_000);
+  assert.equal(d.buffered, 0);
+});
