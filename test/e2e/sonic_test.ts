@@ -4,6 +4,8 @@ import { demoSlice } from "../support/fakes/endpoint_slices.ts";
 import { BUNDLE, bundleCommand, LoggedProcess, writeKubeconfig } from "../support/procs/agent.ts";
 import { seedSonicConfigDb, startRedis, type TestRedis } from "../support/procs/redis.ts";
 import { waitFor } from "../support/wait.ts";
+import { Netns } from "../support/procs/netns.ts";
+import { startIntfmgrd } from "../support/procs/intfmgrd.ts";
 
 const LOOPBACK = "Loopback1000";
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -105,4 +107,45 @@ Deno.test("with the shipped permissions only, a socket elsewhere is refused with
   const stderr = new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 1, stderr);
   assert.match(stderr, /cannot connect to Redis at .*docs\/sonic\.md/);
+});
+
+Deno.test("through a stand-in for intfmgrd, the SONiC store's entries become addresses of Loopback1000 that come and go with the Service", async () => {
+  await using redis = await startRedis();
+  await seedSonicConfigDb(redis, 4);
+  await using ns = await Netns.create("sonic");
+  await using intfmgrd = startIntfmgrd({ socket: redis.socket, loopback: LOOPBACK, ns });
+  const api = await FakeApiServer.start();
+  try {
+    await using kc = await writeKubeconfig(api, {});
+    api.createObject("endpointslices", demoSlice());
+    api.create(DEMO_SERVICE);
+    await using agent = new LoggedProcess(
+      agentCommand(redis.socket, [
+        "run",
+        "--network=10.0.100.0/24",
+        `--kubeconfig=${kc.path}`,
+        "--kube-proxy-health=off",
+        "--metrics-address=off",
+        "--install-as=sonic",
+        `--sonic-redis-socket=${redis.socket}`,
+      ]),
+      {},
+    );
+    await agent.waitForLine(/assuming address 10\.0\.100\.31/);
+    // Empty until the stand-in has made the netdev.
+    const held = () => ns.hostAddresses(LOOPBACK).catch(() => [] as string[]);
+    await waitFor(
+      "the addresses on Loopback1000",
+      async () => (await held()).length === 2,
+    ).catch((err) => {
+      throw new Error(`${err.message}; the stand-in's last error: ${intfmgrd.error}`);
+    });
+    assert.deepEqual(await held(), ["10.0.100.30", "10.0.100.31"]);
+    api.delete(DEMO_SERVICE.name);
+    await waitFor("the addresses to leave Loopback1000", async () => (await held()).length === 0);
+    // The router's own loopback entries are untouched.
+    assert.equal((await redis.dump(4))["LOOPBACK_INTERFACE|Loopback0|10.1.0.1/32"]?.NULL, "NULL");
+  } finally {
+    await api.close();
+  }
 });
