@@ -11,7 +11,11 @@
 
 import { RedisClient } from "../../../lib/kernel/redis.ts";
 import { interfaceKey, parseAddressKey } from "../../../lib/kernel/sonic_keys.ts";
-import type { Netns } from "./netns.ts";
+
+/** Where the netdev is made: `ip -n NS ...` of one namespace (a Netns, or a fabric's node). */
+export interface NamespaceIp {
+  ip(...args: string[]): Promise<string>;
+}
 
 /** A running stand-in; dispose to stop it (the netdev stays with the namespace). */
 export interface IntfmgrdStandIn extends AsyncDisposable {
@@ -23,7 +27,13 @@ export interface IntfmgrdStandIn extends AsyncDisposable {
 
 /** Starts mirroring `loopback`'s entries from CONFIG_DB (`db`) on `socket` into `ns`. */
 export function startIntfmgrd(
-  options: { socket: string; loopback: string; ns: Netns; db?: number; intervalMs?: number },
+  options: {
+    socket: string;
+    loopback: string;
+    ns: NamespaceIp;
+    db?: number;
+    intervalMs?: number;
+  },
 ): IntfmgrdStandIn {
   const { socket, loopback, ns } = options;
   const redis = new RedisClient({ path: socket, db: options.db ?? 4, timeoutMs: 5000 });
