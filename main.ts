@@ -183,11 +183,6 @@ const SONIC_VERSION_FILE = "/etc/sonic/sonic_version.yml";
 async function addressStore(config: Config): Promise<RunningStore> {
   if (config.sonic) {
     const { loopback, socket, db } = config.sonic;
-    log.info("holding addresses as CONFIG_DB entries of {loopback} ({socket}, database {db})", {
-      loopback,
-      socket,
-      db,
-    });
     return new SonicStore({ loopback, socketPath: socket, db });
   }
   await Deno.permissions.revoke({ name: "write" });

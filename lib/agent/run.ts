@@ -71,6 +71,15 @@ export function agentNotReady(
 /** Logs the settings operators look for first. */
 export function logSettings(config: Config): void {
   for (const n of config.networks) log.info("using network {network}", { network: n.text });
+  if (config.sonic) {
+    const { loopback, socket, db } = config.sonic;
+    log.info("using SONiC loopback {loopback}: CONFIG_DB entries through {socket}, database {db}", {
+      loopback,
+      socket,
+      db,
+    });
+    return;
+  }
   log.info("using interface {device}{where}", {
     device: config.interface,
     where: config.netns ? ` in network namespace ${config.netns}` : "",
@@ -191,7 +200,7 @@ export async function runAgent(
   const held = await reconciler.readManaged();
   log.info("found {count} managed addresses on {device}", {
     count: held.size,
-    device: config.interface,
+    device: config.sonic?.loopback ?? config.interface,
   });
   // --address-lifetime off after a run with it: keep the addresses (issue 12, item 6).
   if (config.addressLifetimeSeconds === undefined) await makePermanent(deps.store, held);

@@ -80,6 +80,21 @@ Deno.test("SonicStore writes the dedicated loopback's entries as SONiC does, rea
   }
 });
 
+Deno.test("an entry written by hand in another form (upper-case IPv6) reads back canonical and is removed under its own key", async () => {
+  await using redis = await sonicRedis();
+  const c = redis.client(4);
+  const key = `LOOPBACK_INTERFACE|${LOOPBACK}|2001:DB8:100:0::30/128`;
+  await c.command(["HSET", key, "NULL", "NULL"]);
+  const s = store(redis);
+  try {
+    assert.deepEqual(await s.read(), [{ family: 6, local: "2001:db8:100::30", prefixlen: 128 }]);
+    await s.apply({ add: [], remove: ["2001:db8:100::30"] });
+    assert.equal(await c.command(["EXISTS", key]), 0);
+  } finally {
+    s.close();
+  }
+});
+
 Deno.test("an interface entry that exists with settings is left as it is", async () => {
   await using redis = await sonicRedis();
   const c = redis.client(4);
