@@ -30,8 +30,14 @@ export interface TestRedis extends AsyncDisposable {
  */
 export const TEST_REDIS_DIR = "/tmp/kube-gw-test-redis";
 
+/** Options for {@linkcode startRedis}. */
+export interface TestRedisOptions {
+  /** The socket's file mode: `777` lets a sandboxed agent (nobody) connect. @default "700" */
+  readonly socketPerm?: string;
+}
+
 /** Starts redis-server on the test socket; a leftover of a killed run is removed first. */
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
   const dir = TEST_REDIS_DIR;
   const socket = `${dir}/redis.sock`;
   await claimDir(dir, socket);
@@ -42,7 +48,7 @@ export async function startRedis(): Promise<TestRedis> {
       "--unixsocket",
       socket,
       "--unixsocketperm",
-      "700",
+      options.socketPerm ?? "700",
       "--dir",
       dir,
       "--save",
