@@ -8,7 +8,7 @@
  * @module
  */
 
-import { logSettings, runAgent } from "./lib/agent/run.ts";
+import { holdingPlace, logSettings, runAgent } from "./lib/agent/run.ts";
 import { drain, runOnce, runPlan } from "./lib/agent/commands.ts";
 import { formatPlan } from "./lib/agent/plan_table.ts";
 import { KubeProxyHealthPoller } from "./lib/agent/kube_proxy_poller.ts";
@@ -20,6 +20,8 @@ import { runController } from "./lib/controller/run.ts";
 import { holderIdentity } from "./lib/controller/leader/decision.ts";
 import { IpRoute2 } from "./lib/kernel/iproute2.ts";
 import { RouteStore } from "./lib/kernel/route_store.ts";
+import { SonicStore } from "./lib/kernel/sonic_store.ts";
+import type { AddressStore } from "./lib/kernel/address_store.ts";
 import { KubeApi } from "./lib/kube/client.ts";
 import { SERVICE_ACCOUNT_DIR } from "./lib/kube/kubeconfig.ts";
 import { type ConnectionSettings, loadConnection } from "./lib/kube/connect.ts";
@@ -93,7 +95,7 @@ export async function main(argv: string[]): Promise<number> {
   if (invocation.command === "controller") return await controllerMain(invocation.options);
   const config = parseConfig(invocation.options);
   await setupLogging(config.logLevel, config.logFormat);
-  const store = makeStore(config);
+  const store = await addressStore(config);
   const stopped = new AbortController();
   const stop = () => stopped.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);
@@ -106,7 +108,8 @@ export async function main(argv: string[]): Promise<number> {
 
   if (invocation.command === "drain") {
     logSettings(config);
-    const p = await drain({ networks: config.networks, store, signal: stopped.signal });
+    const p = await drain({ networks: config.networks, store, signal: stopped.signal })
+      .finally(() => closeStore(store));
     log.info("drained: {count} addresses removed", { count: p.remove.length });
     return 0;
   }
@@ -153,11 +156,43 @@ export async function main(argv: string[]): Promise<number> {
     }
   } finally {
     api.close();
+    closeStore(store);
   }
 }
 
-/** The kernel adapter for `--install-as`: addresses on the interface, or routes. */
-function makeStore(config: Config): IpRoute2 | RouteStore {
+/** The address store, its processes or requests counted so that a stop can wait for them. */
+type RunningStore = AddressStore & {
+  readonly running: number;
+  idle(): Promise<void>;
+};
+
+/** Closes the SONiC store's Redis connection; `ip` runs leave nothing open. */
+function closeStore(store: AddressStore): void {
+  if (store instanceof SonicStore) store.close();
+}
+
+/** Written by SONiC's image: its presence means this is a SONiC switch. */
+const SONIC_VERSION_FILE = "/etc/sonic/sonic_version.yml";
+
+/**
+ * The store `--install-as` names: addresses on the interface, routes, or
+ * SONiC CONFIG_DB entries. Gives up the write grant on SONiC's Redis socket
+ * (a unix connect needs it) unless the SONiC store uses it; with the
+ * `address` or `route` store on a SONiC switch, warns once that the ASIC will
+ * not send the addresses' traffic to the CPU (docs/sonic.md).
+ */
+async function addressStore(config: Config): Promise<RunningStore> {
+  if (config.sonic) {
+    const { loopback, socket, db } = config.sonic;
+    return new SonicStore({ loopback, socketPath: socket, db });
+  }
+  await Deno.permissions.revoke({ name: "write" });
+  if (isSonic()) {
+    log.warn(
+      "this is a SONiC switch ({file}): addresses held {place} are announced, but the ASIC will not send their traffic to the CPU; use --install-as sonic (docs/sonic.md)",
+      { file: SONIC_VERSION_FILE, place: holdingPlace(config) },
+    );
+  }
   if (config.route) {
     return new RouteStore({ ...config.route, networks: config.networks, netns: config.netns });
   }
@@ -166,6 +201,14 @@ function makeStore(config: Config): IpRoute2 | RouteStore {
     netns: config.netns,
     lifetimeSeconds: config.addressLifetimeSeconds,
   });
+}
+
+function isSonic(): boolean {
+  try {
+    return Deno.statSync(SONIC_VERSION_FILE).isFile;
+  } catch {
+    return false;
+  }
 }
 
 /** This host's name, read before file reads are given up (no `sys` permission). */

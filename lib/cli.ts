@@ -41,7 +41,6 @@ export const FLAG_ENV = {
   kubeProxyHealth: "KUBEGW_KUBE_PROXY_HEALTH",
   addressLifetime: "KUBEGW_ADDRESS_LIFETIME",
   // Route mode: how the agent holds the addresses.
-  installAs: "KUBEGW_INSTALL_AS",
   routeProtocol: "KUBEGW_ROUTE_PROTOCOL",
   routeTable: "KUBEGW_ROUTE_TABLE",
   // LoadBalancer Services (issue 11).
@@ -58,6 +57,11 @@ export const FLAG_ENV = {
   announceDelay: "KUBEGW_ANNOUNCE_DELAY",
   announceDamping: "KUBEGW_ANNOUNCE_DAMPING",
   nodeName: "KUBEGW_NODE_NAME",
+  // Where the addresses are held, and the SONiC store's settings.
+  installAs: "KUBEGW_INSTALL_AS",
+  sonicLoopback: "KUBEGW_SONIC_LOOPBACK",
+  sonicRedisSocket: "KUBEGW_SONIC_REDIS_SOCKET",
+  sonicDb: "KUBEGW_SONIC_DB",
 } as const;
 
 /** Read for `--node-name` when neither the flag nor `KUBEGW_NODE_NAME` is set (downward API). */
@@ -129,19 +133,8 @@ function addCommon(cmd: Command, api: boolean): Command {
       option("interface", "--interface <name>", "interface for the addresses")
         .default(D.interface),
     )
-    .addOption(option("netns", "--netns <name>", "run every ip command as ip -n NAME"))
-    .addOption(
-      option("installAs", "--install-as <how>", "address: on --interface; route: kernel routes")
-        .default(D.installAs),
-    )
-    .addOption(
-      option("routeProtocol", "--route-protocol <n>", "route mode: kube-gw's protocol number")
-        .default(D.routeProtocol),
-    )
-    .addOption(
-      option("routeTable", "--route-table <table>", "route mode: main or a table number")
-        .default(D.routeTable),
-    );
+    .addOption(option("netns", "--netns <name>", "run every ip command as ip -n NAME"));
+  addInstallAsOptions(cmd);
   addLogOptions(cmd, D.logFormat);
   if (!api) return cmd;
   return addApiOptions(cmd)
@@ -199,6 +192,38 @@ function addCommon(cmd: Command, api: boolean): Command {
     )
     .addOption(
       option("nodeName", "--node-name <name>", "this node, for Local Services (also NODE_NAME)"),
+    );
+}
+
+/** `--install-as` and the SONiC store's settings (docs/sonic.md), for every agent command. */
+function addInstallAsOptions(cmd: Command): Command {
+  const D = AGENT_DEFAULTS;
+  return cmd
+    .addOption(
+      option(
+        "installAs",
+        "--install-as <store>",
+        "address: host addresses on --interface; route: kernel routes; sonic: entries of a SONiC loopback in CONFIG_DB",
+      ).default(D.installAs),
+    )
+    .addOption(
+      option("routeProtocol", "--route-protocol <n>", "route mode: kube-gw's protocol number")
+        .default(D.routeProtocol),
+    )
+    .addOption(
+      option("routeTable", "--route-table <table>", "route mode: main or a table number")
+        .default(D.routeTable),
+    )
+    .addOption(
+      option("sonicLoopback", "--sonic-loopback <name>", "the dedicated SONiC loopback")
+        .default(D.sonicLoopback),
+    )
+    .addOption(
+      option("sonicRedisSocket", "--sonic-redis-socket <path>", "SONiC's Redis socket")
+        .default(D.sonicRedisSocket),
+    )
+    .addOption(
+      option("sonicDb", "--sonic-db <index>", "CONFIG_DB's database index").default(D.sonicDb),
     );
 }
 

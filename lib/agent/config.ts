@@ -17,7 +17,13 @@ import {
 } from "../base/cidr.ts";
 import type { AnnounceMode } from "./announce.ts";
 import { parseAddressLifetime } from "./address_lifetime.ts";
-import { type InstallAs, parseInstallOptions, type RouteSettings } from "./install_mode.ts";
+import {
+  type InstallAs,
+  parseInstallOptions,
+  parseSonicSettings,
+  type RouteSettings,
+  type SonicSettings,
+} from "./install_mode.ts";
 import { parseKubeProxyHealth } from "./kube_proxy_health.ts";
 import type { Level, LogFormat } from "../base/log.ts";
 import {
@@ -38,6 +44,7 @@ import {
 import { DEFAULT_CLASS, parseClassOptions } from "../service/class.ts";
 import { DEFAULT_KUBE_PROXY_HEALTH } from "./kube_proxy_health.ts";
 import { DEFAULT_API_STALE_AFTER, parseApiStaleAfter } from "../kube/staleness.ts";
+import { CONFIG_DB, DEFAULT_SONIC_SOCKET } from "../kernel/sonic_keys.ts";
 
 /**
  * The agent's defaults, as flag texts: read by `cli.ts` for the help and by
@@ -61,6 +68,9 @@ export const AGENT_DEFAULTS = {
   // Neither the kernel's, FRR's (11, 42, 186–198) nor BIRD's (12); not kube-vip's 248 nor Calico's 80.
   routeProtocol: "200",
   routeTable: "main",
+  sonicLoopback: "Loopback1000",
+  sonicRedisSocket: DEFAULT_SONIC_SOCKET,
+  sonicDb: String(CONFIG_DB),
 } as const satisfies Partial<Record<OptionKey, string>>;
 
 /** Everything the agent needs to know, validated. */
@@ -100,10 +110,12 @@ export interface Config {
   readonly addressLifetimeSeconds?: number;
   /** `/readyz` fails when a watch was not known current for this long. */
   readonly apiStaleAfterMs: number;
-  /** `--install-as`: addresses on `--interface`, or routes. @default "address" */
+  /** `--install-as`: addresses on `--interface`, routes, or SONiC CONFIG_DB entries. @default "address" */
   readonly installAs: InstallAs;
   /** Route mode's protocol and table (`--route-protocol`, `--route-table`); set in route mode only. */
   readonly route?: RouteSettings;
+  /** The SONiC store's settings; set exactly when `installAs` is `sonic`. */
+  readonly sonic?: SonicSettings;
 }
 
 /**
@@ -222,6 +234,9 @@ export function parseConfig(raw: RawOptions): Config {
       ? undefined
       : { source: src("addressLifetime", "--address-lifetime") },
   });
+  const sonic = install.installAs === "sonic"
+    ? parseSonicSettings(raw, D, { addressLifetimeSeconds, netns })
+    : undefined;
   return {
     networks,
     interface: device,
@@ -254,5 +269,6 @@ export function parseConfig(raw: RawOptions): Config {
     nodeName,
     installAs: install.installAs,
     route: install.route,
+    ...(sonic ? { sonic } : {}),
   };
 }

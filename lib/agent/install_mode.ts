@@ -1,18 +1,30 @@
 /**
  * How the agent holds the Service addresses (`--install-as`): as host
  * addresses on an interface (`address`, the default, announced by
- * `redistribute connected`), or as kernel routes of kube-gw's protocol
- * number (`route`, announced by `redistribute kernel`; see
- * kernel/route_store.ts). This file parses the three flags and checks them
- * against each other. Pure.
+ * `redistribute connected`), as kernel routes of kube-gw's protocol number
+ * (`route`, announced by `redistribute kernel`; see kernel/route_store.ts),
+ * or as entries of one dedicated SONiC loopback in CONFIG_DB (`sonic`, which
+ * SONiC turns into addresses the ASIC sends to the CPU; docs/sonic.md). This
+ * file parses the flags of each and checks them against each other. Pure.
  *
  * @module
  */
 
-import { badValue, UsageError } from "../base/flags.ts";
+import { badValue, type RawOptions, sourceOf, UsageError } from "../base/flags.ts";
+import { SONIC_LOOPBACK } from "../kernel/sonic_keys.ts";
 
-/** The two ways to hold an address. */
-export type InstallAs = "address" | "route";
+/** The three ways to hold an address. */
+export type InstallAs = "address" | "route" | "sonic";
+
+/** Where the SONiC store writes (`--install-as sonic`). */
+export interface SonicSettings {
+  /** The dedicated loopback (`--sonic-loopback`). */
+  readonly loopback: string;
+  /** SONiC's Redis socket (`--sonic-redis-socket`). */
+  readonly socket: string;
+  /** CONFIG_DB's index (`--sonic-db`). */
+  readonly db: number;
+}
 
 /** Route mode's settings. */
 export interface RouteSettings {
@@ -50,7 +62,9 @@ const RESERVED_TABLES: ReadonlyMap<number, string> = new Map([
 /** Parses `--install-as`. @default "address" @throws {UsageError} */
 export function parseInstallAs(source: string, text: string): InstallAs {
   const t = text.trim();
-  if (t !== "address" && t !== "route") throw badValue(source, t, "is not address or route");
+  if (t !== "address" && t !== "route" && t !== "sonic") {
+    throw badValue(source, t, "is not address, route or sonic");
+  }
   return t;
 }
 
@@ -109,7 +123,8 @@ export function parseInstallOptions(
   const installAs = parseInstallAs(input.installAs.source, input.installAs.text);
   const protocol = parseRouteProtocol(input.routeProtocol.source, input.routeProtocol.text);
   const table = parseRouteTable(input.routeTable.source, input.routeTable.text);
-  if (installAs === "address") return { installAs };
+  // The SONiC store's settings are checked by parseSonicSettings.
+  if (installAs !== "route") return { installAs };
   if (input.addressLifetime) {
     throw new UsageError(
       `${input.addressLifetime.source} cannot be used with ${input.installAs.source} route: a route has no lifetime`,
@@ -121,4 +136,60 @@ export function parseInstallOptions(
     );
   }
   return { installAs, route: { protocol, table } };
+}
+
+/** The defaults of the SONiC options, as flag texts (`AGENT_DEFAULTS`'s). */
+export type SonicDefaults = Readonly<
+  Record<"sonicLoopback" | "sonicRedisSocket" | "sonicDb", string>
+>;
+
+/**
+ * Validates the SONiC store's settings (`--install-as sonic`). It refuses
+ * `--address-lifetime` (CONFIG_DB entries have no lifetime) and `--netns` (a
+ * namespace's CONFIG_DB is reached through its own socket).
+ *
+ * @throws {UsageError} one line naming the flag or environment variable.
+ */
+export function parseSonicSettings(
+  raw: RawOptions,
+  defaults: SonicDefaults,
+  others: { readonly addressLifetimeSeconds?: number; readonly netns?: string },
+): SonicSettings {
+  const src = (key: "addressLifetime" | "netns" | keyof SonicDefaults, flag: string) =>
+    sourceOf(raw, key, flag);
+  if (others.addressLifetimeSeconds !== undefined) {
+    throw new UsageError(
+      `${
+        src("addressLifetime", "--address-lifetime")
+      }: CONFIG_DB entries have no lifetime; --install-as sonic needs --address-lifetime off`,
+    );
+  }
+  if (others.netns !== undefined) {
+    throw new UsageError(
+      `${
+        src("netns", "--netns")
+      }: --install-as sonic writes no interface itself; reach an ASIC namespace's CONFIG_DB with --sonic-redis-socket (docs/sonic.md)`,
+    );
+  }
+  const loopback = (raw.sonicLoopback ?? defaults.sonicLoopback).trim();
+  if (!SONIC_LOOPBACK.test(loopback) || loopback === "Loopback0") {
+    throw badValue(
+      src("sonicLoopback", "--sonic-loopback"),
+      loopback,
+      "is not a dedicated SONiC loopback (LoopbackN, not the router's Loopback0)",
+    );
+  }
+  const socket = (raw.sonicRedisSocket ?? defaults.sonicRedisSocket).trim();
+  if (!socket.startsWith("/") || /[\0,\r\n]/.test(socket)) {
+    throw badValue(
+      src("sonicRedisSocket", "--sonic-redis-socket"),
+      socket,
+      "is not an absolute socket path",
+    );
+  }
+  const dbText = (raw.sonicDb ?? defaults.sonicDb).trim();
+  if (!/^\d{1,2}$/.test(dbText) || Number(dbText) > 15) {
+    throw badValue(src("sonicDb", "--sonic-db"), dbText, "is not a database index (0-15)");
+  }
+  return { loopback, socket, db: Number(dbText) };
 }

@@ -69,8 +69,12 @@ export function agentNotReady(
   return why.length > 0 ? why.join("; ") : undefined;
 }
 
-/** Where the addresses are held, for the log: `on lo`, or `as routes of protocol 200 in table main`. */
-export function holdingPlace(config: Pick<Config, "interface" | "route">): string {
+/**
+ * Where the addresses are held, for the log: `on lo`, `as unreachable routes
+ * of protocol 200 in table main`, or `on SONiC loopback Loopback1000`.
+ */
+export function holdingPlace(config: Pick<Config, "interface" | "route" | "sonic">): string {
+  if (config.sonic) return `on SONiC loopback ${config.sonic.loopback}`;
   return config.route
     ? `as ${ROUTE_TYPE} routes of protocol ${config.route.protocol} in table ${config.route.table}`
     : `on ${config.interface}`;
@@ -79,6 +83,15 @@ export function holdingPlace(config: Pick<Config, "interface" | "route">): strin
 /** Logs the settings operators look for first. */
 export function logSettings(config: Config): void {
   for (const n of config.networks) log.info("using network {network}", { network: n.text });
+  if (config.sonic) {
+    const { loopback, socket, db } = config.sonic;
+    log.info("using SONiC loopback {loopback}: CONFIG_DB entries through {socket}, database {db}", {
+      loopback,
+      socket,
+      db,
+    });
+    return;
+  }
   if (config.route) {
     log.info("holding the addresses {place}{where}", {
       place: holdingPlace(config),

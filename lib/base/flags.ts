@@ -44,7 +44,7 @@ export interface RawOptions {
   // Issue 12, kube-proxy health and address lifetimes.
   readonly kubeProxyHealth?: string;
   readonly addressLifetime?: string;
-  // Route mode: how the agent holds the addresses.
+  // How the agent holds the addresses (`--install-as`), and route mode's settings.
   readonly installAs?: string;
   readonly routeProtocol?: string;
   readonly routeTable?: string;
@@ -63,6 +63,10 @@ export interface RawOptions {
   readonly leaderElect?: string | boolean;
   readonly leaseNamespace?: string;
   readonly apiStaleAfter?: string;
+  // The SONiC store's settings (`--install-as sonic`).
+  readonly sonicLoopback?: string;
+  readonly sonicRedisSocket?: string;
+  readonly sonicDb?: string;
   /**
    * For each option whose value came from its environment variable rather
    * than the command line, that variable's name: errors name the source the

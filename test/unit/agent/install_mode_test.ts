@@ -77,7 +77,7 @@ Deno.test("--address-lifetime with --install-as route is refused in one line nam
 Deno.test("bad install values are refused, naming the flag or the variable", () => {
   assert.equal(
     usage([...NET, "--install-as", "routes"]),
-    '--install-as: "routes" is not address or route',
+    '--install-as: "routes" is not address, route or sonic',
   );
   assert.equal(
     usage([...NET, "--install-as", "route", "--route-protocol", "256"]),
