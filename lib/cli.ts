@@ -37,13 +37,13 @@ export const FLAG_ENV = {
   namespace: "KUBEGW_NAMESPACE",
   selector: "KUBEGW_SELECTOR",
   metricsAddress: "KUBEGW_METRICS_ADDRESS",
-  // Issue 12, kube-proxy health and address lifetimes.
+  // kube-proxy health and address lifetimes.
   kubeProxyHealth: "KUBEGW_KUBE_PROXY_HEALTH",
   addressLifetime: "KUBEGW_ADDRESS_LIFETIME",
   // Route mode: how the agent holds the addresses.
   routeProtocol: "KUBEGW_ROUTE_PROTOCOL",
   routeTable: "KUBEGW_ROUTE_TABLE",
-  // LoadBalancer Services (issue 11).
+  // LoadBalancer Services.
   class: "KUBEGW_CLASS",
   defaultClass: "KUBEGW_DEFAULT_CLASS",
   pool: "KUBEGW_POOL",
@@ -51,7 +51,7 @@ export const FLAG_ENV = {
   leaderElect: "KUBEGW_LEADER_ELECT",
   leaseNamespace: "KUBEGW_LEASE_NAMESPACE",
   apiStaleAfter: "KUBEGW_API_STALE_AFTER",
-  // The agent's addresses and announce gate (issue 11 item 6, issue 12).
+  // The agent's addresses and announce gate.
   externalIps: "KUBEGW_EXTERNAL_IPS",
   announce: "KUBEGW_ANNOUNCE",
   announceDelay: "KUBEGW_ANNOUNCE_DELAY",
@@ -153,7 +153,7 @@ function addCommon(cmd: Command, api: boolean): Command {
     )
     .addOption(staleAfterOption(D.apiStaleAfter))
     .addOption(metricsAddressOption(D.metricsAddress))
-    // Issue 12, kube-proxy health and address lifetimes.
+    // kube-proxy health and address lifetimes.
     .addOption(
       option(
         "kubeProxyHealth",
@@ -168,7 +168,7 @@ function addCommon(cmd: Command, api: boolean): Command {
         "add addresses with this lifetime and renew them at a third of it, or off",
       ).default(D.addressLifetime),
     )
-    // The agent's addresses and announce gate (issue 11 item 6, issue 12).
+    // The agent's addresses and announce gate.
     .addOption(classOption("announce the LoadBalancer addresses of this class", D.class))
     .addOption(defaultClassOption("also of Services without a class"))
     .addOption(

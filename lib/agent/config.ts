@@ -90,10 +90,10 @@ export interface Config {
   readonly selector?: string;
   /** Where `/metrics`, `/healthz` and `/readyz` listen; `undefined` when off. */
   readonly metricsAddress?: ListenAddress;
-  // Issue 12, kube-proxy health and address lifetimes.
+  // kube-proxy health and address lifetimes.
   /** kube-proxy's health endpoint (`--kube-proxy-health`); `undefined` when off. */
   readonly kubeProxyHealth?: string;
-  // Issue 11 item 6 and issue 12, the agent's addresses and announce gate.
+  // The agent's addresses and announce gate.
   /** Which LoadBalancer Services are kube-gw's (`--class`, `--default-class`). */
   readonly classes: { readonly class: string; readonly defaultClass: boolean };
   /** Take `spec.externalIPs` (`--external-ips`). @default true */
@@ -252,7 +252,7 @@ export function parseConfig(raw: RawOptions): Config {
       raw.metricsAddress ?? D.metricsAddress,
       src("metricsAddress", "--metrics-address"),
     ),
-    // Issue 12, kube-proxy health and address lifetimes.
+    // kube-proxy health and address lifetimes.
     kubeProxyHealth: renamedSource(
       "--kube-proxy-health",
       src("kubeProxyHealth", "--kube-proxy-health"),
@@ -260,7 +260,7 @@ export function parseConfig(raw: RawOptions): Config {
     ),
     addressLifetimeSeconds,
     apiStaleAfterMs,
-    // Issue 11 item 6 and issue 12.
+    // The agent's addresses and announce gate.
     classes: parseClassOptions(raw, D.class),
     externalIPs: parseBool(src("externalIps", "--external-ips"), raw.externalIps ?? D.externalIps),
     announce,

@@ -221,7 +221,7 @@ export async function runAgent(
     count: held.size,
     place: holdingPlace(config),
   });
-  // --address-lifetime off after a run with it: keep the addresses (issue 12, item 6).
+  // --address-lifetime off after a run with it: keep the addresses.
   if (config.addressLifetimeSeconds === undefined) await makePermanent(deps.store, held);
   const { services, slices } = makeSources(config, deps, reconciler);
   const sources = [...services, ...slices];
@@ -243,7 +243,7 @@ export async function runAgent(
     log,
   );
   const running = [...sources.map((s) => s.run(signal)), ...(health ? [health.run(signal)] : [])];
-  // --address-lifetime: renew the held addresses at a third of the lifetime (issue 12, item 6).
+  // --address-lifetime: renew the held addresses at a third of the lifetime.
   const lifetime = config.addressLifetimeSeconds;
   if (lifetime !== undefined && deps.store.renew) {
     const renewer = new Renewer({

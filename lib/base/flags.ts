@@ -41,20 +41,20 @@ export interface RawOptions {
   readonly namespace?: readonly string[];
   readonly selector?: string;
   readonly metricsAddress?: string;
-  // Issue 12, kube-proxy health and address lifetimes.
+  // kube-proxy health and address lifetimes.
   readonly kubeProxyHealth?: string;
   readonly addressLifetime?: string;
   // How the agent holds the addresses (`--install-as`), and route mode's settings.
   readonly installAs?: string;
   readonly routeProtocol?: string;
   readonly routeTable?: string;
-  // Issue 11 item 6 and issue 12.
+  // The agent's addresses and announce gate.
   readonly externalIps?: string | boolean;
   readonly announce?: string;
   readonly announceDelay?: string;
   readonly announceDamping?: string;
   readonly nodeName?: string;
-  // LoadBalancer Services (issue 11): class flags shared by `run` and `controller`.
+  // LoadBalancer Services: class flags shared by `run` and `controller`.
   readonly class?: string;
   readonly defaultClass?: string | boolean;
   // `controller` only.

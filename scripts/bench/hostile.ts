@@ -1,5 +1,5 @@
 /**
- * Costs a hostile Service can impose (issue 9 item 3), measured on the pure
+ * Costs a hostile Service can impose, measured on the pure
  * pieces in this process: the desired-state edit of one IP in a Service with
  * many externalIPs, parsing one long watch line, and the peak resident memory
  * of one 5 MB Service event from the stream to the desired set. Standalone:

@@ -1,5 +1,5 @@
 /**
- * Signals to the agent as a process (issue 9, item 6): a stop while `ip -batch`
+ * Signals to the agent as a process: a stop while `ip -batch`
  * applies a large plan leaves no `ip` process behind and logs no error, whether
  * the agent alone is signalled or the whole process tree (systemd's default);
  * SIGHUP is logged and ignored. The `ip` processes are found with `ip netns

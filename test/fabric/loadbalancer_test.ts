@@ -1,7 +1,7 @@
 /**
  * LoadBalancer Services on the BGP test fabric (see test/support/fabric/fabric.ts),
  * with `kube-gw controller` allocating from a pool and both gateways' agents
- * announcing only what they can deliver (issues 11 and 12):
+ * announcing only what they can deliver:
  *
  * 1. a LoadBalancer Service of class kube-gw.io/anycast gets an address from
  *    the pool, both gateways announce it, the leaf installs it with two next
@@ -123,7 +123,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
     let webSvc: ServiceObject | undefined;
 
     await t.step(
-      "issue 11: a LoadBalancer Service gets a pool address, both gateways announce it, requests spread over both and all succeed",
+      "a LoadBalancer Service gets a pool address, both gateways announce it, requests spread over both and all succeed",
       async (s) => {
         // Its pods are ready first, as after a rollout.
         api.createObject("endpointslices", webSlice);
@@ -190,7 +190,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
     );
 
     await t.step(
-      "issue 12a: endpoints to zero withdraw from both gateways; back, the route returns after the hold-down",
+      "endpoints to zero withdraw from both gateways; back, the route returns after the hold-down",
       async (s) => {
         assert.ok(webSvc, "no web Service");
         const emptied = performance.now();
@@ -243,7 +243,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
 
     let localIp = "";
     await t.step(
-      "issue 12b: a Local Service with its pod on gw1 only is announced by gw1 alone, and every request succeeds",
+      "a Local Service with its pod on gw1 only is announced by gw1 alone, and every request succeeds",
       async (s) => {
         assert.ok(webSvc, "no web Service");
         api.createObject(
@@ -316,7 +316,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
     );
 
     await t.step(
-      "issue 12c: gw1's kube-proxy health turns 503, gw1 withdraws and no request fails; 200 again brings it back after the hold-down",
+      "gw1's kube-proxy health turns 503, gw1 withdraws and no request fails; 200 again brings it back after the hold-down",
       async (s) => {
         const health = fabric.kubeProxyHealth("gw1");
         // The agent polls its gateway's kube-proxy (every 2 s): wait for a poll, not for time.
@@ -377,7 +377,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
     );
 
     await t.step(
-      "issue 12c: gw1's node becomes ineligible (nodeEligible false), gw1 withdraws at the first poll and no request fails",
+      "gw1's node becomes ineligible (nodeEligible false), gw1 withdraws at the first poll and no request fails",
       async (s) => {
         const health = fabric.kubeProxyHealth("gw1");
         const loop = new RequestLoop(fabric.probe, { targets: [[webIp, 80]] });

@@ -1,7 +1,7 @@
 /**
  * The API client and the engine against the fake API server's real-world
  * faults, over TLS with HTTP/2 as kube-apiserver negotiates it, with a TCP
- * proxy in front for black holes and cuts (issue 10). The client's timings
+ * proxy in front for black holes and cuts. The client's timings
  * are shortened (probe every 500 ms) so the tests run in seconds; the
  * default timings are the unit tests' and the benchmark's.
  */

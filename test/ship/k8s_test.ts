@@ -337,7 +337,7 @@ Deno.test("the DaemonSet tells each agent its node's name (NODE_NAME, from the d
 
 // ---- The LoadBalancer controller (scripts/k8s/controller/) ----
 
-/** The variables the controller's Deployment may set (issue 11's flags). */
+/** The variables the controller's Deployment may set. */
 const CONTROLLER_ENV = [
   "KUBEGW_IN_K8S",
   "KUBEGW_CLASS",

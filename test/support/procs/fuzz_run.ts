@@ -1,5 +1,5 @@
 /**
- * One fuzz run (issue 9, "Done when"), shared by the e2e test (small) and the
+ * One fuzz run, shared by the e2e test (small) and the
  * bench (full size): the corpus of `fuzz_corpus.ts` seeded into the fake API
  * server, the agent as a process (the shipped flags: `--allow-run=ip` only) on
  * a throwaway namespace, `ip monitor address` watching the interface for the

@@ -1,5 +1,5 @@
 /**
- * The reconciler's stop (issue 9, item 6): a running `ip` gets a bounded grace
+ * The reconciler's stop: a running `ip` gets a bounded grace
  * and is then stopped through the store's AbortSignal; a stop, and an `ip`
  * killed by a signal, are not logged as errors. Time is a fake clock.
  *
