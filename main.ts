@@ -23,7 +23,7 @@ import { RouteStore } from "./lib/kernel/route_store.ts";
 import { SonicStore } from "./lib/kernel/sonic_store.ts";
 import type { AddressStore } from "./lib/kernel/address_store.ts";
 import { KubeApi } from "./lib/kube/client.ts";
-import { SERVICE_ACCOUNT_DIR } from "./lib/kube/kubeconfig.ts";
+import { type ApiConnection, SERVICE_ACCOUNT_DIR } from "./lib/kube/kubeconfig.ts";
 import { type ConnectionSettings, loadConnection } from "./lib/kube/connect.ts";
 import type { ApiObserver } from "./lib/kube/observer.ts";
 import { flushLogs, setupLogging } from "./lib/base/log.ts";
@@ -51,16 +51,24 @@ function fail(code: number, message: string): never {
 }
 
 /**
- * The API client of both programs: loads the credentials (in-cluster, or the
- * `--kubeconfig` list merged), gives up file reads except what token
+ * The credentials of both programs: in-cluster, or the `--kubeconfig` list
+ * merged. Read before anything is logged, so that a bad kubeconfig is one line.
+ *
+ * @throws {UsageError} naming the file or the field.
+ */
+function loadApiConnection(config: ConnectionSettings): ApiConnection {
+  return loadConnection(config, { env, readFile: (p) => Deno.readTextFileSync(p) });
+}
+
+/**
+ * The API client of both programs: gives up file reads except what token
  * rotation needs, and reports to `observer` (the program's metrics).
  */
 async function connect(
   config: ConnectionSettings,
+  conn: ApiConnection,
   observer: ApiObserver | undefined,
 ): Promise<KubeApi> {
-  const readFile = (p: string) => Deno.readTextFileSync(p);
-  const conn = loadConnection(config, { env, readFile });
   await Deno.permissions.revoke({ name: "read", path: "/" });
   if (!config.inCluster) await Deno.permissions.revoke({ name: "read", path: SERVICE_ACCOUNT_DIR });
   if (
@@ -117,8 +125,9 @@ export async function main(argv: string[]): Promise<number> {
   const metrics = invocation.command === "run" && config.metricsAddress
     ? new Metrics(VERSION, COMMIT)
     : undefined;
+  const conn = loadApiConnection(config);
   logSettings(config);
-  const api = await connect(config, metrics);
+  const api = await connect(config, conn, metrics);
   try {
     switch (invocation.command) {
       case "plan": {
@@ -236,7 +245,7 @@ async function controllerMain(raw: RawOptions): Promise<number> {
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
   const metrics = config.metricsAddress ? new ControllerMetrics(VERSION, COMMIT) : undefined;
-  const api = await connect(config, metrics);
+  const api = await connect(config, loadApiConnection(config), metrics);
   stopped.signal.addEventListener("abort", () => {
     log.info("stopping: no more writes, releasing the Lease");
     setTimeout(() => fail(0, "stop took over 900ms; exiting anyway"), 900);

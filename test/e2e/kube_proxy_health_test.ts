@@ -31,6 +31,9 @@ Deno.test("kube-proxy's health gates the announcements: 200, 503, nodeEligible f
       "--metrics-address=127.0.0.1:0",
       `--kube-proxy-health=${proxy.url}`,
       "--announce-delay=500ms",
+      // Damping off: the test chains outages to see the gate and the hold-down act on each;
+      // damping has its own tests (test/unit/agent/announce_damping_test.ts).
+      "--announce-damping=0",
     ]);
     const status = await statusOf(agent);
     const state = async () => JSON.parse((await status.get("/status")).body).addresses[0]?.state;

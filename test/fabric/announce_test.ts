@@ -47,6 +47,9 @@ Deno.test("fabric: endpoints and kube-proxy health decide which gateways announc
     const extra = (gw: "gw1" | "gw2") => [
       `--node-name=${gw}`,
       "--announce-delay=500ms",
+      // Damping off: the test chains outages to see the gate and the hold-down act on each;
+      // damping has its own tests (test/unit/agent/announce_damping_test.ts).
+      "--announce-damping=0",
       `--kube-proxy-health=http://127.0.0.1:${ports[gw]}/healthz`,
     ];
     const agents = {

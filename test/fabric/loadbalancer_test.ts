@@ -100,11 +100,15 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
     ]);
     const statusPort = { gw1: freePort(), gw2: freePort() };
     const agents: Record<GatewayName, LoggedProcess> = {
+      // Damping off: the test chains outages to see the gate and the hold-down act on each;
+      // damping has its own tests (test/unit/agent/announce_damping_test.ts).
       gw1: await fabric.startAgent("gw1", kc.path, [
         `--metrics-address=127.0.0.1:${statusPort.gw1}`,
+        "--announce-damping=0",
       ]),
       gw2: await fabric.startAgent("gw2", kc.path, [
         `--metrics-address=127.0.0.1:${statusPort.gw2}`,
+        "--announce-damping=0",
       ]),
     };
     await Promise.all(

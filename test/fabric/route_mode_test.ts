@@ -83,7 +83,9 @@ Deno.test("fabric, route mode: ECMP, the pods reached, the gateway's own port hi
   const api = await FakeApiServer.start();
   try {
     await using kc = await writeKubeconfig(api, {});
-    const args = ["--install-as=route", "--announce-delay=500ms"];
+    // Damping off: the test chains outages to see the gate and the hold-down act on each;
+    // damping has its own tests (test/unit/agent/announce_damping_test.ts).
+    const args = ["--install-as=route", "--announce-delay=500ms", "--announce-damping=0"];
     const agents = {
       gw1: await fabric.startAgent("gw1", kc.path, args),
       gw2: await fabric.startAgent("gw2", kc.path, args),
