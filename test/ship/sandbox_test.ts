@@ -62,32 +62,43 @@ async function runUntil(
   return { code: status.code, stderr };
 }
 
-const until = (check: () => Promise<boolean>) => waitFor("the confined agent", check, 15_000, 100);
-
-Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall filter), the agent keeps the Service's addresses", async () => {
-  await using ns = await Netns.create("unit");
-  // The API server runs inside the namespace too: the agent, without --netns, works there.
-  const api = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      ns.name,
-      "deno",
-      "run",
-      "--quiet",
-      "-P=test",
-      "test/support/fakes/apiserver_main.ts",
-    ],
+/**
+ * The fake API server as a process inside network namespace `netns` (where
+ * the agent runs without --netns), stopped by pid when disposed.
+ */
+async function apiServerIn(netns: string): Promise<{ url: string } & AsyncDisposable> {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", netns, "deno", "run", "--quiet", "-P=test", API_MAIN],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  try {
-    const reader = api.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const url = (await reader.read()).value?.trim() ?? "";
-    reader.releaseLock();
-    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const stop = async () => {
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+  };
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const url = (await reader.read()).value?.trim() ?? "";
+  reader.releaseLock();
+  if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(url)) {
+    await stop();
+    throw new Error(`the fake API server in ${netns} said ${JSON.stringify(url)}`);
+  }
+  return { url, [Symbol.asyncDispose]: stop };
+}
+
+const API_MAIN = "test/support/fakes/apiserver_main.ts";
+
+const until = (check: () => Promise<boolean>) => waitFor("the confined agent", check, 15_000, 100);
+
+Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall filter), the agent keeps the Service's addresses", async () => {
+  await using ns = await Netns.create("unit");
+  // The API server runs inside the namespace too: the agent, without --netns, works there.
+  await using api = await apiServerIn(ns.name);
+  {
+    const url = api.url;
     await using kc = await readableKubeconfig(url);
     const profile = await unitProfile([UNIT]);
     const agent = sandboxCommand(profile, [
@@ -105,10 +116,6 @@ Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall 
     // It ran as nobody with CAP_NET_ADMIN and stopped cleanly on SIGTERM.
     assert.deepEqual(result.code, 0, result.stderr);
     assert.match(result.stderr, /assuming address 10\.0\.100\.31/);
-  } finally {
-    api.kill("SIGKILL");
-    await api.status;
-    await api.stdout.cancel().catch(() => {});
   }
 });
 
@@ -219,26 +226,9 @@ Deno.test("confined as kube-gw.service with SONiC's drop-in, the SONiC store wri
   await using ns = await Netns.create("unitsonic");
   await using redis = await startRedis({ socketPerm: "777" });
   await seedSonicConfigDb(redis, 4);
-  const api = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      ns.name,
-      "deno",
-      "run",
-      "--quiet",
-      "-P=test",
-      "test/support/fakes/apiserver_main.ts",
-    ],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  try {
-    const reader = api.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const url = (await reader.read()).value?.trim() ?? "";
-    reader.releaseLock();
+  await using api = await apiServerIn(ns.name);
+  {
+    const url = api.url;
     await using kc = await readableKubeconfig(url);
     const profile = await unitProfile([UNIT, SONIC_DROP_IN]);
     const shipped = bundleCommand(BUNDLE);
@@ -272,9 +262,5 @@ Deno.test("confined as kube-gw.service with SONiC's drop-in, the SONiC store wri
     assert.deepEqual(result.code, 0, result.stderr);
     // Nothing on the namespace's lo: the store wrote CONFIG_DB only.
     assert.deepEqual(await ns.hostAddresses(), []);
-  } finally {
-    api.kill("SIGKILL");
-    await api.status;
-    await api.stdout.cancel().catch(() => {});
   }
 });
