@@ -1,28 +1,7 @@
 import assert from "node:assert/strict";
 import { TestRouter } from "../support/procs/sshd.ts";
+import { install, ROOT, runInstaller, sha } from "../support/procs/installer.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const decoder = new TextDecoder();
-
-async function runInstaller(router: TestRouter, ...args: string[]) {
-  const out = await new Deno.Command(`${ROOT}scripts/install.sh`, {
-    args: ["--ssh-config", router.sshConfig, ...args, "router"],
-    stdin: "null",
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
-
-async function install(router: TestRouter, ...args: string[]) {
-  const r = await runInstaller(router, ...args);
-  if (r.code !== 0) throw new Error(`install.sh exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
-
-async function sha(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")
-    .slice(0, 12);
-}
 
 /** What is at each path: "mode sha256-prefix", the mode of a directory, or "absent". */
 async function files(...paths: string[]): Promise<Record<string, string>> {

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { TestRouter } from "../support/procs/sshd.ts";
+import { install, ROOT, runInstaller, sha } from "../support/procs/installer.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const decoder = new TextDecoder();
 
 /** No binary can be compiled here: a stand-in that says its version and logs its calls. */
 async function writeStub(path: string, version: string, log: string): Promise<void> {
@@ -12,21 +11,6 @@ async function writeStub(path: string, version: string, log: string): Promise<vo
       `[ "$1" != version ] || echo "kube-gw 0.1.0 (commit ${version})"\n`,
     { mode: 0o755 },
   );
-}
-
-/** Runs scripts/install.sh with argv, as an operator would; returns its output. */
-async function runInstaller(router: TestRouter, ...args: string[]) {
-  const out = await new Deno.Command(`${ROOT}scripts/install.sh`, {
-    args: ["--ssh-config", router.sshConfig, ...args, "router"],
-    stdin: "null",
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
-
-async function install(router: TestRouter, ...args: string[]) {
-  const r = await runInstaller(router, ...args);
-  if (r.code !== 0) throw new Error(`install.sh exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-  return r;
 }
 
 /** What is at each path on the router: "mode sha256-prefix", or "absent". */
@@ -40,12 +24,6 @@ async function files(router: TestRouter, ...paths: string[]): Promise<Record<str
     out[p] = r.stdout.trim();
   }
   return out;
-}
-
-async function sha(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")
-    .slice(0, 12);
 }
 
 /** The calls that change something (queries such as is-active are left out). */
