@@ -14,7 +14,7 @@
  * `--size N`: one size for initial_sync, memory and endpoints (N Services).
  *
  * IDs: event_latency, initial_sync, churn, memory, api_cost, renewal, endpoints, fuzz,
- * route_mode.
+ * route_mode, route_events.
  *
  * @module
  */
@@ -29,6 +29,7 @@ import { initialSync } from "./bench/initial_sync.ts";
 import { endpoints } from "./bench/endpoints.ts";
 import { memory } from "./bench/memory.ts";
 import { renewal } from "./bench/renewal.ts";
+import { routeEvents } from "./bench/route_events.ts";
 import { routeMode } from "./bench/route_mode.ts";
 import { killAll, readProc, spawnLogged } from "./bench/processes.ts";
 import { formatTable, type ScenarioResult } from "./bench/report.ts";
@@ -47,6 +48,7 @@ const SCENARIOS: Record<string, (cfg: BenchConfig) => Promise<ScenarioResult>> =
   fuzz,
   endpoints,
   route_mode: routeMode,
+  route_events: routeEvents,
 };
 
 interface Args {

@@ -28,6 +28,11 @@ export interface BenchConfig {
     readonly perSecond: number;
     readonly seconds: number;
   };
+  /**
+   * Scenario `route_events`: event latency in route mode beside address mode
+   * (`latency.events` each), and churn in route mode at this size.
+   */
+  readonly routeEvents: { readonly churn: BenchConfig["churn"] };
   readonly memory: { readonly sizes: readonly number[]; readonly idleMs: number };
   readonly endpoints: {
     readonly services: number;
@@ -72,6 +77,7 @@ export const FULL: BenchConfig = {
   initialSync: { sizes: [1000, 10_000, 25_000] },
   routeMode: { sizes: [10_000, 50_000] },
   churn: { services: 10_000, perSecond: 500, seconds: 30 },
+  routeEvents: { churn: { services: 50_000, perSecond: 500, seconds: 30 } },
   memory: { sizes: [100, 10_000], idleMs: 20_000 },
   endpoints: { services: 10_000, withdrawals: 500, perSecond: 500, seconds: 20 },
   apiCost: { services: 100, windowMs: 600_000, replicas: 3 },
@@ -88,6 +94,7 @@ export const SMALL: BenchConfig = {
   initialSync: { sizes: [200] },
   routeMode: { sizes: [200] },
   churn: { services: 200, perSecond: 100, seconds: 5 },
+  routeEvents: { churn: { services: 200, perSecond: 100, seconds: 3 } },
   memory: { sizes: [100, 200], idleMs: 2000 },
   endpoints: { services: 200, withdrawals: 50, perSecond: 100, seconds: 3 },
   apiCost: { services: 100, windowMs: 12_000, replicas: 1 },

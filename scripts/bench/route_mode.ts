@@ -22,7 +22,7 @@ import { routeBatchScript } from "../../lib/kernel/route_store.ts";
 import { waitFor } from "../../test/support/wait.ts";
 
 /** The route mode flags the agent runs with; the floor writes the same lines. */
-const ROUTE = { protocol: 200, table: "main" } as const;
+export const ROUTE = { protocol: 200, table: "main" } as const;
 
 /** Address mode is measured up to this many Services. */
 const ADDRESS_MODE_MAX = 10_000;
@@ -41,12 +41,14 @@ function loggedAt(line: string): number {
   return stamp - performance.timeOrigin;
 }
 
-async function routeCount(netns: string): Promise<number> {
+/** The addresses of kube-gw's routes (protocol {@linkcode ROUTE}) in a namespace, sorted. */
+export async function heldRoutes(netns: string): Promise<string[]> {
   const out = await new Deno.Command("ip", {
     args: ["-n", netns, "-json", "route", "show", "table", "main", "proto", String(ROUTE.protocol)],
     stdout: "piped",
   }).output();
-  return (JSON.parse(new TextDecoder().decode(out.stdout)) as unknown[]).length;
+  const routes = JSON.parse(new TextDecoder().decode(out.stdout)) as { dst: string }[];
+  return routes.map((r) => r.dst.replace(/\/(32|128)$/, "")).sort();
 }
 
 async function agentRun(cfg: BenchConfig, n: number, mode: "address" | "route"): Promise<Sync> {
@@ -68,7 +70,7 @@ async function agentRun(cfg: BenchConfig, n: number, mode: "address" | "route"):
   await waitFor("the agent to log every address", () => logged() >= addresses.length, 60_000, 50);
   const mem = await procMemory(agent.pid);
   const held = mode === "route"
-    ? await routeCount(stage.ns.name)
+    ? (await heldRoutes(stage.ns.name)).length
     : (await stage.ns.hostAddresses()).length;
   if (held !== addresses.length) {
     throw new Error(`${mode} mode: expected ${addresses.length}, the namespace holds ${held}`);
