@@ -41,7 +41,7 @@ import {
   scrape,
 } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
-import { IpBatch, service, sleep, Stage, within } from "./stage.ts";
+import { allAdded, IpBatch, service, sleep, Stage, within } from "./stage.ts";
 import { waitReadyz } from "../../test/support/procs/status.ts";
 import { acrossRuns, type Distribution, distribution } from "./stats.ts";
 
@@ -218,7 +218,12 @@ export async function churnAgentRun(
     specs,
     opts.mode === "route" ? { args: ["--install-as=route"], watch: "route" } : {},
   );
-  const { agent } = await syncAgent(cfg, stage, addresses);
+  const { agent } = await syncAgent(
+    cfg,
+    stage,
+    addresses,
+    async () => (await held(stage, opts.mode)).length,
+  );
   await using _ = agent;
   const port = await metricsPort(agent);
   await waitReadyz(port, 30_000);
@@ -279,7 +284,14 @@ export async function churnFloorRun(
   const batch = new IpBatch(stage.ns.name);
   try {
     await batch.write(floorLines(opts.mode, addresses, []));
-    await within(seeded.done, 120_000, "churn floor: seeding");
+    await allAdded(
+      stage.monitor,
+      seeded,
+      addresses.length,
+      async () => (await held(stage, opts.mode)).length,
+      120_000,
+      "churn floor: seeding",
+    );
     const counter = perf ? await ExecCounter.attach(batch.pid) : undefined;
     const { driven } = await drive(opts, stage, addresses, (_svc, expect) => {
       const t0 = performance.now();

@@ -18,7 +18,7 @@ import { seededServices } from "./initial_sync.ts";
 import { AddressMonitor } from "./monitor.ts";
 import { procMemory } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
-import { within } from "./stage.ts";
+import { allAdded } from "./stage.ts";
 import { acrossRuns } from "./stats.ts";
 import { Fabric } from "../../test/support/fabric/fabric.ts";
 import { FrrRouter } from "../../test/support/fabric/frr.ts";
@@ -38,6 +38,8 @@ interface ScaleRun {
   readonly leafMs: number;
   /** `kube-gw drain` started → the leaf holds none of them. */
   readonly drainMs: number;
+  /** Where `ip monitor` lost part of a burst (times are then its last report). */
+  readonly monitorLost: readonly string[];
   /** `router daemon` → memory, read after the routes reached the leaf. */
   readonly memory: Record<string, DaemonMemory>;
 }
@@ -57,6 +59,53 @@ async function frrMemory(fabric: Fabric, label: string): Promise<Record<string, 
   return out;
 }
 
+/** Routes of the bench's network in a namespace of the fabric (`ip route show root`). */
+async function routesIn(fabric: Fabric, label: string, proto: string): Promise<number> {
+  const out = await fabric.ip(label, "route", "show", "root", NETWORK, "proto", proto);
+  return out.split("\n").filter((l) => l.trim() !== "").length;
+}
+
+/**
+ * Resolves with the time `pred` held on the leaf's monitor; if the monitor
+ * lost part of a burst (quiet for 2 s without `pred`), with the time of its
+ * last event once `counted()` says the kernel is there (`lost` set).
+ */
+async function onLeaf(
+  fabric: Fabric,
+  pred: (size: number) => boolean,
+  counted: () => Promise<boolean>,
+  what: string,
+  limitMs: number,
+): Promise<{ at: number; lost: boolean }> {
+  const monitor = fabric.monitor;
+  let stopped = false;
+  const poll = async () => {
+    let seen = monitor.history.length;
+    let quietSince = performance.now();
+    while (!stopped) {
+      await new Promise((r) => setTimeout(r, 500));
+      if (monitor.history.length !== seen) {
+        seen = monitor.history.length;
+        quietSince = performance.now();
+      } else if (performance.now() - quietSince >= 2000) {
+        if (await counted()) return { at: monitor.history.at(-1)?.at ?? 0, lost: true };
+        quietSince = performance.now();
+      }
+    }
+    return await new Promise<never>(() => {});
+  };
+  const seen = monitor.waitFor((fib) => pred(fib.size), limitMs, what)
+    .then((at) => ({ at, lost: false }))
+    .catch((err: Error) => {
+      throw new Error(`${err.message.slice(0, 300)}…; the leaf has ${monitor.fib.size}`);
+    });
+  try {
+    return await Promise.race([seen, poll()]);
+  } finally {
+    stopped = true;
+  }
+}
+
 async function scaleRun(n: number): Promise<ScaleRun> {
   const { specs, addresses } = seededServices(n);
   const first = addressAt(BLOCK.seeded, 0);
@@ -73,25 +122,35 @@ async function scaleRun(n: number): Promise<ScaleRun> {
     await using gwRoutes = await AddressMonitor.start(fabric.ns("gw1"), undefined, "route");
     const onGateway = gwRoutes.waitForAll(addresses, "add");
     const base = fabric.monitor.fib.size;
-    const onLeaf = fabric.monitor.waitFor(
-      (fib) => fib.size >= base + addresses.length,
-      limit(n),
+    const leafHas = onLeaf(
+      fabric,
+      (size) => size >= base + addresses.length,
+      async () => await routesIn(fabric, "leaf", "bgp") >= addresses.length,
       `${addresses.length} routes on the leaf`,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message.slice(0, 300)}…; the leaf has ${fabric.monitor.fib.size}`);
-    });
+      limit(n),
+    );
     const t0 = performance.now();
     const agent = await fabric.startAgent("gw1", kc.path, [
       "--install-as=route",
       `--network=${NETWORK}`,
       "--announce=always",
     ]);
-    const synced = await within(onGateway.done, limit(n), "the agent's sync on gw1").catch(
-      (err) => {
-        throw new Error(`${err.message}; ${onGateway.pending()} missing\n${agent.tail()}`);
-      },
-    );
-    const onLeafAt = await onLeaf;
+    const sync = await allAdded(
+      gwRoutes,
+      onGateway,
+      addresses.length,
+      () => routesIn(fabric, "gw1", "200"),
+      limit(n),
+      "the agent's sync on gw1",
+    ).catch((err) => {
+      throw new Error(`${err.message}\n${agent.tail()}`);
+    });
+    const synced = sync.at;
+    const leafSeen = await leafHas;
+    const onLeafAt = leafSeen.at;
+    if (await routesIn(fabric, "leaf", "bgp") !== addresses.length) {
+      throw new Error(`the leaf does not hold exactly the ${addresses.length} routes`);
+    }
     if (!fabric.monitor.fib.has(`${first}/32`)) throw new Error(`the leaf lacks ${first}/32`);
     const memory = {
       ...(await frrMemory(fabric, "gw1")),
@@ -100,13 +159,13 @@ async function scaleRun(n: number): Promise<ScaleRun> {
     assertEstablished(await (fabric.router("leaf") as FrrRouter).vtysh("show bgp summary json"));
 
     const kept = fabric.monitor.fib.size - addresses.length;
-    const drained = fabric.monitor.waitFor(
-      (fib) => fib.size <= kept,
-      limit(n),
+    const drained = onLeaf(
+      fabric,
+      (size) => size <= kept,
+      async () => await routesIn(fabric, "leaf", "bgp") === 0,
       "the leaf without the routes",
-    ).catch((err: Error) => {
-      throw new Error(`${err.message.slice(0, 300)}…; the leaf has ${fabric.monitor.fib.size}`);
-    });
+      limit(n),
+    );
     await agent.stop("SIGTERM");
     const d0 = performance.now();
     const drain = await runKubeGw([
@@ -116,7 +175,8 @@ async function scaleRun(n: number): Promise<ScaleRun> {
       "--install-as=route",
     ]);
     if (drain.code !== 0) throw new Error(`drain failed: ${drain.stderr}`);
-    const drainedAt = await drained;
+    const drainSeen = await drained;
+    const drainedAt = drainSeen.at;
     // Still up after the withdrawal of every route.
     await frrMemory(fabric, "gw1");
     await frrMemory(fabric, "leaf");
@@ -125,6 +185,8 @@ async function scaleRun(n: number): Promise<ScaleRun> {
       syncMs: synced - t0,
       leafMs: Math.max(0, onLeafAt - synced),
       drainMs: drainedAt - d0,
+      monitorLost: [sync.lost && "gw1", leafSeen.lost && "leaf", drainSeen.lost && "drain"]
+        .filter((x): x is string => typeof x === "string"),
       memory,
     };
   } finally {
