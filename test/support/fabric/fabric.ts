@@ -388,7 +388,12 @@ export class Fabric implements AsyncDisposable {
       (fib) => fib.has(`${f.gw1.loopback}/32`) && fib.has(`${f.gw2.loopback}/32`),
       30_000,
       "BGP sessions leaf-gw1 and leaf-gw2",
-    );
+    ).catch(async (err) => {
+      const bird = this.#bird ? this.#routers.get(this.#bird) : undefined;
+      if (!(bird instanceof BirdRouter)) throw err;
+      const state = await bird.birdc("show", "protocols", "all").catch((e) => String(e));
+      throw new Error(`${err.message}\nBIRD on ${this.#bird}:\n${state}`, { cause: err });
+    });
     for (const gw of GATEWAYS) {
       await until(
         async () => /proto (bgp|bird)/.test(await this.ip(gw, "route", "show", "10.0.2.0/24")),
