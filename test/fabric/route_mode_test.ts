@@ -85,7 +85,9 @@ Deno.test("fabric, route mode: ECMP, the pods reached, the gateway's own port hi
   const api = await FakeApiServer.start();
   try {
     await using kc = await writeKubeconfig(api, {});
-    const args = ["--install-as=route", "--announce-delay=500ms"];
+    // Damping off: this test withdraws the same address three times in a few seconds (endpoints
+    // to zero, health 503, drain), which damping (default half-life 30 s) would keep withdrawn.
+    const args = ["--install-as=route", "--announce-delay=500ms", "--announce-damping=0"];
     const agents = {
       gw1: await fabric.startAgent("gw1", kc.path, args),
       gw2: await fabric.startAgent("gw2", kc.path, args),
