@@ -14,7 +14,8 @@
  * `--size N`: one size for initial_sync, memory and endpoints (N Services).
  *
  * IDs: event_latency, initial_sync, churn, memory, api_cost, renewal, endpoints, fuzz,
- * route_mode.
+ * route_mode, route_events; opt-in (only with --only): fabric_scale (the BGP
+ * fabric with FRR, minutes at the full size).
  *
  * @module
  */
@@ -29,6 +30,8 @@ import { initialSync } from "./bench/initial_sync.ts";
 import { endpoints } from "./bench/endpoints.ts";
 import { memory } from "./bench/memory.ts";
 import { renewal } from "./bench/renewal.ts";
+import { fabricScale } from "./bench/fabric_scale.ts";
+import { routeEvents } from "./bench/route_events.ts";
 import { routeMode } from "./bench/route_mode.ts";
 import { killAll, readProc, spawnLogged } from "./bench/processes.ts";
 import { formatTable, type ScenarioResult } from "./bench/report.ts";
@@ -47,7 +50,12 @@ const SCENARIOS: Record<string, (cfg: BenchConfig) => Promise<ScenarioResult>> =
   fuzz,
   endpoints,
   route_mode: routeMode,
+  route_events: routeEvents,
+  fabric_scale: fabricScale,
 };
+
+/** Scenarios run only when `--only` names them. */
+const OPT_IN: ReadonlySet<string> = new Set(["fabric_scale"]);
 
 interface Args {
   readonly config: BenchConfig;
@@ -57,7 +65,7 @@ interface Args {
 
 function parseArgs(argv: readonly string[]): Args {
   let config: BenchConfig = FULL;
-  let only = Object.keys(SCENARIOS);
+  let only = Object.keys(SCENARIOS).filter((id) => !OPT_IN.has(id));
   let out = `${ROOT}bench-results.json`;
   let runs: number | undefined;
   let size: number | undefined;

@@ -29,6 +29,9 @@
 # Install copies the binary to /usr/local/bin/kube-gw, the unit to
 # /etc/systemd/system/kube-gw.service, the examples to /usr/local/share/kube-gw/,
 # and the settings example to /etc/default/kube-gw unless that file exists. It
+# names kube-gw's route protocol for iproute2 in
+# /etc/iproute2/rt_protos.d/kube-gw.conf (KUBEGW_ROUTE_PROTOCOL, default 200,
+# so `ip route` shows `proto kube-gw`). It
 # reloads systemd when the unit changed, enables the unit, and starts it once
 # it is configured: KUBEGW_NETWORK set, a kubeconfig in /etc/kube-gw, and the
 # API server's addresses allowed by a drop-in (restarts it when the binary,
@@ -125,6 +128,7 @@ if [ "$sonic_root" != - ]; then
   HOOK=$R/etc/config-setup/config-migration-post-hooks.d/kube-gw
 fi
 APISERVER=$DROPIN_DIR/apiserver.conf
+RT_PROTOS=${R:-}/etc/iproute2/rt_protos.d/kube-gw.conf
 
 put() { # put SOURCE TARGET MODE: replaces TARGET atomically unless it is identical
   if [ -f "$2" ] && cmp -s "$1" "$2"; then echo "  unchanged $2"; return 1; fi
@@ -190,6 +194,14 @@ if [ "$action" = install ]; then
     echo "  installed $ENV_FILE (the example: edit it)"
   fi
   as_root install -d -m 0700 "$CONF"
+  # Names the route protocol for iproute2: `ip route` shows `proto kube-gw`.
+  proto=$(setting KUBEGW_ROUTE_PROTOCOL)
+  case ${proto:=200} in
+    *[!0-9]*) echo "  KUBEGW_ROUTE_PROTOCOL=$proto is not a number: $RT_PROTOS not written" ;;
+    *) printf "%s\n" "# Written by scripts/install.sh: the route protocol of the kube-gw routes" \
+         "# (KUBEGW_ROUTE_PROTOCOL in $ENV_FILE)." "$proto kube-gw" > "$dir/rt_protos.conf"
+       put "$dir/rt_protos.conf" "$RT_PROTOS" 0644 || true ;;
+  esac
   if ! as_root systemctl is-enabled --quiet kube-gw.service; then
     as_root systemctl enable --quiet kube-gw.service
     echo "  enabled kube-gw.service"
@@ -242,7 +254,7 @@ else
     as_root systemctl disable --quiet kube-gw.service
     echo "  disabled kube-gw.service"
   fi
-  set -- "$UNIT" "$BIN" "$SHARE/kube-gw.env" "$SHARE/kube-gw-netns.conf" "$SHARE/kube-gw-apiserver.conf"
+  set -- "$UNIT" "$BIN" "$SHARE/kube-gw.env" "$SHARE/kube-gw-netns.conf" "$SHARE/kube-gw-apiserver.conf" "$RT_PROTOS"
   if [ "$sonic_root" != - ]; then
     if as_root systemctl is-enabled --quiet kube-gw-frr.service; then
       as_root systemctl disable --quiet kube-gw-frr.service

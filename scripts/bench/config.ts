@@ -28,6 +28,13 @@ export interface BenchConfig {
     readonly perSecond: number;
     readonly seconds: number;
   };
+  /**
+   * Scenario `route_events`: event latency in route mode beside address mode
+   * (`latency.events` each), and churn in route mode at this size.
+   */
+  readonly routeEvents: { readonly churn: BenchConfig["churn"] };
+  /** Scenario `fabric_scale` (opt-in): N Services × 2 routes through the BGP fabric. */
+  readonly fabricScale: { readonly services: number; readonly runs: number };
   readonly memory: { readonly sizes: readonly number[]; readonly idleMs: number };
   readonly endpoints: {
     readonly services: number;
@@ -72,6 +79,8 @@ export const FULL: BenchConfig = {
   initialSync: { sizes: [1000, 10_000, 25_000] },
   routeMode: { sizes: [10_000, 50_000] },
   churn: { services: 10_000, perSecond: 500, seconds: 30 },
+  routeEvents: { churn: { services: 50_000, perSecond: 500, seconds: 30 } },
+  fabricScale: { services: 50_000, runs: 1 },
   memory: { sizes: [100, 10_000], idleMs: 20_000 },
   endpoints: { services: 10_000, withdrawals: 500, perSecond: 500, seconds: 20 },
   apiCost: { services: 100, windowMs: 600_000, replicas: 3 },
@@ -88,6 +97,8 @@ export const SMALL: BenchConfig = {
   initialSync: { sizes: [200] },
   routeMode: { sizes: [200] },
   churn: { services: 200, perSecond: 100, seconds: 5 },
+  routeEvents: { churn: { services: 200, perSecond: 100, seconds: 3 } },
+  fabricScale: { services: 500, runs: 1 },
   memory: { sizes: [100, 200], idleMs: 2000 },
   endpoints: { services: 200, withdrawals: 50, perSecond: 100, seconds: 3 },
   apiCost: { services: 100, windowMs: 12_000, replicas: 1 },

@@ -67,6 +67,8 @@ export class AddressMonitor implements AsyncDisposable {
   readonly #setWaiters = new Set<SetWaiter>();
   /** Number of address events read. */
   events = 0;
+  /** When the last event was read (`performance.now()`), or 0. */
+  lastAt = 0;
 
   private constructor(readonly netns: string, watched: Watched) {
     const parse = watched === "route" ? parseRouteMonitorLine : parseMonitorLine;
@@ -122,6 +124,7 @@ export class AddressMonitor implements AsyncDisposable {
 
   #seen(ev: AddressEvent): void {
     this.events++;
+    this.lastAt = ev.at;
     (ev.kind === "add" ? this.#lastAdd : this.#lastDel).set(ev.address, ev.at);
     const key = `${ev.kind} ${ev.address}`;
     const ws = this.#waiters.get(key);

@@ -16,13 +16,13 @@ import type { BenchConfig } from "./config.ts";
 import { convergeLimitMs, seededServices } from "./initial_sync.ts";
 import { procMemory, startBenchAgent } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
-import { IpBatch, Stage, within } from "./stage.ts";
+import { allAdded, IpBatch, Stage } from "./stage.ts";
 import { acrossRuns } from "./stats.ts";
 import { routeBatchScript } from "../../lib/kernel/route_store.ts";
 import { waitFor } from "../../test/support/wait.ts";
 
 /** The route mode flags the agent runs with; the floor writes the same lines. */
-const ROUTE = { protocol: 200, table: "main" } as const;
+export const ROUTE = { protocol: 200, table: "main" } as const;
 
 /** Address mode is measured up to this many Services. */
 const ADDRESS_MODE_MAX = 10_000;
@@ -41,12 +41,14 @@ function loggedAt(line: string): number {
   return stamp - performance.timeOrigin;
 }
 
-async function routeCount(netns: string): Promise<number> {
+/** The addresses of kube-gw's routes (protocol {@linkcode ROUTE}) in a namespace, sorted. */
+export async function heldRoutes(netns: string): Promise<string[]> {
   const out = await new Deno.Command("ip", {
     args: ["-n", netns, "-json", "route", "show", "table", "main", "proto", String(ROUTE.protocol)],
     stdout: "piped",
   }).output();
-  return (JSON.parse(new TextDecoder().decode(out.stdout)) as unknown[]).length;
+  const routes = JSON.parse(new TextDecoder().decode(out.stdout)) as { dst: string }[];
+  return routes.map((r) => r.dst.replace(/\/(32|128)$/, "")).sort();
 }
 
 async function agentRun(cfg: BenchConfig, n: number, mode: "address" | "route"): Promise<Sync> {
@@ -60,18 +62,28 @@ async function agentRun(cfg: BenchConfig, n: number, mode: "address" | "route"):
   await using agent = startBenchAgent(stage.agentArgs(), cfg);
   const listed = agent.waitForLine(/ INFO first list complete/, convergeLimitMs(addresses.length));
   const logged = agent.track(/ INFO assuming address /);
-  const t1 = await within(all.done, convergeLimitMs(addresses.length), `${mode} mode sync`)
-    .catch((err) => {
-      throw new Error(`${err.message}; ${all.pending()} missing\n${agent.tail()}`);
-    });
+  const held = async () =>
+    mode === "route"
+      ? (await heldRoutes(stage.ns.name)).length
+      : (await stage.ns.hostAddresses()).length;
+  const sync = await allAdded(
+    stage.monitor,
+    all,
+    addresses.length,
+    held,
+    convergeLimitMs(addresses.length),
+    `${mode} mode sync`,
+  ).catch((err) => {
+    throw new Error(`${err.message}\n${agent.tail()}`);
+  });
+  if (sync.lost) console.error(`   ${mode} mode, ${n}: ip monitor lost part of the burst`);
+  const t1 = sync.at;
   const firstList = loggedAt(await listed);
   await waitFor("the agent to log every address", () => logged() >= addresses.length, 60_000, 50);
   const mem = await procMemory(agent.pid);
-  const held = mode === "route"
-    ? await routeCount(stage.ns.name)
-    : (await stage.ns.hostAddresses()).length;
-  if (held !== addresses.length) {
-    throw new Error(`${mode} mode: expected ${addresses.length}, the namespace holds ${held}`);
+  const holds = await held();
+  if (holds !== addresses.length) {
+    throw new Error(`${mode} mode: expected ${addresses.length}, the namespace holds ${holds}`);
   }
   await agent.stop();
   return { ms: t1 - t0, agentPartMs: t1 - firstList, peakRss: mem.hwm };
@@ -85,7 +97,16 @@ async function floorRun(n: number): Promise<number> {
   const batch = new IpBatch(stage.ns.name);
   await batch.write(routeBatchScript({ add: addresses, remove: [] }, ROUTE));
   await batch.close();
-  const t1 = await within(all.done, 60_000, "route floor: monitor reports every route");
+  const sync = await allAdded(
+    stage.monitor,
+    all,
+    addresses.length,
+    async () => (await heldRoutes(stage.ns.name)).length,
+    60_000,
+    "route floor: monitor reports every route",
+  );
+  if (sync.lost) console.error(`   route floor, ${n}: ip monitor lost part of the burst`);
+  const t1 = sync.at;
   return t1 - t0;
 }
 

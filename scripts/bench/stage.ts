@@ -146,6 +146,61 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
+/** When a burst of additions was complete, and whether the monitor lost part of it. */
+export interface AllAdded {
+  /** The last addition the monitor reported (`performance.now()`). */
+  readonly at: number;
+  /**
+   * The monitor missed some additions (a netlink overrun of `ip monitor` on a
+   * loaded machine) and `held` counted them all in the kernel: `at` is then
+   * the last one it did report, the end of the burst it saw.
+   */
+  readonly lost: boolean;
+}
+
+/**
+ * Waits until `all` (a {@linkcode AddressMonitor.waitForAll} of additions)
+ * resolves; once the monitor has been quiet for 2 s with some still pending,
+ * asks `held` how many the kernel holds, and ends when it holds `count`.
+ * Polls only when quiet, so a burst being measured is not slowed by reads.
+ */
+export async function allAdded(
+  monitor: AddressMonitor,
+  all: { done: Promise<number>; pending: () => number },
+  count: number,
+  held: () => Promise<number>,
+  limitMs: number,
+  what: string,
+): Promise<AllAdded> {
+  let stopped = false;
+  const poll = async (): Promise<AllAdded> => {
+    let seen = monitor.events;
+    let quietSince = performance.now();
+    while (!stopped) {
+      await sleep(500);
+      if (monitor.events !== seen) {
+        seen = monitor.events;
+        quietSince = performance.now();
+      } else if (performance.now() - quietSince >= 2000) {
+        if (await held() >= count) return { at: monitor.lastAt, lost: true };
+        quietSince = performance.now();
+      }
+    }
+    return await new Promise<never>(() => {});
+  };
+  try {
+    return await within(
+      Promise.race([all.done.then((at) => ({ at, lost: false })), poll()]),
+      limitMs,
+      what,
+    ).catch((err) => {
+      throw new Error(`${err.message}; ${all.pending()} not reported`);
+    });
+  } finally {
+    stopped = true;
+  }
+}
+
 /** Sleeps `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

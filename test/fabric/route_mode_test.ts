@@ -9,8 +9,9 @@
  * endpoints to zero, kube-proxy health 503 and drain withdraw the route from
  * the leaf, the last two without a failed request.
  *
- * The rig runs FRR on every router (it has no BIRD gateway; bird -p checks
- * the BIRD file) and IPv4 only (the fabric has no IPv6 addressing).
+ * The third test runs BIRD 2 on gw2 (scripts/router/bird-gateway-route.conf)
+ * beside FRR on gw1: the Service reaches the leaf through both. The rig is
+ * IPv4 only (the fabric has no IPv6 addressing).
  *
  * Each scenario prints `ROUTE_MODE {scenario} made=N failed=N`.
  */
@@ -18,6 +19,7 @@
 import assert from "node:assert/strict";
 import { runKubeGw, writeKubeconfig } from "../support/procs/agent.ts";
 import { endpointSlice } from "../support/fakes/endpoint_slices.ts";
+import { BirdRouter } from "../support/fabric/bird.ts";
 import { FABRIC, Fabric, gatewayOf } from "../support/fabric/fabric.ts";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fakes/apiserver.ts";
 import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
@@ -83,8 +85,8 @@ Deno.test("fabric, route mode: ECMP, the pods reached, the gateway's own port hi
   const api = await FakeApiServer.start();
   try {
     await using kc = await writeKubeconfig(api, {});
-    // Damping off: the test chains outages to see the gate and the hold-down act on each;
-    // damping has its own tests (test/unit/agent/announce_damping_test.ts).
+    // Damping off: this test withdraws the same address three times in a few seconds (endpoints
+    // to zero, health 503, drain), which damping (default half-life 30 s) would keep withdrawn.
     const args = ["--install-as=route", "--announce-delay=500ms", "--announce-damping=0"];
     const agents = {
       gw1: await fabric.startAgent("gw1", kc.path, args),
@@ -222,6 +224,61 @@ Deno.test("fabric, address mode: a client reaches the gateways' own port 22 on t
     const [seen] = await fabric.connect("client", ["10.0.100.30:22"]);
     console.log(`ROUTE_MODE unserved-port address-mode: ${seen}`);
     assert.match(seen, /^connected:gw[12]-listener$/, "address mode exposes the gateway's port");
+    for (const a of agents) await a.stop("SIGTERM");
+  } finally {
+    await api.close();
+  }
+});
+
+Deno.test("fabric, route mode with BIRD on gw2 and FRR on gw1: two ECMP next hops, no failed request", async (t) => {
+  await using fabric = await Fabric.start({ installAs: "route", bird: "gw2" });
+  const api = await FakeApiServer.start();
+  try {
+    await using kc = await writeKubeconfig(api, {});
+    const args = ["--install-as=route", "--announce-delay=500ms"];
+    const agents = [
+      await fabric.startAgent("gw1", kc.path, args),
+      await fabric.startAgent("gw2", kc.path, args),
+    ];
+    await Promise.all(agents.map((a) => a.waitForLine(/first list complete/, 30_000)));
+    api.createObject("endpointslices", endpointSlice("nginx", PODS));
+    await fabric.programKubeProxy(api.create(DEMO_SERVICE) as unknown as ServiceObject);
+
+    await t.step("the leaf has a next hop through FRR's gw1 and BIRD's gw2", async (s) => {
+      await fabric.monitor.waitFor(
+        (fib) => hopsAre(fib, "10.0.100.30/32", BOTH),
+        15_000,
+        "the Service address with a next hop per gateway",
+      );
+      assert.deepEqual(await fabric.leafNextHops("10.0.100.30"), BOTH);
+      const bird = fabric.router("gw2");
+      assert.ok(bird instanceof BirdRouter, "gw2 runs BIRD");
+      const learned = await bird.birdc("show", "route", "10.0.100.30/32", "all");
+      assert.match(learned, /kernel4/, "BIRD learned kube-gw's route from the kernel");
+      const results: ProbeResult[] = [];
+      for (let i = 0; i < 40; i++) results.push(await fabric.probe.get("10.0.100.30", 80));
+      await counted(s, "bird-frr-requests", results, 40);
+      const through = new Set(results.map((r) => gatewayOf((r.body ?? "").trim().split(" ")[1])));
+      assert.deepEqual([...through].sort(), ["gw1", "gw2"], "both gateways carried requests");
+    });
+
+    await t.step("gw2's kube-proxy health 503: BIRD withdraws, no request fails", async (s) => {
+      const results = await requestsAround(fabric, async () => {
+        fabric.kubeProxyHealth("gw2").set("unhealthy");
+        await fabric.monitor.waitFor(
+          (fib) => hopsAre(fib, "10.0.100.30/32", [FABRIC.gw1.uplink]),
+          15_000,
+          "the Service address through gw1 only",
+        );
+      });
+      await counted(s, "bird-health-503", results, 10);
+      fabric.kubeProxyHealth("gw2").set("healthy");
+      await fabric.monitor.waitFor(
+        (fib) => hopsAre(fib, "10.0.100.30/32", BOTH),
+        15_000,
+        "gw2 back",
+      );
+    });
     for (const a of agents) await a.stop("SIGTERM");
   } finally {
     await api.close();

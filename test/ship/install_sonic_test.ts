@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { TestRouter } from "../support/procs/sshd.ts";
 import { install, ROOT, runInstaller, sha } from "../support/procs/installer.ts";
 
-
 /** What is at each path: "mode sha256-prefix", the mode of a directory, or "absent". */
 async function files(...paths: string[]): Promise<Record<string, string>> {
   const out: Record<string, string> = {};

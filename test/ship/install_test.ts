@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { TestRouter } from "../support/procs/sshd.ts";
 import { install, ROOT, runInstaller, sha } from "../support/procs/installer.ts";
 
-
 /** No binary can be compiled here: a stand-in that says its version and logs its calls. */
 async function writeStub(path: string, version: string, log: string): Promise<void> {
   await Deno.writeTextFile(
@@ -48,6 +47,18 @@ const KUBECONFIG = "/etc/kube-gw/kubeconfig";
 const EXAMPLE = "/usr/local/share/kube-gw/kube-gw.env";
 const APISERVER = "/etc/systemd/system/kube-gw.service.d/apiserver.conf";
 const APISERVER_EXAMPLE = "/usr/local/share/kube-gw/kube-gw-apiserver.conf";
+const RT_PROTOS = "/etc/iproute2/rt_protos.d/kube-gw.conf";
+
+/** The protocol `ip` names for this number on the router, through iproute2's own lookup. */
+async function protocolName(router: TestRouter, n: number): Promise<string> {
+  const r = await router.ssh(
+    `ip netns add kgw-proto-$$ && ip -n kgw-proto-$$ link set lo up && ` +
+      `ip -n kgw-proto-$$ route add unreachable 10.0.100.1/32 proto ${n} && ` +
+      `ip -n kgw-proto-$$ route show 10.0.100.1/32; ip netns del kgw-proto-$$`,
+  );
+  assert.deepEqual(r.code, 0, r.stderr);
+  return /proto (\S+)/.exec(r.stdout)?.[1] ?? `no route: ${r.stdout}`;
+}
 
 Deno.test("install.sh installs, is idempotent, starts once configured, upgrades with a restart, uninstalls", async (t) => {
   await using router = await TestRouter.start();
@@ -88,6 +99,10 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
         [APISERVER_EXAMPLE]: `644 ${await sha(`${ROOT}scripts/kube-gw-apiserver.conf`)}`,
         [APISERVER]: "absent",
       });
+      // kube-gw's routes are named for iproute2: `ip route` shows `proto kube-gw`.
+      const names = await router.ssh(`cat ${RT_PROTOS}`);
+      assert.match(names.stdout, /^200 kube-gw$/m);
+      assert.deepEqual(await protocolName(router, 200), "kube-gw");
       // Nothing is left in the router's /tmp.
       assert.deepEqual(await leftovers(router), before);
     },
@@ -100,6 +115,21 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
     assert.deepEqual(await changes(router), []);
     assert.match(out.stdout, /unchanged \/usr\/local\/bin\/kube-gw/);
     assert.match(out.stdout, /kept \/etc\/default\/kube-gw/);
+    assert.match(out.stdout, /unchanged \/etc\/iproute2\/rt_protos\.d\/kube-gw\.conf/);
+  });
+
+  await t.step("a configured route protocol is the one named kube-gw", async () => {
+    const set = await router.ssh(`echo KUBEGW_ROUTE_PROTOCOL=201 >> ${ENV_FILE}`);
+    assert.deepEqual(set.code, 0, set.stderr);
+    await install(router, "--binary", stub);
+    assert.match((await router.ssh(`cat ${RT_PROTOS}`)).stdout, /^201 kube-gw$/m);
+    assert.deepEqual(await protocolName(router, 201), "kube-gw");
+    assert.deepEqual(await protocolName(router, 200), "200");
+    assert.deepEqual(await changes(router), []);
+    const back = await router.ssh(`sed -i '/^KUBEGW_ROUTE_PROTOCOL=/d' ${ENV_FILE}`);
+    assert.deepEqual(back.code, 0, back.stderr);
+    await install(router, "--binary", stub);
+    assert.match((await router.ssh(`cat ${RT_PROTOS}`)).stdout, /^200 kube-gw$/m);
   });
 
   await t.step("once configured, it starts the service", async () => {
@@ -175,8 +205,11 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
         "systemctl daemon-reload",
       ]);
       assert.deepEqual(await Deno.readTextFile(log), "kube-gw drain --network=10.0.100.0/24\n");
-      const after = await files(router, BIN, UNIT, EXAMPLE, ENV_FILE, KUBECONFIG);
-      assert.deepEqual([after[BIN], after[UNIT], after[EXAMPLE]], ["absent", "absent", "absent"]);
+      const after = await files(router, BIN, UNIT, EXAMPLE, ENV_FILE, KUBECONFIG, RT_PROTOS);
+      assert.deepEqual(
+        [after[BIN], after[UNIT], after[EXAMPLE], after[RT_PROTOS]],
+        ["absent", "absent", "absent", "absent"],
+      );
       assert.ok(after[ENV_FILE] !== "absent" && after[KUBECONFIG] !== "absent", "settings kept");
       assert.match(
         out.stdout,
