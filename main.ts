@@ -8,7 +8,7 @@
  * @module
  */
 
-import { logSettings, runAgent } from "./lib/agent/run.ts";
+import { holdingPlace, logSettings, runAgent } from "./lib/agent/run.ts";
 import { drain, runOnce, runPlan } from "./lib/agent/commands.ts";
 import { formatPlan } from "./lib/agent/plan_table.ts";
 import { KubeProxyHealthPoller } from "./lib/agent/kube_proxy_poller.ts";
@@ -19,14 +19,13 @@ import { ControllerMetrics } from "./lib/controller/metrics.ts";
 import { runController } from "./lib/controller/run.ts";
 import { holderIdentity } from "./lib/controller/leader/decision.ts";
 import { IpRoute2 } from "./lib/kernel/iproute2.ts";
+import { RouteStore } from "./lib/kernel/route_store.ts";
+import { SonicStore } from "./lib/kernel/sonic_store.ts";
+import type { AddressStore } from "./lib/kernel/address_store.ts";
 import { KubeApi } from "./lib/kube/client.ts";
-import {
-  type ApiConnection,
-  connectionFromKubeconfig,
-  inClusterConnection,
-  mergeKubeconfigs,
-  SERVICE_ACCOUNT_DIR,
-} from "./lib/kube/kubeconfig.ts";
+import { type ApiConnection, SERVICE_ACCOUNT_DIR } from "./lib/kube/kubeconfig.ts";
+import { type ConnectionSettings, loadConnection } from "./lib/kube/connect.ts";
+import type { ApiObserver } from "./lib/kube/observer.ts";
 import { flushLogs, setupLogging } from "./lib/base/log.ts";
 import { getLogger } from "@logtape/logtape";
 import { Metrics } from "./lib/agent/metrics.ts";
@@ -51,42 +50,25 @@ function fail(code: number, message: string): never {
   Deno.exit(code);
 }
 
-/** Loads credentials, then gives up file reads except what token rotation needs. */
-async function connect(config: Pick<Config, "inCluster" | "kubeconfig">): Promise<ApiConnection> {
-  const readFile = (p: string) => Deno.readTextFileSync(p);
-  let conn: ApiConnection;
-  if (config.inCluster) {
-    conn = inClusterConnection(env, readFile);
-  } else {
-    const path = config.kubeconfig ?? (env("HOME") ? `${env("HOME")}/.kube/config` : undefined);
-    if (!path) {
-      throw new UsageError("--kubeconfig: not given, and HOME is not set (or use --in-cluster)");
-    }
-    // KUBECONFIG=a:b: merged as kubectl does; files that do not exist are skipped, as there.
-    const paths = path.split(":").filter((p) => p !== "");
-    const files: { path: string; text: string }[] = [];
-    let problem = "";
-    for (const p of paths) {
-      try {
-        files.push({ path: p, text: readFile(p) });
-      } catch (err) {
-        if (paths.length === 1 || !(err instanceof Deno.errors.NotFound)) {
-          throw new UsageError(
-            `--kubeconfig: ${JSON.stringify(p)} cannot be read: ${(err as Error).message}`,
-          );
-        }
-        problem = `${JSON.stringify(p)} does not exist`;
-      }
-    }
-    if (files.length === 0) throw new UsageError(`--kubeconfig: ${problem}`);
-    if (files.length > 1) {
-      log.info("merging kubeconfig files {files} (the first to name an entry wins)", {
-        files: files.map((f) => f.path).join(", "),
-      });
-    }
-    const text = files.length === 1 ? files[0].text : mergeKubeconfigs(files);
-    conn = connectionFromKubeconfig(text, { path: files[0].path, readFile });
-  }
+/**
+ * The credentials of both programs: in-cluster, or the `--kubeconfig` list
+ * merged. Read before anything is logged, so that a bad kubeconfig is one line.
+ *
+ * @throws {UsageError} naming the file or the field.
+ */
+function loadApiConnection(config: ConnectionSettings): ApiConnection {
+  return loadConnection(config, { env, readFile: (p) => Deno.readTextFileSync(p) });
+}
+
+/**
+ * The API client of both programs: gives up file reads except what token
+ * rotation needs, and reports to `observer` (the program's metrics).
+ */
+async function connect(
+  config: ConnectionSettings,
+  conn: ApiConnection,
+  observer: ApiObserver | undefined,
+): Promise<KubeApi> {
   await Deno.permissions.revoke({ name: "read", path: "/" });
   if (!config.inCluster) await Deno.permissions.revoke({ name: "read", path: SERVICE_ACCOUNT_DIR });
   if (
@@ -98,7 +80,8 @@ async function connect(config: Pick<Config, "inCluster" | "kubeconfig">): Promis
       { file: conn.tokenFile, dir: SERVICE_ACCOUNT_DIR },
     );
   }
-  return conn;
+  log.info("using API server {server} ({source})", { server: conn.server, source: conn.source });
+  return new KubeApi(conn, { observer });
 }
 
 /**
@@ -120,13 +103,9 @@ export async function main(argv: string[]): Promise<number> {
   if (invocation.command === "controller") return await controllerMain(invocation.options);
   const config = parseConfig(invocation.options);
   await setupLogging(config.logLevel, config.logFormat);
-  const store = new IpRoute2({
-    device: config.interface,
-    netns: config.netns,
-    lifetimeSeconds: config.addressLifetimeSeconds,
-  });
-  const controller = new AbortController();
-  const stop = () => controller.abort(new Error("stopped by signal"));
+  const store = await addressStore(config);
+  const stopped = new AbortController();
+  const stop = () => stopped.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
   // SIGHUP (a closed terminal, or a "reload") changes nothing: settings are read at start only.
@@ -137,33 +116,33 @@ export async function main(argv: string[]): Promise<number> {
 
   if (invocation.command === "drain") {
     logSettings(config);
-    const p = await drain(config.networks, store);
+    const p = await drain({ networks: config.networks, store, signal: stopped.signal })
+      .finally(() => closeStore(store));
     log.info("drained: {count} addresses removed", { count: p.remove.length });
     return 0;
   }
 
-  const conn = await connect(config);
   const metrics = invocation.command === "run" && config.metricsAddress
     ? new Metrics(VERSION, COMMIT)
     : undefined;
-  const api = new KubeApi(conn, { observer: metrics });
+  const conn = loadApiConnection(config);
   logSettings(config);
-  log.info("using API server {server} ({source})", { server: conn.server, source: conn.source });
+  const api = await connect(config, conn, metrics);
   try {
     switch (invocation.command) {
       case "plan": {
-        const { plan, statuses } = await runPlan(config, { store, api }, controller.signal);
+        const { plan, statuses } = await runPlan(config, { store, api }, stopped.signal);
         flushLogs();
         Deno.stdout.writeSync(new TextEncoder().encode(formatPlan(plan, statuses)));
         return 0;
       }
       case "once":
-        await runOnce(config, { store, api }, controller.signal);
+        await runOnce(config, { store, api }, stopped.signal);
         return 0;
       case "run": {
         // Stop within a second of a signal, even if something hangs; but never leave an `ip`
         // running: the reconciler gives it 5 s, then SIGTERM and SIGKILL 1 s later (lib/kernel/spawn.ts).
-        controller.signal.addEventListener("abort", () => {
+        stopped.signal.addEventListener("abort", () => {
           log.info("stopping; addresses stay in place");
           setTimeout(async () => {
             if (store.running > 0) {
@@ -179,13 +158,65 @@ export async function main(argv: string[]): Promise<number> {
         await runAgent(
           config,
           { store, api, metrics, healthSource, apiProblem: () => api.authProblem },
-          controller.signal,
+          stopped.signal,
         );
         return 0;
       }
     }
   } finally {
     api.close();
+    closeStore(store);
+  }
+}
+
+/** The address store, its processes or requests counted so that a stop can wait for them. */
+type RunningStore = AddressStore & {
+  readonly running: number;
+  idle(): Promise<void>;
+};
+
+/** Closes the SONiC store's Redis connection; `ip` runs leave nothing open. */
+function closeStore(store: AddressStore): void {
+  if (store instanceof SonicStore) store.close();
+}
+
+/** Written by SONiC's image: its presence means this is a SONiC switch. */
+const SONIC_VERSION_FILE = "/etc/sonic/sonic_version.yml";
+
+/**
+ * The store `--install-as` names: addresses on the interface, routes, or
+ * SONiC CONFIG_DB entries. Gives up the write grant on SONiC's Redis socket
+ * (a unix connect needs it) unless the SONiC store uses it; with the
+ * `address` or `route` store on a SONiC switch, warns once that the ASIC will
+ * not send the addresses' traffic to the CPU (docs/sonic.md).
+ */
+async function addressStore(config: Config): Promise<RunningStore> {
+  if (config.sonic) {
+    const { loopback, socket, db } = config.sonic;
+    return new SonicStore({ loopback, socketPath: socket, db });
+  }
+  await Deno.permissions.revoke({ name: "write" });
+  if (isSonic()) {
+    log.warn(
+      "this is a SONiC switch ({file}): addresses held {place} are announced, but the ASIC will not send their traffic to the CPU; use --install-as sonic (docs/sonic.md)",
+      { file: SONIC_VERSION_FILE, place: holdingPlace(config) },
+    );
+  }
+  if (config.route) {
+    return new RouteStore({ ...config.route, networks: config.networks, netns: config.netns });
+  }
+  return new IpRoute2({
+    device: config.interface,
+    netns: config.netns,
+    lifetimeSeconds: config.addressLifetimeSeconds,
+  });
+}
+
+function isSonic(): boolean {
+  try {
+    return Deno.statSync(SONIC_VERSION_FILE).isFile;
+  } catch {
+    return false;
   }
 }
 
@@ -209,20 +240,22 @@ async function controllerMain(raw: RawOptions): Promise<number> {
   // The controller never runs a program.
   await Deno.permissions.revoke({ name: "run" });
   const identity = holderIdentity(hostName(), crypto.getRandomValues(new Uint8Array(8)));
-  const controller = new AbortController();
-  const stop = () => controller.abort(new Error("stopped by signal"));
+  const stopped = new AbortController();
+  const stop = () => stopped.abort(new Error("stopped by signal"));
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
-  const conn = await connect(config);
-  const api = new KubeApi(conn);
-  log.info("using API server {server} ({source})", { server: conn.server, source: conn.source });
   const metrics = config.metricsAddress ? new ControllerMetrics(VERSION, COMMIT) : undefined;
-  controller.signal.addEventListener("abort", () => {
+  const api = await connect(config, loadApiConnection(config), metrics);
+  stopped.signal.addEventListener("abort", () => {
     log.info("stopping: no more writes, releasing the Lease");
     setTimeout(() => fail(0, "stop took over 900ms; exiting anyway"), 900);
   });
   try {
-    await runController(config, { api, identity, metrics }, controller.signal);
+    await runController(
+      config,
+      { api, identity, metrics, apiProblem: () => api.authProblem },
+      stopped.signal,
+    );
   } finally {
     api.close();
   }

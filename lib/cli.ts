@@ -37,10 +37,13 @@ export const FLAG_ENV = {
   namespace: "KUBEGW_NAMESPACE",
   selector: "KUBEGW_SELECTOR",
   metricsAddress: "KUBEGW_METRICS_ADDRESS",
-  // Issue 12, kube-proxy health and address lifetimes.
+  // kube-proxy health and address lifetimes.
   kubeProxyHealth: "KUBEGW_KUBE_PROXY_HEALTH",
   addressLifetime: "KUBEGW_ADDRESS_LIFETIME",
-  // LoadBalancer Services (issue 11).
+  // Route mode: how the agent holds the addresses.
+  routeProtocol: "KUBEGW_ROUTE_PROTOCOL",
+  routeTable: "KUBEGW_ROUTE_TABLE",
+  // LoadBalancer Services.
   class: "KUBEGW_CLASS",
   defaultClass: "KUBEGW_DEFAULT_CLASS",
   pool: "KUBEGW_POOL",
@@ -48,12 +51,17 @@ export const FLAG_ENV = {
   leaderElect: "KUBEGW_LEADER_ELECT",
   leaseNamespace: "KUBEGW_LEASE_NAMESPACE",
   apiStaleAfter: "KUBEGW_API_STALE_AFTER",
-  // The agent's addresses and announce gate (issue 11 item 6, issue 12).
+  // The agent's addresses and announce gate.
   externalIps: "KUBEGW_EXTERNAL_IPS",
   announce: "KUBEGW_ANNOUNCE",
   announceDelay: "KUBEGW_ANNOUNCE_DELAY",
   announceDamping: "KUBEGW_ANNOUNCE_DAMPING",
   nodeName: "KUBEGW_NODE_NAME",
+  // Where the addresses are held, and the SONiC store's settings.
+  installAs: "KUBEGW_INSTALL_AS",
+  sonicLoopback: "KUBEGW_SONIC_LOOPBACK",
+  sonicRedisSocket: "KUBEGW_SONIC_REDIS_SOCKET",
+  sonicDb: "KUBEGW_SONIC_DB",
 } as const;
 
 /** Read for `--node-name` when neither the flag nor `KUBEGW_NODE_NAME` is set (downward API). */
@@ -95,6 +103,15 @@ function addApiOptions(cmd: Command): Command {
     .addOption(option("inCluster", "--in-cluster", "use the pod's service account"));
 }
 
+/** `--api-stale-after`, for both programs. */
+function staleAfterOption(defaultValue: string): Option {
+  return option(
+    "apiStaleAfter",
+    "--api-stale-after <duration>",
+    "/readyz fails when a watch was not known current for this long",
+  ).default(defaultValue);
+}
+
 /** `--metrics-address`; each command has its own default port. */
 function metricsAddressOption(defaultAddress: string): Option {
   return option(
@@ -117,6 +134,7 @@ function addCommon(cmd: Command, api: boolean): Command {
         .default(D.interface),
     )
     .addOption(option("netns", "--netns <name>", "run every ip command as ip -n NAME"));
+  addInstallAsOptions(cmd);
   addLogOptions(cmd, D.logFormat);
   if (!api) return cmd;
   return addApiOptions(cmd)
@@ -133,15 +151,9 @@ function addCommon(cmd: Command, api: boolean): Command {
       option("resyncInterval", "--resync-interval <duration>", "re-read the interface this often")
         .default(D.resyncInterval),
     )
-    .addOption(
-      option(
-        "apiStaleAfter",
-        "--api-stale-after <duration>",
-        "/readyz fails when a watch was not known current for this long",
-      ).default(D.apiStaleAfter),
-    )
+    .addOption(staleAfterOption(D.apiStaleAfter))
     .addOption(metricsAddressOption(D.metricsAddress))
-    // Issue 12, kube-proxy health and address lifetimes.
+    // kube-proxy health and address lifetimes.
     .addOption(
       option(
         "kubeProxyHealth",
@@ -156,7 +168,7 @@ function addCommon(cmd: Command, api: boolean): Command {
         "add addresses with this lifetime and renew them at a third of it, or off",
       ).default(D.addressLifetime),
     )
-    // The agent's addresses and announce gate (issue 11 item 6, issue 12).
+    // The agent's addresses and announce gate.
     .addOption(classOption("announce the LoadBalancer addresses of this class", D.class))
     .addOption(defaultClassOption("also of Services without a class"))
     .addOption(
@@ -180,6 +192,38 @@ function addCommon(cmd: Command, api: boolean): Command {
     )
     .addOption(
       option("nodeName", "--node-name <name>", "this node, for Local Services (also NODE_NAME)"),
+    );
+}
+
+/** `--install-as` and the SONiC store's settings (docs/sonic.md), for every agent command. */
+function addInstallAsOptions(cmd: Command): Command {
+  const D = AGENT_DEFAULTS;
+  return cmd
+    .addOption(
+      option(
+        "installAs",
+        "--install-as <store>",
+        "address: host addresses on --interface; route: kernel routes; sonic: entries of a SONiC loopback in CONFIG_DB",
+      ).default(D.installAs),
+    )
+    .addOption(
+      option("routeProtocol", "--route-protocol <n>", "route mode: kube-gw's protocol number")
+        .default(D.routeProtocol),
+    )
+    .addOption(
+      option("routeTable", "--route-table <table>", "route mode: main or a table number")
+        .default(D.routeTable),
+    )
+    .addOption(
+      option("sonicLoopback", "--sonic-loopback <name>", "the dedicated SONiC loopback")
+        .default(D.sonicLoopback),
+    )
+    .addOption(
+      option("sonicRedisSocket", "--sonic-redis-socket <path>", "SONiC's Redis socket")
+        .default(D.sonicRedisSocket),
+    )
+    .addOption(
+      option("sonicDb", "--sonic-db <index>", "CONFIG_DB's database index").default(D.sonicDb),
     );
 }
 
@@ -215,7 +259,9 @@ function addController(cmd: Command): Command {
         .default(C.leaseNamespace),
     );
   addLogOptions(cmd, C.logFormat);
-  return addApiOptions(cmd).addOption(metricsAddressOption(C.metricsAddress));
+  return addApiOptions(cmd)
+    .addOption(staleAfterOption(C.apiStaleAfter))
+    .addOption(metricsAddressOption(C.metricsAddress));
 }
 
 /**

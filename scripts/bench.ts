@@ -13,8 +13,9 @@
  *
  * `--size N`: one size for initial_sync, memory and endpoints (N Services).
  *
- * IDs: event_latency, initial_sync, churn, memory, api_cost, renewal, fuzz, endpoints,
- * controller_fuzz.
+ * IDs: event_latency, initial_sync, churn, memory, api_cost, renewal, endpoints, fuzz,
+ * route_mode, route_events, controller_fuzz; opt-in (only with --only): fabric_scale (the BGP
+ * fabric with FRR, minutes at the full size).
  *
  * @module
  */
@@ -30,6 +31,9 @@ import { initialSync } from "./bench/initial_sync.ts";
 import { endpoints } from "./bench/endpoints.ts";
 import { memory } from "./bench/memory.ts";
 import { renewal } from "./bench/renewal.ts";
+import { fabricScale } from "./bench/fabric_scale.ts";
+import { routeEvents } from "./bench/route_events.ts";
+import { routeMode } from "./bench/route_mode.ts";
 import { killAll, readProc, spawnLogged } from "./bench/processes.ts";
 import { formatTable, type ScenarioResult } from "./bench/report.ts";
 import { disposeAll } from "./bench/stage.ts";
@@ -46,8 +50,14 @@ const SCENARIOS: Record<string, (cfg: BenchConfig) => Promise<ScenarioResult>> =
   renewal,
   fuzz,
   endpoints,
+  route_mode: routeMode,
+  route_events: routeEvents,
   controller_fuzz: controllerFuzz,
+  fabric_scale: fabricScale,
 };
+
+/** Scenarios run only when `--only` names them. */
+const OPT_IN: ReadonlySet<string> = new Set(["fabric_scale"]);
 
 interface Args {
   readonly config: BenchConfig;
@@ -57,7 +67,7 @@ interface Args {
 
 function parseArgs(argv: readonly string[]): Args {
   let config: BenchConfig = FULL;
-  let only = Object.keys(SCENARIOS);
+  let only = Object.keys(SCENARIOS).filter((id) => !OPT_IN.has(id));
   let out = `${ROOT}bench-results.json`;
   let runs: number | undefined;
   let size: number | undefined;
@@ -106,6 +116,7 @@ function parseArgs(argv: readonly string[]): Args {
     config = {
       ...config,
       initialSync: { sizes: [size] },
+      routeMode: { sizes: [size] },
       memory: { ...config.memory, sizes: [size] },
       endpoints: {
         ...config.endpoints,

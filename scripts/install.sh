@@ -10,6 +10,15 @@
 #   --ssh-config FILE  ssh configuration to use (ssh -F FILE)
 #   --ssh-option OPT   extra ssh option, e.g. Port=2222 (ssh -o OPT); repeatable
 #   --keep-addresses   with --uninstall: do not run `kube-gw drain` first
+#   --sonic            a SONiC switch (docs/sonic.md): the binary and the
+#                      settings go to /host/kube-gw/ (image upgrades keep
+#                      /host), the units to /etc/systemd/system with the drop-in
+#                      kube-gw.service.d/sonic.conf (--install-as sonic) and
+#                      kube-gw-frr.service (FRR in the bgp container), and a hook
+#                      in /etc/config-setup/config-migration-post-hooks.d/ puts
+#                      the units back after `sonic-installer install`
+#   --sonic-root DIR   --sonic, every path under DIR (a SONiC root mounted
+#                      elsewhere; the tests)
 #   --api-server-address ADDR
 #                      an address (or prefix) of the Kubernetes API server;
 #                      repeatable. Writes the drop-in
@@ -20,6 +29,9 @@
 # Install copies the binary to /usr/local/bin/kube-gw, the unit to
 # /etc/systemd/system/kube-gw.service, the examples to /usr/local/share/kube-gw/,
 # and the settings example to /etc/default/kube-gw unless that file exists. It
+# names kube-gw's route protocol for iproute2 in
+# /etc/iproute2/rt_protos.d/kube-gw.conf (KUBEGW_ROUTE_PROTOCOL, default 200,
+# so `ip route` shows `proto kube-gw`). It
 # reloads systemd when the unit changed, enables the unit, and starts it once
 # it is configured: KUBEGW_NETWORK set, a kubeconfig in /etc/kube-gw, and the
 # API server's addresses allowed by a drop-in (restarts it when the binary,
@@ -38,12 +50,16 @@ binary=
 keep_addresses=0
 target=
 api_servers=
+sonic_root=-
 set -- "$@" --end-of-options
 while [ "$1" != --end-of-options ]; do
   case $1 in
     --uninstall) action=uninstall ;;
     --keep-addresses) keep_addresses=1 ;;
     --binary) binary=$2; shift ;;
+    --sonic) [ "$sonic_root" != - ] || sonic_root= ;;
+    --sonic-root) sonic_root=$2; shift ;;
+    --sonic-root=*) sonic_root=${1#--sonic-root=} ;;
     --binary=*) binary=${1#--binary=} ;;
     --api-server-address|--api-server-address=*)
       if [ "$1" = --api-server-address ]; then addr=${2-}; shift; else addr=${1#*=}; fi
@@ -74,11 +90,19 @@ shift # --end-of-options; "$@" now holds the ssh options
 
 control=$(mktemp -d)
 trap 'ssh "$@" -o ControlPath="$control/ssh" -O exit "$target" 2>/dev/null || true; rm -rf "$control"' EXIT
-# The part that runs on the router: POSIX sh, argv: ACTION DIR KEEP_ADDRESSES.
+case $sonic_root in
+  -|''|/*) ;;
+  *) echo "install.sh: --sonic-root: \"$sonic_root\" is not an absolute path" >&2; exit 2 ;;
+esac
+case $sonic_root in *[!A-Za-z0-9_./-]*)
+  echo "install.sh: --sonic-root: \"$sonic_root\" has characters other than A-Za-z0-9_./-" >&2; exit 2 ;;
+esac
+# The part that runs on the router: POSIX sh, argv: ACTION DIR KEEP_ADDRESSES SONIC_ROOT
+# (SONIC_ROOT "-": not SONiC).
 # DIR/apiserver.conf, when there, is the API-server drop-in to install.
 remote_script='
 set -eu
-action=$1 dir=$2 keep_addresses=$3
+action=$1 dir=$2 keep_addresses=$3 sonic_root=$4
 if [ "$(id -u)" -eq 0 ]; then as_root() { "$@"; }; else as_root() { sudo -n "$@"; }; fi
 BIN=/usr/local/bin/kube-gw
 UNIT=/etc/systemd/system/kube-gw.service
@@ -86,8 +110,25 @@ ENV_FILE=/etc/default/kube-gw
 CONF=/etc/kube-gw
 SHARE=/usr/local/share/kube-gw
 DROPIN_DIR=/etc/systemd/system/kube-gw.service.d
-APISERVER=$DROPIN_DIR/apiserver.conf
 changed=0
+if [ "$sonic_root" != - ]; then
+  R=$sonic_root
+  [ -f "$R/etc/sonic/sonic_version.yml" ] || {
+    echo "install.sh: --sonic: $R/etc/sonic/sonic_version.yml is missing: not a SONiC switch" >&2
+    rm -rf "$dir"; exit 1
+  }
+  HOSTDIR=$R/host/kube-gw
+  BIN=$HOSTDIR/kube-gw
+  UNIT=$R/etc/systemd/system/kube-gw.service
+  ENV_FILE=$HOSTDIR/kube-gw.env
+  CONF=$HOSTDIR/secret
+  SHARE=$HOSTDIR/share
+  DROPIN_DIR=$R/etc/systemd/system/kube-gw.service.d
+  FRR_UNIT=$R/etc/systemd/system/kube-gw-frr.service
+  HOOK=$R/etc/config-setup/config-migration-post-hooks.d/kube-gw
+fi
+APISERVER=$DROPIN_DIR/apiserver.conf
+RT_PROTOS=${R:-}/etc/iproute2/rt_protos.d/kube-gw.conf
 
 put() { # put SOURCE TARGET MODE: replaces TARGET atomically unless it is identical
   if [ -f "$2" ] && cmp -s "$1" "$2"; then echo "  unchanged $2"; return 1; fi
@@ -120,6 +161,32 @@ if [ "$action" = install ]; then
     changed=1
     as_root systemctl daemon-reload
   fi
+  if [ "$sonic_root" != - ]; then
+    if put "$dir/kube-gw-sonic.conf" "$DROPIN_DIR/sonic.conf" 0644; then
+      changed=1
+      as_root systemctl daemon-reload
+    fi
+    put "$dir/kube-gw-frr.service" "$FRR_UNIT" 0644 && as_root systemctl daemon-reload
+    put "$dir/kube-gw-frr.sh" "$HOSTDIR/kube-gw-frr.sh" 0755 || true
+    put "$dir/frr-sonic.conf" "$SHARE/frr-sonic.conf" 0644 || true
+    if [ -e "$HOSTDIR/frr-sonic.conf" ]; then
+      echo "  kept $HOSTDIR/frr-sonic.conf"
+    else
+      as_root install -m 0644 "$dir/frr-sonic.conf" "$HOSTDIR/frr-sonic.conf"
+      echo "  installed $HOSTDIR/frr-sonic.conf (the example: set your networks)"
+    fi
+    put "$dir/kube-gw-migration-hook" "$HOSTDIR/migration-hook" 0755 || true
+    put "$dir/kube-gw-migration-hook" "$HOOK" 0755 || true
+    # What the hook puts back after an image upgrade: the units as installed now.
+    for f in "$UNIT" "$FRR_UNIT" "$DROPIN_DIR"/*.conf; do
+      [ -f "$f" ] || continue
+      put "$f" "$HOSTDIR/systemd/${f#"$R/etc/systemd/system/"}" 0644 || true
+    done
+    if ! as_root systemctl is-enabled --quiet kube-gw-frr.service; then
+      as_root systemctl enable --quiet kube-gw-frr.service
+      echo "  enabled kube-gw-frr.service (applies $HOSTDIR/frr-sonic.conf at each start of bgp)"
+    fi
+  fi
   if [ -e "$ENV_FILE" ]; then
     echo "  kept $ENV_FILE"
   else
@@ -127,11 +194,21 @@ if [ "$action" = install ]; then
     echo "  installed $ENV_FILE (the example: edit it)"
   fi
   as_root install -d -m 0700 "$CONF"
+  # Names the route protocol for iproute2: `ip route` shows `proto kube-gw`.
+  proto=$(setting KUBEGW_ROUTE_PROTOCOL)
+  case ${proto:=200} in
+    *[!0-9]*) echo "  KUBEGW_ROUTE_PROTOCOL=$proto is not a number: $RT_PROTOS not written" ;;
+    *) printf "%s\n" "# Written by scripts/install.sh: the route protocol of the kube-gw routes" \
+         "# (KUBEGW_ROUTE_PROTOCOL in $ENV_FILE)." "$proto kube-gw" > "$dir/rt_protos.conf"
+       put "$dir/rt_protos.conf" "$RT_PROTOS" 0644 || true ;;
+  esac
   if ! as_root systemctl is-enabled --quiet kube-gw.service; then
     as_root systemctl enable --quiet kube-gw.service
     echo "  enabled kube-gw.service"
   fi
   echo "  binary: $("$BIN" version 2>&1 || echo "does not run on this router")"
+  [ "$sonic_root" = - ] ||
+    echo "  after editing $HOSTDIR/frr-sonic.conf: systemctl restart kube-gw-frr.service"
   if ! configured; then
     echo "Not started: kube-gw is not configured yet. On $(hostname):"
     [ -n "$(setting KUBEGW_NETWORK)" ] ||
@@ -163,6 +240,13 @@ else
     set -- --network="$(setting KUBEGW_NETWORK)"
     [ -z "$(setting KUBEGW_INTERFACE)" ] || set -- "$@" --interface="$(setting KUBEGW_INTERFACE)"
     [ -z "$(setting KUBEGW_NETNS)" ] || set -- "$@" --netns="$(setting KUBEGW_NETNS)"
+    if [ "$sonic_root" != - ]; then
+      set -- "$@" --install-as=sonic
+      for v in LOOPBACK:loopback REDIS_SOCKET:redis-socket DB:db; do
+        value=$(setting "KUBEGW_SONIC_${v%:*}")
+        [ -z "$value" ] || set -- "$@" "--sonic-${v#*:}=$value"
+      done
+    fi
     as_root "$BIN" drain "$@"
     echo "  drained: its addresses are withdrawn"
   fi
@@ -170,11 +254,22 @@ else
     as_root systemctl disable --quiet kube-gw.service
     echo "  disabled kube-gw.service"
   fi
-  for f in "$UNIT" "$BIN" "$SHARE/kube-gw.env" "$SHARE/kube-gw-netns.conf" "$SHARE/kube-gw-apiserver.conf"; do
+  set -- "$UNIT" "$BIN" "$SHARE/kube-gw.env" "$SHARE/kube-gw-netns.conf" "$SHARE/kube-gw-apiserver.conf" "$RT_PROTOS"
+  if [ "$sonic_root" != - ]; then
+    if as_root systemctl is-enabled --quiet kube-gw-frr.service; then
+      as_root systemctl disable --quiet kube-gw-frr.service
+      echo "  disabled kube-gw-frr.service (FRR keeps the snippet until bgp restarts)"
+    fi
+    set -- "$@" "$DROPIN_DIR/sonic.conf" "$FRR_UNIT" "$HOOK" "$HOSTDIR/migration-hook" \
+      "$HOSTDIR/kube-gw-frr.sh" "$SHARE/frr-sonic.conf"
+    [ ! -d "$HOSTDIR/systemd" ] || { as_root rm -rf "$HOSTDIR/systemd"; echo "  removed $HOSTDIR/systemd"; }
+  fi
+  for f in "$@"; do
     if [ -e "$f" ]; then as_root rm -f "$f"; echo "  removed $f"; fi
   done
   [ ! -d "$SHARE" ] || as_root rmdir "$SHARE" 2>/dev/null || true
   as_root systemctl daemon-reload
+  [ "$sonic_root" = - ] || echo "  kept $HOSTDIR/frr-sonic.conf"
   echo "  kept $ENV_FILE, $CONF and $DROPIN_DIR (your settings and credentials); remove them if you want"
 fi
 rm -rf "$dir"
@@ -217,6 +312,13 @@ if [ "$action" = install ]; then
     remote_cmd="cat > '$dir/${f##*:}'"
     run "$@" < "${f%:*}"
   done
+  if [ "$sonic_root" != - ]; then
+    for f in "$here/sonic/kube-gw-sonic.conf" "$here/sonic/kube-gw-frr.service" \
+      "$here/sonic/kube-gw-frr.sh" "$here/router/frr-sonic.conf" "$here/sonic/kube-gw-migration-hook"; do
+      remote_cmd="cat > '$dir/${f##*/}'"
+      run "$@" < "$f"
+    done
+  fi
 fi
-remote_cmd="sh -s -- $action '$dir' $keep_addresses"
+remote_cmd="sh -s -- $action '$dir' $keep_addresses '$sonic_root'"
 printf '%s\n' "$remote_script" | run "$@"

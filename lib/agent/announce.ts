@@ -292,11 +292,13 @@ export function formatExplanation(e: AddressExplanation, now: number): string {
   const penalty = e.penalty !== undefined && e.penalty >= 1
     ? ` (flap penalty ${Math.round(e.penalty)}, returns at ${REUSE_LIMIT})`
     : "";
+  // Counts are of the address's family: a dual-stack Service may be withheld in one family only.
+  const family = `IPv${familyOf(e.address)}`;
   const services = e.services.map((s) => {
     const verdict = s.verdict === "qualifies" ? "ok" : s.verdict;
     const counts = s.trafficPolicy === "Local"
-      ? `${s.endpoints.local} on node, ${s.endpoints.cluster} in cluster`
-      : `${s.endpoints.cluster} endpoints`;
+      ? `${s.endpoints.local} ${family} on node, ${s.endpoints.cluster} in cluster`
+      : `${s.endpoints.cluster} ${family} endpoints`;
     return `${quotedService(s.service)} ${s.trafficPolicy} ${counts} ${verdict}`;
   }).join("; ");
   return `${e.address} ${state}${left}${health}${penalty} [${services}]`;

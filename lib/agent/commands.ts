@@ -10,12 +10,14 @@
 import { getLogger } from "@logtape/logtape";
 import type { Cidr } from "../base/cidr.ts";
 import type { Config } from "./config.ts";
-import { type AgentDeps, makeReconciler, makeSources } from "./run.ts";
+import { type AgentDeps, makeReconciler, makeSources, RECONCILE_TIMING } from "./run.ts";
 import type { Reconciler } from "./reconciler.ts";
 import type { AddressStatus } from "./status_report.ts";
 import { InterfaceSync } from "./interface_sync.ts";
 import { quietObserver } from "./observer.ts";
 import { type AddressStore, type Plan } from "../kernel/address_store.ts";
+import type { Clock, TimerId } from "../base/clock.ts";
+import { systemClock } from "../base/system_clock.ts";
 
 const log = getLogger(["kube-gw"]);
 
@@ -27,6 +29,38 @@ export const ONE_SHOT_HEALTH = {
   open: true,
   reason: "kube-proxy health is not checked by one-shot commands",
 } as const;
+
+/**
+ * Runs a one-shot command's work so that a signal stops it as it stops
+ * `run`: once `signal` aborts, a running `ip` gets the same grace
+ * (`RECONCILE_TIMING.stopGraceMs`), then `interrupt` stops it (SIGTERM,
+ * SIGKILL) and the work rejects. Never leaves an `ip` running.
+ */
+async function stoppable<T>(
+  signal: AbortSignal,
+  clock: Clock,
+  interrupt: (reason: Error) => void,
+  work: () => Promise<T>,
+): Promise<T> {
+  let timer: TimerId | undefined;
+  const onAbort = () => {
+    log.info("stopping; a running ip gets {grace}ms to finish", {
+      grace: RECONCILE_TIMING.stopGraceMs,
+    });
+    timer = clock.setTimeout(
+      () => interrupt(new Error("stopped by signal")),
+      RECONCILE_TIMING.stopGraceMs,
+    );
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await work();
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    clock.clearTimeout(timer);
+  }
+}
 
 /**
  * Reads the interface, lists every source once (Services, and with
@@ -52,7 +86,13 @@ export async function runOnce(
   signal: AbortSignal,
 ): Promise<Plan> {
   const reconciler = await listAll(config, deps, signal);
-  return await reconciler.reconcileOnce();
+  signal.throwIfAborted();
+  return await stoppable(
+    signal,
+    deps.clock ?? systemClock,
+    (why) => reconciler.interrupt(why),
+    () => reconciler.reconcileOnce(),
+  );
 }
 
 /**
@@ -65,8 +105,24 @@ export async function runPlan(
   signal: AbortSignal,
 ): Promise<{ plan: Plan; statuses: readonly AddressStatus[] }> {
   const reconciler = await listAll(config, deps, signal);
-  const plan = await reconciler.plan();
+  signal.throwIfAborted();
+  const plan = await stoppable(
+    signal,
+    deps.clock ?? systemClock,
+    (why) => reconciler.interrupt(why),
+    () => reconciler.plan(),
+  );
   return { plan, statuses: reconciler.status().addresses };
+}
+
+/** What `kube-gw drain` works on. */
+export interface DrainOptions {
+  readonly networks: readonly Cidr[];
+  readonly store: AddressStore;
+  /** A signal stops the drain as it stops `run`: a running `ip` gets the grace, then is stopped. */
+  readonly signal: AbortSignal;
+  /** @default systemClock */
+  readonly clock?: Clock;
 }
 
 /**
@@ -74,6 +130,16 @@ export async function runPlan(
  * BGP withdraws them and the gateway leaves the anycast group. Returns the
  * plan applied.
  */
-export function drain(networks: readonly Cidr[], store: AddressStore): Promise<Plan> {
-  return new InterfaceSync({ store, networks, observer: quietObserver }).drain();
+export function drain(options: DrainOptions): Promise<Plan> {
+  const sync = new InterfaceSync({
+    store: options.store,
+    networks: options.networks,
+    observer: quietObserver,
+  });
+  return stoppable(
+    options.signal,
+    options.clock ?? systemClock,
+    (why) => sync.interrupt(why),
+    () => sync.drain(),
+  );
 }

@@ -17,6 +17,13 @@ import {
 } from "../base/cidr.ts";
 import type { AnnounceMode } from "./announce.ts";
 import { parseAddressLifetime } from "./address_lifetime.ts";
+import {
+  type InstallAs,
+  parseInstallOptions,
+  parseSonicSettings,
+  type RouteSettings,
+  type SonicSettings,
+} from "./install_mode.ts";
 import { parseKubeProxyHealth } from "./kube_proxy_health.ts";
 import type { Level, LogFormat } from "../base/log.ts";
 import {
@@ -36,6 +43,8 @@ import {
 } from "../base/flags.ts";
 import { DEFAULT_CLASS, parseClassOptions } from "../service/class.ts";
 import { DEFAULT_KUBE_PROXY_HEALTH } from "./kube_proxy_health.ts";
+import { DEFAULT_API_STALE_AFTER, parseApiStaleAfter } from "../kube/staleness.ts";
+import { CONFIG_DB, DEFAULT_SONIC_SOCKET } from "../kernel/sonic_keys.ts";
 
 /**
  * The agent's defaults, as flag texts: read by `cli.ts` for the help and by
@@ -46,7 +55,7 @@ export const AGENT_DEFAULTS = {
   interface: "lo",
   logFormat: "text",
   resyncInterval: "30s",
-  apiStaleAfter: "45s",
+  apiStaleAfter: DEFAULT_API_STALE_AFTER,
   metricsAddress: "127.0.0.1:9472",
   kubeProxyHealth: DEFAULT_KUBE_PROXY_HEALTH,
   addressLifetime: "off",
@@ -55,6 +64,13 @@ export const AGENT_DEFAULTS = {
   announce: "ready",
   announceDelay: "2s",
   announceDamping: "30s",
+  installAs: "address",
+  // Neither the kernel's, FRR's (11, 42, 186–198) nor BIRD's (12); not kube-vip's 248 nor Calico's 80.
+  routeProtocol: "200",
+  routeTable: "main",
+  sonicLoopback: "Loopback1000",
+  sonicRedisSocket: DEFAULT_SONIC_SOCKET,
+  sonicDb: String(CONFIG_DB),
 } as const satisfies Partial<Record<OptionKey, string>>;
 
 /** Everything the agent needs to know, validated. */
@@ -74,10 +90,10 @@ export interface Config {
   readonly selector?: string;
   /** Where `/metrics`, `/healthz` and `/readyz` listen; `undefined` when off. */
   readonly metricsAddress?: ListenAddress;
-  // Issue 12, kube-proxy health and address lifetimes.
+  // kube-proxy health and address lifetimes.
   /** kube-proxy's health endpoint (`--kube-proxy-health`); `undefined` when off. */
   readonly kubeProxyHealth?: string;
-  // Issue 11 item 6 and issue 12, the agent's addresses and announce gate.
+  // The agent's addresses and announce gate.
   /** Which LoadBalancer Services are kube-gw's (`--class`, `--default-class`). */
   readonly classes: { readonly class: string; readonly defaultClass: boolean };
   /** Take `spec.externalIPs` (`--external-ips`). @default true */
@@ -94,6 +110,12 @@ export interface Config {
   readonly addressLifetimeSeconds?: number;
   /** `/readyz` fails when a watch was not known current for this long. */
   readonly apiStaleAfterMs: number;
+  /** `--install-as`: addresses on `--interface`, routes, or SONiC CONFIG_DB entries. @default "address" */
+  readonly installAs: InstallAs;
+  /** Route mode's protocol and table (`--route-protocol`, `--route-table`); set in route mode only. */
+  readonly route?: RouteSettings;
+  /** The SONiC store's settings; set exactly when `installAs` is `sonic`. */
+  readonly sonic?: SonicSettings;
 }
 
 /**
@@ -159,15 +181,7 @@ export function parseConfig(raw: RawOptions): Config {
   if (resyncMs !== 0 && resyncMs < 1000) {
     throw badValue(resyncSource, raw.resyncInterval ?? "", "is shorter than 1s (0 disables)");
   }
-  const staleSource = src("apiStaleAfter", "--api-stale-after");
-  const apiStaleAfterMs = parseDuration(staleSource, raw.apiStaleAfter ?? D.apiStaleAfter);
-  if (apiStaleAfterMs < 35_000) {
-    throw badValue(
-      staleSource,
-      raw.apiStaleAfter ?? "",
-      "is shorter than 35s (the API connection is probed every 30s)",
-    );
-  }
+  const apiStaleAfterMs = parseApiStaleAfter(raw, D.apiStaleAfter);
   const namespaces = splitList(raw.namespace);
   for (const ns of namespaces) {
     if (!NAMESPACE.test(ns)) {
@@ -201,6 +215,28 @@ export function parseConfig(raw: RawOptions): Config {
   if (selector !== undefined && (selector.length > 1024 || /[\r\n\0]/.test(selector))) {
     throw badValue(src("selector", "--selector"), selector, "is not a label selector");
   }
+  const addressLifetimeSeconds = renamedSource(
+    "--address-lifetime",
+    src("addressLifetime", "--address-lifetime"),
+    () => parseAddressLifetime(raw.addressLifetime ?? D.addressLifetime),
+  );
+  const install = parseInstallOptions({
+    installAs: { source: src("installAs", "--install-as"), text: raw.installAs ?? D.installAs },
+    routeProtocol: {
+      source: src("routeProtocol", "--route-protocol"),
+      text: raw.routeProtocol ?? D.routeProtocol,
+    },
+    routeTable: {
+      source: src("routeTable", "--route-table"),
+      text: raw.routeTable ?? D.routeTable,
+    },
+    addressLifetime: addressLifetimeSeconds === undefined
+      ? undefined
+      : { source: src("addressLifetime", "--address-lifetime") },
+  });
+  const sonic = install.installAs === "sonic"
+    ? parseSonicSettings(raw, D, { addressLifetimeSeconds, netns })
+    : undefined;
   return {
     networks,
     interface: device,
@@ -216,24 +252,23 @@ export function parseConfig(raw: RawOptions): Config {
       raw.metricsAddress ?? D.metricsAddress,
       src("metricsAddress", "--metrics-address"),
     ),
-    // Issue 12, kube-proxy health and address lifetimes.
+    // kube-proxy health and address lifetimes.
     kubeProxyHealth: renamedSource(
       "--kube-proxy-health",
       src("kubeProxyHealth", "--kube-proxy-health"),
       () => parseKubeProxyHealth(raw.kubeProxyHealth ?? D.kubeProxyHealth),
     ),
-    addressLifetimeSeconds: renamedSource(
-      "--address-lifetime",
-      src("addressLifetime", "--address-lifetime"),
-      () => parseAddressLifetime(raw.addressLifetime ?? D.addressLifetime),
-    ),
+    addressLifetimeSeconds,
     apiStaleAfterMs,
-    // Issue 11 item 6 and issue 12.
+    // The agent's addresses and announce gate.
     classes: parseClassOptions(raw, D.class),
     externalIPs: parseBool(src("externalIps", "--external-ips"), raw.externalIps ?? D.externalIps),
     announce,
     announceDelayMs,
     announceDampingMs,
     nodeName,
+    installAs: install.installAs,
+    route: install.route,
+    ...(sonic ? { sonic } : {}),
   };
 }

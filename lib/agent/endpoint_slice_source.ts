@@ -8,7 +8,8 @@
  */
 
 import { decodeEndpointSlice, type EndpointSliceRecord } from "./endpoint_slice.ts";
-import { collectionPath, ListWatch, type ListWatchOptions } from "../kube/list_watch.ts";
+import { ListWatch, type ListWatchOptions } from "../kube/list_watch.ts";
+import { collectionPath } from "../kube/collection.ts";
 
 /** What keeps the EndpointSlices of every scope (the reconciler). */
 export interface EndpointSliceStore {

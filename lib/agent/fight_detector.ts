@@ -1,6 +1,6 @@
 /**
  * Detects another program changing the managed addresses, typically a second
- * agent with other settings on the same interface (issue 9, item 7). Pure: the
+ * agent with other settings on the same interface. Pure: the
  * reconciler feeds it, at every read of the interface it trusted its view
  * before, what it expected (the addresses it had applied) and what it read.
  * An address it holds that keeps vanishing between reads, or one it does not

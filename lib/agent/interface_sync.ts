@@ -19,7 +19,7 @@ import { familyOf } from "../base/ip.ts";
 import type { AddressStore, Plan } from "../kernel/address_store.ts";
 import { describeFight, FightDetector } from "./fight_detector.ts";
 import type { AgentObserver } from "./observer.ts";
-import { isEmptyPlan, managedView, plan, planTouched } from "./plan.ts";
+import { isEmptyPlan, managedView, plan, planTouched, withStrays } from "./plan.ts";
 
 const log = getLogger(["kube-gw", "reconciler"]);
 
@@ -51,6 +51,8 @@ export class InterfaceSync {
   /** The managed addresses of the first read: what the gate counts as announced at start. */
   #startHeld: ReadonlySet<string> | undefined;
   #current = new Set<string>();
+  /** What the last read found of kube-gw's that is not held: removed by the next full plan. */
+  #strays: readonly string[] = [];
   /** Read the interface before the next plan instead of trusting `#current`. */
   #reread = true;
   /**
@@ -118,6 +120,7 @@ export class InterfaceSync {
       );
     }
     const held = new Set(view.hosts);
+    this.#strays = view.strays;
     this.#heldV6 = countV6(held);
     this.#report(held.size);
     return held;
@@ -125,7 +128,7 @@ export class InterfaceSync {
 
   /** The plan from the interface's state (read now) to `desired`; changes nothing. */
   async plan(desired: ReadonlySet<string>): Promise<Plan> {
-    return plan(desired, await this.readManaged());
+    return withStrays(plan(desired, await this.readManaged()), this.#strays, desired);
   }
 
   /**
@@ -167,16 +170,18 @@ export class InterfaceSync {
     this.#current = await this.#read({ refuseConflicts: false });
     this.#reread = false;
     this.#touched = new Set();
-    return await this.#apply(plan([], this.#current));
+    return await this.#apply(withStrays(plan([], this.#current), this.#strays, new Set()));
   }
 
   /** Applies a plan, the one place that changes the interface and logs it. */
   async #apply(p: Plan): Promise<Plan> {
     if (isEmptyPlan(p)) return p;
+    let removedV6 = 0;
     try {
       await this.#serial(async () => {
         await this.#o.store.apply(p, this.#kill.signal);
-        for (const r of p.remove) this.#current.delete(r);
+        // A stray removed was never held: only what was held leaves the count.
+        for (const r of p.remove) if (this.#current.delete(r) && familyOf(r) === 6) removedV6++;
         for (const a of p.add) this.#current.add(a);
       });
     } catch (err) {
@@ -187,22 +192,24 @@ export class InterfaceSync {
     for (const a of p.add) log.info("assuming address {address}", { address: a });
     for (const r of p.remove) log.info("forfeiting address {address}", { address: r });
     // A plan adds only what is missing and removes only what is there: the count follows it.
-    this.#heldV6 += countV6(p.add) - countV6(p.remove);
+    this.#heldV6 += countV6(p.add) - removedV6;
     this.#report(this.#current.size);
     return p;
   }
 
   /**
-   * The plan for this sync: every address after a read of the interface,
-   * else only the addresses touched since the last plan. Starts a new touched
+   * The plan for this sync: every address after a read of the interface
+   * (with the strays it found), else only the addresses touched since the
+   * last plan. Starts a new touched
    * set, so changes that arrive while the store runs go into the next plan.
    */
   #planNext(desired: ReadonlySet<string>): Plan {
     const touched = this.#touched;
     this.#touched = new Set();
-    return touched === undefined
-      ? plan(desired, this.#current)
-      : planTouched(touched, desired, this.#current);
+    if (touched !== undefined) return planTouched(touched, desired, this.#current);
+    const strays = this.#strays;
+    this.#strays = [];
+    return withStrays(plan(desired, this.#current), strays, desired);
   }
 
   #report(total: number): void {

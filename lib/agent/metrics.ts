@@ -11,13 +11,13 @@ import { registerProcessMetrics } from "../http/process_metrics.ts";
 import {
   ADDRESS_STATES,
   type AgentObserver,
-  type ApiObserver,
   KUBE_PROXY_PHASES,
   type KubeProxyPhase,
   type ReconcileResult,
   type RenewalResult,
-  type RestartReason,
 } from "./observer.ts";
+import { apiMetrics } from "../kube/api_metrics.ts";
+import type { ApiObserver, RestartReason } from "../kube/observer.ts";
 
 /** The agent's metrics and the observer hooks that feed them. */
 export class Metrics implements AgentObserver, ApiObserver {
@@ -33,8 +33,7 @@ export class Metrics implements AgentObserver, ApiObserver {
   readonly #renewalDuration: Histogram;
   readonly #conflict: Gauge;
   readonly #conflicts: Counter;
-  readonly #authFailures: Counter<"code">;
-  readonly #replaced: Counter<"reason">;
+  readonly #api: ApiObserver;
   /** The age of the least current watch in ms, and the staleness limit; set by the agent. */
   #apiAge: (() => number | undefined) | undefined;
   #staleAfterMs = Infinity;
@@ -134,22 +133,7 @@ export class Metrics implements AgentObserver, ApiObserver {
         this.set(age === undefined ? 0 : (Date.now() - age) / 1000);
       },
     });
-    this.#authFailures = new Counter({
-      name: "kubegw_api_auth_failures_total",
-      help: "Answers of the API server that refused the credentials (401) or the permission (403).",
-      labelNames: ["code"],
-      registers,
-    });
-    this.#authFailures.inc({ code: "401" }, 0);
-    this.#authFailures.inc({ code: "403" }, 0);
-    this.#replaced = new Counter({
-      name: "kubegw_api_connections_replaced_total",
-      help:
-        "Times new requests were moved to a new connection to the API server, by reason: error, timeout, probe (the liveness probe got no answer), stall (a watch went silent).",
-      labelNames: ["reason"],
-      registers,
-    });
-    for (const reason of ["error", "timeout", "probe", "stall"]) this.#replaced.inc({ reason }, 0);
+    this.#api = apiMetrics(registers);
   }
 
   reconciled(result: ReconcileResult, seconds: number): void {
@@ -172,11 +156,11 @@ export class Metrics implements AgentObserver, ApiObserver {
   }
 
   authFailed(status: number): void {
-    this.#authFailures.inc({ code: String(status) });
+    this.#api.authFailed(status);
   }
 
   connectionReplaced(reason: string): void {
-    this.#replaced.inc({ reason });
+    this.#api.connectionReplaced(reason);
   }
 
   held(family: 4 | 6, count: number): void {

@@ -1,16 +1,17 @@
 /**
  * What the agent reports as it works: one interface that the reconciler and
  * the list-watch sources report to, and that the metrics implement. Plain
- * string unions only: nothing of the domain is imported here.
+ * string unions only: nothing of the domain is imported here. What the
+ * list-watch engine and the API client report is defined beside them
+ * (`lib/kube/observer.ts`); {@linkcode AgentObserver} extends the former.
  *
  * @module
  */
 
+import type { ListWatchObserver } from "../kube/observer.ts";
+
 /** How a reconcile ended: it changed the interface, found nothing to do, or failed. */
 export type ReconcileResult = "changed" | "noop" | "error";
-
-/** Why a watch was restarted: the server ended it, an error, 410 Gone (relist), silence. */
-export type RestartReason = "closed" | "error" | "gone" | "stalled";
 
 /**
  * The kube-proxy health gate's phases (`HealthPhase` of lib/agent/kube_proxy_health.ts
@@ -56,16 +57,14 @@ export type AddressStateName = typeof ADDRESS_STATES[number];
 /** How a renewal of address lifetimes ended (`--address-lifetime`). */
 export type RenewalResult = "ok" | "error";
 
-/** Receives the agent's events. */
-export interface AgentObserver {
+/** Receives the agent's events, the list-watch engine's (watch restarts) among them. */
+export interface AgentObserver extends ListWatchObserver {
   /** One reconcile ended after `seconds`. */
   reconciled(result: ReconcileResult, seconds: number): void;
   /** The interface holds `count` managed addresses of `family`. */
   held(family: 4 | 6, count: number): void;
   /** A value from the API was refused, for `reason` (reported once while it persists). */
   rejected(reason: string): void;
-  /** The watch of `kind` (e.g. `Service`) was restarted. */
-  watchRestarted(kind: string, reason: RestartReason): void;
   /** The kube-proxy health gate entered `phase` (reported at start and on each change). */
   kubeProxyHealth(phase: KubeProxyPhase): void;
   /** One renewal of address lifetimes ended after `seconds`. */
@@ -90,11 +89,3 @@ export const quietObserver: AgentObserver = {
   addressStates() {},
   interfaceConflict() {},
 };
-
-/** What the API client (lib/kube/client.ts) reports. */
-export interface ApiObserver {
-  /** A request got 401 or 403. */
-  authFailed(status: number): void;
-  /** New requests go over a new connection, for `reason` (`error`, `timeout`, `probe`, `stall`). */
-  connectionReplaced(reason: string): void;
-}

@@ -15,6 +15,12 @@ export interface ManagedView {
   readonly hosts: ReadonlySet<string>;
   /** Addresses that are not host addresses and whose prefix overlaps a managed network. */
   readonly conflicts: readonly InterfaceAddress[];
+  /**
+   * Entries the store says are kube-gw's (`owned`) that are not held as
+   * hosts: outside the managed networks, not host entries (`A/N`), or
+   * misshapen. Removed unless desired; empty in address mode.
+   */
+  readonly strays: readonly string[];
 }
 
 /**
@@ -22,6 +28,9 @@ export interface ManagedView {
  * networks. Addresses elsewhere on the interface are not kube-gw's and never
  * appear in a plan. An address with a shorter prefix that overlaps a managed
  * network is a conflict: kube-gw cannot own part of someone else's subnet.
+ * An entry the store marks `owned` (route mode: a route of kube-gw's
+ * protocol) is kube-gw's wherever it lies: a host entry inside a network is
+ * held, any other is a stray to remove.
  */
 export function managedView(
   addresses: readonly InterfaceAddress[],
@@ -29,7 +38,16 @@ export function managedView(
 ): ManagedView {
   const hosts = new Set<string>();
   const conflicts: InterfaceAddress[] = [];
+  const strays: string[] = [];
   for (const a of addresses) {
+    if (a.owned) {
+      const parsed = parseIp(a.local);
+      const host = a.prefixlen === hostPrefix(a.family);
+      const inside = parsed.ok && host && networks.some((n) => cidrContains(n, parsed.ip));
+      if (inside && !a.misshapen) hosts.add(a.local);
+      else strays.push(host ? a.local : `${a.local}/${a.prefixlen}`);
+      continue;
+    }
     const parsed = parseIp(a.local);
     if (!parsed.ok) continue;
     if (a.prefixlen === hostPrefix(a.family)) {
@@ -39,7 +57,7 @@ export function managedView(
       if (networks.some((n) => cidrsOverlap(n, net))) conflicts.push(a);
     }
   }
-  return { hosts, conflicts };
+  return { hosts, conflicts, strays };
 }
 
 /**
@@ -77,6 +95,20 @@ export function planTouched(
     else if (!want && current.has(a)) remove.push(a);
   }
   return { add, remove };
+}
+
+/**
+ * Adds to a full plan the removal of the strays that are not desired; a
+ * desired stray (a misshapen route of a wanted address) is not held, so the
+ * plan already writes it again.
+ */
+export function withStrays(
+  p: Plan,
+  strays: readonly string[],
+  desired: { has(address: string): boolean },
+): Plan {
+  const remove = strays.filter((s) => !desired.has(s));
+  return remove.length === 0 ? p : { add: p.add, remove: [...p.remove, ...remove] };
 }
 
 /** Whether a plan changes nothing. */

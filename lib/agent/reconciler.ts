@@ -223,6 +223,11 @@ export class Reconciler {
     return this.#sync.renew();
   }
 
+  /** Stops a running `ip` now; the call that ran it rejects (`InterruptedError`). */
+  interrupt(reason: Error): void {
+    this.#sync.interrupt(reason);
+  }
+
   /**
    * Stops scheduling and waits for a running reconcile to finish: its `ip`
    * gets `stopGraceMs` to end on its own, then is stopped (SIGTERM, SIGKILL).

@@ -23,6 +23,7 @@ import { serviceSource } from "./service_source.ts";
 import { startStatusServer } from "../http/status_server.ts";
 import { systemClock } from "../base/system_clock.ts";
 import { type AddressStore } from "../kernel/address_store.ts";
+import { ROUTE_TYPE } from "../kernel/route_store.ts";
 import { type Clock } from "../base/clock.ts";
 import { type HealthSource, type HealthSourceFactory } from "./kube_proxy_health.ts";
 import { type ListWatchApi } from "../kube/ports.ts";
@@ -68,9 +69,36 @@ export function agentNotReady(
   return why.length > 0 ? why.join("; ") : undefined;
 }
 
+/**
+ * Where the addresses are held, for the log: `on lo`, `as unreachable routes
+ * of protocol 200 in table main`, or `on SONiC loopback Loopback1000`.
+ */
+export function holdingPlace(config: Pick<Config, "interface" | "route" | "sonic">): string {
+  if (config.sonic) return `on SONiC loopback ${config.sonic.loopback}`;
+  return config.route
+    ? `as ${ROUTE_TYPE} routes of protocol ${config.route.protocol} in table ${config.route.table}`
+    : `on ${config.interface}`;
+}
+
 /** Logs the settings operators look for first. */
 export function logSettings(config: Config): void {
   for (const n of config.networks) log.info("using network {network}", { network: n.text });
+  if (config.sonic) {
+    const { loopback, socket, db } = config.sonic;
+    log.info("using SONiC loopback {loopback}: CONFIG_DB entries through {socket}, database {db}", {
+      loopback,
+      socket,
+      db,
+    });
+    return;
+  }
+  if (config.route) {
+    log.info("holding the addresses {place}{where}", {
+      place: holdingPlace(config),
+      where: config.netns ? ` in network namespace ${config.netns}` : "",
+    });
+    return;
+  }
   log.info("using interface {device}{where}", {
     device: config.interface,
     where: config.netns ? ` in network namespace ${config.netns}` : "",
@@ -189,11 +217,11 @@ export async function runAgent(
   const clock = deps.clock ?? systemClock;
   const reconciler = makeReconciler(config, deps);
   const held = await reconciler.readManaged();
-  log.info("found {count} managed addresses on {device}", {
+  log.info("found {count} managed addresses {place}", {
     count: held.size,
-    device: config.interface,
+    place: holdingPlace(config),
   });
-  // --address-lifetime off after a run with it: keep the addresses (issue 12, item 6).
+  // --address-lifetime off after a run with it: keep the addresses.
   if (config.addressLifetimeSeconds === undefined) await makePermanent(deps.store, held);
   const { services, slices } = makeSources(config, deps, reconciler);
   const sources = [...services, ...slices];
@@ -215,7 +243,7 @@ export async function runAgent(
     log,
   );
   const running = [...sources.map((s) => s.run(signal)), ...(health ? [health.run(signal)] : [])];
-  // --address-lifetime: renew the held addresses at a third of the lifetime (issue 12, item 6).
+  // --address-lifetime: renew the held addresses at a third of the lifetime.
   const lifetime = config.addressLifetimeSeconds;
   if (lifetime !== undefined && deps.store.renew) {
     const renewer = new Renewer({

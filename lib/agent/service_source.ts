@@ -6,8 +6,9 @@
  * @module
  */
 
-import { collectionPath, ListWatch, type ListWatchOptions } from "../kube/list_watch.ts";
+import { ListWatch, type ListWatchOptions } from "../kube/list_watch.ts";
 import { decodeService, type ServiceRecord } from "../service/record.ts";
+import { collectionPath } from "../kube/collection.ts";
 
 /** What keeps the Services of every scope (the reconciler). */
 export interface ServiceStore {

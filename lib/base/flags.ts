@@ -41,16 +41,20 @@ export interface RawOptions {
   readonly namespace?: readonly string[];
   readonly selector?: string;
   readonly metricsAddress?: string;
-  // Issue 12, kube-proxy health and address lifetimes.
+  // kube-proxy health and address lifetimes.
   readonly kubeProxyHealth?: string;
   readonly addressLifetime?: string;
-  // Issue 11 item 6 and issue 12.
+  // How the agent holds the addresses (`--install-as`), and route mode's settings.
+  readonly installAs?: string;
+  readonly routeProtocol?: string;
+  readonly routeTable?: string;
+  // The agent's addresses and announce gate.
   readonly externalIps?: string | boolean;
   readonly announce?: string;
   readonly announceDelay?: string;
   readonly announceDamping?: string;
   readonly nodeName?: string;
-  // LoadBalancer Services (issue 11): class flags shared by `run` and `controller`.
+  // LoadBalancer Services: class flags shared by `run` and `controller`.
   readonly class?: string;
   readonly defaultClass?: string | boolean;
   // `controller` only.
@@ -59,6 +63,10 @@ export interface RawOptions {
   readonly leaderElect?: string | boolean;
   readonly leaseNamespace?: string;
   readonly apiStaleAfter?: string;
+  // The SONiC store's settings (`--install-as sonic`).
+  readonly sonicLoopback?: string;
+  readonly sonicRedisSocket?: string;
+  readonly sonicDb?: string;
   /**
    * For each option whose value came from its environment variable rather
    * than the command line, that variable's name: errors name the source the

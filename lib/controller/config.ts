@@ -21,6 +21,7 @@ import {
 import type { Level, LogFormat } from "../base/log.ts";
 import { type ClassOptions, DEFAULT_CLASS, parseClassOptions } from "../service/class.ts";
 import { flagPool, type Pool, PoolConfigError } from "./pools.ts";
+import { DEFAULT_API_STALE_AFTER, parseApiStaleAfter } from "../kube/staleness.ts";
 
 /**
  * The controller's defaults, as flag texts: read by `cli.ts` for the help and
@@ -33,6 +34,7 @@ export const CONTROLLER_DEFAULTS = {
   class: DEFAULT_CLASS,
   leaderElect: "true",
   leaseNamespace: "kube-system",
+  apiStaleAfter: DEFAULT_API_STALE_AFTER,
 } as const satisfies Partial<Record<OptionKey, string>>;
 
 /** Everything the controller needs to know, validated. */
@@ -52,6 +54,8 @@ export interface ControllerConfig {
   readonly logFormat: LogFormat;
   /** `undefined` when off. @default 127.0.0.1:9473 */
   readonly metricsAddress?: ListenAddress;
+  /** `/readyz` fails when a watch was not known current for this long (`--api-stale-after`). */
+  readonly apiStaleAfterMs: number;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -78,11 +82,7 @@ export function parseControllerConfig(raw: RawOptions): ControllerConfig {
     }
     configMap = { namespace: ns, name };
   }
-  if (!pool && !configMap) {
-    throw new UsageError(
-      "--pool or --config: no pool given (KUBEGW_POOL, KUBEGW_CONFIG): the controller would have no address to give",
-    );
-  }
+  // Neither is needed: the pools may all be AddressPool resources.
   const leaseNamespace = (raw.leaseNamespace ?? D.leaseNamespace).trim();
   if (!NAME.test(leaseNamespace)) {
     throw badValue(
@@ -106,5 +106,6 @@ export function parseControllerConfig(raw: RawOptions): ControllerConfig {
       raw.metricsAddress ?? D.metricsAddress,
       src("metricsAddress", "--metrics-address"),
     ),
+    apiStaleAfterMs: parseApiStaleAfter(raw, D.apiStaleAfter),
   };
 }

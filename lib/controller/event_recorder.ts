@@ -51,7 +51,7 @@ export function eventBody(
   return {
     apiVersion: "events.k8s.io/v1",
     kind: "Event",
-    metadata: { name: `${r.name}.${suffix}`.slice(0, 253), namespace: r.namespace },
+    metadata: { name: `${r.name}.${suffix}`.slice(0, 253), namespace: r.namespace || "default" },
     eventTime: microTime(wallMs),
     reportingController: REPORTING_CONTROLLER,
     reportingInstance: instance.slice(0, 128),
@@ -60,9 +60,9 @@ export function eventBody(
     type: ev.type,
     note: boundText(ev.note, MAX_NOTE - 32),
     regarding: {
-      apiVersion: "v1",
+      apiVersion: r.apiVersion ?? "v1",
       kind: r.kind,
-      namespace: r.namespace,
+      ...(r.namespace ? { namespace: r.namespace } : {}),
       name: r.name,
       ...(r.uid ? { uid: r.uid } : {}),
     },
@@ -187,7 +187,9 @@ export class EventRecorder {
       if (signal.aborted) throw signal.reason;
       this.#nextAt = clock.now() + this.#gapMs;
       const suffix = (w.wall * 1000 + w.seq).toString(16);
-      const path = `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(r.namespace)}/events`;
+      // A cluster-scoped object's Events go to `default`.
+      const ns = encodeURIComponent(r.namespace || "default");
+      const path = `/apis/events.k8s.io/v1/namespaces/${ns}/events`;
       await this.#o.api.json("POST", path, eventBody(ev, this.#o.instance, w.wall, suffix), signal);
       return this.#outcome(ev, "emit");
     } catch (err) {

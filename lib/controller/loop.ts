@@ -34,6 +34,7 @@
 import { getLogger } from "@logtape/logtape";
 import { Allocator } from "./allocator.ts";
 import type { ControllerObserver, EventRegarding, EventSink, StatusWriter } from "./ports.ts";
+import { quietControllerObserver } from "./ports.ts";
 import { externalIpRefusals, type LbServiceRecord, statusShows } from "./lb_service.ts";
 import type { ListWatchSink } from "../kube/list_watch.ts";
 import { mergePools, parsePoolsYaml, type Pool, PoolConfigError } from "./pools.ts";
@@ -48,16 +49,6 @@ import { type ClassOptions, isOurs } from "../service/class.ts";
 
 const log = getLogger(["kube-gw", "controller"]);
 
-/** An observer that ignores everything. */
-const quietControllerObserver: ControllerObserver = {
-  statusWritten() {},
-  allocationFailed() {},
-  writeFailed() {},
-  configError() {},
-  poolsChanged() {},
-  leadership() {},
-};
-
 /** Options of {@linkcode Controller}. */
 export interface ControllerOptions {
   readonly classes: ClassOptions;
@@ -65,6 +56,8 @@ export interface ControllerOptions {
   readonly flagPool?: Pool;
   /** Whether a pools ConfigMap is watched (`--config`): the controller waits for its first list. */
   readonly watchesConfig: boolean;
+  /** Whether AddressPools are watched (the controller waits for their list). @default false */
+  readonly watchesResources?: boolean;
   readonly status: StatusWriter;
   readonly events: EventSink;
   readonly clock: Clock;
@@ -79,6 +72,10 @@ export interface ControllerOptions {
 
 function regardingService(svc: LbServiceRecord): EventRegarding {
   return { kind: "Service", namespace: svc.namespace, name: svc.name, uid: svc.uid };
+}
+
+function regardingConfigMap(cm: PoolsConfigMap): EventRegarding {
+  return { kind: "ConfigMap", namespace: cm.namespace, name: cm.name, uid: cm.uid };
 }
 
 /** The key of the pools ConfigMap among the objects owed Warnings (Services are `ns/name`). */
@@ -103,8 +100,12 @@ export class Controller {
   readonly #warnings: WarningLedger;
   readonly #writes: StatusWrites;
   #pools: readonly Pool[];
+  /** The pools of `--pool` and the ConfigMap, and of the AddressPools (which win) if any. */
+  #configPools: readonly Pool[];
+  #resourcePools: readonly Pool[] | undefined;
   #servicesSynced = false;
   #configSynced: boolean;
+  #resourcesSynced: boolean;
   #leading = false;
   #term: AbortController | undefined;
   #allocator: Allocator | undefined;
@@ -112,8 +113,9 @@ export class Controller {
   constructor(options: ControllerOptions) {
     this.#o = options;
     this.#observer = options.observer ?? quietControllerObserver;
-    this.#pools = options.flagPool ? [options.flagPool] : [];
+    this.#pools = this.#configPools = options.flagPool ? [options.flagPool] : [];
     this.#configSynced = !options.watchesConfig;
+    this.#resourcesSynced = !options.watchesResources;
     this.#queue = new WorkQueue({
       clock: options.clock,
       concurrency: options.concurrency,
@@ -137,13 +139,14 @@ export class Controller {
 
   /** Whether the caches hold a complete list (ready, as leader or standby). */
   get synced(): boolean {
-    return this.#servicesSynced && this.#configSynced;
+    return this.#servicesSynced && this.#configSynced && this.#resourcesSynced;
   }
 
   /** Why the controller is not ready, or `undefined`. */
   notReady(): string | undefined {
     if (!this.#servicesSynced) return "waiting for the first list of Services";
     if (!this.#configSynced) return "waiting for the first list of the pools ConfigMap";
+    if (!this.#resourcesSynced) return "waiting for the first list of AddressPools";
     return undefined;
   }
 
@@ -240,13 +243,7 @@ export class Controller {
         },
       );
       if (cm) {
-        const regarding = {
-          kind: "ConfigMap" as const,
-          namespace: cm.namespace,
-          name: cm.name,
-          uid: cm.uid,
-        };
-        this.#warnings.set(configKey(cm), regarding, "InvalidPools", {
+        this.#warnings.set(configKey(cm), regardingConfigMap(cm), "InvalidPools", {
           reason: "InvalidPools",
           action: "LoadPools",
           note: `${err.message}; the last good pools stay in force`,
@@ -256,6 +253,19 @@ export class Controller {
     }
     if (cm) this.#warnings.forget(configKey(cm));
     if (!cm) log.warn("the pools ConfigMap is gone: only --pool pools remain");
+    this.#configPools = pools;
+    if (!this.#resourcePools) this.#usePools(pools);
+  }
+
+  /** The AddressPools' pools (`undefined`: none exists); the first call ends the wait for them. */
+  setResourcePools(pools: readonly Pool[] | undefined): void {
+    this.#resourcePools = pools;
+    this.#usePools(pools ?? this.#configPools);
+    this.#resourcesSynced = true;
+    this.#maybeBegin();
+  }
+
+  #usePools(pools: readonly Pool[]): void {
     this.#pools = pools;
     this.#observer.poolsChanged(pools);
     log.info("pools in force: {pools}", {

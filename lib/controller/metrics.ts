@@ -1,8 +1,10 @@
 /**
  * Prometheus metrics of `kube-gw controller`, in a registry of their own: the
  * allocations and their latency, failures by reason, status write failures,
- * refused pools edits, pool sizes and use, leadership, Events and watch
- * restarts. A {@linkcode ControllerObserver}; pool use is read at scrape time.
+ * refused pools edits, pool sizes and use, leadership, Events, watch
+ * restarts, refused credentials and replaced API connections. A
+ * {@linkcode ControllerObserver}, and the observer of the list-watch engine
+ * and of the API client; pool use is read at scrape time.
  *
  * @module
  */
@@ -11,11 +13,12 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { registerProcessMetrics } from "../http/process_metrics.ts";
 import type { ControllerObserver, EventOutcome } from "./ports.ts";
 import { familyBits } from "../base/ip.ts";
-import { type AgentObserver, quietObserver, type RestartReason } from "../agent/observer.ts";
+import { apiMetrics } from "../kube/api_metrics.ts";
+import type { ApiObserver, ListWatchObserver, RestartReason } from "../kube/observer.ts";
 import type { Pool } from "./pools.ts";
 
 /** The controller's metrics. */
-export class ControllerMetrics implements ControllerObserver {
+export class ControllerMetrics implements ControllerObserver, ListWatchObserver, ApiObserver {
   readonly registry = new Registry();
   readonly #written: Counter<"result">;
   readonly #latency: Histogram;
@@ -26,6 +29,7 @@ export class ControllerMetrics implements ControllerObserver {
   readonly #leader: Gauge;
   readonly #events: Counter<"reason" | "outcome">;
   readonly #restarts: Counter<"kind" | "reason">;
+  readonly #api: ApiObserver;
   #pools: readonly Pool[] = [];
   /** The addresses held per pool name, read at each scrape. */
   poolUse: () => ReadonlyMap<string, number> = () => new Map();
@@ -103,6 +107,8 @@ export class ControllerMetrics implements ControllerObserver {
       labelNames: ["kind", "reason"],
       registers,
     });
+    // The agent's names: one dashboard panel serves both programs.
+    this.#api = apiMetrics(registers);
   }
 
   statusWritten(kind: "allocated" | "cleared", seconds: number): void {
@@ -143,12 +149,19 @@ export class ControllerMetrics implements ControllerObserver {
     this.#events.inc({ reason, outcome });
   }
 
-  /** An observer for the list-watch engine that counts watch restarts by kind. */
-  get watchObserver(): AgentObserver {
-    return {
-      ...quietObserver,
-      watchRestarted: (kind: string, reason: RestartReason) => this.#restarts.inc({ kind, reason }),
-    };
+  /** Counts a watch restart by kind and reason. */
+  watchRestarted(kind: string, reason: RestartReason): void {
+    this.#restarts.inc({ kind, reason });
+  }
+
+  /** Counts an answer of 401 or 403. */
+  authFailed(status: number): void {
+    this.#api.authFailed(status);
+  }
+
+  /** Counts a replacement of the API connection. */
+  connectionReplaced(reason: string): void {
+    this.#api.connectionReplaced(reason);
   }
 
   /** The exposition text for `/metrics`. */

@@ -116,12 +116,14 @@ function lastAddress(c: Cidr): bigint {
 }
 
 /**
- * Validates one CIDR text of a pool. With the prefix bounds above, a block
+ * Validates one CIDR text of a pool (`where` names it in the error). With the prefix bounds above, a block
  * touches a special range exactly when its first or last address lies in one
  * (every special range is either larger than the smallest allowed block, so it
  * would contain the first address, or a single address at an end of the space).
+ *
+ * @throws {PoolConfigError} one line naming `where` and the value.
  */
-function poolCidr(text: unknown, where: string): Cidr {
+export function poolCidr(text: unknown, where: string): Cidr {
   if (typeof text !== "string") {
     throw new PoolConfigError(`${where}: ${show(text)} is not a string`);
   }

@@ -13,7 +13,10 @@ import type { Pool } from "./pools.ts";
 
 /** The object an Event is about. */
 export interface EventRegarding {
-  readonly kind: "Service" | "ConfigMap";
+  readonly kind: "Service" | "ConfigMap" | "AddressPool";
+  /** `v1` when absent; `kube-gw.io/v1alpha1` for an AddressPool. */
+  readonly apiVersion?: string;
+  /** `""` for a cluster-scoped object (its Events go to `default`). */
   readonly namespace: string;
   readonly name: string;
   readonly uid: string;
@@ -70,3 +73,13 @@ export interface ControllerObserver {
   /** This process started (`leader`) or stopped (`standby`) leading. */
   leadership(role: "leader" | "standby"): void;
 }
+
+/** An observer that ignores everything. */
+export const quietControllerObserver: ControllerObserver = {
+  statusWritten() {},
+  allocationFailed() {},
+  writeFailed() {},
+  configError() {},
+  poolsChanged() {},
+  leadership() {},
+};

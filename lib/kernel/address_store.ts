@@ -1,7 +1,9 @@
 /**
  * The port in front of the kernel: an {@linkcode AddressStore} reads and
- * changes the addresses of one interface. `iproute2.ts` implements it; tests use the
- * one fake in `test/support/fakes/address_store.ts`. Nothing here does I/O.
+ * changes where the router holds the Service addresses. `iproute2.ts`
+ * implements it with addresses on one interface (address mode),
+ * `route_store.ts` with routes of kube-gw's protocol (route mode); tests use
+ * the one fake in `test/support/fakes/address_store.ts`. Nothing here does I/O.
  *
  * @module
  */
@@ -13,6 +15,17 @@ export interface InterfaceAddress {
   readonly prefixlen: number;
   /** The address has a finite lifetime (`--address-lifetime`, or added so by hand). */
   readonly expires?: boolean;
+  /**
+   * The store knows the entry is kube-gw's wherever it lies (route mode: a
+   * route of kube-gw's protocol): one that is not a host entry inside a
+   * managed network is removed, not left alone. @default false
+   */
+  readonly owned?: boolean;
+  /**
+   * Owned, but not in the form the store writes (a route of another type):
+   * written again when the address is wanted, removed when not. @default false
+   */
+  readonly misshapen?: boolean;
 }
 
 /** What to change on the interface. Addresses are canonical texts. */

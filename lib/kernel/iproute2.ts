@@ -8,35 +8,9 @@
 
 import { hostPrefix } from "../base/cidr.ts";
 import { familyOf, normalizeTrustedIp } from "../base/ip.ts";
-import { denoSpawn, type Spawn, SpawnAborted, type SpawnResult } from "./spawn.ts";
-import {
-  type AddressStore,
-  type InterfaceAddress,
-  InterruptedError,
-  type Plan,
-} from "./address_store.ts";
-
-/** What went wrong with an `ip` run, for operators. */
-export type IpErrorKind = "missing" | "no_device" | "no_netns" | "no_permission" | "failed";
-
-/** An `ip` run that failed, with the command, exit code and stderr tail. */
-export class IpError extends Error {
-  constructor(
-    readonly kind: IpErrorKind,
-    message: string,
-    readonly argv: readonly string[],
-    readonly code?: number,
-    readonly stderrTail?: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = "IpError";
-  }
-}
-
-function tail(text: string, lines = 5): string {
-  return text.trimEnd().split("\n").slice(-lines).join("\n");
-}
+import type { Spawn } from "./spawn.ts";
+import type { AddressStore, InterfaceAddress, Plan } from "./address_store.ts";
+import { IpCommand } from "./ip_command.ts";
 
 /** The kernel's "forever" lifetime, as `ip -json` prints it. */
 const FOREVER = 0xffffffff;
@@ -124,42 +98,24 @@ export interface IpRoute2Options {
 /** {@linkcode AddressStore} on top of the `ip` command. */
 export class IpRoute2 implements AddressStore {
   readonly #device: string;
-  readonly #prefix: readonly string[];
-  readonly #spawn: Spawn;
+  readonly #ip: IpCommand;
   readonly #lifetimeSeconds: number | undefined;
-  #spawned = 0;
-  #running = 0;
-  readonly #idle: (() => void)[] = [];
 
   constructor(options: IpRoute2Options) {
     this.#device = options.device;
     this.#lifetimeSeconds = options.lifetimeSeconds;
-    this.#prefix = [options.binary ?? "ip", ...(options.netns ? ["-n", options.netns] : [])];
-    this.#spawn = options.spawn ?? denoSpawn;
+    this.#ip = new IpCommand({ ...options, device: options.device });
   }
 
   /** How many processes this store has started. */
   get spawned(): number {
-    return this.#spawned;
+    return this.#ip.spawned;
   }
 
-  async read(signal?: AbortSignal): Promise<InterfaceAddress[]> {
-    const argv = [...this.#prefix, "-json", "address", "show", "dev", this.#device];
-    const out = await this.#run(argv, undefined, signal);
-    try {
-      return parseAddressJson(out.stdout);
-    } catch (cause) {
-      throw new IpError(
-        "failed",
-        `${argv.join(" ")}: unexpected output`,
-        argv,
-        out.code,
-        tail(out.stdout),
-        {
-          cause,
-        },
-      );
-    }
+  read(signal?: AbortSignal): Promise<InterfaceAddress[]> {
+    return this.#ip.read(["-json", "address", "show", "dev", this.#device], parseAddressJson, {
+      signal,
+    });
   }
 
   async apply(plan: Plan, signal?: AbortSignal): Promise<void> {
@@ -184,106 +140,19 @@ export class IpRoute2 implements AddressStore {
     lifetimeSeconds: number | undefined,
     signal?: AbortSignal,
   ): Promise<void> {
-    const script = batchScript(plan, this.#device, { lifetimeSeconds });
-    await this.#run([...this.#prefix, "-force", "-batch", "-"], script, signal);
+    const stdin = batchScript(plan, this.#device, { lifetimeSeconds });
+    await this.#ip.run(["-force", "-batch", "-"], { stdin, signal });
   }
 
   /** How many `ip` processes run now. */
   get running(): number {
-    return this.#running;
+    return this.#ip.running;
   }
 
   /** Resolves once no `ip` process runs. */
   idle(): Promise<void> {
-    if (this.#running === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idle.push(resolve));
+    return this.#ip.idle();
   }
-
-  async #run(argv: string[], stdin?: string, signal?: AbortSignal): Promise<SpawnResult> {
-    this.#spawned++;
-    this.#running++;
-    try {
-      return await this.#runOnce(argv, stdin, signal);
-    } finally {
-      if (--this.#running === 0) { for (const f of this.#idle.splice(0)) f(); }
-    }
-  }
-
-  async #runOnce(argv: string[], stdin?: string, signal?: AbortSignal): Promise<SpawnResult> {
-    let out: SpawnResult;
-    try {
-      out = await this.#spawn(argv, stdin, signal);
-    } catch (cause) {
-      if (cause instanceof SpawnAborted) {
-        throw new InterruptedError(`${argv.join(" ")} was stopped by kube-gw`, "SIGTERM", {
-          cause,
-        });
-      }
-      if (cause instanceof Deno.errors.NotFound) {
-        throw new IpError(
-          "missing",
-          `Cannot run "${argv[0]}": not found (install iproute2)`,
-          argv,
-          undefined,
-          undefined,
-          {
-            cause,
-          },
-        );
-      }
-      throw new IpError(
-        "failed",
-        `Cannot run "${argv[0]}": ${(cause as Error).message}`,
-        argv,
-        undefined,
-        undefined,
-        {
-          cause,
-        },
-      );
-    }
-    if (out.signal) {
-      throw new InterruptedError(`${argv.join(" ")} was killed by ${out.signal}`, out.signal);
-    }
-    if (out.code !== 0) throw classify(argv, out, this.#device);
-    return out;
-  }
-}
-
-function classify(argv: readonly string[], out: SpawnResult, device: string): IpError {
-  const t = tail(out.stderr);
-  const where = argv.join(" ");
-  if (/Device "[^"]*" does not exist|Cannot find device/.test(out.stderr)) {
-    return new IpError("no_device", `interface "${device}" does not exist`, argv, out.code, t);
-  }
-  if (/Cannot open network namespace/.test(out.stderr)) {
-    return new IpError("no_netns", `network namespace not found: ${t}`, argv, out.code, t);
-  }
-  if (/setting the network namespace .* failed/.test(out.stderr)) {
-    return new IpError(
-      "no_permission",
-      `${where}: cannot enter the network namespace: ${t} (--netns needs CAP_SYS_ADMIN besides CAP_NET_ADMIN)`,
-      argv,
-      out.code,
-      t,
-    );
-  }
-  if (/Operation not permitted|Permission denied/.test(out.stderr)) {
-    return new IpError(
-      "no_permission",
-      `${where}: operation not permitted (kube-gw needs CAP_NET_ADMIN)`,
-      argv,
-      out.code,
-      t,
-    );
-  }
-  return new IpError(
-    "failed",
-    `${where} exited with ${out.code}: ${t.replaceAll("\n", " | ")}`,
-    argv,
-    out.code,
-    t,
-  );
 }
 
 /**

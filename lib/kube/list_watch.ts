@@ -1,6 +1,6 @@
 /**
  * The list-watch engine: LIST then WATCH one collection of any resource kind,
- * forever, and feed what it learns to a sink. The agent, not a library
+ * forever, and feed what it learns to a sink. kube-gw, not a library
  * informer, owns the watch's life: a paged LIST, a WATCH from the list's
  * resourceVersion with bookmarks and a server timeout, a deadline that
  * restarts a watch that went silent (the watch's own timeout plus a margin:
@@ -27,11 +27,13 @@
 
 import { getLogger } from "@logtape/logtape";
 import { Backoff, type BackoffOptions } from "../base/backoff.ts";
-import { type AgentObserver, quietObserver, type RestartReason } from "../agent/observer.ts";
+import { type ListWatchObserver, quietListWatchObserver, type RestartReason } from "./observer.ts";
+import { looseName, readListPage, resourceVersionOf } from "./collection.ts";
 import { ShapeError } from "../base/shape.ts";
 import { ApiError, statusReasons } from "./errors.ts";
 import { type Clock, sleep, type TimerId } from "../base/clock.ts";
 import { type ListWatchApi, type WatchEvent } from "./ports.ts";
+import { UnreadableWatchEvent } from "./watch_stream.ts";
 
 const log = getLogger(["kube-gw", "source"]);
 
@@ -48,7 +50,7 @@ export interface ListWatchSink<T> {
 /** Options for {@linkcode ListWatch}. */
 export interface ListWatchOptions<T> {
   readonly api: ListWatchApi;
-  /** The collection, e.g. from {@linkcode collectionPath}. */
+  /** The collection, e.g. from `collectionPath` (`collection.ts`). */
   readonly path: string;
   /** The kind, for logs and the watch-restart metric, e.g. `Service`. */
   readonly kind: string;
@@ -74,30 +76,10 @@ export interface ListWatchOptions<T> {
   readonly backoff?: BackoffOptions;
   /** The longest `Retry-After` honoured. @default 60_000 ms */
   readonly maxRetryAfterMs?: number;
-  /** Silence deadlines and backoff run on it (`systemClock` in the agent). */
+  /** Silence deadlines and backoff run on it (`systemClock` in the programs). */
   readonly clock: Clock;
-  /** Told of every watch restart. @default quietObserver */
-  readonly observer?: AgentObserver;
-}
-
-/** The parts of an API path to a collection. */
-export interface CollectionRef {
-  /** The API group; `""` or undefined for the core group (`/api/v1`). */
-  readonly group?: string;
-  readonly version: string;
-  /** The plural resource name, e.g. `services`, `endpointslices`. */
-  readonly resource: string;
-}
-
-/**
- * The API path of a collection in one namespace, or in all when `namespace`
- * is undefined: `/api/v1/namespaces/web/services`,
- * `/apis/discovery.k8s.io/v1/endpointslices`.
- */
-export function collectionPath(ref: CollectionRef, namespace?: string): string {
-  const base = ref.group ? `/apis/${ref.group}/${ref.version}` : `/api/${ref.version}`;
-  const ns = namespace === undefined ? "" : `/namespaces/${encodeURIComponent(namespace)}`;
-  return `${base}${ns}/${ref.resource}`;
+  /** Told of every watch restart. @default quietListWatchObserver */
+  readonly observer?: ListWatchObserver;
 }
 
 class WatchStalled extends Error {
@@ -116,60 +98,6 @@ export const SILENCE_MARGIN_SECONDS = 30;
 /** How many undecodable objects are remembered so each is warned about once. */
 const WARNED_LIMIT = 1024;
 
-/** The resource version of a watch event's object, if it has one. */
-function resourceVersionOf(obj: Record<string, unknown>): string | undefined {
-  const md = obj.metadata as { resourceVersion?: unknown } | undefined;
-  return typeof md?.resourceVersion === "string" ? md.resourceVersion : undefined;
-}
-
-/** `namespace/name` of a raw object as far as it can be read, for the warned set. */
-function looseName(obj: unknown): string | undefined {
-  const md = (obj as { metadata?: { namespace?: unknown; name?: unknown } } | null)?.metadata;
-  if (typeof md !== "object" || md === null) return undefined;
-  return `${String(md.namespace ?? "")}/${String(md.name ?? "")}`.slice(0, 320);
-}
-
-/** The parts of one LIST page the engine uses, after checking it is a list. */
-interface Page {
-  readonly items: readonly unknown[];
-  readonly resourceVersion: string;
-  readonly continue?: string;
-}
-
-/**
- * Checks that a LIST answer is a list of `kind`: `kind` (if present) is
- * `<kind>List`, `items` an array or null, `metadata.resourceVersion` a string.
- *
- * @throws {ApiError} naming the request and what is wrong.
- */
-export function readListPage(body: unknown, kind: string, request: string): Page {
-  const what = (problem: string) =>
-    new ApiError(`${request}: the answer is not a ${kind}List (${problem}); kept what was known`);
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw what("not a JSON object");
-  }
-  const b = body as { kind?: unknown; items?: unknown; metadata?: unknown };
-  if (b.kind !== undefined && b.kind !== `${kind}List`) {
-    const k = typeof b.kind === "string" ? JSON.stringify(b.kind.slice(0, 64)) : typeof b.kind;
-    throw what(`kind ${k}`);
-  }
-  if (b.items !== null && !Array.isArray(b.items)) {
-    throw what(b.items === undefined ? "no items" : `items is ${typeof b.items}`);
-  }
-  const md = (typeof b.metadata === "object" && b.metadata !== null ? b.metadata : {}) as {
-    resourceVersion?: unknown;
-    continue?: unknown;
-  };
-  if (typeof md.resourceVersion !== "string" || md.resourceVersion === "") {
-    throw what("no metadata.resourceVersion");
-  }
-  return {
-    items: b.items ?? [],
-    resourceVersion: md.resourceVersion,
-    continue: typeof md.continue === "string" && md.continue ? md.continue : undefined,
-  };
-}
-
 /** The state of the watch being run, for the backoff rule. */
 interface WatchRun {
   readonly started: number;
@@ -181,7 +109,7 @@ interface WatchRun {
 export class ListWatch<T> {
   readonly #o: ListWatchOptions<T>;
   readonly #clock: Clock;
-  readonly #observer: AgentObserver;
+  readonly #observer: ListWatchObserver;
   readonly #backoff: Backoff;
   /** Objects warned about (by `namespace/name`, or the error for a nameless one). */
   readonly #warned = new Set<string>();
@@ -198,7 +126,7 @@ export class ListWatch<T> {
   constructor(options: ListWatchOptions<T>) {
     this.#o = options;
     this.#clock = options.clock;
-    this.#observer = options.observer ?? quietObserver;
+    this.#observer = options.observer ?? quietListWatchObserver;
     this.#backoff = new Backoff(options.backoff);
   }
 
@@ -258,14 +186,21 @@ export class ListWatch<T> {
         if (signal.aborted) return;
         if (run) this.#healthy(run);
         this.#lastError = (err as Error).message;
-        if (err instanceof ApiError && (err.gone || err.tooLarge)) {
-          log.info("resource version of {path} {why}; listing again", {
-            path: this.#o.path,
-            why: err.gone ? "expired (410 Gone)" : "is newer than the server's (504)",
-          });
+        // 410 Gone, 504 too large: the resource version is no good. An unreadable event: the
+        // same resource version would meet it again; a list reads the object whole (or skips
+        // it) and resumes past it. Relist at once, but not in a loop: a second in a row backs off.
+        const unreadable = err instanceof UnreadableWatchEvent;
+        if (unreadable || (err instanceof ApiError && (err.gone || err.tooLarge))) {
+          const why = unreadable
+            ? err.message
+            : (err as ApiError).gone
+            ? "resource version expired (410 Gone)"
+            : "resource version is newer than the server's (504)";
+          const line = "Kubernetes API ({path}): {why}; listing again";
+          if (unreadable) log.warn(line, { path: this.#o.path, why });
+          else log.info(line, { path: this.#o.path, why });
           this.#resourceVersion = undefined;
-          this.#restarted("gone");
-          // Relist at once, but not in a loop: a second relist in a row backs off.
+          this.#restarted(unreadable ? "error" : "gone");
           if (++this.#relists > 1) {
             if (!await this.#pause(this.#delay(err), signal)) return;
           }

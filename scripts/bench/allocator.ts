@@ -1,6 +1,6 @@
 /**
  * A measurement (not a test) of the pure LoadBalancer allocator at the scale
- * of issue 11: 10,000 Services. Needs no permission:
+ * of the controller: 10,000 Services. Needs no permission:
  *
  *     deno run scripts/bench/allocator.ts [COUNT]
  *

@@ -30,7 +30,7 @@ const PAGE = 500;
 interface Counted {
   readonly lists: number;
   readonly watches: number;
-  /** The liveness probe's `GET /version`, every 30 s while a watch is open (lib/kube/client.ts). */
+  /** The liveness probe's `GET /version`, every 30 s while a watch is open (lib/kube/probe.ts). */
   readonly probes: number;
   readonly total: number;
 }

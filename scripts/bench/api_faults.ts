@@ -1,5 +1,5 @@
 /**
- * API faults, measured with the default timings (issue 10): the engine and
+ * API faults, measured with the default timings: the engine and
  * the client exactly as the agent builds them (`KubeApi` with its defaults,
  * one `ListWatch` per namespace with its defaults, readiness from
  * `apiNotReady` with `--api-stale-after` 45 s), against the fake API server

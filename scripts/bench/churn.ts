@@ -17,11 +17,18 @@
  * no process per change) on a namespace holding the same addresses; lag from
  * the write of the update's lines to the kernel's report.
  *
+ * The runs take {@linkcode ChurnOptions}: scenario `route_events` drives the
+ * same churn against an agent in route mode (and a floor writing the same
+ * route lines), at its own size.
+ *
  * @module
  */
 
 import { addBatch, addressAt, BLOCK } from "./addresses.ts";
 import type { BenchConfig } from "./config.ts";
+import type { Watched } from "./monitor.ts";
+import { heldRoutes, ROUTE } from "./route_mode.ts";
+import { routeBatchScript } from "../../lib/kernel/route_store.ts";
 import { seededServices, syncAgent } from "./initial_sync.ts";
 import {
   busyShare,
@@ -34,11 +41,12 @@ import {
   scrape,
 } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
-import { IpBatch, service, sleep, Stage, within } from "./stage.ts";
+import { allAdded, IpBatch, service, sleep, Stage, within } from "./stage.ts";
 import { waitReadyz } from "../../test/support/procs/status.ts";
 import { acrossRuns, type Distribution, distribution } from "./stats.ts";
 
-interface Driven {
+/** What driving a churn measured (agent or floor). */
+export interface Driven {
   readonly updates: number;
   readonly achievedPerSecond: number;
   readonly lag: Distribution;
@@ -53,7 +61,20 @@ interface Driven {
   readonly ipCpuMs: number | null;
 }
 
-interface ChurnRun extends Driven {
+/** How a churn run holds the addresses, and its size. */
+export interface ChurnOptions {
+  /** `address` (the default mode) or `route` (`--install-as route`). */
+  readonly mode: Watched;
+  readonly size: BenchConfig["churn"];
+}
+
+/** What a namespace holds in `mode`: host addresses on lo, or kube-gw's routes. */
+function held(stage: Stage, mode: Watched): Promise<string[]> {
+  return mode === "route" ? heldRoutes(stage.ns.name) : stage.ns.hostAddresses();
+}
+
+/** One churn run of the agent. */
+export interface ChurnRun extends Driven {
   readonly reconciles: number;
   readonly reconcilesByResult: Record<string, number>;
   /** Reconcile durations: upper bound (s) → count, from /metrics, over the whole run. */
@@ -108,12 +129,12 @@ export function nextUpdate(svc: ChurnService, k: number, fresh: () => string): E
  * resolves with its start time (t0). Returns when every change was seen.
  */
 async function drive(
-  cfg: BenchConfig,
+  opts: ChurnOptions,
   stage: Stage,
   addresses: readonly string[],
   apply: (svc: ChurnService, expect: readonly Expect[]) => Promise<number>,
 ): Promise<{ driven: Driven; want: Set<string> }> {
-  const { services: n, perSecond, seconds } = cfg.churn;
+  const { services: n, perSecond, seconds } = opts.size;
   const svcs: ChurnService[] = [];
   for (let i = 0; i < n; i++) {
     const ips = [addresses[2 * i], addresses[2 * i + 1]];
@@ -151,7 +172,7 @@ async function drive(
   const perSec: number[][] = [];
   for (const r of results) (perSec[Math.floor((r.t0 - start) / 1000)] ??= []).push(r.t1 - r.t0);
   const want = new Set(svcs.flatMap((s) => s.ips));
-  const have = await stage.ns.hostAddresses();
+  const have = await held(stage, opts.mode);
   const unwanted = have.filter((a) => !want.has(a));
   if (have.length !== want.size || unwanted.length > 0) {
     throw new Error(
@@ -185,10 +206,24 @@ function histogram(m: Map<string, number>): Record<string, number> {
   return out;
 }
 
-async function agentRun(cfg: BenchConfig, perf: boolean): Promise<ChurnRun> {
-  const { specs, addresses } = seededServices(cfg.churn.services);
-  await using stage = await Stage.create(`s3-${cfg.churn.services}`, specs);
-  const { agent } = await syncAgent(cfg, stage, addresses);
+/** One run of the agent under churn; `perf` counts its `ip` processes. */
+export async function churnAgentRun(
+  cfg: BenchConfig,
+  perf: boolean,
+  opts: ChurnOptions = { mode: "address", size: cfg.churn },
+): Promise<ChurnRun> {
+  const { specs, addresses } = seededServices(opts.size.services);
+  await using stage = await Stage.create(
+    `s3${opts.mode[0]}-${opts.size.services}`,
+    specs,
+    opts.mode === "route" ? { args: ["--install-as=route"], watch: "route" } : {},
+  );
+  const { agent } = await syncAgent(
+    cfg,
+    stage,
+    addresses,
+    async () => (await held(stage, opts.mode)).length,
+  );
   await using _ = agent;
   const port = await metricsPort(agent);
   await waitReadyz(port, 30_000);
@@ -197,7 +232,7 @@ async function agentRun(cfg: BenchConfig, perf: boolean): Promise<ChurnRun> {
   const counter = perf ? await ExecCounter.attach(agent.pid) : undefined;
   const agentCpu0 = await processCpuMs(agent.pid);
   const windowStart = performance.now();
-  const { driven } = await drive(cfg, stage, addresses, (svc) => {
+  const { driven } = await drive(opts, stage, addresses, (svc) => {
     stage.api.update(service(svc.name, svc.ips));
     return stage.whenWritten(stage.api.resourceVersion);
   }).catch((err) => {
@@ -229,21 +264,40 @@ async function agentRun(cfg: BenchConfig, perf: boolean): Promise<ChurnRun> {
   };
 }
 
-async function floorRun(cfg: BenchConfig, perf: boolean): Promise<Driven> {
-  const { addresses } = seededServices(cfg.churn.services);
-  await using stage = await Stage.create(`s3f-${cfg.churn.services}`);
+/** The batch lines of these changes: addresses on lo, or route mode's routes. */
+function floorLines(mode: Watched, add: readonly string[], remove: readonly string[]): string {
+  if (mode === "route") return routeBatchScript({ add, remove }, ROUTE);
+  return addBatch(add) + remove.map((a) => `address del ${a}/32 dev lo\n`).join("");
+}
+
+/** The same churn written as `ip -batch` lines to one long-lived `ip`: the floor. */
+export async function churnFloorRun(
+  cfg: BenchConfig,
+  perf: boolean,
+  opts: ChurnOptions = { mode: "address", size: cfg.churn },
+): Promise<Driven> {
+  const { addresses } = seededServices(opts.size.services);
+  await using stage = await Stage.create(`s3f${opts.mode[0]}-${opts.size.services}`, [], {
+    watch: opts.mode,
+  });
   const seeded = stage.monitor.waitForAll(addresses, "add");
   const batch = new IpBatch(stage.ns.name);
   try {
-    await batch.write(addBatch(addresses));
-    await within(seeded.done, 120_000, "churn floor: seeding");
+    await batch.write(floorLines(opts.mode, addresses, []));
+    await allAdded(
+      stage.monitor,
+      seeded,
+      addresses.length,
+      async () => (await held(stage, opts.mode)).length,
+      120_000,
+      "churn floor: seeding",
+    );
     const counter = perf ? await ExecCounter.attach(batch.pid) : undefined;
-    const { driven } = await drive(cfg, stage, addresses, (_svc, expect) => {
+    const { driven } = await drive(opts, stage, addresses, (_svc, expect) => {
       const t0 = performance.now();
-      const lines = expect.map((e) =>
-        e.kind === "add" ? `address replace ${e.ip}/32 dev lo\n` : `address del ${e.ip}/32 dev lo\n`
-      );
-      batch.write(lines.join(""));
+      const add = expect.filter((e) => e.kind === "add").map((e) => e.ip);
+      const remove = expect.filter((e) => e.kind === "del").map((e) => e.ip);
+      batch.write(floorLines(opts.mode, add, remove));
       return Promise.resolve(t0);
     });
     const counts = counter ? await counter.count() : undefined;
@@ -259,8 +313,8 @@ export async function churn(cfg: BenchConfig): Promise<ScenarioResult> {
   const runs: ChurnRun[] = [];
   const floors: Driven[] = [];
   for (let r = 0; r < cfg.runs; r++) {
-    runs.push(await agentRun(cfg, perf));
-    floors.push(await floorRun(cfg, perf));
+    runs.push(await churnAgentRun(cfg, perf));
+    floors.push(await churnFloorRun(cfg, perf));
   }
   const { services, perSecond, seconds } = cfg.churn;
   const scenario = "3 churn";

@@ -21,11 +21,20 @@ export interface BenchConfig {
     readonly prototypeMeanGapMs: number;
   };
   readonly initialSync: { readonly sizes: readonly number[] };
+  /** Scenario `route_mode`: initial sync in route mode (and address mode up to 10,000). */
+  readonly routeMode: { readonly sizes: readonly number[] };
   readonly churn: {
     readonly services: number;
     readonly perSecond: number;
     readonly seconds: number;
   };
+  /**
+   * Scenario `route_events`: event latency in route mode beside address mode
+   * (`latency.events` each), and churn in route mode at this size.
+   */
+  readonly routeEvents: { readonly churn: BenchConfig["churn"] };
+  /** Scenario `fabric_scale` (opt-in): N Services × 2 routes through the BGP fabric. */
+  readonly fabricScale: { readonly services: number; readonly runs: number };
   readonly memory: { readonly sizes: readonly number[]; readonly idleMs: number };
   readonly endpoints: {
     readonly services: number;
@@ -74,7 +83,10 @@ export const FULL: BenchConfig = {
   prototypeRuns: 3,
   latency: { events: 1000, prototypeEvents: 40, prototypeMeanGapMs: 1000 },
   initialSync: { sizes: [1000, 10_000, 25_000] },
+  routeMode: { sizes: [10_000, 50_000] },
   churn: { services: 10_000, perSecond: 500, seconds: 30 },
+  routeEvents: { churn: { services: 50_000, perSecond: 500, seconds: 30 } },
+  fabricScale: { services: 50_000, runs: 1 },
   memory: { sizes: [100, 10_000], idleMs: 20_000 },
   endpoints: { services: 10_000, withdrawals: 500, perSecond: 500, seconds: 20 },
   apiCost: { services: 100, windowMs: 600_000, replicas: 3 },
@@ -90,7 +102,10 @@ export const SMALL: BenchConfig = {
   prototypeRuns: 1,
   latency: { events: 200, prototypeEvents: 3, prototypeMeanGapMs: 300 },
   initialSync: { sizes: [200] },
+  routeMode: { sizes: [200] },
   churn: { services: 200, perSecond: 100, seconds: 5 },
+  routeEvents: { churn: { services: 200, perSecond: 100, seconds: 3 } },
+  fabricScale: { services: 500, runs: 1 },
   memory: { sizes: [100, 200], idleMs: 2000 },
   endpoints: { services: 200, withdrawals: 50, perSecond: 100, seconds: 3 },
   apiCost: { services: 100, windowMs: 12_000, replicas: 1 },

@@ -1,5 +1,5 @@
 /**
- * Benchmarks of `kube-gw controller` (issue 11), each against the fake API
+ * Benchmarks of `kube-gw controller`, each against the fake API
  * server with the controller as a process (the bundle, with the shipped
  * permission flags):
  *

@@ -1,5 +1,5 @@
 /**
- * Scenario 6, endpoints (issue 12): N Services with two external IPs and one
+ * Scenario 6, endpoints: N Services with two external IPs and one
  * EndpointSlice of three ready endpoints each, synced by the agent with
  * `--announce ready`.
  *

@@ -10,25 +10,42 @@
  * land at random points of its sleep, and each one's latency is measured from
  * its create (or delete) call: there is no watch to write to.
  *
+ * {@linkcode latencyRun} measures an agent in either mode: scenario
+ * `route_events` runs it in route mode beside address mode.
+ *
  * @module
  */
 
 import { addressAt, BLOCK, NETWORK } from "./addresses.ts";
 import type { BenchConfig } from "./config.ts";
+import type { Watched } from "./monitor.ts";
 import { metricsPort, startBenchAgent, startPrototype } from "./processes.ts";
 import { waitReadyz } from "../../test/support/procs/status.ts";
 import type { Row, ScenarioResult } from "./report.ts";
 import { K8S_NAMESPACE, service, sleep, Stage, within } from "./stage.ts";
 import { acrossRuns, type Distribution, distribution } from "./stats.ts";
 
-interface RunLatency {
+/** Event latencies of one run. */
+export interface RunLatency {
   readonly create: Distribution;
   readonly delete: Distribution;
   readonly all: Distribution;
 }
 
-async function agentRun(cfg: BenchConfig): Promise<RunLatency> {
-  await using stage = await Stage.create("s1");
+/**
+ * One run of the agent: `cfg.latency.events` creates, then as many deletes,
+ * each waiting for its change; `mode` is how the agent holds the addresses.
+ * @default mode "address"
+ */
+export async function latencyRun(
+  cfg: BenchConfig,
+  opts: { readonly mode: Watched } = { mode: "address" },
+): Promise<RunLatency> {
+  await using stage = await Stage.create(
+    opts.mode === "route" ? "s1r" : "s1",
+    [],
+    opts.mode === "route" ? { args: ["--install-as=route"], watch: "route" } : {},
+  );
   await using agent = startBenchAgent(stage.agentArgs(), cfg);
   await waitReadyz(await metricsPort(agent), 30_000);
   const create: number[] = [];
@@ -96,7 +113,7 @@ async function prototypeRun(cfg: BenchConfig): Promise<RunLatency> {
 /** Runs scenario 1. */
 export async function eventLatency(cfg: BenchConfig): Promise<ScenarioResult> {
   const agent: RunLatency[] = [];
-  for (let r = 0; r < cfg.runs; r++) agent.push(await agentRun(cfg));
+  for (let r = 0; r < cfg.runs; r++) agent.push(await latencyRun(cfg));
   const proto: RunLatency[] = [];
   for (let r = 0; r < cfg.prototypeRuns; r++) proto.push(await prototypeRun(cfg));
   const scenario = `1 event latency`;

@@ -1,5 +1,5 @@
 /**
- * Scenario `fuzz` (issue 9, "Done when" and item 3): the fuzz run of
+ * Scenario `fuzz`: the fuzz run of
  * `test/support/procs/fuzz_run.ts` at the configured size, and the agent's peak
  * resident memory (VmHWM) for one large Service object (`fuzz.bigServiceMb`,
  * 5 MB in the full run) through the fake API server, next to the same agent

@@ -1,5 +1,5 @@
 /**
- * Costs a hostile Service can impose (issue 9 item 3), measured on the pure
+ * Costs a hostile Service can impose, measured on the pure
  * pieces in this process: the desired-state edit of one IP in a Service with
  * many externalIPs, parsing one long watch line, and the peak resident memory
  * of one 5 MB Service event from the stream to the desired set. Standalone:
@@ -15,7 +15,7 @@
 
 import { parseCidr } from "../../lib/base/cidr.ts";
 import { DesiredState } from "../../lib/agent/desired.ts";
-import { jsonLines } from "../../lib/kube/client.ts";
+import { jsonLines } from "../../lib/kube/watch_stream.ts";
 import { decodeService, MAX_EXTERNAL_IPS } from "../../lib/service/record.ts";
 
 const NETS = [parseCidr("10.64.0.0/10")];

@@ -15,7 +15,7 @@ import { addBatch, addressAt, BLOCK, NETWORK } from "./addresses.ts";
 import type { BenchConfig } from "./config.ts";
 import { procMemory, startBenchAgent, startPrototype } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
-import { IpBatch, service, Stage, within } from "./stage.ts";
+import { allAdded, IpBatch, service, Stage, within } from "./stage.ts";
 import { acrossRuns } from "./stats.ts";
 import type { ServiceSpec } from "../../test/support/fakes/apiserver.ts";
 import { waitFor } from "../../test/support/wait.ts";
@@ -42,21 +42,32 @@ interface AgentSync {
   readonly peakRss: number;
 }
 
-/** Starts an agent on a seeded stage and waits until every address is present. */
+/**
+ * Starts an agent on a seeded stage and waits until every address is present;
+ * `held` counts them in the kernel when the monitor lost part of the burst.
+ * @default held the host addresses on lo
+ */
 export async function syncAgent(
   cfg: BenchConfig,
   stage: Stage,
   addresses: readonly string[],
+  held: () => Promise<number> = async () => (await stage.ns.hostAddresses()).length,
 ): Promise<{ agent: ReturnType<typeof startBenchAgent>; ms: number; logged: () => number }> {
   const all = stage.monitor.waitForAll(addresses, "add");
   const t0 = performance.now();
   const agent = startBenchAgent(stage.agentArgs(), cfg);
   const logged = agent.track(/ INFO assuming address /);
   try {
-    const t1 = await within(all.done, convergeLimitMs(addresses.length), "agent initial sync")
-      .catch((err) => {
-        throw new Error(`${err.message}; ${all.pending()} addresses missing\n${agent.tail()}`);
-      });
+    const { at: t1 } = await allAdded(
+      stage.monitor,
+      all,
+      addresses.length,
+      held,
+      convergeLimitMs(addresses.length),
+      "agent initial sync",
+    ).catch((err) => {
+      throw new Error(`${err.message}\n${agent.tail()}`);
+    });
     // The agent logs each address after applying; its peak includes that.
     await waitFor("the agent to log every address", () => logged() >= addresses.length, 60_000, 50);
     return { agent, ms: t1 - t0, logged };

@@ -1,6 +1,7 @@
 /**
- * Watches a namespace's address changes with `ip -n NS monitor address` and
- * timestamps each one when this process reads it (`performance.now()`, the
+ * Watches a namespace's address changes with `ip -n NS monitor address` (or,
+ * for route mode, its route changes with `ip monitor route`) and timestamps
+ * each one when this process reads it (`performance.now()`, the
  * clock the fake API server stamps its watch events with).
  *
  * @module
@@ -24,6 +25,22 @@ export function parseMonitorLine(line: string): Omit<AddressEvent, "at"> | undef
   if (!m) return undefined;
   return { kind: m[1] ? "del" : "add", address: m[2] };
 }
+
+const ROUTE_LINE =
+  /^(Deleted )?(?:unreachable |blackhole |prohibit |local )?([0-9a-f.:]+)(\/\d+)? /;
+
+/**
+ * Parses one line of `ip monitor route` output into the change of a host
+ * route (`A` or `A/32`, `/128`); undefined for other lines and prefixes.
+ */
+export function parseRouteMonitorLine(line: string): Omit<AddressEvent, "at"> | undefined {
+  const m = ROUTE_LINE.exec(line);
+  if (!m || (m[3] && m[3] !== "/32" && m[3] !== "/128")) return undefined;
+  return { kind: m[1] ? "del" : "add", address: m[2] };
+}
+
+/** What a monitor watches: addresses (address mode) or routes (route mode). */
+export type Watched = "address" | "route";
 
 interface Waiter {
   readonly kind: "add" | "del";
@@ -50,11 +67,14 @@ export class AddressMonitor implements AsyncDisposable {
   readonly #setWaiters = new Set<SetWaiter>();
   /** Number of address events read. */
   events = 0;
+  /** When the last event was read (`performance.now()`), or 0. */
+  lastAt = 0;
 
-  private constructor(readonly netns: string) {
-    this.#monitor = new IpMonitor(netns, "address", {
+  private constructor(readonly netns: string, watched: Watched) {
+    const parse = watched === "route" ? parseRouteMonitorLine : parseMonitorLine;
+    this.#monitor = new IpMonitor(netns, watched, {
       onLine: (text: string, at: number) => {
-        const ev = parseMonitorLine(text);
+        const ev = parse(text);
         if (ev) this.#seen({ ...ev, at });
       },
     });
@@ -64,17 +84,30 @@ export class AddressMonitor implements AsyncDisposable {
    * Starts monitoring and returns once the monitor provably sees changes: a
    * marker address outside every managed network is added and removed.
    */
-  static async start(netns: string, marker = "198.51.100.254"): Promise<AddressMonitor> {
-    const mon = new AddressMonitor(netns);
+  static async start(
+    netns: string,
+    marker = "198.51.100.254",
+    watched: Watched = "address",
+  ): Promise<AddressMonitor> {
+    const mon = new AddressMonitor(netns, watched);
+    const [add, del] = watched === "route"
+      ? [["route", "replace", "blackhole", `${marker}/32`], ["route", "del", `${marker}/32`]]
+      : [["address", "replace", `${marker}/32`, "dev", "lo"], [
+        "address",
+        "del",
+        `${marker}/32`,
+        "dev",
+        "lo",
+      ]];
     const deadline = performance.now() + 5000;
     while (performance.now() < deadline) {
       const t = performance.now();
-      await ipQuiet("-n", netns, "address", "replace", `${marker}/32`, "dev", "lo");
+      await ipQuiet("-n", netns, ...add);
       const seen = await Promise.race([
         mon.waitFor(marker, "add", t),
         new Promise<undefined>((r) => setTimeout(() => r(undefined), 200)),
       ]);
-      await ipQuiet("-n", netns, "address", "del", `${marker}/32`, "dev", "lo");
+      await ipQuiet("-n", netns, ...del);
       if (seen !== undefined) {
         await mon.waitFor(marker, "del", t);
         return mon;
@@ -91,6 +124,7 @@ export class AddressMonitor implements AsyncDisposable {
 
   #seen(ev: AddressEvent): void {
     this.events++;
+    this.lastAt = ev.at;
     (ev.kind === "add" ? this.#lastAdd : this.#lastDel).set(ev.address, ev.at);
     const key = `${ev.kind} ${ev.address}`;
     const ws = this.#waiters.get(key);

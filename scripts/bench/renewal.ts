@@ -1,5 +1,5 @@
 /**
- * Scenario: the cost of `--address-lifetime` (issue 12, item 6). Two figures:
+ * Scenario: the cost of `--address-lifetime`. Two figures:
  *
  * - one renewal of N host addresses, the `ip -batch` of `address replace`
  *   lines the agent sends (renewalScript), timed alone with `perf stat -e

@@ -15,9 +15,9 @@ export interface Target {
   readonly met: boolean;
 }
 
-/** A comparison figure: the prototype's, or the kernel floor's. */
+/** A comparison figure: the prototype's, the kernel floor's, or address mode's beside route mode. */
 export interface Comparison {
-  readonly label: "prototype" | "floor";
+  readonly label: "prototype" | "floor" | "address mode";
   readonly value: AcrossRuns;
   /** How the ratio reads, e.g. "prototype / kube-gw". */
   readonly ratioText: string;

@@ -12,7 +12,7 @@ import { writeKubeconfig } from "../../test/support/procs/agent.ts";
 import { endpointSlice } from "../../test/support/fakes/endpoint_slices.ts";
 import { Netns } from "../../test/support/procs/netns.ts";
 import { NETWORK } from "./addresses.ts";
-import { AddressMonitor } from "./monitor.ts";
+import { AddressMonitor, type Watched } from "./monitor.ts";
 
 const stages = new Set<Stage>();
 
@@ -70,12 +70,13 @@ export class Stage implements AsyncDisposable {
    * Creates a stage; `services` are loaded before anything watches, with one
    * EndpointSlice of three ready endpoints each when `options.slices` is set.
    * Without slices the agent runs with `--announce always` (Services created
-   * later have no endpoints).
+   * later have no endpoints). `options.watch`: `route` monitors routes (for
+   * an agent with `--install-as route` in `options.args`).
    */
   static async create(
     label: string,
     services: Iterable<ServiceSpec> = [],
-    options: { slices?: boolean; args?: readonly string[] } = {},
+    options: { slices?: boolean; args?: readonly string[]; watch?: Watched } = {},
   ): Promise<Stage> {
     const ns = await Netns.create(label);
     let api: FakeApiServer | undefined;
@@ -85,7 +86,7 @@ export class Stage implements AsyncDisposable {
       api.seed(specs);
       if (options.slices) api.seedObjects("endpointslices", specs.map((s) => slice(s.name)));
       const kc = await writeKubeconfig(api);
-      const monitor = await AddressMonitor.start(ns.name);
+      const monitor = await AddressMonitor.start(ns.name, undefined, options.watch);
       const stage = new Stage(ns, api, kc, monitor, options.slices ?? false, options.args ?? []);
       stages.add(stage);
       return stage;
@@ -143,6 +144,61 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
       timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms}ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** When a burst of additions was complete, and whether the monitor lost part of it. */
+export interface AllAdded {
+  /** The last addition the monitor reported (`performance.now()`). */
+  readonly at: number;
+  /**
+   * The monitor missed some additions (a netlink overrun of `ip monitor` on a
+   * loaded machine) and `held` counted them all in the kernel: `at` is then
+   * the last one it did report, the end of the burst it saw.
+   */
+  readonly lost: boolean;
+}
+
+/**
+ * Waits until `all` (a {@linkcode AddressMonitor.waitForAll} of additions)
+ * resolves; once the monitor has been quiet for 2 s with some still pending,
+ * asks `held` how many the kernel holds, and ends when it holds `count`.
+ * Polls only when quiet, so a burst being measured is not slowed by reads.
+ */
+export async function allAdded(
+  monitor: AddressMonitor,
+  all: { done: Promise<number>; pending: () => number },
+  count: number,
+  held: () => Promise<number>,
+  limitMs: number,
+  what: string,
+): Promise<AllAdded> {
+  let stopped = false;
+  const poll = async (): Promise<AllAdded> => {
+    let seen = monitor.events;
+    let quietSince = performance.now();
+    while (!stopped) {
+      await sleep(500);
+      if (monitor.events !== seen) {
+        seen = monitor.events;
+        quietSince = performance.now();
+      } else if (performance.now() - quietSince >= 2000) {
+        if (await held() >= count) return { at: monitor.lastAt, lost: true };
+        quietSince = performance.now();
+      }
+    }
+    return await new Promise<never>(() => {});
+  };
+  try {
+    return await within(
+      Promise.race([all.done.then((at) => ({ at, lost: false })), poll()]),
+      limitMs,
+      what,
+    ).catch((err) => {
+      throw new Error(`${err.message}; ${all.pending()} not reported`);
+    });
+  } finally {
+    stopped = true;
+  }
 }
 
 /** Sleeps `ms` milliseconds. */

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { DEMO_SERVICE, type FakeApiServerOptions } from "../support/fakes/apiserver.ts";
-import { IpMonitor } from "../support/procs/netns.ts";
+import { AddressMonitor } from "../support/procs/address_monitor.ts";
 import { runKubeGw, startAgent, writeKubeconfig } from "../support/procs/agent.ts";
 import { agentWorld } from "../support/procs/agent_world.ts";
 import { demoSlice } from "../support/fakes/endpoint_slices.ts";
 import { statusOf } from "../support/procs/status.ts";
-import { waitFor } from "../support/wait.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
@@ -75,27 +74,7 @@ Deno.test("a restarted agent removes nothing that is still desired", async () =>
     ["10.0.100.30", "10.0.100.31"],
     "SIGTERM leaves the addresses",
   );
-  await using monitor = new IpMonitor(w.ns.name, "address");
-  // The monitor provably listens: it reports a marker address outside the network come and
-  // go. Until it listens, events are missed, so the marker comes and goes until it is seen;
-  // then a last marker, whose removal comes after every earlier event.
-  const marker = (m: string) => async () => {
-    await w.ns.ip("address", "add", `${m}/32`, "dev", "lo");
-    await w.ns.ip("address", "del", `${m}/32`, "dev", "lo");
-  };
-  const seen = (m: string) => monitor.lines.some((l) => l.text.includes(m));
-  await waitFor("the monitor to see a marker address", async () => {
-    if (seen("198.51.100.254")) return true;
-    await marker("198.51.100.254")();
-    return false;
-  });
-  await marker("198.51.100.253")();
-  await waitFor(
-    "the last marker to go",
-    () =>
-      monitor.lines.some((l) => l.text.startsWith("Deleted") && l.text.includes("198.51.100.253")),
-  );
-  monitor.lines.length = 0;
+  await using changes = await AddressMonitor.start(w.ns.name);
   await using second = startAgent(["run", ...w.args("--metrics-address=127.0.0.1:0")]);
   const status = await statusOf(second);
   // Ready means the first reconcile has run.
@@ -103,8 +82,9 @@ Deno.test("a restarted agent removes nothing that is still desired", async () =>
   const m = await status.metrics();
   assert.equal(m.get('kubegw_reconciles_total{result="noop"}'), 1);
   assert.equal(m.get('kubegw_reconciles_total{result="changed"}'), 0);
-  await monitor.stop();
-  assert.deepEqual(monitor.lines.map((l) => l.text), [], "no address was deleted or added");
+  // Every change the start made is in the history once the monitor's marker is.
+  await changes.sync();
+  assert.deepEqual(changes.history, [], "no address was deleted or added");
   assert.ok(!second.lines.some((l) => /assuming|forfeiting/.test(l)));
   assert.match(second.lines.join("\n"), /found 2 managed addresses on lo/);
 });
@@ -127,7 +107,7 @@ Deno.test("the resync puts back an address deleted by hand", async () => {
   await using w = await world();
   await using agent = await w.demoAgent("--resync-interval=1s");
   await w.ns.ip("address", "del", "10.0.100.30/32", "dev", "lo");
-  await agent.waitForLine(/assuming address 10\.0\.100\.30/, 5000, agent.lines.length);
+  await agent.waitForLine(/assuming address 10\.0\.100\.30/, 10_000, agent.lines.length);
   assert.deepEqual(await w.ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
 });
 
@@ -141,7 +121,6 @@ Deno.test("while the API server is down the addresses stay; when it returns the 
   await status.until(
     () => status.metrics(),
     (m) => m.get('kubegw_reconciles_total{result="noop"}')! > noops,
-    5000,
   ); // a resync passes while the API is down
   assert.deepEqual(await w.ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
   w.api.delete("nginx");

@@ -101,11 +101,11 @@ Deno.test("kube-gw plan shows each address's source, Services and state", async 
   assert.match(lines[0], /^ACTION +ADDRESS +SOURCE +STATE$/);
   assert.match(
     lines[1],
-    /^add +10\.0\.100\.30 +externalIP +announced \["default\/ready" Cluster 1 endpoints ok\]$/,
+    /^add +10\.0\.100\.30 +externalIP +announced \["default\/ready" Cluster 1 IPv4 endpoints ok\]$/,
   );
   assert.match(
     lines[2],
-    /^- +10\.0\.100\.31 +externalIP +withheld: no usable endpoint \["default\/empty" Cluster 0 endpoints no_usable_endpoint\]$/,
+    /^- +10\.0\.100\.31 +externalIP +withheld: no usable endpoint \["default\/empty" Cluster 0 IPv4 endpoints no_usable_endpoint\]$/,
   );
   assert.match(lines[3], /^add +10\.0\.100\.40 +LoadBalancer +announced \["default\/lb"/);
   assert.equal(lines[4], "2 to add, 0 to remove, 1 withheld");

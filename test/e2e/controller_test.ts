@@ -195,7 +195,7 @@ Deno.test("two controllers: one leader allocates from the pools, honours request
   );
   const takeoverMs = performance.now() - killedAt;
   assert.equal(w.holder(), standby.identity);
-  // 15 s lease + 2 s retry and its jitter (up to 2.4 s) + the allocation.
+  // 15 s lease + 2 s retry and its jitter (up to 2.5 s) + the allocation.
   assert.ok(takeoverMs < 25_000, `took over after ${Math.round(takeoverMs)}ms`);
   console.log(`leader killed -> first allocation by the new leader: ${Math.round(takeoverMs)}ms`);
   for (const [key, ips] of held) {
@@ -217,8 +217,10 @@ Deno.test("a controller stopped by SIGTERM releases the Lease and the standby ta
   await one.proc.waitForLine(/released the Lease/, 1000);
   const stoppedAt = performance.now();
   await two.proc.waitForLine(/became leader as/, 10_000);
-  // Within a retry period and its jitter (2 s × 2.2), far below the 15 s lease.
-  assert.ok(performance.now() - stoppedAt < 5000);
+  // At the standby's next retry (2 s plus up to a quarter of it in jitter), not after the 15 s
+  // lease ran out: the margin below the lease is for a loaded machine.
+  const tookMs = performance.now() - stoppedAt;
+  assert.ok(tookMs < 10_000, `became leader ${Math.round(tookMs)}ms after the release`);
   assert.deepEqual(ingressOf(w.api, "a", "web"), ["10.0.100.0"]);
   // A Service deleted and one that stops being kube-gw's: the new leader frees and clears.
   w.api.create(lb("b", "web"));

@@ -1,5 +1,5 @@
 /**
- * The fuzz test of issue 9's "Done when", at a small size (the bench runs it at
+ * The agent's fuzz test, at a small size (the bench runs it at
  * full size: `deno task bench --only fuzz`): thousands of seeded hostile
  * externalIPs across hundreds of Services, through the fake API server to the
  * agent as a process, with `ip monitor address` watching the interface.

@@ -1,5 +1,5 @@
 /**
- * Signals to the agent as a process (issue 9, item 6): a stop while `ip -batch`
+ * Signals to the agent as a process: a stop while `ip -batch`
  * applies a large plan leaves no `ip` process behind and logs no error, whether
  * the agent alone is signalled or the whole process tree (systemd's default);
  * SIGHUP is logged and ignored. The `ip` processes are found with `ip netns
@@ -94,14 +94,16 @@ Deno.test("SIGTERM to the agent alone during a large apply: ip finishes within t
   assert.ok(!agent.lines.some((l) => /ERROR/.test(l)), agent.tail());
   assert.ok(!agent.lines.some((l) => /exiting anyway/.test(l)), agent.tail());
   // The batch it started was waited for: the interface holds all of it, unless the batch outran
-  // the stop's 5 s grace (a slow, loaded machine), and then the agent said it stopped ip.
+  // the stop's 5 s grace (a slow, loaded machine), and then the agent said it stopped ip. (An ip
+  // stopped after its last address but before it exited leaves all of them: that is fine too.)
   const held = (await w.ns.hostAddresses()).length;
   const stoppedIp = agent.lines.some((l) =>
     /ip still runs \d+ms after the stop; stopping it/.test(l)
   );
-  if (held < SERVICES * PER_SERVICE) {
-    assert.ok(stoppedIp, `${held} held, ip not stopped\n${agent.tail()}`);
-  } else assert.ok(!stoppedIp, agent.tail());
+  assert.ok(
+    stoppedIp || held === SERVICES * PER_SERVICE,
+    `${held} held, ip not stopped\n${agent.tail()}`,
+  );
 });
 
 Deno.test("SIGTERM to the whole process tree during a large apply: exit 0, no ERROR, none left; the next start completes the plan", async () => {

@@ -1,5 +1,5 @@
 /**
- * Two agents on one interface (issue 9, item 7): with different `--selector`
+ * Two agents on one interface: with different `--selector`
  * on the same namespace they remove each other's addresses at every resync;
  * each detects it and warns once, naming the addresses, and says so on
  * `/readyz` and in `kubegw_interface_conflicts_total`.

@@ -14,7 +14,7 @@ import { DEMO_SERVICE, FakeApiServer } from "../support/fakes/apiserver.ts";
 import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
 import type { ProbeResult } from "../support/fabric/probe_client.ts";
 import type { FibView } from "../support/fabric/route_monitor.ts";
-import { waitFor } from "../support/wait.ts";
+import { describeResult as describe, RequestLoop } from "../support/fabric/request_loop.ts";
 
 const BOUND_MS = 5000;
 const BOTH = [FABRIC.gw1.uplink, FABRIC.gw2.uplink];
@@ -26,10 +26,6 @@ const PODS = [
 function hopsAre(fib: FibView, dst: string, want: readonly string[]): boolean {
   const got = fib.get(dst);
   return got !== undefined && got.length === want.length && want.every((h) => got.includes(h));
-}
-
-function describe(r: ProbeResult): string {
-  return r.ok ? `ok ${r.body?.trim()}` : `FAILED ${r.error ?? `status ${r.status}`}`;
 }
 
 /** A kube-proxy health endpoint on 127.0.0.1 (the agents run in the host's namespace). */
@@ -51,6 +47,9 @@ Deno.test("fabric: endpoints and kube-proxy health decide which gateways announc
     const extra = (gw: "gw1" | "gw2") => [
       `--node-name=${gw}`,
       "--announce-delay=500ms",
+      // Damping off: the test chains outages to see the gate and the hold-down act on each;
+      // damping has its own tests (test/unit/agent/announce_damping_test.ts).
+      "--announce-damping=0",
       `--kube-proxy-health=http://127.0.0.1:${ports[gw]}/healthz`,
     ];
     const agents = {
@@ -136,11 +135,7 @@ Deno.test("fabric: endpoints and kube-proxy health decide which gateways announc
       "gw1's kube-proxy health turns 503: gw1 withdraws, no request fails",
       async (s) => {
         await announceDemo();
-        const results: ProbeResult[] = [];
-        let stop = false;
-        const loop = (async () => {
-          while (!stop) results.push(await fabric.probe.get("10.0.100.30", 80));
-        })();
+        const loop = new RequestLoop(fabric.probe, { targets: [["10.0.100.30", 80]] });
         try {
           health.gw1.code = 503;
           // Three failed polls, 2 s apart, then BGP withdraws.
@@ -149,12 +144,11 @@ Deno.test("fabric: endpoints and kube-proxy health decide which gateways announc
             15_000,
             "the Service address through gw2 only",
           );
-          const n = results.length;
-          await waitFor("10 more requests after the withdrawal", () => results.length >= n + 10);
+          await loop.more(10);
         } finally {
-          stop = true;
-          await loop;
+          await loop.stop();
         }
+        const results = loop.results.map((x) => x.r);
         const failed = results.filter((r) => !r.ok);
         const summary = `${results.length} requests, ${failed.length} failed`;
         console.log(summary);

@@ -17,6 +17,7 @@ import { DEMO_SERVICE, FakeApiServer } from "../support/fakes/apiserver.ts";
 import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
 import type { ProbeResult } from "../support/fabric/probe_client.ts";
 import type { FibView } from "../support/fabric/route_monitor.ts";
+import { describeResult as describe, RequestLoop } from "../support/fabric/request_loop.ts";
 
 const VIPS = ["10.0.100.30/32", "10.0.100.31/32"];
 const TARGETS: readonly [string, number][] = [
@@ -47,10 +48,6 @@ async function within(t: Deno.TestContext, what: string, ms: number): Promise<vo
   await t.step(`${what}: ${ms.toFixed(1)} ms (bound ${BOUND_MS} ms)`, () => {
     assert.ok(ms <= BOUND_MS, `${what} took ${ms.toFixed(1)} ms`);
   });
-}
-
-function describe(r: ProbeResult): string {
-  return r.ok ? `ok ${r.body?.trim()}` : `FAILED ${r.error ?? `status ${r.status}`}`;
 }
 
 Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without loss", async (t) => {
@@ -174,25 +171,10 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
     });
 
     await t.step("drain on gw1: the leaf drops gw1 and no request fails", async (s) => {
-      const results: { started: number; ended: number; r: ProbeResult }[] = [];
-      let stop = false;
-      const loop = (async () => {
-        for (let i = 0; !stop; i++) {
-          const [host, port] = TARGETS[i % TARGETS.length];
-          const started = performance.now();
-          const r = await fabric.probe.get(host, port);
-          results.push({ started, ended: performance.now(), r });
-        }
-      })();
-      const waitRequests = async (n: number) => {
-        const deadline = performance.now() + 20_000;
-        while (results.length < n && performance.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 5));
-        }
-        assert.ok(results.length >= n, `only ${results.length} requests made`);
-      };
+      const loop = new RequestLoop(fabric.probe, { targets: TARGETS });
+      const results = loop.results;
       try {
-        await waitRequests(10);
+        await loop.more(10);
         // A running agent would put the addresses back: stop it first. SIGTERM
         // leaves the addresses in place, so nothing is withdrawn yet.
         const stopped = await agents.gw1.stop("SIGTERM");
@@ -231,10 +213,8 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
           "kube-gw drain exited -> gw1 gone from the leaf's FIB",
           timing.drainFromExit,
         );
-        const seenAt = results.length;
-        await waitRequests(seenAt + 20);
-        stop = true;
-        await loop;
+        await loop.more(20);
+        await loop.stop();
         const failed = results.filter((x) => !x.r.ok);
         const after = results.filter((x) => x.started > at);
         const via = (x: { r: ProbeResult }) => answer(x.r).gw;
@@ -261,8 +241,7 @@ Deno.test("fabric: anycast gateways, ECMP, kube-proxy forwarding, drain without 
         for (const v of VIPS) assert.deepEqual(await fabric.leafNextHops(v), [FABRIC.gw2.uplink]);
         assert.ok(!(await fabric.ip("gw1", "address", "show", "dev", "lo")).includes("10.0.100."));
       } finally {
-        stop = true;
-        await loop;
+        await loop.stop();
       }
     });
 

@@ -1,7 +1,7 @@
 /**
  * LoadBalancer Services on the BGP test fabric (see test/support/fabric/fabric.ts),
  * with `kube-gw controller` allocating from a pool and both gateways' agents
- * announcing only what they can deliver (issues 11 and 12):
+ * announcing only what they can deliver:
  *
  * 1. a LoadBalancer Service of class kube-gw.io/anycast gets an address from
  *    the pool, both gateways announce it, the leaf installs it with two next
@@ -28,6 +28,7 @@ import { FakeApiServer } from "../support/fakes/apiserver.ts";
 import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
 import type { ProbeResult } from "../support/fabric/probe_client.ts";
 import type { FibView } from "../support/fabric/route_monitor.ts";
+import { describeResult as describe, RequestLoop } from "../support/fabric/request_loop.ts";
 import { waitFor } from "../support/wait.ts";
 import { waitReadyz } from "../support/procs/status.ts";
 
@@ -54,10 +55,6 @@ function answer(r: ProbeResult): { pod: string; from: string; gw: GatewayName | 
   return { pod, from, gw: gatewayOf(from) };
 }
 
-function describe(r: ProbeResult): string {
-  return r.ok ? `ok ${r.body?.trim()}` : `FAILED ${r.error ?? `status ${r.status}`}`;
-}
-
 /** The ingress addresses in a Service's status. */
 function ingressOf(api: FakeApiServer, name: string): string[] {
   const svc = api.get("services", name) as ServiceObject | undefined;
@@ -77,43 +74,6 @@ async function agentStatus(port: number): Promise<AddressState[]> {
     throw new Error(`/status on ${port}: HTTP ${res.status}`);
   }
   return ((await res.json()) as { addresses: AddressState[] }).addresses;
-}
-
-/**
- * Requests sent one after another until stopped, each on a new connection,
- * with their start and end times; `gapMs` between them keeps the shared CPU
- * for the routers (back to back, a loopback round trip is about 1 ms).
- */
-class RequestLoop {
-  readonly results: { started: number; ended: number; r: ProbeResult }[] = [];
-  #stop = false;
-  readonly #done: Promise<void>;
-
-  constructor(fabric: Fabric, host: string, port = 80, gapMs = 5) {
-    this.#done = (async () => {
-      while (!this.#stop) {
-        const started = performance.now();
-        const r = await fabric.probe.get(host, port);
-        this.results.push({ started, ended: performance.now(), r });
-        await new Promise((resolve) => setTimeout(resolve, gapMs));
-      }
-    })();
-  }
-
-  /** Waits until `n` more requests than now have been made. */
-  async more(n: number, timeoutMs = 20_000): Promise<void> {
-    const want = this.results.length + n;
-    await waitFor(`${n} more requests`, () => this.results.length >= want, timeoutMs, 5);
-  }
-
-  async stop(): Promise<void> {
-    this.#stop = true;
-    await this.#done;
-  }
-
-  get failed(): string[] {
-    return this.results.filter((x) => !x.r.ok).map((x) => describe(x.r));
-  }
 }
 
 /** No request of `loop` failed, and every one started after `at` was answered by gw2. */
@@ -140,11 +100,15 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
     ]);
     const statusPort = { gw1: freePort(), gw2: freePort() };
     const agents: Record<GatewayName, LoggedProcess> = {
+      // Damping off: the test chains outages to see the gate and the hold-down act on each;
+      // damping has its own tests (test/unit/agent/announce_damping_test.ts).
       gw1: await fabric.startAgent("gw1", kc.path, [
         `--metrics-address=127.0.0.1:${statusPort.gw1}`,
+        "--announce-damping=0",
       ]),
       gw2: await fabric.startAgent("gw2", kc.path, [
         `--metrics-address=127.0.0.1:${statusPort.gw2}`,
+        "--announce-damping=0",
       ]),
     };
     await Promise.all(
@@ -163,7 +127,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
     let webSvc: ServiceObject | undefined;
 
     await t.step(
-      "issue 11: a LoadBalancer Service gets a pool address, both gateways announce it, requests spread over both and all succeed",
+      "a LoadBalancer Service gets a pool address, both gateways announce it, requests spread over both and all succeed",
       async (s) => {
         // Its pods are ready first, as after a rollout.
         api.createObject("endpointslices", webSlice);
@@ -230,7 +194,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
     );
 
     await t.step(
-      "issue 12a: endpoints to zero withdraw from both gateways; back, the route returns after the hold-down",
+      "endpoints to zero withdraw from both gateways; back, the route returns after the hold-down",
       async (s) => {
         assert.ok(webSvc, "no web Service");
         const emptied = performance.now();
@@ -283,7 +247,7 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
 
     let localIp = "";
     await t.step(
-      "issue 12b: a Local Service with its pod on gw1 only is announced by gw1 alone, and every request succeeds",
+      "a Local Service with its pod on gw1 only is announced by gw1 alone, and every request succeeds",
       async (s) => {
         assert.ok(webSvc, "no web Service");
         api.createObject(
@@ -356,14 +320,14 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
     );
 
     await t.step(
-      "issue 12c: gw1's kube-proxy health turns 503, gw1 withdraws and no request fails; 200 again brings it back after the hold-down",
+      "gw1's kube-proxy health turns 503, gw1 withdraws and no request fails; 200 again brings it back after the hold-down",
       async (s) => {
         const health = fabric.kubeProxyHealth("gw1");
         // The agent polls its gateway's kube-proxy (every 2 s): wait for a poll, not for time.
         await health.waitPolls("healthy", 1, 5000).catch((err) => {
           throw new Error(`gw1's agent does not poll kube-proxy's health: ${err.message}`);
         });
-        const loop = new RequestLoop(fabric, webIp);
+        const loop = new RequestLoop(fabric.probe, { targets: [[webIp, 80]] });
         try {
           await loop.more(10);
           const turned = performance.now();
@@ -417,10 +381,10 @@ Deno.test("fabric: LoadBalancer Services from the controller's pool, announced o
     );
 
     await t.step(
-      "issue 12c: gw1's node becomes ineligible (nodeEligible false), gw1 withdraws at the first poll and no request fails",
+      "gw1's node becomes ineligible (nodeEligible false), gw1 withdraws at the first poll and no request fails",
       async (s) => {
         const health = fabric.kubeProxyHealth("gw1");
-        const loop = new RequestLoop(fabric, webIp);
+        const loop = new RequestLoop(fabric.probe, { targets: [[webIp, 80]] });
         try {
           await loop.more(10);
           const turned = performance.now();

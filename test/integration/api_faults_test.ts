@@ -1,7 +1,7 @@
 /**
  * The API client and the engine against the fake API server's real-world
  * faults, over TLS with HTTP/2 as kube-apiserver negotiates it, with a TCP
- * proxy in front for black holes and cuts (issue 10). The client's timings
+ * proxy in front for black holes and cuts. The client's timings
  * are shortened (probe every 500 ms) so the tests run in seconds; the
  * default timings are the unit tests' and the benchmark's.
  */
@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { KubeApi, type KubeApiOptions } from "../../lib/kube/client.ts";
 import { type ApiConnection, fileToken } from "../../lib/kube/kubeconfig.ts";
 import type { ListWatch } from "../../lib/kube/list_watch.ts";
-import { quietObserver, type RestartReason } from "../../lib/agent/observer.ts";
+import type { RestartReason } from "../../lib/kube/observer.ts";
 import type { BackoffOptions } from "../../lib/base/backoff.ts";
 import type { ServiceRecord } from "../../lib/service/record.ts";
 import { serviceSource, type ServiceStore } from "../../lib/agent/service_source.ts";
@@ -96,7 +96,7 @@ async function harness(opts: {
       watchTimeoutSeconds: () => 300,
       backoff: opts.backoff ?? { initialMs: 20, maxMs: 200 },
       clock: systemClock,
-      observer: { ...quietObserver, watchRestarted: (_k, reason) => restarts.push(reason) },
+      observer: { watchRestarted: (_k, reason) => restarts.push(reason) },
     })
   );
   return {
@@ -162,7 +162,9 @@ Deno.test("five connection cuts in a row each cost a reconnect within about a se
     await waitFor("caught up", () => h.store.services.has(`default/after-${i}`), 10_000);
     waits.push(performance.now() - cutAt);
   }
-  assert.ok(waits.every((w) => w < 1500), `waits: ${waits.map(Math.round)}`);
+  // A cut healthy watch reconnects at once (a few ms here, less than a second on a loaded
+  // machine). A backoff that grew from 500 ms would wait at least 4 s before the fifth.
+  assert.ok(waits.every((w) => w < 3000), `waits: ${waits.map(Math.round)}`);
 });
 
 Deno.test("after an etcd restore to a lower resourceVersion the watch relists and converges", async () => {

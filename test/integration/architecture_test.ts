@@ -71,15 +71,31 @@ function normalize(path: string): string {
   return parts.join("/");
 }
 
+/** One import of a file, resolved from the repo root. */
+interface Import {
+  readonly target: string;
+  /** `import type` / `export type`: no code runs, so it does not make a file impure. */
+  readonly typeOnly: boolean;
+}
+
 /** The relative imports of a file (static, re-exports and dynamic), resolved from the repo root. */
-export function importsOf(file: string, text: string): string[] {
+export function importsOf(file: string, text: string): Import[] {
   const dir = file.split("/").slice(0, -1).join("/");
-  const specs = [
-    ...text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s*"(\.{1,2}\/[^"]+)"/gms),
-    ...text.matchAll(/^\s*import\s*"(\.{1,2}\/[^"]+)"/gm),
-    ...text.matchAll(/\bimport\(\s*"(\.{1,2}\/[^"]+)"\s*\)/g),
-  ].map((m) => m[1]);
-  return [...new Set(specs.map((s) => normalize(`${dir}/${s}`)))];
+  const found = [
+    ...[...text.matchAll(/^\s*(?:import|export)\b([^;]*?)\bfrom\s*"(\.{1,2}\/[^"]+)"/gms)]
+      .map((m) => ({ spec: m[2], typeOnly: /^\s*type\b/.test(m[1]) })),
+    ...[...text.matchAll(/^\s*import\s*"(\.{1,2}\/[^"]+)"/gm)]
+      .map((m) => ({ spec: m[1], typeOnly: false })),
+    ...[...text.matchAll(/\bimport\(\s*"(\.{1,2}\/[^"]+)"\s*\)/g)]
+      .map((m) => ({ spec: m[1], typeOnly: false })),
+  ];
+  const out = new Map<string, Import>();
+  for (const { spec, typeOnly } of found) {
+    const target = normalize(`${dir}/${spec}`);
+    const seen = out.get(target);
+    out.set(target, { target, typeOnly: typeOnly && (seen?.typeOnly ?? true) });
+  }
+  return [...out.values()];
 }
 
 /** `lib/agent/x.ts` → `agent`; `lib/controller/leader/x.ts` → `controller`; lib's own files and main.ts → undefined. */
@@ -136,7 +152,13 @@ const files = [...await sourceFiles("lib"), "main.ts"];
 const texts = new Map(
   await Promise.all(files.map(async (f) => [f, await Deno.readTextFile(f)] as const)),
 );
-const graph = new Map(files.map((f) => [f, importsOf(f, texts.get(f)!)]));
+const imports = new Map(files.map((f) => [f, importsOf(f, texts.get(f)!)]));
+/** Every import, type-only ones included: a circle of types is a circle of meaning. */
+const graph = new Map([...imports].map(([f, list]) => [f, list.map((i) => i.target)]));
+/** The imports that run code: what purity is judged on. */
+const runtime = new Map(
+  [...imports].map(([f, list]) => [f, list.filter((i) => !i.typeOnly).map((i) => i.target)]),
+);
 const kinds = declaredKinds(await Deno.readTextFile("docs/architecture.md"));
 
 Deno.test("the import graph of lib/ and main.ts has no circle", () => {
@@ -146,10 +168,10 @@ Deno.test("the import graph of lib/ and main.ts has no circle", () => {
 
 Deno.test("each folder of lib/ imports only the folders it may; agent/ and controller/ never each other", () => {
   const forbidden: string[] = [];
-  for (const [file, imports] of graph) {
+  for (const [file, targets] of graph) {
     const from = folderOf(file);
     if (from === undefined) continue; // lib/cli.ts and main.ts wire everything
-    for (const target of imports) {
+    for (const target of targets) {
       if (!target.startsWith("lib/")) {
         forbidden.push(`${file} → ${target} (lib imports nothing outside lib/)`);
         continue;
@@ -196,12 +218,12 @@ Deno.test("the pure core imports no adapter, directly or through another file, a
         problems.push(`${file} (${kind}) logs`);
       }
     }
-    // Every file reached from this one, with the path that reaches it.
+    // Every file whose code runs when this one's does, with the path that reaches it.
     const seen = new Map<string, string[]>([[file, [file]]]);
     const queue = [file];
     while (queue.length > 0) {
       const at = queue.shift()!;
-      for (const next of graph.get(at) ?? []) {
+      for (const next of runtime.get(at) ?? []) {
         if (seen.has(next) || !graph.has(next)) continue;
         const path = [...seen.get(at)!, next];
         seen.set(next, path);
@@ -233,7 +255,11 @@ Deno.test("the checker itself finds a circle, a forbidden edge's target and a de
       "lib/agent/x.ts",
       'import { a } from "../base/ip.ts";\nexport type {\n  b,\n} from "./y.ts";\nawait import("../kube/z.ts");\n',
     ),
-    ["lib/base/ip.ts", "lib/agent/y.ts", "lib/kube/z.ts"],
+    [
+      { target: "lib/base/ip.ts", typeOnly: false },
+      { target: "lib/agent/y.ts", typeOnly: true },
+      { target: "lib/kube/z.ts", typeOnly: false },
+    ],
   );
   assert.deepEqual(
     [...declaredKinds("- `lib/base/ip.ts` (pure): IP parsing\n- `lib/x.ts` wrong\n")],

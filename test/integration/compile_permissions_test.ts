@@ -45,10 +45,10 @@ Deno.test("the flags the binary is compiled with bake exactly what deno compile 
       await compile(dir, "from-flags", ["--no-config", ...agentFlags()]),
     );
     assert.deepEqual(fromFlags, fromSet);
-    // And it is the narrow set: no write, no ffi, no sys, run only ip.
+    // And it is the narrow set: write only SONiC's Redis socket, no ffi, no sys, run only ip.
     assert.deepEqual(
       [fromSet.allow_write, fromSet.allow_ffi, fromSet.allow_sys, fromSet.allow_run],
-      [null, null, null, ["ip"]],
+      [["/var/run/redis/redis.sock"], null, null, ["ip"]],
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ApiError, KubeApi } from "../../lib/kube/client.ts";
+import { KubeApi } from "../../lib/kube/client.ts";
+import { ApiError } from "../../lib/kube/errors.ts";
 import { decodeLbService } from "../../lib/controller/lb_service.ts";
 import { statusWriter } from "../../lib/controller/status_writer.ts";
 import { leaseClient } from "../../lib/controller/leader/lease_api.ts";

@@ -275,6 +275,51 @@ Deno.test("the status subresource: main writes keep status, /status writes chang
   );
 });
 
+Deno.test("serves AddressPools: cluster-scoped, list, watch, generation on spec changes, the status subresource", async () => {
+  await using api = await FakeApiServer.start();
+  const from = api.resourceVersion;
+  const base = "/apis/kube-gw.io/v1alpha1/addresspools";
+  const pool = {
+    apiVersion: "kube-gw.io/v1alpha1",
+    kind: "AddressPool",
+    metadata: { name: "public" },
+    spec: { cidrs: ["198.51.100.0/24"] },
+    status: { used: 9 },
+  };
+  const created = await call(api, base, { method: "POST", json: pool });
+  assert.equal(created.status, 201);
+  assert.equal(created.body.metadata.generation, 1);
+  assert.equal(created.body.status, undefined, "status is the subresource's");
+  const list = await call(api, base);
+  assert.equal(list.body.kind, "AddressPoolList");
+  assert.deepEqual(list.body.items.map((i: Json) => i.metadata.name), ["public"]);
+  const st = await call(api, `${base}/public/status`, {
+    method: "PATCH",
+    headers: { "content-type": "application/merge-patch+json" },
+    json: { status: { used: 1, free: "253" }, spec: { cidrs: [] } },
+  });
+  assert.equal(st.status, 200);
+  assert.deepEqual(st.body.status, { used: 1, free: "253" });
+  assert.deepEqual(st.body.spec.cidrs, ["198.51.100.0/24"], "a status write leaves spec alone");
+  assert.equal(st.body.metadata.generation, 1);
+  const edited = await call(api, `${base}/public`, {
+    method: "PATCH",
+    headers: { "content-type": "application/merge-patch+json" },
+    json: { spec: { cidrs: ["198.51.100.0/25"] } },
+  });
+  assert.equal(edited.body.metadata.generation, 2, "a spec change");
+  assert.deepEqual(edited.body.status, { used: 1, free: "253" }, "a main write keeps status");
+  assert.equal(api.get("addresspools", "public")?.metadata.generation, 2);
+  assert.equal(
+    (await call(api, "/apis/kube-gw.io/v1alpha1/namespaces/x/addresspools")).status,
+    404,
+  );
+  const s = await watch(api, `${base}?watch=true&resourceVersion=${from}&timeoutSeconds=1`);
+  await s.finished();
+  assert.deepEqual(s.types(), ["ADDED", "MODIFIED", "MODIFIED"]);
+  assert.equal(api.deleteObject("addresspools", "public"), true);
+});
+
 Deno.test("a watch replays one kind from a resourceVersion and ends after timeoutSeconds", async () => {
   await using api = await FakeApiServer.start();
   const from = api.resourceVersion;
@@ -400,8 +445,10 @@ Deno.test("continue tokens expire on demand and after a TTL with 410 Expired", a
   const expired = await call(api, `/api/v1/services?limit=2&continue=${token}`);
   assert.equal(expired.status, 410);
   assert.equal(expired.body.reason, "Expired");
-  const fresh = (await call(api, "/api/v1/services?limit=2")).body.metadata.continue;
+  // Taken before the token is issued: the time until the 410 is then never shorter than the TTL,
+  // however long the answer takes to arrive.
   const issued = Date.now();
+  const fresh = (await call(api, "/api/v1/services?limit=2")).body.metadata.continue;
   let code = 200;
   while (code === 200) {
     code = (await call(api, `/api/v1/services?limit=2&continue=${fresh}`)).status;

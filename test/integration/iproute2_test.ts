@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { IpError, IpRoute2 } from "../../lib/kernel/iproute2.ts";
+import { IpRoute2 } from "../../lib/kernel/iproute2.ts";
+import { IpError } from "../../lib/kernel/ip_command.ts";
 import { Netns } from "../support/procs/netns.ts";
 import { parseCidr } from "../../lib/base/cidr.ts";
 import { managedView, plan } from "../../lib/agent/plan.ts";

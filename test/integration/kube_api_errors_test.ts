@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { ApiError, ApiTlsError, KubeApi, WatchLineTooLong } from "../../lib/kube/client.ts";
+import { KubeApi } from "../../lib/kube/client.ts";
+import { ApiError, ApiTlsError } from "../../lib/kube/errors.ts";
+import { WatchLineTooLong } from "../../lib/kube/watch_stream.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));

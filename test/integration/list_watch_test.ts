@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { KubeApi } from "../../lib/kube/client.ts";
 import type { ApiConnection } from "../../lib/kube/kubeconfig.ts";
 import type { ListWatch } from "../../lib/kube/list_watch.ts";
-import { type AgentObserver, quietObserver, type RestartReason } from "../../lib/agent/observer.ts";
+import type { ListWatchObserver, RestartReason } from "../../lib/kube/observer.ts";
 import type { ServiceRecord } from "../../lib/service/record.ts";
 import { serviceSource, type ServiceStore } from "../../lib/agent/service_source.ts";
 import { systemClock } from "../../lib/base/system_clock.ts";
@@ -40,12 +40,9 @@ class Store implements ServiceStore {
 }
 
 /** An observer that keeps the watch restarts. */
-function restartLog(): { restarts: RestartReason[]; observer: AgentObserver } {
+function restartLog(): { restarts: RestartReason[]; observer: ListWatchObserver } {
   const restarts: RestartReason[] = [];
-  return {
-    restarts,
-    observer: { ...quietObserver, watchRestarted: (_kind, reason) => restarts.push(reason) },
-  };
+  return { restarts, observer: { watchRestarted: (_kind, reason) => restarts.push(reason) } };
 }
 
 /** Wraps an API to keep the last watch event that passed through. */

@@ -47,13 +47,15 @@ Deno.test("the poller reads kube-proxy's answers over HTTP: 200, nodeEligible fa
     startedWithAddresses: false,
     onChange: (s) => changes.push(s),
     pollMs: 20,
-    timeoutMs: 200,
+    // Long enough that a loaded machine never makes a good poll time out; "hang" still takes
+    // three of them, a few seconds.
+    timeoutMs: 1000,
   });
   const ac = new AbortController();
   const running = poller.run(ac.signal);
   try {
     const phase = (p: string) =>
-      waitFor(`phase ${p} (now ${poller.state.reason})`, () => poller.state.phase === p, 5000);
+      waitFor(`phase ${p} (now ${poller.state.reason})`, () => poller.state.phase === p, 15_000);
     await phase("healthy");
     assert.equal(poller.state.open, true);
 

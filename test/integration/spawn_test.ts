@@ -1,6 +1,6 @@
 /**
  * lib/kernel/spawn.ts with a real process: an aborted run stops the child and
- * settles only once it is gone (issue 9, item 6).
+ * settles only once it is gone.
  *
  * @module
  */

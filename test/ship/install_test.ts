@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import { TestRouter } from "../support/procs/sshd.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-const decoder = new TextDecoder();
+import { install, ROOT, runInstaller, sha } from "../support/procs/installer.ts";
 
 /** No binary can be compiled here: a stand-in that says its version and logs its calls. */
 async function writeStub(path: string, version: string, log: string): Promise<void> {
@@ -12,21 +10,6 @@ async function writeStub(path: string, version: string, log: string): Promise<vo
       `[ "$1" != version ] || echo "kube-gw 0.1.0 (commit ${version})"\n`,
     { mode: 0o755 },
   );
-}
-
-/** Runs scripts/install.sh with argv, as an operator would; returns its output. */
-async function runInstaller(router: TestRouter, ...args: string[]) {
-  const out = await new Deno.Command(`${ROOT}scripts/install.sh`, {
-    args: ["--ssh-config", router.sshConfig, ...args, "router"],
-    stdin: "null",
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
-
-async function install(router: TestRouter, ...args: string[]) {
-  const r = await runInstaller(router, ...args);
-  if (r.code !== 0) throw new Error(`install.sh exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-  return r;
 }
 
 /** What is at each path on the router: "mode sha256-prefix", or "absent". */
@@ -42,13 +25,17 @@ async function files(router: TestRouter, ...paths: string[]): Promise<Record<str
   return out;
 }
 
-async function sha(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")
-    .slice(0, 12);
+/** The calls that change something (queries such as is-active are left out). */
+/**
+ * The installer's temporary directories on the router. The test router shares
+ * this machine's /tmp, so a test compares them before and after its own run
+ * rather than count them (another installer may run beside it).
+ */
+async function leftovers(router: TestRouter): Promise<string[]> {
+  const out = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null || true");
+  return out.stdout.split("\n").filter((l) => l !== "").sort();
 }
 
-/** The calls that change something (queries such as is-active are left out). */
 async function changes(router: TestRouter): Promise<string[]> {
   return (await router.takeSystemctlLog()).filter((c) => !/ is-(enabled|active) /.test(c));
 }
@@ -60,9 +47,22 @@ const KUBECONFIG = "/etc/kube-gw/kubeconfig";
 const EXAMPLE = "/usr/local/share/kube-gw/kube-gw.env";
 const APISERVER = "/etc/systemd/system/kube-gw.service.d/apiserver.conf";
 const APISERVER_EXAMPLE = "/usr/local/share/kube-gw/kube-gw-apiserver.conf";
+const RT_PROTOS = "/etc/iproute2/rt_protos.d/kube-gw.conf";
+
+/** The protocol `ip` names for this number on the router, through iproute2's own lookup. */
+async function protocolName(router: TestRouter, n: number): Promise<string> {
+  const r = await router.ssh(
+    `ip netns add kgw-proto-$$ && ip -n kgw-proto-$$ link set lo up && ` +
+      `ip -n kgw-proto-$$ route add unreachable 10.0.100.1/32 proto ${n} && ` +
+      `ip -n kgw-proto-$$ route show 10.0.100.1/32; ip netns del kgw-proto-$$`,
+  );
+  assert.deepEqual(r.code, 0, r.stderr);
+  return /proto (\S+)/.exec(r.stdout)?.[1] ?? `no route: ${r.stdout}`;
+}
 
 Deno.test("install.sh installs, is idempotent, starts once configured, upgrades with a restart, uninstalls", async (t) => {
   await using router = await TestRouter.start();
+  const before = await leftovers(router);
   const log = `${router.dir}/kube-gw.log`;
   const stub = `${router.dir}/kube-gw-v1`;
   await writeStub(stub, "v1", log);
@@ -99,9 +99,12 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
         [APISERVER_EXAMPLE]: `644 ${await sha(`${ROOT}scripts/kube-gw-apiserver.conf`)}`,
         [APISERVER]: "absent",
       });
+      // kube-gw's routes are named for iproute2: `ip route` shows `proto kube-gw`.
+      const names = await router.ssh(`cat ${RT_PROTOS}`);
+      assert.match(names.stdout, /^200 kube-gw$/m);
+      assert.deepEqual(await protocolName(router, 200), "kube-gw");
       // Nothing is left in the router's /tmp.
-      const left = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null | wc -l");
-      assert.deepEqual(left.stdout.trim(), "0");
+      assert.deepEqual(await leftovers(router), before);
     },
   );
 
@@ -112,6 +115,21 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
     assert.deepEqual(await changes(router), []);
     assert.match(out.stdout, /unchanged \/usr\/local\/bin\/kube-gw/);
     assert.match(out.stdout, /kept \/etc\/default\/kube-gw/);
+    assert.match(out.stdout, /unchanged \/etc\/iproute2\/rt_protos\.d\/kube-gw\.conf/);
+  });
+
+  await t.step("a configured route protocol is the one named kube-gw", async () => {
+    const set = await router.ssh(`echo KUBEGW_ROUTE_PROTOCOL=201 >> ${ENV_FILE}`);
+    assert.deepEqual(set.code, 0, set.stderr);
+    await install(router, "--binary", stub);
+    assert.match((await router.ssh(`cat ${RT_PROTOS}`)).stdout, /^201 kube-gw$/m);
+    assert.deepEqual(await protocolName(router, 201), "kube-gw");
+    assert.deepEqual(await protocolName(router, 200), "200");
+    assert.deepEqual(await changes(router), []);
+    const back = await router.ssh(`sed -i '/^KUBEGW_ROUTE_PROTOCOL=/d' ${ENV_FILE}`);
+    assert.deepEqual(back.code, 0, back.stderr);
+    await install(router, "--binary", stub);
+    assert.match((await router.ssh(`cat ${RT_PROTOS}`)).stdout, /^200 kube-gw$/m);
   });
 
   await t.step("once configured, it starts the service", async () => {
@@ -187,8 +205,11 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
         "systemctl daemon-reload",
       ]);
       assert.deepEqual(await Deno.readTextFile(log), "kube-gw drain --network=10.0.100.0/24\n");
-      const after = await files(router, BIN, UNIT, EXAMPLE, ENV_FILE, KUBECONFIG);
-      assert.deepEqual([after[BIN], after[UNIT], after[EXAMPLE]], ["absent", "absent", "absent"]);
+      const after = await files(router, BIN, UNIT, EXAMPLE, ENV_FILE, KUBECONFIG, RT_PROTOS);
+      assert.deepEqual(
+        [after[BIN], after[UNIT], after[EXAMPLE], after[RT_PROTOS]],
+        ["absent", "absent", "absent", "absent"],
+      );
       assert.ok(after[ENV_FILE] !== "absent" && after[KUBECONFIG] !== "absent", "settings kept");
       assert.match(
         out.stdout,
@@ -204,11 +225,11 @@ Deno.test("install.sh installs, is idempotent, starts once configured, upgrades 
 
 Deno.test("install.sh names a missing binary and an unreachable router", async () => {
   await using router = await TestRouter.start();
+  const before = await leftovers(router);
   const missing = await runInstaller(router, "--binary", `${router.dir}/nope`);
   assert.deepEqual(missing.code, 1);
   assert.match(missing.stderr, /nope not found: build it with deno task compile, or pass --binary/);
-  const left = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null | wc -l");
-  assert.deepEqual(left.stdout.trim(), "0");
+  assert.deepEqual(await leftovers(router), before);
   const unreachable = await runInstaller(router, "--ssh-option", "Port=1");
   assert.deepEqual(unreachable.code, 1);
   assert.match(unreachable.stderr, /cannot reach router over ssh/);
@@ -216,6 +237,7 @@ Deno.test("install.sh names a missing binary and an unreachable router", async (
 
 Deno.test("install.sh refuses an --api-server-address that is not an address, before any ssh", async () => {
   await using router = await TestRouter.start();
+  const before = await leftovers(router);
   for (const bad of ["10.0.0.1; reboot", "$(id)", "api.example.com", "", "10.0.0.0/8/8"]) {
     const r = await runInstaller(router, "--api-server-address", bad);
     assert.deepEqual(r.code, 2, `${bad}: ${r.stdout}${r.stderr}`);
@@ -224,6 +246,5 @@ Deno.test("install.sh refuses an --api-server-address that is not an address, be
       `install.sh: --api-server-address: "${bad}" is not an IP address or prefix\n`,
     );
   }
-  const left = await router.ssh("ls -d /tmp/kube-gw-install.* 2>/dev/null | wc -l");
-  assert.deepEqual(left.stdout.trim(), "0");
+  assert.deepEqual(await leftovers(router), before);
 });

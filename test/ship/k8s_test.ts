@@ -14,6 +14,7 @@ import { parseConfig } from "../../lib/agent/config.ts";
 import { cidrsOverlap, parseCidr } from "../../lib/base/cidr.ts";
 import { ENV_VARS } from "../../lib/cli.ts";
 import { parseListen } from "../../lib/base/flags.ts";
+import { checkSchema, type Schema } from "../support/crd_schema.ts";
 
 const DIR = new URL("../../scripts/k8s/", import.meta.url).pathname;
 const CONTROLLER_DIR = `${DIR}controller/`;
@@ -34,6 +35,7 @@ const API_VERSION: Record<string, string> = {
   RoleBinding: "rbac.authorization.k8s.io/v1",
   DaemonSet: "apps/v1",
   Deployment: "apps/v1",
+  CustomResourceDefinition: "apiextensions.k8s.io/v1",
 };
 
 /** Every field of `value` checked against the API type `type`; returns the problems. */
@@ -335,7 +337,7 @@ Deno.test("the DaemonSet tells each agent its node's name (NODE_NAME, from the d
 
 // ---- The LoadBalancer controller (scripts/k8s/controller/) ----
 
-/** The variables the controller's Deployment may set (issue 11's flags). */
+/** The variables the controller's Deployment may set. */
 const CONTROLLER_ENV = [
   "KUBEGW_IN_K8S",
   "KUBEGW_CLASS",
@@ -365,23 +367,37 @@ async function controllerParts() {
 Deno.test("scripts/k8s/controller holds valid Kubernetes objects: every field known, every type right", async () => {
   const all = await manifests(CONTROLLER_DIR);
   assert.deepEqual(all.map((o) => o.kind).sort(), [
+    "AddressPool",
     "ClusterRole",
     "ClusterRoleBinding",
     "ConfigMap",
+    "CustomResourceDefinition",
     "Deployment",
     "Role",
     "RoleBinding",
     "ServiceAccount",
   ]);
-  assert.deepEqual(all.flatMap((o) => validate(strip(o), `controller/${o["#file"]}`)), []);
+  // A custom resource is checked against its CRD's schema and CEL rules, as the API server does.
+  const crd = find(all, "CustomResourceDefinition");
+  const schema = at(crd, "spec", "versions", 0, "schema", "openAPIV3Schema") as Schema;
+  assert.deepEqual(
+    all.flatMap((o) =>
+      o.kind === "AddressPool"
+        ? checkSchema(strip(o), schema, "")
+        : validate(strip(o), `controller/${o["#file"]}`)
+    ),
+    [],
+  );
 });
 
-Deno.test("the controller's ClusterRole: list and watch Services, patch only their status, create Events", async () => {
+Deno.test("the controller's ClusterRole: list and watch Services and AddressPools, patch only their status, create Events", async () => {
   const { all } = await controllerParts();
   const role = find(all, "ClusterRole");
   assert.deepEqual(role.rules, [
     { apiGroups: [""], resources: ["services"], verbs: ["list", "watch"] },
     { apiGroups: [""], resources: ["services/status"], verbs: ["patch"] },
+    { apiGroups: ["kube-gw.io"], resources: ["addresspools"], verbs: ["list", "watch"] },
+    { apiGroups: ["kube-gw.io"], resources: ["addresspools/status"], verbs: ["patch"] },
     { apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create"] },
   ]);
   const rules = role.rules as Rule[];
@@ -389,6 +405,16 @@ Deno.test("the controller's ClusterRole: list and watch Services, patch only the
   for (const verb of WRITE_VERBS) {
     assert(!allows(rules, { verb, group: "", resource: "services", name: "web" }), verb);
   }
+  // Nor a pool's: the pools are the operator's.
+  for (const verb of [...WRITE_VERBS, "get"]) {
+    assert(!allows(rules, { verb, group: "kube-gw.io", resource: "addresspools", name: "p" }));
+  }
+  // The CRD's plural and group are the ones granted.
+  const crd = find(all, "CustomResourceDefinition");
+  assert.deepEqual(
+    [at(crd, "spec", "group"), at(crd, "spec", "names", "plural")],
+    ["kube-gw.io", "addresspools"],
+  );
   // Core v1 Events are the same objects by another API: not granted.
   assert(!allows(rules, { verb: "create", group: "", resource: "events" }));
   assert(!allows(rules, { verb: "get", group: "", resource: "secrets", name: "x" }));

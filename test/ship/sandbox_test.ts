@@ -11,10 +11,12 @@ import { Netns } from "../support/procs/netns.ts";
 import { waitFor } from "../support/wait.ts";
 import { BUNDLE, bundleCommand, writeKubeconfig } from "../support/procs/agent.ts";
 import { sandboxCommand, serviceDirectives, unitProfile } from "../support/procs/unit_sandbox.ts";
+import { seedSonicConfigDb, startRedis } from "../support/procs/redis.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const UNIT = `${ROOT}scripts/kube-gw.service`;
 const NETNS_DROP_IN = `${ROOT}scripts/kube-gw-netns.conf`;
+const SONIC_DROP_IN = `${ROOT}scripts/sonic/kube-gw-sonic.conf`;
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const decoder = new TextDecoder();
 
@@ -60,32 +62,43 @@ async function runUntil(
   return { code: status.code, stderr };
 }
 
-const until = (check: () => Promise<boolean>) => waitFor("the confined agent", check, 15_000, 100);
-
-Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall filter), the agent keeps the Service's addresses", async () => {
-  await using ns = await Netns.create("unit");
-  // The API server runs inside the namespace too: the agent, without --netns, works there.
-  const api = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      ns.name,
-      "deno",
-      "run",
-      "--quiet",
-      "-P=test",
-      "test/support/fakes/apiserver_main.ts",
-    ],
+/**
+ * The fake API server as a process inside network namespace `netns` (where
+ * the agent runs without --netns), stopped by pid when disposed.
+ */
+async function apiServerIn(netns: string): Promise<{ url: string } & AsyncDisposable> {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", netns, "deno", "run", "--quiet", "-P=test", API_MAIN],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  try {
-    const reader = api.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const url = (await reader.read()).value?.trim() ?? "";
-    reader.releaseLock();
-    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const stop = async () => {
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+  };
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const url = (await reader.read()).value?.trim() ?? "";
+  reader.releaseLock();
+  if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(url)) {
+    await stop();
+    throw new Error(`the fake API server in ${netns} said ${JSON.stringify(url)}`);
+  }
+  return { url, [Symbol.asyncDispose]: stop };
+}
+
+const API_MAIN = "test/support/fakes/apiserver_main.ts";
+
+const until = (check: () => Promise<boolean>) => waitFor("the confined agent", check, 15_000, 100);
+
+Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall filter), the agent keeps the Service's addresses", async () => {
+  await using ns = await Netns.create("unit");
+  // The API server runs inside the namespace too: the agent, without --netns, works there.
+  await using api = await apiServerIn(ns.name);
+  {
+    const url = api.url;
     await using kc = await readableKubeconfig(url);
     const profile = await unitProfile([UNIT]);
     const agent = sandboxCommand(profile, [
@@ -103,10 +116,6 @@ Deno.test("confined as kube-gw.service (nobody, CAP_NET_ADMIN only, its syscall 
     // It ran as nobody with CAP_NET_ADMIN and stopped cleanly on SIGTERM.
     assert.deepEqual(result.code, 0, result.stderr);
     assert.match(result.stderr, /assuming address 10\.0\.100\.31/);
-  } finally {
-    api.kill("SIGKILL");
-    await api.status;
-    await api.stdout.cancel().catch(() => {});
   }
 });
 
@@ -211,4 +220,47 @@ Deno.test("the unit lets the agent bind the metrics port only and connect to loc
   assert.deepEqual(all("IPAddressAllow"), ["localhost"]);
   const dropIn = await serviceDirectives([`${ROOT}scripts/kube-gw-apiserver.conf`]);
   assert.deepEqual(dropIn.map(([k]) => k), ["IPAddressAllow"]);
+});
+
+Deno.test("confined as kube-gw.service with SONiC's drop-in, the SONiC store writes CONFIG_DB through the socket", async () => {
+  await using ns = await Netns.create("unitsonic");
+  await using redis = await startRedis({ socketPerm: "777" });
+  await seedSonicConfigDb(redis, 4);
+  await using api = await apiServerIn(ns.name);
+  {
+    const url = api.url;
+    await using kc = await readableKubeconfig(url);
+    const profile = await unitProfile([UNIT, SONIC_DROP_IN]);
+    const shipped = bundleCommand(BUNDLE);
+    const at = shipped.indexOf(BUNDLE);
+    const agent = sandboxCommand(profile, [
+      ...shipped.slice(0, at),
+      // The test socket's grant besides the shipped one (docs/sonic.md, Permissions).
+      `--allow-read=${redis.socket}`,
+      `--allow-write=${redis.socket}`,
+      ...shipped.slice(at),
+      "run",
+      "--network=10.0.100.0/24",
+      `--kubeconfig=${kc.path}`,
+      "--kube-proxy-health=off",
+      "--install-as=sonic",
+      `--sonic-redis-socket=${redis.socket}`,
+    ]);
+    const entries = async () =>
+      Object.keys(await redis.dump(4)).filter((k) =>
+        k.startsWith("LOOPBACK_INTERFACE|Loopback1000|")
+      )
+        .sort();
+    const result = await runUntil(
+      ["ip", "netns", "exec", ns.name, ...agent],
+      () => until(async () => (await entries()).length === 2),
+    );
+    assert.deepEqual(await entries(), [
+      "LOOPBACK_INTERFACE|Loopback1000|10.0.100.30/32",
+      "LOOPBACK_INTERFACE|Loopback1000|10.0.100.31/32",
+    ], result.stderr);
+    assert.deepEqual(result.code, 0, result.stderr);
+    // Nothing on the namespace's lo: the store wrote CONFIG_DB only.
+    assert.deepEqual(await ns.hostAddresses(), []);
+  }
 });

@@ -14,10 +14,12 @@ Deno.test("the agent may read exactly the environment variables the code reads (
 // The shipped permission list, written out. Widening deno.json's agent set (or
 // narrowing it) fails here first; test/e2e/permissions_test.ts shows the
 // effect from outside.
-Deno.test("the shipped flags are exactly this list: no -A, no write, no ffi, no sys, run only ip", () => {
+Deno.test("the shipped flags are exactly this list: no -A, write only SONiC's Redis socket, no ffi, no sys, run only ip", () => {
   assert.deepEqual(agentFlags(), [
     "--no-prompt",
-    "--allow-read=/,/var/run/secrets/kubernetes.io/serviceaccount",
+    "--allow-read=/,/var/run/secrets/kubernetes.io/serviceaccount,/var/run/redis/redis.sock",
+    // A unix connect needs read and write on the socket; the address store gives write up at start.
+    "--allow-write=/var/run/redis/redis.sock",
     "--allow-net",
     "--allow-env=" + [
       "KUBEGW_NETWORK",
@@ -33,6 +35,9 @@ Deno.test("the shipped flags are exactly this list: no -A, no write, no ffi, no 
       "KUBEGW_METRICS_ADDRESS",
       "KUBEGW_KUBE_PROXY_HEALTH",
       "KUBEGW_ADDRESS_LIFETIME",
+      "KUBEGW_INSTALL_AS",
+      "KUBEGW_ROUTE_PROTOCOL",
+      "KUBEGW_ROUTE_TABLE",
       "KUBEGW_API_STALE_AFTER",
       "KUBEGW_EXTERNAL_IPS",
       "KUBEGW_ANNOUNCE",
@@ -47,6 +52,10 @@ Deno.test("the shipped flags are exactly this list: no -A, no write, no ffi, no 
       "KUBEGW_CONFIG",
       "KUBEGW_LEADER_ELECT",
       "KUBEGW_LEASE_NAMESPACE",
+
+      "KUBEGW_SONIC_LOOPBACK",
+      "KUBEGW_SONIC_REDIS_SOCKET",
+      "KUBEGW_SONIC_DB",
       "HOME",
       "KUBERNETES_SERVICE_HOST",
       "KUBERNETES_SERVICE_PORT",

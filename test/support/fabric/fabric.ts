@@ -7,7 +7,8 @@
  * ```
  *
  * The leaf runs FRR with eBGP to both gateways and ECMP; each gateway runs FRR
- * with scripts/router/frr-gateway.conf, a kube-proxy stand-in (nftables rules
+ * with scripts/router/frr-gateway.conf (or, on request, one gateway runs
+ * BIRD 2 with scripts/router/bird-gateway.conf), a kube-proxy stand-in (nftables rules
  * shaped like kube-proxy's nftables mode, from
  * scripts/router/kube-proxy-nftables.yaml), a stand-in for kube-proxy's
  * health endpoint (kube_proxy_health.ts, in this process) and, on request, a
@@ -27,6 +28,7 @@
  */
 
 import { type LoggedProcess, startAgent } from "../procs/agent.ts";
+import { BirdRouter } from "./bird.ts";
 import { FrrRouter } from "./frr.ts";
 import {
   kubeProxyRuleset,
@@ -83,8 +85,20 @@ export interface FabricService {
 /** A gateway's name. */
 export type GatewayName = "gw1" | "gw2";
 
+/** Options for {@linkcode Fabric.start}. */
+export interface FabricOptions {
+  /** Which router configuration the gateways' FRR runs. @default "address" */
+  readonly installAs?: "address" | "route";
+  /**
+   * A gateway that runs BIRD 2 instead of FRR, with scripts/router/bird-gateway.conf
+   * (route mode: bird-gateway-route.conf). @default none
+   */
+  readonly bird?: GatewayName;
+}
+
 const GATEWAYS: readonly GatewayName[] = ["gw1", "gw2"];
 const POD_SCRIPT = new URL("./pod_server.ts", import.meta.url).pathname;
+const TCP_PROBE = new URL("../procs/tcp_probe.ts", import.meta.url).pathname;
 const LEAF_CONFIG = new URL("./frr-leaf.conf", import.meta.url);
 const decoder = new TextDecoder();
 
@@ -169,7 +183,7 @@ export class Fabric implements AsyncDisposable {
   readonly #run: RunDir;
   readonly #reaper: Reaper;
   readonly #ns: Record<string, Netns> = {};
-  readonly #routers: FrrRouter[] = [];
+  readonly #routers = new Map<string, FrrRouter | BirdRouter>();
   readonly #children: { name: string; child: Deno.ChildProcess }[] = [];
   readonly #agents = new Map<GatewayName, LoggedProcess>();
   readonly #controllers: LoggedProcess[] = [];
@@ -179,8 +193,13 @@ export class Fabric implements AsyncDisposable {
   #destroyed?: Promise<void>;
   readonly #onSignal: () => void;
 
-  private constructor(run: RunDir) {
+  readonly #installAs: "address" | "route";
+  readonly #bird?: GatewayName;
+
+  private constructor(run: RunDir, options: FabricOptions) {
     this.#run = run;
+    this.#installAs = options.installAs ?? "address";
+    this.#bird = options.bird;
     this.#reaper = new Reaper(run);
     this.#onSignal = () => {
       console.error("fabric: interrupted, cleaning up");
@@ -188,10 +207,14 @@ export class Fabric implements AsyncDisposable {
     };
   }
 
-  /** Sweeps what dead runs left behind, then builds and starts the fabric. */
-  static async start(): Promise<Fabric> {
+  /**
+   * Sweeps what dead runs left behind, then builds and starts the fabric. The
+   * gateways' FRR runs the router configuration of `installAs` (address mode:
+   * scripts/router/frr-gateway.conf; route mode: frr-gateway-route.conf).
+   */
+  static async start(options: FabricOptions = {}): Promise<Fabric> {
     await sweepStaleRuns();
-    const f = new Fabric(await RunDir.create());
+    const f = new Fabric(await RunDir.create(), options);
     Deno.addSignalListener("SIGINT", f.#onSignal);
     Deno.addSignalListener("SIGTERM", f.#onSignal);
     try {
@@ -232,6 +255,13 @@ export class Fabric implements AsyncDisposable {
     const h = this.#health.get(gw);
     if (!h) throw new Error("fabric not started");
     return h;
+  }
+
+  /** The BGP daemon of `leaf`, `gw1` or `gw2`: FRR, or BIRD on the gateway that runs it. */
+  router(label: string): FrrRouter | BirdRouter {
+    const r = this.#routers.get(label);
+    if (!r) throw new Error(`no router ${label}`);
+    return r;
   }
 
   /** Runs `ip -n <label> ...`. */
@@ -310,21 +340,26 @@ export class Fabric implements AsyncDisposable {
       GW1: f.gw1.uplink,
       GW2: f.gw2.uplink,
     });
-    const gwTemplate = await readRepoFile("scripts/router/frr-gateway.conf");
-    const routers = await Promise.all([
+    const suffix = this.#installAs === "route" ? "-route" : "";
+    const gwTemplate = (daemon: string) =>
+      readRepoFile(`scripts/router/${daemon}-gateway${suffix}.conf`);
+    await Promise.all([
       this.#startRouter("leaf", leafConf),
-      ...GATEWAYS.map((gw) =>
-        this.#startRouter(
-          gw,
-          renderTemplate(gwTemplate, {
-            LOOPBACK: f[gw].loopback,
-            ASN: f.asn.gateways,
-            UPLINK: gw === "gw1" ? f.leaf.toGw1 : f.leaf.toGw2,
-          }),
-        )
-      ),
+      ...GATEWAYS.map(async (gw) => {
+        const values = {
+          LOOPBACK: f[gw].loopback,
+          ASN: f.asn.gateways,
+          UPLINK: gw === "gw1" ? f.leaf.toGw1 : f.leaf.toGw2,
+        };
+        if (gw === this.#bird) {
+          const dir = await this.#run.subdir(`bird-${gw}`);
+          const conf = renderTemplate(await gwTemplate("bird"), values);
+          this.#routers.set(gw, await BirdRouter.start(this.ns(gw), dir, conf));
+        } else {
+          await this.#startRouter(gw, renderTemplate(await gwTemplate("frr"), values));
+        }
+      }),
     ]);
-    this.#routers.push(...routers);
 
     for (const pod of ["pod1", "pod2"] as const) {
       const child = await startReady(this.ns(pod), [
@@ -353,19 +388,24 @@ export class Fabric implements AsyncDisposable {
       (fib) => fib.has(`${f.gw1.loopback}/32`) && fib.has(`${f.gw2.loopback}/32`),
       30_000,
       "BGP sessions leaf-gw1 and leaf-gw2",
-    );
+    ).catch(async (err) => {
+      const bird = this.#bird ? this.#routers.get(this.#bird) : undefined;
+      if (!(bird instanceof BirdRouter)) throw err;
+      const state = await bird.birdc("show", "protocols", "all").catch((e) => String(e));
+      throw new Error(`${err.message}\nBIRD on ${this.#bird}:\n${state}`, { cause: err });
+    });
     for (const gw of GATEWAYS) {
       await until(
-        async () => (await this.ip(gw, "route", "show", "10.0.2.0/24")).includes("proto bgp"),
+        async () => /proto (bgp|bird)/.test(await this.ip(gw, "route", "show", "10.0.2.0/24")),
         30_000,
         `${gw} learns the client network`,
       );
     }
   }
 
-  async #startRouter(label: string, config: string): Promise<FrrRouter> {
+  async #startRouter(label: string, config: string): Promise<void> {
     const dir = await this.#run.subdir(`frr-${label}`);
-    return await FrrRouter.start(this.ns(label), dir, config);
+    this.#routers.set(label, await FrrRouter.start(this.ns(label), dir, config));
   }
 
   /** A counter of connection attempts (SYNs) to the service network, per gateway. */
@@ -498,6 +538,48 @@ export class Fabric implements AsyncDisposable {
     return controller;
   }
 
+  /**
+   * Starts a TCP listener on every address of `gw` (`[::]:port`, IPv4 too),
+   * standing in for sshd or any daemon of the router; stopped with the fabric.
+   */
+  async listen(gw: GatewayName, port: number): Promise<void> {
+    const child = await startReady(this.ns(gw), [
+      "deno",
+      "run",
+      "--quiet",
+      "--no-prompt",
+      "--allow-net",
+      TCP_PROBE,
+      "listen",
+      String(port),
+      `${gw}-listener`,
+      this.#run.path,
+    ], /listening/);
+    this.#children.push({ name: `${gw}-listener`, child });
+    await this.#run.record(`${gw}-listener`, child.pid);
+  }
+
+  /**
+   * Connects from the namespace `label` to each `host:port` in turn and
+   * returns what each saw (tcp_probe.ts: `connected:NAME`, `refused`,
+   * `host_unreachable`, `timeout`...), waiting at most `timeoutMs` each.
+   */
+  async connect(label: string, targets: readonly string[], timeoutMs = 3000): Promise<string[]> {
+    const out = await inNetns(
+      this.ns(label),
+      "deno",
+      "run",
+      "--quiet",
+      "--no-prompt",
+      "--allow-net",
+      TCP_PROBE,
+      "connect",
+      String(timeoutMs),
+      ...targets,
+    );
+    return JSON.parse(out) as string[];
+  }
+
   /** Routes of the leaf's main table for `dst`, with their gateways (`ip -json route`). */
   async leafNextHops(dst: string): Promise<string[]> {
     const routes = JSON.parse(await this.ip("leaf", "-json", "route", "show", dst)) as {
@@ -533,7 +615,7 @@ export class Fabric implements AsyncDisposable {
       }
       await child.status;
     }));
-    await Promise.all(this.#routers.map((r) => r.stop()));
+    await Promise.all([...this.#routers.values()].map((r) => r.stop()));
     // Anything recorded and still running (a daemon whose start failed half-way).
     await this.#run.destroy();
     for (const ns of Object.values(this.#ns)) await ns.delete();

@@ -2,7 +2,9 @@
  * FRR routers for tests: zebra, bfdd and bgpd from Debian's frr package, one
  * set per network namespace, each with its own pid files, sockets, logs and
  * integrated config under a per-router directory. The config is applied the
- * way FRR applies /etc/frr/frr.conf: `vtysh -b`.
+ * way FRR applies /etc/frr/frr.conf: `vtysh -b`. zebra gets the netlink
+ * receive buffer docs/router.md gives it in /etc/frr/daemons (`-s`), so a
+ * burst of 100,000 routes does not overrun it.
  *
  * @module
  */
@@ -12,6 +14,9 @@ import { inNetns as execIn } from "../procs/netns.ts";
 
 const FRR_DIR = "/usr/lib/frr";
 const DAEMONS = ["zebra", "bfdd", "bgpd"] as const;
+
+/** zebra's netlink receive buffer, as docs/router.md sets it (`-s` in zebra_options). */
+export const ZEBRA_NETLINK_BUFFER = 67_108_864;
 
 /** An FRR command that failed, with its output. */
 export class FrrError extends Error {
@@ -63,6 +68,7 @@ export class FrrRouter {
           "--log",
           `file:${dir}/${d}.log`,
           ...(d === "bfdd" ? ["--bfdctl", `${dir}/bfdd.sock`] : []),
+          ...(d === "zebra" ? ["-s", String(ZEBRA_NETLINK_BUFFER)] : []),
         ]);
       }
       const out = await inNetns(netns, ["vtysh", "--vty_socket", dir, "--config_dir", dir, "-b"]);
@@ -87,6 +93,15 @@ export class FrrRouter {
       this.dir,
       ...commands.flatMap((c) => ["-c", c]),
     ]);
+  }
+
+  /** The pid of each daemon (`zebra`, `bfdd`, `bgpd`), from its pid file. */
+  async pids(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const f of await pidFiles(this.dir)) {
+      if (!f.path.includes("/procs/")) out[f.path.replace(/^.*\/|\.pid$/g, "")] = f.pid;
+    }
+    return out;
   }
 
   /** Stops the daemons (by the pids in their pid files). */

@@ -78,20 +78,26 @@ export class RouteMonitor implements AsyncDisposable {
     });
   }
 
-  /** Starts the monitor and returns once it demonstrably sees changes. */
-  static async start(netns: string): Promise<RouteMonitor> {
+  /**
+   * Starts the monitor and returns once it demonstrably sees changes.
+   *
+   * @param timeoutMs @default 20000
+   */
+  static async start(netns: string, timeoutMs = 20_000): Promise<RouteMonitor> {
     const m = new RouteMonitor(netns);
-    // Prove the netlink subscription is live before anyone relies on it.
+    // Prove the netlink subscription is live before anyone relies on it: `ip monitor` may not
+    // listen yet (slower on a loaded machine), so the probe comes and goes until it is seen.
     const probe = "192.0.2.255/32";
-    for (let i = 0; i < 50; i++) {
+    const end = performance.now() + timeoutMs;
+    while (performance.now() < end) {
       const from = m.history.length;
       await ip("-n", netns, "route", "replace", "blackhole", probe);
-      const seen = await m.#waitEvent(from, (e) => e.dst === probe && !e.deleted, 100);
+      const seen = await m.#waitEvent(from, (e) => e.dst === probe && !e.deleted, 200);
       await ip("-n", netns, "route", "del", "blackhole", probe);
       if (seen) return m;
     }
     await m.stop();
-    throw new Error(`ip monitor route in ${netns} saw no change`);
+    throw new Error(`ip monitor route in ${netns} saw no change within ${timeoutMs} ms`);
   }
 
   get pid(): number {

@@ -5,12 +5,14 @@
  * @module
  */
 
-const ROOT = new URL("../../", import.meta.url);
+const ROOT = new URL("../../../", import.meta.url);
 
 /** Files under scripts/router/ that docs/router.md quotes. */
 export const ROUTER_FILES = [
   "scripts/router/frr-gateway.conf",
   "scripts/router/bird-gateway.conf",
+  "scripts/router/frr-gateway-route.conf",
+  "scripts/router/bird-gateway-route.conf",
   "scripts/router/sysctl-gateway.conf",
   "scripts/router/nft-handoff.conf",
   "scripts/router/kube-proxy-nftables.yaml",

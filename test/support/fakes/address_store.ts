@@ -28,6 +28,13 @@ function isHost(a: InterfaceAddress, local: string): boolean {
   return a.local === local && a.prefixlen === (a.family === 4 ? 32 : 128);
 }
 
+/** Whether `a` is the host address `key`, or the entry `A/N` it names. */
+function matches(a: InterfaceAddress, key: string): boolean {
+  const cut = key.indexOf("/");
+  if (cut < 0) return isHost(a, key);
+  return a.local === key.slice(0, cut) && a.prefixlen === Number(key.slice(cut + 1));
+}
+
 /** Options for {@linkcode FakeAddressStore.failApply}. */
 export interface FailOptions {
   /** Apply the first half of the plan's adds and removes before failing. @default false */
@@ -49,9 +56,24 @@ export class FakeAddressStore implements AddressStore {
   /** Broken invariants, one line each. */
   readonly violations: string[] = [];
 
-  /** Starts with `initial`: texts become host addresses. */
-  constructor(initial: Iterable<string | InterfaceAddress> = []) {
-    this.#addresses = [...initial].map((a) => typeof a === "string" ? hostAddress(a) : a);
+  readonly #owned: boolean;
+
+  /**
+   * Starts with `initial`: texts become host addresses. With `owned` it
+   * stands for route mode: every entry it holds is kube-gw's (texts become
+   * owned host routes), a removal may name a prefix (`A/N`), and an add may
+   * replace a misshapen entry.
+   */
+  constructor(
+    initial: Iterable<string | InterfaceAddress> = [],
+    options: { owned?: boolean } = {},
+  ) {
+    this.#owned = options.owned ?? false;
+    this.#addresses = [...initial].map((a) => typeof a === "string" ? this.#entry(a) : a);
+  }
+
+  #entry(local: string): InterfaceAddress {
+    return this.#owned ? { ...hostAddress(local), owned: true } : hostAddress(local);
   }
 
   read(): Promise<InterfaceAddress[]> {
@@ -61,7 +83,9 @@ export class FakeAddressStore implements AddressStore {
 
   apply(plan: Plan): Promise<void> {
     const broken = [
-      ...plan.add.filter((a) => this.#has(a)).map((a) => `add ${a}: already present`),
+      ...plan.add.filter((a) => this.#has(a, { wellShaped: true })).map((a) =>
+        `add ${a}: already present`
+      ),
       ...plan.remove.filter((r) => !this.#has(r)).map((r) => `remove ${r}: absent`),
     ];
     if (broken.length > 0) {
@@ -107,17 +131,25 @@ export class FakeAddressStore implements AddressStore {
     this.#failures.length = 0;
   }
 
-  /** Adds an address by hand (drift, or what another program put there). */
+  /** Adds an address by hand (drift, or what another program put there); replaces a misshapen one. */
   put(address: string | InterfaceAddress): void {
-    const a = typeof address === "string" ? hostAddress(address) : address;
+    const a = typeof address === "string" ? this.#entry(address) : address;
+    this.#addresses = this.#addresses.filter((x) =>
+      !(x.misshapen && x.local === a.local && x.prefixlen === a.prefixlen)
+    );
     if (!this.#addresses.some((x) => x.local === a.local && x.prefixlen === a.prefixlen)) {
       this.#addresses.push(a);
     }
   }
 
-  /** Removes a host address by hand. */
+  /** Removes a host address by hand, or (`A/N`) the entry with that prefix. */
   take(local: string): void {
-    this.#addresses = this.#addresses.filter((a) => !isHost(a, local));
+    this.#addresses = this.#addresses.filter((a) => !matches(a, local));
+  }
+
+  /** Every entry held, as `A/N` texts, sorted. */
+  entries(): string[] {
+    return this.#addresses.map((a) => `${a.local}/${a.prefixlen}`).sort();
   }
 
   /** The host addresses on the interface, sorted. */
@@ -130,8 +162,12 @@ export class FakeAddressStore implements AddressStore {
     assert.deepEqual(this.violations, [], "every plan adds what is missing, removes what is there");
   }
 
-  /** Whether the host address `local` is there (the kernel keys addresses by address and prefix). */
-  #has(local: string): boolean {
-    return this.#addresses.some((a) => isHost(a, local));
+  /**
+   * Whether the host address `local` (or the entry `A/N`) is there (the
+   * kernel keys addresses by address and prefix); with `wellShaped`, a
+   * misshapen entry does not count.
+   */
+  #has(local: string, options: { wellShaped?: boolean } = {}): boolean {
+    return this.#addresses.some((a) => matches(a, local) && !(options.wellShaped && a.misshapen));
   }
 }

@@ -25,7 +25,7 @@
 import { Tokens } from "./api/auth.ts";
 import { Faults, type MalformedList, type PathMatch } from "./api/faults.ts";
 import { apiHandler, type HandlerState, type SeenRequest } from "./api/handler.ts";
-import type { ResourceName } from "./api/resources.ts";
+import { type ResourceName, storedNamespace } from "./api/resources.ts";
 import { serviceObject, type ServiceSpec } from "./api/services.ts";
 import { type K8sObject, type Snapshot, Store } from "./api/store.ts";
 import { type Listening, serveDeno, serveNode, type TlsOptions } from "./api/transport.ts";
@@ -283,7 +283,7 @@ export class FakeApiServer {
 
   /** One stored object, or undefined. */
   get(resource: ResourceName, name: string, namespace = "default"): K8sObject | undefined {
-    return this.#store.get(resource, namespace, name);
+    return this.#store.get(resource, storedNamespace(resource, namespace), name);
   }
 
   /** Stored objects of `resource` (in one namespace if given), in etcd order. */
@@ -347,7 +347,7 @@ export class FakeApiServer {
     status: Record<string, unknown>,
     namespace = "default",
   ): K8sObject {
-    const prior = this.#store.get(resource, namespace, name);
+    const prior = this.#store.get(resource, storedNamespace(resource, namespace), name);
     if (!prior) throw new Error(`${resource} ${namespace}/${name} not found`);
     return check(
       this.#writer.update(

@@ -19,7 +19,7 @@ import { DEMO_SERVICE, FakeApiServer, type FakeApiServerOptions } from "./apiser
 /** Parses the flags above; throws with a line naming a bad one. */
 export function parseFlags(args: readonly string[]): FakeApiServerOptions & { empty: boolean } {
   const fixture = (name: string) =>
-    Deno.readTextFileSync(new URL(`../fixtures/${name}`, import.meta.url));
+    Deno.readTextFileSync(new URL(`../../fixtures/${name}`, import.meta.url));
   let opts: FakeApiServerOptions & { empty: boolean } = { empty: false };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);

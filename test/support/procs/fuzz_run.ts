@@ -1,5 +1,5 @@
 /**
- * One fuzz run (issue 9, "Done when"), shared by the e2e test (small) and the
+ * One fuzz run, shared by the e2e test (small) and the
  * bench (full size): the corpus of `fuzz_corpus.ts` seeded into the fake API
  * server, the agent as a process (the shipped flags: `--allow-run=ip` only) on
  * a throwaway namespace, `ip monitor address` watching the interface for the
@@ -19,12 +19,11 @@ import {
   type FuzzOptions,
   SENTINEL,
 } from "../fakes/fuzz_corpus.ts";
-import { IpMonitor, Netns } from "./netns.ts";
-import { waitFor } from "../wait.ts";
+import { type AddressEvent, AddressMonitor } from "./address_monitor.ts";
+import { Netns } from "./netns.ts";
 
 /** A second sentinel, for the end of the WATCH phase. */
 const SENTINEL2 = "10.0.100.255";
-const MARKERS = ["198.51.100.254", "198.51.100.253"];
 
 /** What one fuzz run saw. */
 export interface FuzzResult {
@@ -78,26 +77,8 @@ export async function runFuzz(
   await using api = await FakeApiServer.start();
   await using kc = await writeKubeconfig(api, {});
   api.seedObjects("services", corpus.objects);
-  const added: { address: string; prefix: number }[] = [];
-  const seen: string[] = [];
-  await using monitor = new IpMonitor(ns.name, "address", {
-    oneline: true,
-    onLine: (text) => {
-      const m = /\binet6? ([0-9a-f.:]+)\/(\d+)/.exec(text);
-      if (m && !text.startsWith("Deleted")) added.push({ address: m[1], prefix: Number(m[2]) });
-      seen.push(text);
-    },
-  });
-  // The monitor provably listens before the agent starts (as in agent_test.ts).
-  const flick = async (m: string) => {
-    await ns.ip("address", "add", `${m}/32`, "dev", "lo");
-    await ns.ip("address", "del", `${m}/32`, "dev", "lo");
-  };
-  await waitFor("the monitor to listen", async () => {
-    if (seen.some((l) => l.includes(MARKERS[0]))) return true;
-    await flick(MARKERS[0]);
-    return false;
-  });
+  // Every address change on the interface, from before the agent starts to after it stopped.
+  await using changes = await AddressMonitor.start(ns.name);
   const t0 = performance.now();
   await using agent = startAgent([
     "run",
@@ -136,11 +117,12 @@ export async function runFuzz(
   const peakRss = await peakRssOf(agent.pid);
   const exitCode = (await agent.stop("SIGTERM")).code;
   const final = (await ns.hostAddresses()).filter((a) => a !== SENTINEL && a !== SENTINEL2);
-  await monitor.stop();
+  // Once the marker is through, every change the agent made is in the history.
+  await changes.sync();
+  const added = changes.history.filter((e) => !e.deleted);
   const refusals = agent.lines.filter((l) => refusal.test(l));
-  const sentinels = new Set([SENTINEL, SENTINEL2, ...MARKERS]);
-  const prefixOk = (a: { address: string; prefix: number }) =>
-    a.prefix === (a.address.includes(":") ? 128 : 32);
+  const sentinels = new Set([SENTINEL, SENTINEL2]);
+  const prefixOk = (a: AddressEvent) => a.prefixLength === (a.address.includes(":") ? 128 : 32);
   const stamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARN|ERROR|FATAL) /;
   return {
     corpus,
@@ -148,7 +130,7 @@ export async function runFuzz(
       !corpus.expected.has(a.address) && !sentinels.has(a.address)
     )
       .map((a) => a.address),
-    nonHostAdds: added.filter((a) => !prefixOk(a)).map((a) => `${a.address}/${a.prefix}`),
+    nonHostAdds: added.filter((a) => !prefixOk(a)).map((a) => `${a.address}/${a.prefixLength}`),
     final,
     markerExists: await Deno.stat(marker).then(() => true, () => false),
     refusalLines,

@@ -25,18 +25,27 @@ async function run(cmd: string, ...args: string[]): Promise<string> {
 
 const SYSTEMCTL_SHIM = (dir: string) =>
   `#!/bin/sh
-# Test stand-in for systemctl: logs the call, keeps state in ${dir}/state.
+# Test stand-in for systemctl: logs the call, keeps each unit's state in ${dir}/state.
 echo "systemctl $*" >> ${dir}/systemctl.log
 verb=
-for a in "$@"; do case $a in -*) ;; *) verb=$a; break ;; esac; done
+units=
+for a in "$@"; do
+  case $a in
+    -*) ;;
+    *) if [ -z "$verb" ]; then verb=$a; else units="$units $a"; fi ;;
+  esac
+done
+each() { # each STATE ACTION: touch or rm STATE.UNIT for every unit named
+  for u in $units; do $2 ${dir}/state/$1.$u; done
+}
 case $verb in
   daemon-reload) ;;
-  enable) touch ${dir}/state/enabled ;;
-  disable) rm -f ${dir}/state/enabled ;;
-  is-enabled) [ -e ${dir}/state/enabled ] ;;
-  start|restart) touch ${dir}/state/active ;;
-  stop) rm -f ${dir}/state/active ;;
-  is-active) [ -e ${dir}/state/active ] ;;
+  enable) each enabled touch ;;
+  disable) each enabled "rm -f" ;;
+  is-enabled) [ -e ${dir}/state/enabled.\${units# } ] ;;
+  start|restart) each active touch ;;
+  stop) each active "rm -f" ;;
+  is-active) [ -e ${dir}/state/active.\${units# } ] ;;
   *) echo "systemctl stand-in: unexpected $*" >&2; exit 1 ;;
 esac
 `;

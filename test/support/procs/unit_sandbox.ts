@@ -24,7 +24,7 @@
  * @module
  */
 
-const HERE = new URL("../", import.meta.url).pathname;
+const HERE = new URL("./", import.meta.url).pathname;
 const decoder = new TextDecoder();
 
 /** The [Service] directives of a unit and its drop-ins, in order. */

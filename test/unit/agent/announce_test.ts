@@ -456,7 +456,26 @@ Deno.test("kube-gw plan's line names the address, its state with the reason, and
   gate.evaluate([A], w, 0);
   assert.equal(
     formatExplanation(gate.explain(A, w)!, 0),
-    '10.0.100.30 withheld: no endpoint on this node (externalTrafficPolicy: Local) ["default/web" Local 0 on node, 2 in cluster no_endpoint_on_node]',
+    '10.0.100.30 withheld: no endpoint on this node (externalTrafficPolicy: Local) ["default/web" Local 0 IPv4 on node, 2 in cluster no_endpoint_on_node]',
+  );
+});
+
+Deno.test("a dual-stack Service withheld in one family only: the line names the family it counts", () => {
+  const V6 = "2001:db8::30";
+  const w = new World();
+  w.service("default/web", [A, V6]);
+  // Endpoints in IPv4 only: the IPv6 address is withheld, the IPv4 one announced.
+  const counts = w.counts.bind(w);
+  w.counts = (service, family) => family === 4 ? counts(service, family) : { cluster: 0, local: 0 };
+  const gate = new AnnounceGate({ mode: "ready", delayMs: 2000, dampingHalfLifeMs: 0 });
+  gate.evaluate([A, V6], w, 0);
+  assert.equal(
+    formatExplanation(gate.explain(V6, w)!, 0),
+    '2001:db8::30 withheld: no usable endpoint ["default/web" Cluster 0 IPv6 endpoints no_usable_endpoint]',
+  );
+  assert.equal(
+    formatExplanation(gate.explain(A, w)!, 0),
+    '10.0.100.30 announced ["default/web" Cluster 1 IPv4 endpoints ok]',
   );
 });
 

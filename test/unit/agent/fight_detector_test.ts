@@ -7,7 +7,7 @@ import { Reconciler } from "../../../lib/agent/reconciler.ts";
 import { FakeAddressStore } from "../../support/fakes/address_store.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
 import { withLogs } from "../../support/fakes/log_capture.ts";
-import { TEST_RECONCILER_OPTIONS } from "../../support/reconciler_options.ts";
+import { TEST_RECONCILER_OPTIONS } from "../../support/fakes/reconciler_options.ts";
 
 const set = (...xs: string[]) => new Set(xs);
 

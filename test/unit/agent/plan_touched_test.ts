@@ -7,7 +7,7 @@ import type { ServiceRecord } from "../../../lib/service/record.ts";
 import { FakeAddressStore } from "../../support/fakes/address_store.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
 import { type Plan } from "../../../lib/kernel/address_store.ts";
-import { TEST_RECONCILER_OPTIONS } from "../../support/reconciler_options.ts";
+import { TEST_RECONCILER_OPTIONS } from "../../support/fakes/reconciler_options.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/120")];
 const addr = fc.oneof(

@@ -11,7 +11,7 @@ import { Reconciler, type ReconcilerOptions } from "../../../lib/agent/reconcile
 import type { ServiceRecord } from "../../../lib/service/record.ts";
 import { FakeAddressStore } from "../../support/fakes/address_store.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
-import { TEST_RECONCILER_OPTIONS } from "../../support/reconciler_options.ts";
+import { TEST_RECONCILER_OPTIONS } from "../../support/fakes/reconciler_options.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/64")];
 const BASE = [{ family: 4 as const, local: "127.0.0.1", prefixlen: 8 }];

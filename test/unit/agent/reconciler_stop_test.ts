@@ -1,5 +1,5 @@
 /**
- * The reconciler's stop (issue 9, item 6): a running `ip` gets a bounded grace
+ * The reconciler's stop: a running `ip` gets a bounded grace
  * and is then stopped through the store's AbortSignal; a stop, and an `ip`
  * killed by a signal, are not logged as errors. Time is a fake clock.
  *
@@ -21,7 +21,7 @@ import {
   InterruptedError,
   type Plan,
 } from "../../../lib/kernel/address_store.ts";
-import { TEST_RECONCILER_OPTIONS } from "../../support/reconciler_options.ts";
+import { TEST_RECONCILER_OPTIONS } from "../../support/fakes/reconciler_options.ts";
 
 const NETS = [parseCidr("10.0.100.0/24")];
 

@@ -10,7 +10,7 @@ import { ConflictError } from "../../../lib/agent/interface_sync.ts";
 import type { ServiceRecord } from "../../../lib/service/record.ts";
 import { FakeAddressStore } from "../../support/fakes/address_store.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
-import { TEST_RECONCILER_OPTIONS } from "../../support/reconciler_options.ts";
+import { TEST_RECONCILER_OPTIONS } from "../../support/fakes/reconciler_options.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/64")];
 /** What a router's loopback holds besides Service addresses. */

@@ -8,7 +8,7 @@ import { FakeAddressStore } from "../../support/fakes/address_store.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
 import { withLogs } from "../../support/fakes/log_capture.ts";
 import { type Plan } from "../../../lib/kernel/address_store.ts";
-import { TEST_RECONCILER_OPTIONS } from "../../support/reconciler_options.ts";
+import { TEST_RECONCILER_OPTIONS } from "../../support/fakes/reconciler_options.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/64")];
 /** What a router's loopback holds besides Service addresses: never renewed. */

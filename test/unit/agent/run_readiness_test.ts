@@ -2,26 +2,7 @@ import assert from "node:assert/strict";
 import { agentNotReady } from "../../../lib/agent/run.ts";
 import { ListWatch } from "../../../lib/kube/list_watch.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
-import { type ListWatchApi, type Query, type WatchEvent } from "../../../lib/kube/ports.ts";
-
-/** An API that lists at once and opens watches that stay silent until aborted. */
-class QuietApi implements ListWatchApi {
-  current: (() => void) | undefined;
-  list(_p: string, _q: Query): Promise<Record<string, unknown>> {
-    return Promise.resolve({ metadata: { resourceVersion: "5" }, items: [] });
-  }
-  // deno-lint-ignore require-yield -- a watch that never sends an event is the point
-  async *watch(
-    _p: string,
-    _q: Query,
-    signal: AbortSignal,
-    _onData?: () => void,
-    onCurrent?: () => void,
-  ): AsyncIterable<WatchEvent> {
-    this.current = onCurrent;
-    await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
-  }
-}
+import { QuietApi } from "../../support/fakes/quiet_api.ts";
 
 Deno.test("readiness fails on the API side after --api-stale-after, apart from the interface side, and recovers", async () => {
   const clock = new FakeClock();
@@ -54,7 +35,7 @@ Deno.test("readiness fails on the API side after --api-stale-after, apart from t
     why() ?? "",
     /^the Kubernetes API was last known current 45s ago \(Service watch of \/api\/v1\/services\)$/,
   );
-  api.current!();
+  api.current();
   assert.equal(why(), undefined, "an answered probe makes the open watch current");
   interfaceSide = "the last reconcile failed: ip: no such device";
   auth = "the API server refuses kube-gw's credentials: GET /version: 401 Unauthorized";

@@ -46,6 +46,11 @@ Deno.test("controller flags and their environment variables, the flag winning", 
   );
 });
 
+Deno.test("neither --pool nor --config is needed: the pools may all be AddressPool resources", () => {
+  const c = parse([], {});
+  assert.deepEqual([c.flagPool, c.configMap], [undefined, undefined]);
+});
+
 Deno.test("bad controller input is one line naming the flag or the variable", () => {
   const cases: [string[], Record<string, string>, RegExp][] = [
     [["--pool", "198.51.100.1/24"], {}, /^--pool: /],
@@ -54,7 +59,6 @@ Deno.test("bad controller input is one line naming the flag or the variable", ()
     [["--pool=198.51.100.0/24", "--class", "no class"], {}, /^--class: /],
     [["--pool=198.51.100.0/24"], { KUBEGW_LEADER_ELECT: "maybe" }, /^KUBEGW_LEADER_ELECT: /],
     [["--pool=198.51.100.0/24", "--lease-namespace", "Kube"], {}, /^--lease-namespace: /],
-    [[], {}, /^--pool or --config: no pool given/],
   ];
   for (const [argv, env, re] of cases) {
     assert.throws(() => parse(argv, env), (e: unknown) => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { batchScript, IpError, IpRoute2, parseAddressJson } from "../../../lib/kernel/iproute2.ts";
+import { batchScript, IpRoute2, parseAddressJson } from "../../../lib/kernel/iproute2.ts";
+import { IpError } from "../../../lib/kernel/ip_command.ts";
 import type { Spawn } from "../../../lib/kernel/spawn.ts";
 
 const LO_JSON = JSON.stringify([

@@ -4,12 +4,8 @@
  * probe, tokens re-read on 401, Retry-After. No network, no real time.
  */
 import assert from "node:assert/strict";
-import {
-  ApiError,
-  KubeApi,
-  type KubeApiOptions,
-  parseRetryAfter,
-} from "../../../lib/kube/client.ts";
+import { KubeApi, type KubeApiOptions } from "../../../lib/kube/client.ts";
+import { ApiError, parseRetryAfter } from "../../../lib/kube/errors.ts";
 import type { ApiConnection } from "../../../lib/kube/kubeconfig.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
 

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import { collectionPath, ListWatch, type ListWatchSink } from "../../../lib/kube/list_watch.ts";
-import { quietObserver, type RestartReason } from "../../../lib/agent/observer.ts";
+import { ListWatch, type ListWatchSink } from "../../../lib/kube/list_watch.ts";
+import type { RestartReason } from "../../../lib/kube/observer.ts";
 import { objectName } from "../../../lib/base/shape.ts";
 import { FakeClock } from "../../support/fakes/clock.ts";
 import { withLogs } from "../../support/fakes/log_capture.ts";
 import { ApiError } from "../../../lib/kube/errors.ts";
 import { type ListWatchApi, type Query, type WatchEvent } from "../../../lib/kube/ports.ts";
+import { collectionPath } from "../../../lib/kube/collection.ts";
+import { UnreadableWatchEvent, WatchLineTooLong } from "../../../lib/kube/watch_stream.ts";
 
 /** What the sink keeps: `namespace/name`. */
 type Rec = string;
@@ -97,7 +99,7 @@ function harness(
     pageSize: opts.pageSize,
     backoff: { initialMs: 100, maxMs: 400, random: () => 1 },
     clock,
-    observer: { ...quietObserver, watchRestarted: (_kind, reason) => restarts.push(reason) },
+    observer: { watchRestarted: (_kind, reason) => restarts.push(reason) },
   });
   const controller = new AbortController();
   const running = source.run(controller.signal);
@@ -198,6 +200,34 @@ Deno.test("410 Gone in the stream relists at once and replaces what the sink hol
   assert.equal(h.api.lists.length, 2);
   assert.equal(h.api.watches[1].query.resourceVersion, "6");
   assert.deepEqual(h.seen, ["replace default/a", "replace default/a"]);
+  await h.stop();
+});
+
+/** Runs what is due now, without moving the clock, until `done` holds (or fails the test). */
+async function settle(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 0));
+  assert.ok(done(), "did not happen without time passing");
+}
+
+Deno.test("an oversized or unreadable watch event leads to a relist, so later edits of that object are seen", async () => {
+  let rv = "5";
+  const h = harness(() => listOf(rv, obj("big", rv)));
+  await h.source.whenSynced();
+  await h.clock.tick(0);
+  for (const bad of [new WatchLineTooLong(16 << 20), new UnreadableWatchEvent("not JSON")]) {
+    const lists = h.api.lists.length;
+    // The object grew past the bound at rv 6; the list at rv 7 holds it (or skips it) whole.
+    rv = String(Number(rv) + 2);
+    h.api.send(bad);
+    // No time passes: the relist follows the bad event at once (the first of a row).
+    await settle(() => h.api.lists.length === lists + 1 && h.api.watches.length === lists + 1);
+    assert.equal(h.api.watches.at(-1)!.query.resourceVersion, rv, "resumes past the bad event");
+    h.api.send({ type: "MODIFIED", object: obj("big", String(Number(rv) + 1)) });
+    await h.clock.tick(0);
+    assert.equal(h.seen.at(-1), "upsert default/big", "a later small edit is seen");
+  }
+  // Two relists in a row back off like 410s; nothing wedges.
+  assert.deepEqual(h.restarts, ["error", "error"]);
   await h.stop();
 });
 

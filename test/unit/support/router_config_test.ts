@@ -2,9 +2,14 @@ import assert from "node:assert/strict";
 import routerDoc from "../../../docs/router.md" with { type: "text" };
 import frrGateway from "../../../scripts/router/frr-gateway.conf" with { type: "text" };
 import birdGateway from "../../../scripts/router/bird-gateway.conf" with { type: "text" };
+import frrGatewayRoute from "../../../scripts/router/frr-gateway-route.conf" with { type: "text" };
+import birdGatewayRoute from "../../../scripts/router/bird-gateway-route.conf" with {
+  type: "text",
+};
 import sysctlGateway from "../../../scripts/router/sysctl-gateway.conf" with { type: "text" };
 import nftHandoff from "../../../scripts/router/nft-handoff.conf" with { type: "text" };
 import kubeProxyNft from "../../../scripts/router/kube-proxy-nftables.yaml" with { type: "text" };
+import frrSonic from "../../../scripts/router/frr-sonic.conf" with { type: "text" };
 import kubeProxyIpvs from "../../../scripts/router/kube-proxy-ipvs.yaml" with { type: "text" };
 import {
   fencedSnippets,
@@ -19,6 +24,8 @@ import yaml from "js-yaml";
 const FILES: Record<(typeof ROUTER_FILES)[number], string> = {
   "scripts/router/frr-gateway.conf": frrGateway,
   "scripts/router/bird-gateway.conf": birdGateway,
+  "scripts/router/frr-gateway-route.conf": frrGatewayRoute,
+  "scripts/router/bird-gateway-route.conf": birdGatewayRoute,
   "scripts/router/sysctl-gateway.conf": sysctlGateway,
   "scripts/router/nft-handoff.conf": nftHandoff,
   "scripts/router/kube-proxy-nftables.yaml": kubeProxyNft,
@@ -97,4 +104,25 @@ Deno.test("the kube-proxy configurations: nftables as the fabric runs it, IPVS w
   });
   const ipvs = yaml.load(kubeProxyIpvs) as { mode: string; ipvs: { scheduler: string } };
   assert.deepEqual([ipvs.mode, ipvs.ipvs.scheduler], ["ipvs", "sh"]);
+});
+
+Deno.test("SONiC's FRR snippet: the ASN only, Loopback1000's host routes in the managed networks, SONiC's own connected-routes maps", () => {
+  const text = frrSonic;
+  assert.deepEqual(placeholders(text), ["ASN"]);
+  const lines = text.split("\n").filter((l) => l !== "" && !l.startsWith("!"));
+  // One `redistribute connected` per family, through the maps SONiC's template uses.
+  assert.deepEqual(lines.filter((l) => l.includes("redistribute")), [
+    "  redistribute connected route-map V4_CONNECTED_ROUTES",
+    "  redistribute connected route-map V6_CONNECTED_ROUTES",
+  ]);
+  // Each of its route-map sequences matches the dedicated loopback and the managed networks.
+  assert.deepEqual(lines.filter((l) => /^route-map|^ match/.test(l)), [
+    "route-map V4_CONNECTED_ROUTES permit 5",
+    " match interface Loopback1000",
+    " match ip address prefix-list KUBE-GW-SERVICES",
+    "route-map V6_CONNECTED_ROUTES permit 5",
+    " match interface Loopback1000",
+    " match ipv6 address prefix-list KUBE-GW-SERVICES-V6",
+  ]);
+  assert(text.includes("permit 10.0.100.0/24 le 32"));
 });

@@ -7,7 +7,7 @@
  * @module
  */
 
-/** A malformed LIST body, for issue 10 item 1. */
+/** A malformed LIST body: the client must keep what it had. */
 export type MalformedList =
   /** A `Status` object with code 200. */
   | "status"

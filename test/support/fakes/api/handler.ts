@@ -317,7 +317,7 @@ export function apiHandler(st: HandlerState): Handler {
     } catch (err) {
       return statusReply(S.badRequest((err as Error).message));
     }
-    const ns = r.namespace!;
+    const ns = r.namespace ?? "";
     let result;
     if (req.method === "POST" && !r.object && !r.subresource) {
       result = st.writer.create(r.name, ns, body);
@@ -395,12 +395,12 @@ export function apiHandler(st: HandlerState): Handler {
       if (r.subresource && (r.subresource !== "status" || !r.type.statusSubresource)) {
         return statusReply(S.noSuchPath());
       }
-      const obj = st.store.get(r.name, r.namespace!, r.object!);
+      const obj = st.store.get(r.name, r.namespace ?? "", r.object!);
       return obj
         ? json(200, obj)
         : statusReply(S.notFound(r.type.resource, r.type.group, r.object!));
     }
-    if (!r.namespace) return statusReply(S.methodNotAllowed());
+    if (!r.namespace && !r.type.clusterScoped) return statusReply(S.methodNotAllowed());
     return write(r, req, seen);
   };
 

@@ -16,10 +16,20 @@ export interface ResourceType {
   readonly kind: string;
   /** Whether writes to the main resource keep `status`, and `/status` changes only it. */
   readonly statusSubresource: boolean;
+  /** Cluster-scoped: no namespace in the path; stored under the namespace `""`. */
+  readonly clusterScoped?: boolean;
+  /** Whether `metadata.generation` starts at 1 and grows with each change of the spec (a CRD's). */
+  readonly generation?: boolean;
 }
 
 /** Names the tests use for each resource. */
-export type ResourceName = "services" | "endpointslices" | "configmaps" | "leases" | "events";
+export type ResourceName =
+  | "services"
+  | "endpointslices"
+  | "configmaps"
+  | "leases"
+  | "events"
+  | "addresspools";
 
 /** Every resource served, by its name. */
 export const RESOURCES: Readonly<Record<ResourceName, ResourceType>> = {
@@ -58,7 +68,21 @@ export const RESOURCES: Readonly<Record<ResourceName, ResourceType>> = {
     kind: "Event",
     statusSubresource: false,
   },
+  addresspools: {
+    resource: "addresspools",
+    group: "kube-gw.io",
+    version: "v1alpha1",
+    kind: "AddressPool",
+    statusSubresource: true,
+    clusterScoped: true,
+    generation: true,
+  },
 };
+
+/** The namespace an object of `name` is stored under: `""` for a cluster-scoped resource. */
+export function storedNamespace(name: ResourceName, namespace: string): string {
+  return RESOURCES[name].clusterScoped ? "" : namespace;
+}
 
 /** `v1` or `group/version`. */
 export function apiVersion(t: ResourceType): string {
@@ -87,7 +111,8 @@ export function route(path: string): Route | undefined {
   const version = coreVersion ?? groupVersion;
   for (const [name, type] of Object.entries(RESOURCES) as [ResourceName, ResourceType][]) {
     if (type.resource === resource && type.group === group && type.version === version) {
-      if (object && !namespace) return undefined;
+      if (namespace && type.clusterScoped) return undefined;
+      if (object && !namespace && !type.clusterScoped) return undefined;
       return { name, type, namespace, object, subresource };
     }
   }

@@ -10,7 +10,7 @@
  */
 
 import { mergePatch } from "./merge_patch.ts";
-import { apiVersion, type ResourceName, RESOURCES } from "./resources.ts";
+import { apiVersion, type ResourceName, RESOURCES, storedNamespace } from "./resources.ts";
 import { ClusterIpAllocator, defaultService } from "./services.ts";
 import * as S from "./status.ts";
 import type { K8sObject, Store } from "./store.ts";
@@ -98,8 +98,9 @@ export class Writer {
   }
 
   /** Creates an object in `namespace` (POST). */
-  create(resource: ResourceName, namespace: string, body: unknown): WriteResult {
+  create(resource: ResourceName, ns: string, body: unknown): WriteResult {
     const t = RESOURCES[resource];
+    const namespace = storedNamespace(resource, ns);
     const obj = this.#shape(resource, namespace, body);
     if (isStatus(obj)) return this.#fail(obj);
     const meta = obj.metadata;
@@ -130,6 +131,7 @@ export class Writer {
     meta.uid = this.#store.uid();
     meta.creationTimestamp = now();
     meta.resourceVersion = "";
+    if (t.generation) meta.generation = 1;
     if (t.statusSubresource) delete obj.status;
     if (resource === "services") {
       obj.status = { loadBalancer: {} };
@@ -143,12 +145,13 @@ export class Writer {
   /** Replaces an object (PUT), or only its status with `subresource: "status"`. */
   update(
     resource: ResourceName,
-    namespace: string,
+    ns: string,
     name: string,
     body: unknown,
     opts: WriteOptions = {},
   ): WriteResult {
     const t = RESOURCES[resource];
+    const namespace = storedNamespace(resource, ns);
     const obj = this.#shape(resource, namespace, body, name);
     if (isStatus(obj)) return this.#fail(obj);
     const prior = this.#store.get(resource, namespace, name);
@@ -169,6 +172,10 @@ export class Writer {
       next = obj;
       next.metadata.uid = prior.metadata.uid;
       next.metadata.creationTimestamp = prior.metadata.creationTimestamp;
+      if (t.generation) {
+        const changed = JSON.stringify(next.spec) !== JSON.stringify(prior.spec);
+        next.metadata.generation = Number(prior.metadata.generation ?? 1) + (changed ? 1 : 0);
+      }
       if (t.statusSubresource) {
         if (prior.status !== undefined) next.status = prior.status;
         else delete next.status;
@@ -185,12 +192,13 @@ export class Writer {
   /** Applies a JSON merge patch (PATCH `application/merge-patch+json`). */
   patch(
     resource: ResourceName,
-    namespace: string,
+    ns: string,
     name: string,
     patch: unknown,
     opts: WriteOptions = {},
   ): WriteResult {
     const t = RESOURCES[resource];
+    const namespace = storedNamespace(resource, ns);
     if (!isObject(patch)) return this.#fail(S.badRequest("the patch must be a JSON object"));
     const prior = this.#store.get(resource, namespace, name);
     if (!prior) return this.#fail(S.notFound(t.resource, t.group, name));
@@ -209,11 +217,12 @@ export class Writer {
   /** Deletes an object, checking DELETE's `preconditions` when given. */
   delete(
     resource: ResourceName,
-    namespace: string,
+    ns: string,
     name: string,
     preconditions?: { uid?: unknown; resourceVersion?: unknown },
   ): WriteResult {
     const t = RESOURCES[resource];
+    const namespace = storedNamespace(resource, ns);
     const prior = this.#store.get(resource, namespace, name);
     if (!prior) return this.#fail(S.notFound(t.resource, t.group, name));
     if (preconditions?.uid !== undefined && preconditions.uid !== prior.metadata.uid) {
@@ -246,11 +255,12 @@ export class Writer {
     const created = now();
     for (const body of bodies) {
       const b = body as { metadata?: { namespace?: string } };
-      const ns = b.metadata?.namespace ?? "default";
+      const ns = storedNamespace(resource, b.metadata?.namespace ?? "default");
       const obj = this.#shape(resource, ns, body);
       if (isStatus(obj)) throw new Error(String(obj.message));
       obj.metadata.uid = this.#store.uid();
       obj.metadata.creationTimestamp = created;
+      if (t.generation) obj.metadata.generation = 1;
       if (resource === "services") {
         obj.status ??= { loadBalancer: {} };
         defaultService(obj, undefined, this.#ips);

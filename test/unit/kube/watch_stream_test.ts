@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { ApiError } from "../../../lib/kube/errors.ts";
 import {
-  ApiError,
   jsonLines,
   MAX_WATCH_LINE_BYTES,
   WatchLineTooLong,
-} from "../../../lib/kube/client.ts";
+} from "../../../lib/kube/watch_stream.ts";
 
 function stream(chunks: string[]): ReadableStream<Uint8Array> {
   const enc = new TextEncoder();

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { ReconcilerOptions } from "../../lib/agent/reconciler.ts";
+import type { ReconcilerOptions } from "../../../lib/agent/reconciler.ts";
 
 /** Everything but the store, networks, clock, resync and observer. */
 export const TEST_RECONCILER_OPTIONS = {
