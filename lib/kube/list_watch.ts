@@ -343,19 +343,24 @@ export class ListWatch<T> {
       return this.#o.decode(obj);
     } catch (err) {
       if (!(err instanceof ShapeError)) throw err;
-      const key = looseName(obj) ?? err.message;
-      if (this.#warned.has(key)) return undefined;
-      if (this.#warned.size >= WARNED_LIMIT) {
-        this.#warned.delete(this.#warned.values().next().value!);
-      }
-      this.#warned.add(key);
-      log.warn("skipping a {kind} at {path}: {error}", {
-        kind: this.#o.kind,
-        path: this.#o.path,
-        error: err.message,
-      });
+      this.#skipped(obj, err.message);
       return undefined;
     }
+  }
+
+  /** Warns, once per object (as far as its name can be read), that it was skipped. */
+  #skipped(obj: unknown, why: string): void {
+    const key = looseName(obj) ?? why;
+    if (this.#warned.has(key)) return;
+    if (this.#warned.size >= WARNED_LIMIT) {
+      this.#warned.delete(this.#warned.values().next().value!);
+    }
+    this.#warned.add(key);
+    log.warn("skipping a {kind} at {path}: {error}", {
+      kind: this.#o.kind,
+      path: this.#o.path,
+      error: why,
+    });
   }
 
   /** Watches from the current resource version, counting events in `run`. */
@@ -409,8 +414,14 @@ export class ListWatch<T> {
       case "DELETED": {
         const item = this.#decode(ev.object);
         if (item === undefined) break;
-        if (ev.type === "DELETED") this.#o.sink.delete(item);
-        else this.#o.sink.upsert(item);
+        try {
+          if (ev.type === "DELETED") this.#o.sink.delete(item);
+          else this.#o.sink.upsert(item);
+        } catch (err) {
+          // A sink that cannot take one object in must not wedge the watch on it: resuming
+          // from the same resource version would meet the same event again.
+          this.#skipped(ev.object, `the sink refused it: ${(err as Error).message}`);
+        }
         break;
       }
       case "BOOKMARK":

@@ -75,7 +75,7 @@ const listOf = (rv: string, ...items: unknown[]) => ({ metadata: { resourceVersi
 
 function harness(
   listReply: (query: Query) => Record<string, unknown>,
-  opts: { pageSize?: number } = {},
+  opts: { pageSize?: number; refuse?: (item: Rec) => boolean } = {},
 ) {
   const clock = new FakeClock();
   const api = new ScriptedApi(clock, listReply);
@@ -83,7 +83,10 @@ function harness(
   const restarts: RestartReason[] = [];
   const sink: ListWatchSink<Rec> = {
     replace: (items) => seen.push(`replace ${items.join(",")}`),
-    upsert: (item) => seen.push(`upsert ${item}`),
+    upsert: (item) => {
+      if (opts.refuse?.(item)) throw new Error(`cannot take ${item}`);
+      seen.push(`upsert ${item}`);
+    },
     delete: (item) => seen.push(`delete ${item}`),
   };
   const source = new ListWatch<Rec>({
@@ -243,6 +246,29 @@ Deno.test("an object that cannot be read is skipped with one warning, however ma
     assert.deepEqual(h.seen, ["replace default/a", "upsert default/b"]);
     assert.equal(warnings.length, 1);
     assert.match(String(warnings[0].message.join("")), /skipping a Thing/);
+    await h.stop();
+  });
+});
+
+Deno.test("an object the sink throws on is skipped with one warning; the watch goes on from past it", async () => {
+  await withLogs("warning", async (warnings) => {
+    let refuse = true;
+    const h = harness(() => listOf("5"), { refuse: (item) => refuse && item === "default/bad" });
+    await h.source.whenSynced();
+    await h.clock.tick(0);
+    for (let i = 6; i < 9; i++) h.api.send({ type: "MODIFIED", object: obj("bad", String(i)) });
+    h.api.send({ type: "ADDED", object: obj("b", "9") });
+    await h.clock.tick(0);
+    assert.deepEqual(h.seen, ["replace ", "upsert default/b"]);
+    assert.equal(warnings.length, 1);
+    assert.match(String(warnings[0].message.join("")), /skipping a Thing.*the sink refused it/);
+    // No restart: the watch goes on, and a later edit the sink takes is seen.
+    assert.deepEqual(h.restarts, []);
+    assert.equal(h.api.watches.length, 1);
+    refuse = false;
+    h.api.send({ type: "MODIFIED", object: obj("bad", "10") });
+    await h.clock.tick(0);
+    assert.equal(h.seen.at(-1), "upsert default/bad");
     await h.stop();
   });
 });
