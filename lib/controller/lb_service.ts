@@ -12,7 +12,8 @@
  */
 
 import { type Cidr, parseCidr } from "../base/cidr.ts";
-import { isObject, objectName } from "../base/shape.ts";
+import { isObject } from "../base/shape.ts";
+import { serviceParts } from "../service/record.ts";
 import { evaluateService, type Rejection } from "../service/eligibility.ts";
 
 /** The annotation listing the addresses a Service asks for (comma-separated). */
@@ -162,12 +163,7 @@ function creationTime(v: unknown): number | undefined {
  *   missing or not a string, or a name is longer than 253 characters.
  */
 export function decodeLbService(obj: unknown): LbServiceRecord {
-  const { namespace, name } = objectName(obj, "Service");
-  const o = obj as Record<string, unknown>;
-  const meta = o.metadata as Record<string, unknown>;
-  const spec = isObject(o.spec) ? o.spec : {};
-  const status = isObject(o.status) ? o.status : {};
-  const lb = isObject(status.loadBalancer) ? status.loadBalancer : {};
+  const { namespace, name, meta, spec, lb } = serviceParts(obj);
   const ann = isObject(meta.annotations) ? meta.annotations : {};
   const t: string[] = [];
 

@@ -57,6 +57,32 @@ function texts(v: unknown): string[] {
   return v.map((ip) => typeof ip === "string" ? ip : JSON.stringify(ip));
 }
 
+/** The parts of a Service object every decoder of it reads; absent ones are empty. */
+export interface ServiceParts {
+  readonly namespace: string;
+  readonly name: string;
+  readonly meta: Record<string, unknown>;
+  readonly spec: Record<string, unknown>;
+  /** `status.loadBalancer`. */
+  readonly lb: Record<string, unknown>;
+}
+
+/**
+ * Splits a Service object from the API into the parts both programs'
+ * decoders read, each an object (empty when missing or not an object).
+ *
+ * @throws {ShapeError} when metadata.name or metadata.namespace is missing or too long.
+ */
+export function serviceParts(obj: unknown): ServiceParts {
+  const { namespace, name } = objectName(obj, "Service");
+  const o = obj as Record<string, unknown>;
+  const meta = o.metadata as Record<string, unknown>;
+  const spec = isObject(o.spec) ? o.spec : {};
+  const status = isObject(o.status) ? o.status : {};
+  const lb = isObject(status.loadBalancer) ? status.loadBalancer : {};
+  return { namespace, name, meta, spec, lb };
+}
+
 /**
  * Projects a Service object from the API into a {@linkcode ServiceRecord}.
  * Non-string addresses are kept as their JSON text so that they are reported
@@ -66,12 +92,7 @@ function texts(v: unknown): string[] {
  * @throws {ShapeError} when metadata.name or metadata.namespace is missing.
  */
 export function decodeService(obj: unknown): ServiceRecord {
-  const { namespace, name } = objectName(obj, "Service");
-  const o = obj as Record<string, unknown>;
-  const meta = o.metadata as Record<string, unknown>;
-  const spec = isObject(o.spec) ? o.spec : {};
-  const status = isObject(o.status) ? o.status : {};
-  const lb = isObject(status.loadBalancer) ? status.loadBalancer : {};
+  const { namespace, name, meta, spec, lb } = serviceParts(obj);
   const labels = isObject(meta.labels) ? meta.labels : {};
   const ingress = Array.isArray(lb.ingress) ? lb.ingress.slice(0, MAX_EXTERNAL_IPS + 1) : [];
   const ingressIPs = texts(
