@@ -135,6 +135,7 @@ export function drain(options: DrainOptions): Promise<Plan> {
     store: options.store,
     networks: options.networks,
     observer: quietObserver,
+    clock: options.clock ?? systemClock,
   });
   return stoppable(
     options.signal,

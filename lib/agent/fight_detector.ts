@@ -45,10 +45,10 @@ export type FightEvent =
 
 class WindowCounts {
   readonly #counts = new Map<string, number>();
-  readonly #ring: string[][] = [];
+  readonly #ring: (readonly string[])[] = [];
   constructor(readonly window: number) {}
 
-  push(addresses: string[]): void {
+  push(addresses: readonly string[]): void {
     this.#ring.push(addresses);
     for (const a of addresses) this.#counts.set(a, (this.#counts.get(a) ?? 0) + 1);
     if (this.#ring.length > this.window) {
@@ -112,6 +112,16 @@ export class FightDetector {
       if (appeared.length >= this.#maxPerRead) break;
       if (!expected.has(a)) appeared.push(a);
     }
+    return this.observeChanges(vanished, appeared);
+  }
+
+  /**
+   * One read, given as what changed: the addresses held that vanished and
+   * those not held that appeared (both empty for a read that matched).
+   */
+  observeChanges(vanished: readonly string[], appeared: readonly string[]): FightEvent {
+    vanished = vanished.slice(0, this.#maxPerRead);
+    appeared = appeared.slice(0, this.#maxPerRead);
     this.#vanished.push(vanished);
     this.#appeared.push(appeared);
     this.#reads = Math.min(this.#reads + 1, this.#vanished.window);

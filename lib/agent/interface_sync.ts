@@ -4,20 +4,27 @@
  * applies the plan, the one place that changes the interface and logs it.
  *
  * The interface is read at the first sync, after any failure and when a
- * re-read is asked for (the resync); in between the sync trusts what it
- * applied and plans only the addresses touched since, so a sync costs one
- * store run. A re-read that differs from what was applied feeds the fight
- * detector. Renewals (`--address-lifetime`) and plans run one at a time. No
- * I/O of its own: everything goes through the port.
+ * re-read is asked for; in between the sync trusts what it applied and plans
+ * only the addresses touched since, so a sync costs one store run. A re-read
+ * that differs from what was applied feeds the fight detector. Renewals
+ * (`--address-lifetime`) and plans run one at a time.
+ *
+ * The periodic check ({@linkcode InterfaceSync.verify}) reads beside the
+ * plans instead of before them, so at 100,000 routes the events that arrive
+ * meanwhile are not held up by the read: it compares what it read with what
+ * was applied, leaving out every address a plan changed while it read, and
+ * only when they differ does the next sync re-read the interface in line and
+ * repair it. No I/O of its own: everything goes through the port.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Cidr } from "../base/cidr.ts";
+import { type Cidr, hostPrefix } from "../base/cidr.ts";
+import { type Clock, forEachSlice } from "../base/clock.ts";
 import { familyOf } from "../base/ip.ts";
-import type { AddressStore, Plan } from "../kernel/address_store.ts";
-import { describeFight, FightDetector } from "./fight_detector.ts";
+import type { AddressStore, InterfaceAddress, Plan } from "../kernel/address_store.ts";
+import { describeFight, FightDetector, type FightEvent } from "./fight_detector.ts";
 import type { AgentObserver } from "./observer.ts";
 import { isEmptyPlan, managedView, plan, planTouched, withStrays } from "./plan.ts";
 
@@ -27,6 +34,27 @@ function countV6(addresses: Iterable<string>): number {
   let n = 0;
   for (const a of addresses) if (familyOf(a) === 6) n++;
   return n;
+}
+
+/** A plan that changes more addresses than this is logged as one summary line at info. */
+const LOG_EACH_MAX = 64;
+
+/**
+ * Logs what a plan changed: each address at info, or, for a plan of more
+ * than {@linkcode LOG_EACH_MAX} (a start at 100,000 routes), one summary
+ * line at info and each address at debug.
+ */
+function logPlan(p: Plan): void {
+  const each = p.add.length + p.remove.length <= LOG_EACH_MAX ? "info" : "debug";
+  if (each === "debug") {
+    log.info("assuming {added} addresses and forfeiting {removed} (each at debug level)", {
+      added: p.add.length,
+      removed: p.remove.length,
+    });
+  }
+  if (!log.isEnabledFor(each)) return;
+  for (const a of p.add) log[each]("assuming address {address}", { address: a });
+  for (const r of p.remove) log[each]("forfeiting address {address}", { address: r });
 }
 
 /** Raised when the interface holds an address kube-gw must not manage around. */
@@ -43,6 +71,8 @@ export interface InterfaceSyncOptions {
   readonly networks: readonly Cidr[];
   /** Told the held-address counts and the fights. */
   readonly observer: AgentObserver;
+  /** {@linkcode InterfaceSync.verify} lets other work run on it between slices of a large read. */
+  readonly clock: Clock;
 }
 
 /** Brings the managed host addresses of one interface to a desired set. */
@@ -70,6 +100,12 @@ export class InterfaceSync {
   readonly #fights = new FightDetector();
   /** Aborts a running store call: see {@linkcode InterfaceSync.interrupt}. */
   readonly #kill = new AbortController();
+  /** One set per running {@linkcode verify}: the addresses every plan since its read began changed. */
+  readonly #verifying = new Set<Set<string>>();
+  /** The plan being applied, if any: a verify that starts meanwhile leaves its addresses out. */
+  #applying: Plan | undefined;
+  /** Counts the times `#current` was replaced by a read: a verify across one compares nothing. */
+  #generation = 0;
 
   constructor(options: InterfaceSyncOptions) {
     this.#o = options;
@@ -139,8 +175,9 @@ export class InterfaceSync {
   async sync(desired: () => ReadonlySet<string>): Promise<Plan> {
     if (this.#reread) {
       const read = await this.readManaged();
-      if (this.#trusted) this.#watchForFights(read);
+      if (this.#trusted) this.#watchForFights(this.#fights.observe(this.#current, read));
       this.#current = read;
+      this.#generation++;
       this.#reread = false;
       this.#touched = undefined;
     }
@@ -149,9 +186,49 @@ export class InterfaceSync {
     return applied;
   }
 
-  /** Compares a read with what was applied: another writer shows as repeated drift. */
-  #watchForFights(read: ReadonlySet<string>): void {
-    const event = this.#fights.observe(this.#current, read);
+  /**
+   * Checks, beside the plans, that the interface holds what was applied:
+   * reads it and compares the managed addresses with the applied set,
+   * leaving out those a plan changed while the read ran, and yielding to
+   * other work between slices of a large read. Returns true when they agree
+   * (a quiet read for the fight detector); false when the interface must be
+   * read again in line and repaired: drift, strays, a conflict, a failure,
+   * or nothing applied yet to compare with. Throws when the store fails.
+   */
+  async verify(): Promise<boolean> {
+    if (this.#reread || !this.#trusted) return false;
+    const changed = new Set<string>(
+      this.#applying ? [...this.#applying.add, ...this.#applying.remove] : [],
+    );
+    const generation = this.#generation;
+    this.#verifying.add(changed);
+    try {
+      const entries = await this.#o.store.read(this.#kill.signal);
+      // Most entries are held addresses, matched by text; only the rest need the full view.
+      const present = new Set<string>();
+      const others: InterfaceAddress[] = [];
+      await forEachSlice(this.#o.clock, entries, (slice) => {
+        for (const e of slice) {
+          const held = e.prefixlen === hostPrefix(e.family) && !e.misshapen &&
+            this.#current.has(e.local);
+          if (held) present.add(e.local);
+          else others.push(e);
+        }
+      });
+      const view = managedView(others, this.#o.networks);
+      if (view.conflicts.length > 0 || view.strays.length > 0) return false;
+      if (this.#reread || this.#generation !== generation) return false;
+      for (const a of view.hosts) if (!changed.has(a)) return false;
+      for (const a of this.#current) if (!present.has(a) && !changed.has(a)) return false;
+    } finally {
+      this.#verifying.delete(changed);
+    }
+    this.#watchForFights(this.#fights.observeChanges([], []));
+    return true;
+  }
+
+  /** Reports a fight starting or ending: another writer shows as repeated drift. */
+  #watchForFights(event: FightEvent): void {
     if (event?.kind === "started") {
       log.warn(describeFight(event.report));
       this.#o.observer.interfaceConflict(true);
@@ -168,6 +245,7 @@ export class InterfaceSync {
    */
   async drain(): Promise<Plan> {
     this.#current = await this.#read({ refuseConflicts: false });
+    this.#generation++;
     this.#reread = false;
     this.#touched = new Set();
     return await this.#apply(withStrays(plan([], this.#current), this.#strays, new Set()));
@@ -177,9 +255,14 @@ export class InterfaceSync {
   async #apply(p: Plan): Promise<Plan> {
     if (isEmptyPlan(p)) return p;
     let removedV6 = 0;
+    for (const changed of this.#verifying) {
+      for (const a of p.add) changed.add(a);
+      for (const r of p.remove) changed.add(r);
+    }
     try {
       await this.#serial(async () => {
-        await this.#o.store.apply(p, this.#kill.signal);
+        this.#applying = p;
+        await this.#o.store.apply(p, this.#kill.signal).finally(() => this.#applying = undefined);
         // A stray removed was never held: only what was held leaves the count.
         for (const r of p.remove) if (this.#current.delete(r) && familyOf(r) === 6) removedV6++;
         for (const a of p.add) this.#current.add(a);
@@ -189,8 +272,7 @@ export class InterfaceSync {
       this.#trusted = false;
       throw err;
     }
-    for (const a of p.add) log.info("assuming address {address}", { address: a });
-    for (const r of p.remove) log.info("forfeiting address {address}", { address: r });
+    logPlan(p);
     // A plan adds only what is missing and removes only what is there: the count follows it.
     this.#heldV6 += countV6(p.add) - removedV6;
     this.#report(this.#current.size);

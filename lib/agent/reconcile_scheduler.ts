@@ -1,9 +1,11 @@
 /**
- * When reconciles run: a burst of changes within the coalescing window
- * becomes one reconcile, changes that arrive while one runs are picked up by
- * the next, a failure is retried with backoff, and a periodic resync re-reads
- * the interface. Nothing runs before {@linkcode ReconcileScheduler.start}
- * (the first complete list). Time runs on an injected {@linkcode Clock}.
+ * When reconciles run: a change after a quiet spell runs at once, changes
+ * that arrive while one runs are picked up by the next, at most one
+ * reconcile starts per coalescing window, a failure is retried with backoff,
+ * and a periodic resync checks the interface beside the reconciles (a
+ * reconcile re-reads and repairs it only when the check finds drift).
+ * Nothing runs before {@linkcode ReconcileScheduler.start} (the first
+ * complete list). Time runs on an injected {@linkcode Clock}.
  *
  * @module
  */
@@ -20,7 +22,7 @@ const log = getLogger(["kube-gw", "reconciler"]);
 /** Options for {@linkcode ReconcileScheduler}. */
 export interface ReconcileSchedulerOptions {
   readonly clock: Clock;
-  /** Coalescing window in milliseconds. */
+  /** Coalescing window in milliseconds: the least time from one reconcile's end to the next's start. */
   readonly windowMs: number;
   /** Resync this often, in milliseconds; 0 disables. */
   readonly resyncMs: number;
@@ -30,8 +32,14 @@ export interface ReconcileSchedulerOptions {
   readonly observer: AgentObserver;
   /** One reconcile; returns the plan applied (empty when nothing changed). */
   readonly reconcile: () => Promise<Plan>;
-  /** Asks for a re-read of the interface at the next reconcile (the resync). */
+  /** Asks for a re-read of the interface at the next reconcile. */
   readonly reread: () => void;
+  /**
+   * The resync's check, run beside the reconciles: true when the interface
+   * holds what was applied; false (or a throw) makes the next reconcile
+   * re-read and repair it.
+   */
+  readonly verify: () => Promise<boolean>;
 }
 
 /** Runs reconciles: coalesced, one at a time, retried, resynced. */
@@ -43,6 +51,9 @@ export class ReconcileScheduler {
   #timer: TimerId | undefined;
   #resyncTimer: TimerId | undefined;
   #running: Promise<void> | undefined;
+  #verifying: Promise<void> | undefined;
+  /** When the last reconcile ended (clock time); undefined before the first. */
+  #lastEnd: number | undefined;
   #dirty = false;
   /** Undefined before the first reconcile; then the last one's error, or null. */
   #lastError: string | null | undefined;
@@ -72,33 +83,54 @@ export class ReconcileScheduler {
     this.schedule(0);
   }
 
-  /** Re-reads the interface at the next reconcile, which runs at once, and repairs any drift. */
+  /**
+   * Checks the interface beside the reconciles (one check at a time); when
+   * it finds drift, or fails, a reconcile re-reads the interface at once and
+   * repairs it.
+   */
   resync(): void {
-    this.#o.reread();
-    this.schedule(0);
+    if (this.#stopped || !this.#started || this.#verifying) return;
+    this.#verifying = this.#o.verify().then(
+      (clean) => clean ? undefined : "the interface differs from what was applied",
+      (err: Error) => `the check failed: ${err.message}`,
+    ).then((why) => {
+      this.#verifying = undefined;
+      if (why === undefined || this.#stopped) return;
+      log.info("resync: {why}; re-reading the interface", { why });
+      this.#o.reread();
+      this.schedule(0);
+    });
   }
 
   /**
-   * A reconcile after `delay` ms (the coalescing window unless told), or after
-   * the running one; nothing before {@linkcode start} or after {@linkcode stop}.
+   * A reconcile after `delay` ms, or after the running one. By default at
+   * once, unless the last reconcile ended less than the coalescing window
+   * ago: then when the window has passed. Nothing before {@linkcode start}
+   * or after {@linkcode stop}.
    */
-  schedule(delay: number = this.#o.windowMs): void {
+  schedule(delay?: number): void {
     if (this.#stopped || !this.#started) return;
     if (this.#running) {
       this.#dirty = true;
       return;
     }
     if (this.#timer !== undefined) return;
-    this.#timer = this.#o.clock.setTimeout(() => {
+    const clock = this.#o.clock;
+    const wait = delay ??
+      (this.#lastEnd === undefined
+        ? 0
+        : Math.max(0, this.#lastEnd + this.#o.windowMs - clock.now()));
+    this.#timer = clock.setTimeout(() => {
       this.#timer = undefined;
       this.#running = this.#reconcile().finally(() => {
         this.#running = undefined;
+        this.#lastEnd = clock.now();
         if (this.#dirty) {
           this.#dirty = false;
           this.schedule();
         }
       });
-    }, delay);
+    }, wait);
   }
 
   async #reconcile(): Promise<void> {
@@ -152,14 +184,14 @@ export class ReconcileScheduler {
     const clock = this.#o.clock;
     clock.clearTimeout(this.#timer);
     clock.clearInterval(this.#resyncTimer);
-    const running = this.#running;
-    if (!running) return;
+    const pending = [this.#running, this.#verifying].filter((p) => p !== undefined);
+    if (pending.length === 0) return;
     const grace = clock.setTimeout(() => {
       log.info("ip still runs {grace}ms after the stop; stopping it", { grace: options.graceMs });
       options.interrupt();
     }, options.graceMs);
     try {
-      await running;
+      await Promise.all(pending);
     } finally {
       clock.clearTimeout(grace);
     }

@@ -70,7 +70,12 @@ export class Reconciler {
     this.#clock = options.clock;
     this.#stopGraceMs = options.stopGraceMs;
     const observer = options.observer ?? quietObserver;
-    const sync = new InterfaceSync({ store: options.store, networks: options.networks, observer });
+    const sync = new InterfaceSync({
+      store: options.store,
+      networks: options.networks,
+      observer,
+      clock: options.clock,
+    });
     const scheduler = new ReconcileScheduler({
       clock: options.clock,
       windowMs: options.windowMs,
@@ -79,6 +84,7 @@ export class Reconciler {
       observer,
       reconcile: () => this.reconcileOnce(),
       reread: () => sync.reread(),
+      verify: () => sync.verify(),
     });
     this.#pipeline = new AnnouncePipeline({
       networks: options.networks,
@@ -185,9 +191,17 @@ export class Reconciler {
     this.#scheduler.start();
   }
 
-  /** Re-reads the interface at the next reconcile and repairs any drift. */
+  /**
+   * Checks the interface beside the reconciles; drift makes the next
+   * reconcile re-read it and repair it. What the periodic resync runs.
+   */
   resync(): void {
     this.#scheduler.resync();
+  }
+
+  /** The next reconcile re-reads the interface and repairs any drift. */
+  reread(): void {
+    this.#sync.reread();
   }
 
   /**

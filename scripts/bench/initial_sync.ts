@@ -47,6 +47,12 @@ interface AgentSync {
  * `held` counts them in the kernel when the monitor lost part of the burst.
  * @default held the host addresses on lo
  */
+/**
+ * The agent's lines for the addresses it added: one per address, or one
+ * summary line for a large plan (its count in the group).
+ */
+export const ASSUMED = / INFO assuming (?:address |(\d+) addresses )/;
+
 export async function syncAgent(
   cfg: BenchConfig,
   stage: Stage,
@@ -56,7 +62,7 @@ export async function syncAgent(
   const all = stage.monitor.waitForAll(addresses, "add");
   const t0 = performance.now();
   const agent = startBenchAgent(stage.agentArgs(), cfg);
-  const logged = agent.track(/ INFO assuming address /);
+  const logged = agent.track(ASSUMED);
   try {
     const { at: t1 } = await allAdded(
       stage.monitor,

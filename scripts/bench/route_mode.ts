@@ -13,7 +13,7 @@
  */
 
 import type { BenchConfig } from "./config.ts";
-import { convergeLimitMs, seededServices } from "./initial_sync.ts";
+import { ASSUMED, convergeLimitMs, seededServices } from "./initial_sync.ts";
 import { procMemory, startBenchAgent } from "./processes.ts";
 import type { Row, ScenarioResult } from "./report.ts";
 import { allAdded, IpBatch, Stage } from "./stage.ts";
@@ -61,7 +61,7 @@ async function agentRun(cfg: BenchConfig, n: number, mode: "address" | "route"):
   const t0 = performance.now();
   await using agent = startBenchAgent(stage.agentArgs(), cfg);
   const listed = agent.waitForLine(/ INFO first list complete/, convergeLimitMs(addresses.length));
-  const logged = agent.track(/ INFO assuming address /);
+  const logged = agent.track(ASSUMED);
   const held = async () =>
     mode === "route"
       ? (await heldRoutes(stage.ns.name)).length

@@ -3,6 +3,7 @@ import { RouteStore } from "../../lib/kernel/route_store.ts";
 import { IpError } from "../../lib/kernel/ip_command.ts";
 import { parseCidr } from "../../lib/base/cidr.ts";
 import { InterfaceSync } from "../../lib/agent/interface_sync.ts";
+import { systemClock } from "../../lib/base/system_clock.ts";
 import { quietObserver } from "../../lib/agent/observer.ts";
 import { Netns } from "../support/procs/netns.ts";
 
@@ -33,7 +34,10 @@ async function routes(ns: Netns, options: { table?: string; proto?: string } = {
 
 function sync(ns: Netns) {
   const store = new RouteStore({ protocol: 200, table: "main", networks: NETS, netns: ns.name });
-  return { store, sync: new InterfaceSync({ store, networks: NETS, observer: quietObserver }) };
+  return {
+    store,
+    sync: new InterfaceSync({ store, networks: NETS, observer: quietObserver, clock: systemClock }),
+  };
 }
 
 Deno.test("RouteStore holds IPv4 and IPv6 addresses as unreachable routes and reads them back", async () => {
@@ -116,7 +120,12 @@ Deno.test("RouteStore: drift is repaired at the re-read; other protocols' routes
 Deno.test("RouteStore in another table and with another protocol number", async () => {
   await using ns = await Netns.create("rt");
   const store = new RouteStore({ protocol: 77, table: "1000", networks: NETS, netns: ns.name });
-  const s = new InterfaceSync({ store, networks: NETS, observer: quietObserver });
+  const s = new InterfaceSync({
+    store,
+    networks: NETS,
+    observer: quietObserver,
+    clock: systemClock,
+  });
   await s.sync(() => new Set(["10.0.100.5"]));
   assert.deepEqual(await routes(ns, { table: "1000", proto: "77" }), ["unreachable 10.0.100.5"]);
   assert.deepEqual(await routes(ns, { proto: "77" }), [], "nothing in main");

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { waitFor } from "../support/wait.ts";
 import { parseCidr } from "../../lib/base/cidr.ts";
 import { InterfaceSync } from "../../lib/agent/interface_sync.ts";
+import { systemClock } from "../../lib/base/system_clock.ts";
 import { quietObserver } from "../../lib/agent/observer.ts";
 import { InterruptedError } from "../../lib/kernel/address_store.ts";
 import { RedisError } from "../../lib/kernel/redis.ts";
@@ -141,7 +142,12 @@ Deno.test("through the reconciler's interface side: drift is repaired at a re-re
   await c.command(["HSET", `LOOPBACK_INTERFACE|${LOOPBACK}|192.0.2.1/32`, "NULL", "NULL"]);
   const desired = new Set(["10.0.100.30", "10.0.100.31", "2001:db8:100::30"]);
   const s1 = store(redis);
-  const sync1 = new InterfaceSync({ store: s1, networks: NETWORKS, observer: quietObserver });
+  const sync1 = new InterfaceSync({
+    store: s1,
+    networks: NETWORKS,
+    observer: quietObserver,
+    clock: systemClock,
+  });
   try {
     assert.deepEqual(await sync1.sync(() => desired), {
       add: ["10.0.100.30", "10.0.100.31", "2001:db8:100::30"],
@@ -158,7 +164,12 @@ Deno.test("through the reconciler's interface side: drift is repaired at a re-re
   const writes = await redis.calls("hset") + await redis.calls("del") + await redis.calls("exec");
   const held = await redis.dump(4);
   const s2 = store(redis);
-  const sync2 = new InterfaceSync({ store: s2, networks: NETWORKS, observer: quietObserver });
+  const sync2 = new InterfaceSync({
+    store: s2,
+    networks: NETWORKS,
+    observer: quietObserver,
+    clock: systemClock,
+  });
   try {
     assert.deepEqual([...await sync2.readManaged()].sort(), [...desired].sort());
     assert.deepEqual(await sync2.sync(() => desired), { add: [], remove: [] });

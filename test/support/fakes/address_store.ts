@@ -78,7 +78,29 @@ export class FakeAddressStore implements AddressStore {
 
   read(): Promise<InterfaceAddress[]> {
     this.reads++;
-    return Promise.resolve(this.#addresses.map((a) => ({ ...a })));
+    const snapshot = () => this.#addresses.map((a) => ({ ...a }));
+    const hold = this.#hold;
+    if (!hold) return Promise.resolve(snapshot());
+    // A dump reflects the interface somewhere between its start and its end.
+    const atStart = hold.snapshot === "start" ? snapshot() : undefined;
+    return hold.gate.then(() => atStart ?? snapshot());
+  }
+
+  #hold: { gate: Promise<void>; snapshot: "start" | "end" } | undefined;
+
+  /**
+   * Holds every read from now on until the returned function is called: a
+   * slow dump that plans can overtake. The read returns the interface as it
+   * was when the read began (`start`) or when it was released (`end`).
+   */
+  holdReads(snapshot: "start" | "end" = "end"): () => void {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => release = resolve);
+    this.#hold = { gate, snapshot };
+    return () => {
+      this.#hold = undefined;
+      release();
+    };
   }
 
   apply(plan: Plan): Promise<void> {

@@ -111,13 +111,20 @@ export class LoggedProcess implements AsyncDisposable {
 
   #line(line: string, keep: boolean): void {
     if (keep) this.lines.push(line);
-    for (const c of this.#counters) if (c.re.test(line)) c.n++;
+    for (const c of this.#counters) {
+      const m = c.re.exec(line);
+      if (m) c.n += m[1] === undefined ? 1 : Number(m[1]);
+    }
     for (let i = this.#waiters.length - 1; i >= 0; i--) {
       if (this.#waiters[i].re.test(line)) this.#waiters.splice(i, 1)[0].resolve(line);
     }
   }
 
-  /** Counts lines matching `re` from now on; call before they can appear. */
+  /**
+   * Counts lines matching `re` from now on; call before they can appear. A
+   * line whose match has a first group counts as that number (a summary
+   * line: `assuming 100000 addresses`).
+   */
   track(re: RegExp): () => number {
     const c = { re, n: 0 };
     this.#counters.push(c);

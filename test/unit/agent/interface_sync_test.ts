@@ -3,6 +3,8 @@ import { parseCidr } from "../../../lib/base/cidr.ts";
 import { InterfaceSync } from "../../../lib/agent/interface_sync.ts";
 import { quietObserver } from "../../../lib/agent/observer.ts";
 import { FakeAddressStore } from "../../support/fakes/address_store.ts";
+import { FakeClock } from "../../support/fakes/clock.ts";
+import { withLogs } from "../../support/fakes/log_capture.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/64")];
 /** What a router's loopback holds besides Service addresses. */
@@ -14,6 +16,7 @@ Deno.test("drain removes every managed host address and leaves the rest, conflic
   const sync = new InterfaceSync({
     store,
     networks: NETS,
+    clock: new FakeClock(),
     observer: { ...quietObserver, held: (family, n) => held[family] = n },
   });
   store.put({ family: 4, local: "10.0.100.1", prefixlen: 24 });
@@ -22,5 +25,40 @@ Deno.test("drain removes every managed host address and leaves the rest, conflic
   assert.deepEqual(store.plans, [p]);
   assert.deepEqual(store.hosts(), ["10.0.0.20", "192.0.2.1"]);
   assert.deepEqual(held, { 4: 0, 6: 0 });
+  store.assertNoViolations();
+});
+
+Deno.test("a small plan logs each address at info; a large one logs one summary line at info and each address at debug", async () => {
+  const store = new FakeAddressStore([...BASE, "10.0.100.250"]);
+  const sync = new InterfaceSync({
+    store,
+    networks: NETS,
+    clock: new FakeClock(),
+    observer: quietObserver,
+  });
+  const lines = (records: { level: string; message: readonly unknown[] }[], level: string) =>
+    records.filter((r) => r.level === level).map((r) => r.message.join(""));
+  await withLogs("info", async (records) => {
+    await sync.sync(() => new Set(["10.0.100.1", "10.0.100.2"]));
+    assert.deepEqual(lines(records, "info"), [
+      "assuming address 10.0.100.1",
+      "assuming address 10.0.100.2",
+      "forfeiting address 10.0.100.250",
+    ]);
+  });
+  const many = new Set(Array.from({ length: 100 }, (_, i) => `10.0.100.${i + 1}`));
+  await withLogs("debug", async (records) => {
+    // Re-reads of the interface: the plan covers every address.
+    sync.reread();
+    await sync.sync(() => new Set([...many, "2001:db8::1"]));
+    sync.reread();
+    await sync.sync(() => new Set());
+    assert.deepEqual(lines(records, "info"), [
+      "assuming 99 addresses and forfeiting 0 (each at debug level)",
+      "assuming 0 addresses and forfeiting 101 (each at debug level)",
+    ]);
+    assert.equal(lines(records, "debug").length, 99 + 101);
+    assert.ok(lines(records, "debug").includes("assuming address 2001:db8::1"));
+  });
   store.assertNoViolations();
 });

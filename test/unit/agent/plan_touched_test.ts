@@ -41,7 +41,7 @@ type Op =
   | { kind: "relist"; services: { name: number; ips: string[] }[] }
   | { kind: "reconcile"; fail: boolean }
   | { kind: "drift"; add: string[]; remove: string[] }
-  | { kind: "resync" };
+  | { kind: "reread" };
 
 const name = fc.integer({ min: 0, max: 8 });
 const ips = fc.array(addr, { maxLength: 3 });
@@ -54,7 +54,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   }),
   fc.record({ kind: fc.constant("reconcile" as const), fail: fc.boolean() }),
   fc.record({ kind: fc.constant("drift" as const), add: ips, remove: ips }),
-  fc.constant({ kind: "resync" as const }),
+  fc.constant({ kind: "reread" as const }),
 );
 
 function svc(n: number, externalIPs: string[]): ServiceRecord {
@@ -67,7 +67,7 @@ function svc(n: number, externalIPs: string[]): ServiceRecord {
   };
 }
 
-Deno.test("after any mix of events, failures, drift and resyncs, a reconcile brings the interface to the desired set", async () => {
+Deno.test("after any mix of events, failures, drift and re-reads, a reconcile brings the interface to the desired set", async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
       const iface = new FakeAddressStore();
@@ -103,13 +103,13 @@ Deno.test("after any mix of events, failures, drift and resyncs, a reconcile bri
             drifted ||= o.add.length + o.remove.length > 0;
             everDrifted ||= drifted;
             break;
-          case "resync":
-            r.resync();
+          case "reread":
+            r.reread();
             drifted = false;
             break;
         }
       }
-      if (drifted) r.resync();
+      if (drifted) r.reread();
       iface.clearFailures();
       await r.reconcileOnce();
       assert.deepEqual(iface.hosts(), [...r.desired].sort());

@@ -86,6 +86,25 @@ Deno.test("a burst of events within the window becomes one reconcile", async () 
   store.assertNoViolations();
 });
 
+Deno.test("a change after a quiet spell runs at once; one right after a reconcile waits out the window", async () => {
+  const { clock, store, r, results, reconciles } = harness([], { windowMs: 10 });
+  r.replace([], undefined);
+  r.markSynced();
+  await reconciles(1);
+  await clock.tick(10);
+  r.upsert(svc("a", "10.0.100.30"));
+  await clock.tick(0);
+  assert.deepEqual(results, ["noop", "changed"], "no wait after a quiet spell");
+  r.upsert(svc("b", "10.0.100.31"));
+  await clock.tick(9);
+  assert.equal(results.length, 2, "nothing within the window after the last reconcile");
+  await clock.tick(1);
+  assert.deepEqual(results, ["noop", "changed", "changed"]);
+  assert.deepEqual(store.hosts(), ["10.0.0.20", "10.0.100.30", "10.0.100.31"]);
+  await r.stop();
+  store.assertNoViolations();
+});
+
 Deno.test("a restart with the addresses already in place changes nothing (no flap)", async () => {
   const { clock, store, r, results, reconciles } = harness([
     "10.0.100.30",
@@ -139,7 +158,66 @@ Deno.test("the periodic resync runs on its own, once per interval", async () => 
   await clock.tick(1);
   await reconciles(2);
   assert.deepEqual(store.hosts(), ["10.0.0.20", "10.0.100.30"]);
-  assert.equal(store.reads, 2);
+  assert.equal(store.reads, 3, "the first read, the check's, and the re-read that repairs");
+  await r.stop();
+  store.assertNoViolations();
+});
+
+Deno.test("a resync that finds the interface as applied runs no reconcile", async () => {
+  const { clock, store, r, results, reconciles } = harness([], { resyncMs: 30_000 });
+  r.replace([svc("nginx", "10.0.100.30")], undefined);
+  r.markSynced();
+  await reconciles(1);
+  await clock.runUntil("two checks", () => store.reads >= 3);
+  assert.deepEqual(results, ["changed"], "no reconcile after either check");
+  assert.equal(clock.now(), 60_000);
+  await r.stop();
+  store.assertNoViolations();
+});
+
+Deno.test("events are applied while a resync's read is still running, and the check still agrees", async () => {
+  const { clock, store, r, results, reconciles } = harness([], { resyncMs: 30_000 });
+  r.replace([svc("a", "10.0.100.30"), svc("b", "10.0.100.31")], undefined);
+  r.markSynced();
+  await reconciles(1);
+  for (const snapshot of ["start", "end"] as const) {
+    const release = store.holdReads(snapshot);
+    const reads = store.reads;
+    await clock.runUntil("the check's read", () => store.reads > reads);
+    // A slow dump of 100,000 routes: changes arrive and are applied before it ends.
+    r.upsert(svc(`c-${snapshot}`, snapshot === "start" ? "10.0.100.40" : "10.0.100.41"));
+    r.delete("default", snapshot === "start" ? "a" : "b");
+    await reconciles(snapshot === "start" ? 2 : 3);
+    release();
+    // Time for the check to end and for any reconcile it would start (at once).
+    await clock.tick(1000);
+    assert.equal(
+      results.length,
+      snapshot === "start" ? 2 : 3,
+      `${snapshot}: no reconcile after the check`,
+    );
+    assert.equal(store.reads, reads + 1, `${snapshot}: no re-read after the check`);
+  }
+  assert.deepEqual(results, ["changed", "changed", "changed"]);
+  assert.deepEqual(store.hosts(), ["10.0.0.20", "10.0.100.40", "10.0.100.41"]);
+  await r.stop();
+  store.assertNoViolations();
+});
+
+Deno.test("drift found by a resync's check beside a plan is repaired; the plan's own addresses are not drift", async () => {
+  const { clock, store, r, reconciles } = harness([], { resyncMs: 30_000 });
+  r.replace([svc("a", "10.0.100.30"), svc("b", "10.0.100.31")], undefined);
+  r.markSynced();
+  await reconciles(1);
+  const release = store.holdReads("end");
+  await clock.runUntil("the check's read", () => store.reads === 2);
+  store.take("10.0.100.30"); // by hand, during the check
+  r.upsert(svc("c", "10.0.100.40"));
+  await reconciles(2);
+  release();
+  await reconciles(3);
+  assert.equal(store.reads, 3, "the check, then one re-read in line");
+  assert.deepEqual(store.hosts(), ["10.0.0.20", "10.0.100.30", "10.0.100.31", "10.0.100.40"]);
   await r.stop();
   store.assertNoViolations();
 });

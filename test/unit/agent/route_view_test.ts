@@ -5,6 +5,7 @@ import { quietObserver } from "../../../lib/agent/observer.ts";
 import { managedView, plan, withStrays } from "../../../lib/agent/plan.ts";
 import type { InterfaceAddress } from "../../../lib/kernel/address_store.ts";
 import { FakeAddressStore } from "../../support/fakes/address_store.ts";
+import { FakeClock } from "../../support/fakes/clock.ts";
 
 const NETS = [parseCidr("10.0.100.0/24"), parseCidr("2001:db8::/64")];
 
@@ -58,6 +59,7 @@ function routeSync(initial: InterfaceAddress[]) {
   const sync = new InterfaceSync({
     store,
     networks: NETS,
+    clock: new FakeClock(),
     observer: { ...quietObserver, held: (family, n) => held[family] = n },
   });
   return { store, held, sync };

@@ -19,12 +19,15 @@ Deno.test("parseRoutes: every route is owned; another type than unreachable is m
     { dst: "10.0.100.6", dev: "lo", scope: "link", flags: [] },
     { type: "unreachable", dst: "10.9.0.0/24", flags: [] },
     { type: "blackhole", dst: "default", flags: [] },
+    // Not in canonical form: read as the address it names.
+    { type: "unreachable", dst: "10.0.100.07", flags: [] },
   ];
   assert.deepEqual(parseRoutes(v4, 4), [
     { family: 4, local: "10.0.100.5", prefixlen: 32, owned: true },
     { family: 4, local: "10.0.100.6", prefixlen: 32, owned: true, misshapen: true },
     { family: 4, local: "10.9.0.0", prefixlen: 24, owned: true },
     { family: 4, local: "0.0.0.0", prefixlen: 0, owned: true, misshapen: true },
+    { family: 4, local: "10.0.100.7", prefixlen: 32, owned: true },
   ]);
   const v6 = [
     { type: "unreachable", dst: "2001:db8::5", dev: "lo", metric: 1024, flags: [] },
