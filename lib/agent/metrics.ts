@@ -15,6 +15,7 @@ import {
   type KubeProxyPhase,
   type ReconcileResult,
   type RenewalResult,
+  type ResyncResult,
 } from "./observer.ts";
 import { apiMetrics } from "../kube/api_metrics.ts";
 import type { ApiObserver, RestartReason } from "../kube/observer.ts";
@@ -25,6 +26,7 @@ export class Metrics implements AgentObserver, ApiObserver {
   readonly #addresses: Gauge<"family" | "state">;
   readonly #reconciles: Counter<"result">;
   readonly #duration: Histogram;
+  readonly #resyncs: Counter<"result">;
   readonly #restarts: Counter<"reason">;
   readonly #rejected: Counter<"reason">;
   readonly #lastSync: Gauge;
@@ -68,6 +70,15 @@ export class Metrics implements AgentObserver, ApiObserver {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
+    this.#resyncs = new Counter({
+      name: "kubegw_resyncs_total",
+      help:
+        "Resync checks by result: clean (the interface held what was applied), drift (a reconcile re-reads and repairs it), error.",
+      labelNames: ["result"],
+      registers,
+    });
+    const checks: ResyncResult[] = ["clean", "drift", "error"];
+    for (const result of checks) this.#resyncs.inc({ result }, 0);
     this.#restarts = new Counter({
       name: "kubegw_watch_restarts_total",
       help:
@@ -139,7 +150,17 @@ export class Metrics implements AgentObserver, ApiObserver {
   reconciled(result: ReconcileResult, seconds: number): void {
     this.#reconciles.inc({ result });
     this.#duration.observe(seconds);
-    if (result === "error") return;
+    if (result !== "error") this.#synced();
+  }
+
+  resynced(result: ResyncResult, _seconds: number): void {
+    this.#resyncs.inc({ result });
+    // A clean check is a sync that found nothing to do: on a quiet cluster, the only one.
+    if (result === "clean") this.#synced();
+  }
+
+  /** A reconcile or check succeeded: a successful sync if every watch is current. */
+  #synced(): void {
     // Not wired to the watches (no agent): every success counts, as before.
     const age = this.#apiAge ? this.#apiAge() : 0;
     if (age !== undefined && age <= this.#staleAfterMs) this.#lastSync.set(Date.now() / 1000);

@@ -54,6 +54,13 @@ export const ADDRESS_STATES = ["announced", ...WITHHELD_REASONS] as const;
 /** A state of an address: announced, or the reason it is withheld. */
 export type AddressStateName = typeof ADDRESS_STATES[number];
 
+/**
+ * How a resync's check ended: the interface held what was applied (`clean`),
+ * it did not and a reconcile re-reads and repairs it (`drift`), or the read
+ * failed (`error`; a reconcile re-reads too).
+ */
+export type ResyncResult = "clean" | "drift" | "error";
+
 /** How a renewal of address lifetimes ended (`--address-lifetime`). */
 export type RenewalResult = "ok" | "error";
 
@@ -61,6 +68,8 @@ export type RenewalResult = "ok" | "error";
 export interface AgentObserver extends ListWatchObserver {
   /** One reconcile ended after `seconds`. */
   reconciled(result: ReconcileResult, seconds: number): void;
+  /** One resync's check ended after `seconds`. */
+  resynced(result: ResyncResult, seconds: number): void;
   /** The interface holds `count` managed addresses of `family`. */
   held(family: 4 | 6, count: number): void;
   /** A value from the API was refused, for `reason` (reported once while it persists). */
@@ -81,6 +90,7 @@ export interface AgentObserver extends ListWatchObserver {
 /** An observer that ignores everything: the default where none is given. */
 export const quietObserver: AgentObserver = {
   reconciled() {},
+  resynced() {},
   held() {},
   rejected() {},
   watchRestarted() {},

@@ -90,11 +90,19 @@ export class ReconcileScheduler {
    */
   resync(): void {
     if (this.#stopped || !this.#started || this.#verifying) return;
+    const clock = this.#o.clock;
+    const started = clock.now();
     this.#verifying = this.#o.verify().then(
       (clean) => clean ? undefined : "the interface differs from what was applied",
       (err: Error) => `the check failed: ${err.message}`,
     ).then((why) => {
       this.#verifying = undefined;
+      const result = why === undefined
+        ? "clean"
+        : why.startsWith("the check failed")
+        ? "error"
+        : "drift";
+      this.#o.observer.resynced(result, (clock.now() - started) / 1000);
       if (why === undefined || this.#stopped) return;
       log.info("resync: {why}; re-reading the interface", { why });
       this.#o.reread();

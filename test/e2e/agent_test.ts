@@ -117,10 +117,10 @@ Deno.test("while the API server is down the addresses stay; when it returns the 
   const status = await statusOf(agent);
   await w.api.stop();
   await agent.waitForLine(/Kubernetes API .*retrying/);
-  const noops = (await status.metrics()).get('kubegw_reconciles_total{result="noop"}')!;
+  const clean = (await status.metrics()).get('kubegw_resyncs_total{result="clean"}')!;
   await status.until(
     () => status.metrics(),
-    (m) => m.get('kubegw_reconciles_total{result="noop"}')! > noops,
+    (m) => m.get('kubegw_resyncs_total{result="clean"}')! > clean,
   ); // a resync passes while the API is down
   assert.deepEqual(await w.ns.hostAddresses(), ["10.0.100.30", "10.0.100.31"]);
   w.api.delete("nginx");

@@ -54,3 +54,21 @@ Deno.test("a reconcile while the watches are stale does not count as a sync; the
   assert.ok(text.includes('kubegw_api_auth_failures_total{code="401"} 1'), text);
   assert.ok(text.includes('kubegw_api_connections_replaced_total{reason="probe"} 1'), text);
 });
+
+Deno.test("resync checks are counted by result; a clean one is a successful sync, drift and errors are not", async () => {
+  const m = new Metrics("0.1.0", "abc123");
+  m.watchApiCurrency(() => 1_000, 45_000);
+  const value = async (name: string) =>
+    Number(
+      new RegExp(`^${name.replace(/[{}]/g, "\\$&")} (\\S+)$`, "m").exec(await m.render())?.[1],
+    );
+  m.resynced("drift", 0.3);
+  m.resynced("error", 0.01);
+  assert.equal(await value("kubegw_last_successful_sync_timestamp_seconds"), 0);
+  m.resynced("clean", 0.4);
+  assert.ok(await value("kubegw_last_successful_sync_timestamp_seconds") > 1e9);
+  assert.equal(await value('kubegw_resyncs_total{result="clean"}'), 1);
+  assert.equal(await value('kubegw_resyncs_total{result="drift"}'), 1);
+  assert.equal(await value('kubegw_resyncs_total{result="error"}'), 1);
+  assert.equal(await value('kubegw_reconciles_total{result="noop"}'), 0, "a check is no reconcile");
+});
