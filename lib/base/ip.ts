@@ -39,20 +39,22 @@ export function familyBits(family: 4 | 6): number {
 
 function parseV4Numeric(text: string): { value: bigint; canonical: boolean } | undefined {
   if (!V4_LOOSE.test(text)) return undefined;
-  let value = 0n;
+  // In a Number (exact below 2^53), one BigInt at the end: this runs for every address of a list.
+  let value = 0;
   let canonical = true;
   for (const part of text.split(".")) {
     const n = Number(part);
     if (n > 255) return undefined;
-    if (!V4_OCTET.test(part)) canonical = false;
-    value = (value << 8n) | BigInt(n);
+    if (canonical && !V4_OCTET.test(part)) canonical = false;
+    value = value * 256 + n;
   }
-  return { value, canonical };
+  return { value: BigInt(value), canonical };
 }
 
 /** Formats a 32-bit value as dotted-quad IPv4 text. */
 export function formatV4(value: bigint): string {
-  return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join(".");
+  const v = Number(value & 0xffffffffn);
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }
 
 /** Formats a 128-bit value as RFC 5952 canonical IPv6 text. */
