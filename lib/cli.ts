@@ -148,7 +148,11 @@ function addCommon(cmd: Command, api: boolean): Command {
     )
     .addOption(option("selector", "--selector <labels>", "label selector passed to the API"))
     .addOption(
-      option("resyncInterval", "--resync-interval <duration>", "re-read the interface this often")
+      option(
+        "resyncInterval",
+        "--resync-interval <duration>",
+        "check the interface this often, repairing drift",
+      )
         .default(D.resyncInterval),
     )
     .addOption(staleAfterOption(D.apiStaleAfter))
