@@ -26,10 +26,20 @@ export class CidrSyntaxError extends Error {
 
 const PREFIX = /^(0|[1-9][0-9]{0,2})$/;
 
-function mask(family: 4 | 6, prefix: number): bigint {
+function computeMask(family: 4 | 6, prefix: number): bigint {
   const bits = BigInt(familyBits(family));
   const all = (1n << bits) - 1n;
   return (all << (bits - BigInt(prefix))) & all;
+}
+
+/** Every mask, computed once: containment runs for each address of every list. */
+const MASKS = {
+  4: Array.from({ length: 33 }, (_, p) => computeMask(4, p)),
+  6: Array.from({ length: 129 }, (_, p) => computeMask(6, p)),
+};
+
+function mask(family: 4 | 6, prefix: number): bigint {
+  return MASKS[family][prefix] ?? computeMask(family, prefix);
 }
 
 function formatAddress(family: 4 | 6, value: bigint): string {
