@@ -10,8 +10,8 @@
  * the leaf, the last two without a failed request.
  *
  * The third test runs BIRD 2 on gw2 (scripts/router/bird-gateway-route.conf)
- * beside FRR on gw1: the Service reaches the leaf through both. The rig is
- * IPv4 only (the fabric has no IPv6 addressing).
+ * beside FRR on gw1: the Service reaches the leaf through both. The same for
+ * an IPv6 Service address on a dual-stack fabric: route_mode_ipv6_test.ts.
  *
  * Each scenario prints `ROUTE_MODE {scenario} made=N failed=N`.
  */
@@ -24,8 +24,7 @@ import { FABRIC, Fabric, gatewayOf } from "../support/fabric/fabric.ts";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fakes/apiserver.ts";
 import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
 import { ProbeClient, type ProbeResult } from "../support/fabric/probe_client.ts";
-import type { FibView } from "../support/fabric/route_monitor.ts";
-import { waitFor } from "../support/wait.ts";
+import { counted, hopsAre, requestsAround } from "../support/fabric/scenario.ts";
 
 const BOTH = [FABRIC.gw1.uplink, FABRIC.gw2.uplink];
 const BOUND_MS = 5000;
@@ -33,52 +32,6 @@ const PODS = [
   { address: FABRIC.pods.pod1, nodeName: "gw1" },
   { address: FABRIC.pods.pod2, nodeName: "gw2" },
 ];
-
-function hopsAre(fib: FibView, dst: string, want: readonly string[]): boolean {
-  const got = fib.get(dst);
-  return got !== undefined && got.length === want.length && want.every((h) => got.includes(h));
-}
-
-function describe(r: ProbeResult): string {
-  return r.ok ? `ok ${r.body?.trim()}` : `FAILED ${r.error ?? `status ${r.status}`}`;
-}
-
-/** Prints and checks one scenario's counts, in a step named with them. */
-async function counted(
-  t: Deno.TestContext,
-  scenario: string,
-  results: readonly ProbeResult[],
-  minimum: number,
-): Promise<void> {
-  const failed = results.filter((r) => !r.ok);
-  console.log(`ROUTE_MODE ${scenario} made=${results.length} failed=${failed.length}`);
-  await t.step(`${scenario}: ${results.length} requests, ${failed.length} failed`, () => {
-    assert.ok(results.length >= minimum, `at least ${minimum} requests`);
-    assert.deepEqual(failed.map(describe), []);
-  });
-}
-
-/** Requests to VIP:80 one after another until `during` resolves, then `after` more. */
-async function requestsAround(
-  fabric: Fabric,
-  during: () => Promise<void>,
-  after = 10,
-): Promise<ProbeResult[]> {
-  const results: ProbeResult[] = [];
-  let stop = false;
-  const loop = (async () => {
-    while (!stop) results.push(await fabric.probe.get("10.0.100.30", 80));
-  })();
-  try {
-    await during();
-    const n = results.length;
-    await waitFor(`${after} more requests`, () => results.length >= n + after, 30_000);
-  } finally {
-    stop = true;
-    await loop;
-  }
-  return results;
-}
 
 Deno.test("fabric, route mode: ECMP, the pods reached, the gateway's own port hidden, withdrawals without loss", async (t) => {
   await using fabric = await Fabric.start({ installAs: "route" });

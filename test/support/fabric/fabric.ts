@@ -28,6 +28,14 @@
  */
 
 import { type LoggedProcess, startAgent } from "../procs/agent.ts";
+import {
+  FABRIC,
+  FABRIC6,
+  type GatewayName,
+  GATEWAYS,
+  otherEnd6,
+  type PodName,
+} from "./addresses.ts";
 import { BirdRouter } from "./bird.ts";
 import { FrrRouter } from "./frr.ts";
 import {
@@ -42,48 +50,22 @@ import { ProbeClient } from "./probe_client.ts";
 import { Reaper, RunDir, sweepStaleRuns } from "../procs/processes.ts";
 import { readRepoFile, renderTemplate, repoPath } from "./router_config.ts";
 import { RouteMonitor } from "./route_monitor.ts";
+import { nftScript, startReady, until } from "./netns_helpers.ts";
 
-/** The fabric's addresses. */
-export const FABRIC = {
-  serviceNetwork: "10.0.100.0/24",
-  asn: { leaf: "65000", gateways: "65001" },
-  leaf: { loopback: "10.0.0.10", toGw1: "10.0.1.0", toGw2: "10.0.1.2", client: "10.0.2.1" },
-  gw1: {
-    loopback: "10.0.0.20",
-    uplink: "10.0.1.1",
-    toPod1: "10.0.3.0",
-    toPod2: "10.0.3.2",
-    toPeer: "10.0.4.0",
-  },
-  gw2: {
-    loopback: "10.0.0.21",
-    uplink: "10.0.1.3",
-    toPod1: "10.0.3.4",
-    toPod2: "10.0.3.6",
-    toPeer: "10.0.4.1",
-  },
-  client: { address: "10.0.2.10", network: "10.0.2.0/24" },
-  pods: { pod1: "10.244.1.10", pod2: "10.244.2.10" },
-  /** The node each pod runs on (EndpointSlice `nodeName`; the agents' `--node-name`). */
-  podNode: { pod1: "gw1", pod2: "gw2" },
-  /** A LoadBalancer pool inside the service network, for `kube-gw controller --pool`. */
-  lbPool: {
-    cidr: "10.0.100.40/30",
-    addresses: ["10.0.100.40", "10.0.100.41", "10.0.100.42", "10.0.100.43"],
-  },
-} as const;
-
-/** A pod of the fabric. */
-export type PodName = keyof typeof FABRIC.pods;
+export {
+  FABRIC,
+  FABRIC6,
+  type GatewayName,
+  gatewayOf,
+  otherEnd6,
+  type PodName,
+} from "./addresses.ts";
 
 /** A Service to program on the gateways, with the pods behind it. */
 export interface FabricService {
   readonly service: ServiceObject;
   readonly pods: readonly PodName[];
 }
-
-/** A gateway's name. */
-export type GatewayName = "gw1" | "gw2";
 
 /** Options for {@linkcode Fabric.start}. */
 export interface FabricOptions {
@@ -94,88 +76,22 @@ export interface FabricOptions {
    * (route mode: bird-gateway-route.conf). @default none
    */
   readonly bird?: GatewayName;
+  /**
+   * Dual stack: IPv6 on every link and pod ({@linkcode FABRIC6}), IPv6
+   * unicast on the leaf's BGP sessions (over IPv4, as the gateways' route-mode
+   * files carry it), kube-proxy's `ip6` table, and the agents managing
+   * {@linkcode FABRIC6}.serviceNetwork beside the IPv4 one. @default false
+   */
+  readonly ipv6?: boolean;
 }
 
-const GATEWAYS: readonly GatewayName[] = ["gw1", "gw2"];
 const POD_SCRIPT = new URL("./pod_server.ts", import.meta.url).pathname;
 const TCP_PROBE = new URL("../procs/tcp_probe.ts", import.meta.url).pathname;
 const LEAF_CONFIG = new URL("./frr-leaf.conf", import.meta.url);
-const decoder = new TextDecoder();
-
-/** Which gateway masqueraded a request, from the source address a pod saw. */
-export function gatewayOf(podSawFrom: string): GatewayName | undefined {
-  for (const gw of GATEWAYS) {
-    if (podSawFrom === FABRIC[gw].toPod1 || podSawFrom === FABRIC[gw].toPod2) return gw;
-  }
-  return undefined;
-}
+const LEAF_CONFIG6 = new URL("./frr-leaf-ipv6.conf", import.meta.url);
 
 async function inNetns(netns: string, ...argv: string[]): Promise<string> {
   return (await execIn(netns, argv)).stdout;
-}
-
-async function nftScript(netns: string, script: string): Promise<void> {
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", netns, "nft", "-f", "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(script));
-  await w.close();
-  const out = await child.output();
-  if (!out.success) {
-    throw new Error(`nft -f in ${netns} failed: ${decoder.decode(out.stderr).trim()}`);
-  }
-}
-
-/** A process started in a namespace that prints a line when it is ready. */
-async function startReady(
-  netns: string,
-  argv: string[],
-  ready: RegExp,
-  timeoutMs = 20_000,
-): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", netns, ...argv],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  const timer = setTimeout(() => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }, timeoutMs);
-  try {
-    while (!ready.test(seen)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`${argv.join(" ")} in ${netns} exited before ${ready}: ${seen}`);
-      seen += value;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  // Keep draining so the child never blocks on a full pipe.
-  (async () => {
-    while (!(await reader.read()).done) { /* discard */ }
-  })().catch(() => {});
-  return child;
-}
-
-/** Polls `check` until it returns true or `timeoutMs` passes. */
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** The running fabric. */
@@ -195,11 +111,14 @@ export class Fabric implements AsyncDisposable {
 
   readonly #installAs: "address" | "route";
   readonly #bird?: GatewayName;
+  /** Whether the fabric is dual stack ({@linkcode FabricOptions.ipv6}). */
+  readonly ipv6: boolean;
 
   private constructor(run: RunDir, options: FabricOptions) {
     this.#run = run;
     this.#installAs = options.installAs ?? "address";
     this.#bird = options.bird;
+    this.ipv6 = options.ipv6 ?? false;
     this.#reaper = new Reaper(run);
     this.#onSignal = () => {
       console.error("fabric: interrupted, cleaning up");
@@ -272,6 +191,16 @@ export class Fabric implements AsyncDisposable {
   async #build(): Promise<void> {
     for (const label of ["leaf", "gw1", "gw2", "client", "pod1", "pod2"]) {
       this.#ns[label] = await Netns.create(label);
+      // No duplicate address detection: an address is usable (FRR's next hops, binds) at once.
+      if (this.ipv6) {
+        await inNetns(
+          this.ns(label),
+          "sysctl",
+          "-qw",
+          "net.ipv6.conf.all.accept_dad=0",
+          "net.ipv6.conf.default.accept_dad=0",
+        );
+      }
     }
     const link = async (
       a: string,
@@ -315,12 +244,20 @@ export class Fabric implements AsyncDisposable {
       }
     }
     await link("gw1", "peer", `${f.gw1.toPeer}/31`, "gw2", "peer", `${f.gw2.toPeer}/31`);
+    if (this.ipv6) await this.#addIpv6();
     const sysctls = repoPath("scripts/router/sysctl-gateway.conf");
     const handoff = await readRepoFile("scripts/router/nft-handoff.conf");
     for (const gw of GATEWAYS) {
       await inNetns(this.ns(gw), "sysctl", "-q", "-p", sysctls);
-      const peer = gw === "gw1" ? f.gw2.toPeer : f.gw1.toPeer;
-      await nftScript(this.ns(gw), renderTemplate(handoff, { PEER: peer, PEER_LINK: "peer" }));
+      const peer = gw === "gw1" ? "gw2" : "gw1";
+      await nftScript(
+        this.ns(gw),
+        renderTemplate(handoff, {
+          PEER: f[peer].toPeer,
+          PEER6: FABRIC6[peer].toPeer,
+          PEER_LINK: "peer",
+        }),
+      );
     }
     for (const pod of ["pod1", "pod2"] as const) {
       await this.ip(pod, "address", "add", `${f.pods[pod]}/32`, "dev", "lo");
@@ -332,6 +269,10 @@ export class Fabric implements AsyncDisposable {
     for (const gw of GATEWAYS) this.#health.set(gw, FakeKubeProxyHealth.start());
     await inNetns(this.ns("leaf"), "sysctl", "-qw", "net.ipv4.ip_forward=1");
     await inNetns(this.ns("leaf"), "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1");
+    if (this.ipv6) {
+      await inNetns(this.ns("leaf"), "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1");
+      await inNetns(this.ns("leaf"), "sysctl", "-qw", "net.ipv6.fib_multipath_hash_policy=1");
+    }
 
     this.#monitor = await RouteMonitor.start(this.ns("leaf"));
     await this.#run.record("monitor-leaf", this.#monitor.pid);
@@ -339,7 +280,7 @@ export class Fabric implements AsyncDisposable {
     const leafConf = renderTemplate(await Deno.readTextFile(LEAF_CONFIG), {
       GW1: f.gw1.uplink,
       GW2: f.gw2.uplink,
-    });
+    }) + (this.ipv6 ? await Deno.readTextFile(LEAF_CONFIG6) : "");
     const suffix = this.#installAs === "route" ? "-route" : "";
     const gwTemplate = (daemon: string) =>
       readRepoFile(`scripts/router/${daemon}-gateway${suffix}.conf`);
@@ -362,22 +303,31 @@ export class Fabric implements AsyncDisposable {
     ]);
 
     for (const pod of ["pod1", "pod2"] as const) {
+      const v6 = this.ipv6 ? [FABRIC6.pods[pod]] : [];
       const child = await startReady(this.ns(pod), [
         "deno",
         "run",
         "--quiet",
         "--no-prompt",
-        "--allow-net=0.0.0.0:80",
+        `--allow-net=${["0.0.0.0:80", ...v6.map((a) => `[${a}]:80`)].join(",")}`,
         POD_SCRIPT,
         pod,
         this.#run.path,
+        ...v6,
       ], /listening/);
       this.#children.push({ name: pod, child });
       await this.#run.record(pod, child.pid);
     }
     this.#probe = new ProbeClient(
       this.ns("client"),
-      ["10.0.100.30", "10.0.100.31", ...f.lbPool.addresses, f.gw1.loopback, f.gw2.loopback],
+      [
+        "10.0.100.30",
+        "10.0.100.31",
+        ...f.lbPool.addresses,
+        f.gw1.loopback,
+        f.gw2.loopback,
+        ...(this.ipv6 ? FABRIC6.vips.map((a) => `[${a}]`) : []),
+      ],
       this.#run.path,
     );
     await this.#run.record("probe", this.#probe.pid);
@@ -400,6 +350,44 @@ export class Fabric implements AsyncDisposable {
         30_000,
         `${gw} learns the client network`,
       );
+      if (!this.ipv6) continue;
+      await until(
+        async () =>
+          /proto (bgp|bird)/.test(
+            await this.ip(gw, "-6", "route", "show", FABRIC6.client.network),
+          ),
+        30_000,
+        `${gw} learns the IPv6 client network (IPv6 unicast on the session)`,
+      );
+    }
+  }
+
+  /** Dual stack: IPv6 beside every IPv4 address and route of {@linkcode #build}. */
+  async #addIpv6(): Promise<void> {
+    const f6 = FABRIC6;
+    const addr = (label: string, dev: string, address: string, len = 64) =>
+      this.ip(label, "-6", "address", "add", `${address}/${len}`, "dev", dev, "nodad");
+    await addr("leaf", "gw1", f6.leaf.toGw1);
+    await addr("gw1", "leaf", f6.gw1.uplink);
+    await addr("leaf", "gw2", f6.leaf.toGw2);
+    await addr("gw2", "leaf", f6.gw2.uplink);
+    await addr("leaf", "client", f6.leaf.client);
+    await addr("client", "leaf", f6.client.address);
+    await this.ip("client", "-6", "route", "add", "default", "via", f6.leaf.client);
+    for (const gw of GATEWAYS) {
+      await addr(gw, "peer", f6[gw].toPeer);
+      for (const pod of ["pod1", "pod2"] as const) {
+        const gwSide = pod === "pod1" ? f6[gw].toPod1 : f6[gw].toPod2;
+        await addr(gw, pod, gwSide);
+        await addr(pod, gw, otherEnd6(gwSide));
+        await this.ip(gw, "-6", "route", "add", `${f6.pods[pod]}/128`, "via", otherEnd6(gwSide));
+      }
+    }
+    for (const pod of ["pod1", "pod2"] as const) {
+      await addr(pod, "lo", f6.pods[pod], 128);
+      const node = FABRIC.podNode[pod];
+      const nodeSide = pod === "pod1" ? f6[node].toPod1 : f6[node].toPod2;
+      await this.ip(pod, "-6", "route", "add", f6.client.network, "via", nodeSide);
     }
   }
 
@@ -478,12 +466,15 @@ export class Fabric implements AsyncDisposable {
       await readRepoFile("scripts/router/kube-proxy-nftables.yaml"),
     );
     await Promise.all(GATEWAYS.map(async (gw) => {
+      const addresses = (p: PodName) => [FABRIC.pods[p], ...(this.ipv6 ? [FABRIC6.pods[p]] : [])];
       const entries: ServiceEndpoints[] = services.map(({ service, pods }) => ({
         service,
-        endpoints: pods.map((p) => FABRIC.pods[p]),
-        localEndpoints: pods.filter((p) => FABRIC.podNode[p] === gw).map((p) => FABRIC.pods[p]),
+        endpoints: pods.flatMap(addresses),
+        localEndpoints: pods.filter((p) => FABRIC.podNode[p] === gw).flatMap(addresses),
       }));
-      await nftScript(this.ns(gw), await kubeProxyRuleset(settings, entries));
+      // As kube-proxy in a dual-stack cluster: one table per family, each from its own proxier.
+      const ip6 = this.ipv6 ? await kubeProxyRuleset(settings, entries, "ip6") : "";
+      await nftScript(this.ns(gw), (await kubeProxyRuleset(settings, entries)) + ip6);
       await this.ip(gw, "link", "del", "kube-ipvs0").catch(() => {});
       const clusterIPs = services.flatMap(({ service }) =>
         service.spec.clusterIP ? [service.spec.clusterIP] : []
@@ -491,7 +482,12 @@ export class Fabric implements AsyncDisposable {
       if (clusterIPs.length > 0) {
         await this.ip(gw, "link", "add", "kube-ipvs0", "type", "bridge");
         for (const ip of clusterIPs) {
-          await this.ip(gw, "address", "add", `${ip}/32`, "dev", "kube-ipvs0");
+          const host = ip.includes(":") ? [`${ip}/128`, "dev", "kube-ipvs0", "nodad"] : [
+            `${ip}/32`,
+            "dev",
+            "kube-ipvs0",
+          ];
+          await this.ip(gw, "address", "add", ...host);
         }
         await this.ip(gw, "link", "set", "kube-ipvs0", "up");
       }
@@ -510,7 +506,7 @@ export class Fabric implements AsyncDisposable {
   ): Promise<LoggedProcess> {
     const agent = startAgent([
       "run",
-      `--network=${FABRIC.serviceNetwork}`,
+      `--network=${this.networks}`,
       `--netns=${this.ns(gw)}`,
       `--kubeconfig=${kubeconfig}`,
       `--node-name=${gw}`,
@@ -580,9 +576,30 @@ export class Fabric implements AsyncDisposable {
     return JSON.parse(out) as string[];
   }
 
+  /**
+   * The IPv6 next hop the leaf installs for a route from `gw`: the gateway's
+   * link-local address on its uplink (FRR and BIRD both send it beside the
+   * global one, and the leaf's zebra prefers it).
+   */
+  async uplinkHop6(gw: GatewayName): Promise<string> {
+    const links = JSON.parse(
+      await this.ip(gw, "-6", "-json", "address", "show", "dev", "leaf", "scope", "link"),
+    ) as { addr_info?: { local?: string; scope?: string }[] }[];
+    // `ip -json` with a scope filter leaves an empty object for each address it filtered out.
+    const local = links.flatMap((l) => l.addr_info ?? []).find((a) => a.scope === "link")?.local;
+    if (!local) throw new Error(`${gw} has no link-local address on its uplink`);
+    return local;
+  }
+
+  /** The agents' `--network`: the IPv4 service network, and the IPv6 one when dual stack. */
+  get networks(): string {
+    return [FABRIC.serviceNetwork, ...(this.ipv6 ? [FABRIC6.serviceNetwork] : [])].join(",");
+  }
+
   /** Routes of the leaf's main table for `dst`, with their gateways (`ip -json route`). */
   async leafNextHops(dst: string): Promise<string[]> {
-    const routes = JSON.parse(await this.ip("leaf", "-json", "route", "show", dst)) as {
+    const family = dst.includes(":") ? "-6" : "-4";
+    const routes = JSON.parse(await this.ip("leaf", family, "-json", "route", "show", dst)) as {
       gateway?: string;
       nexthops?: { gateway: string }[];
     }[];

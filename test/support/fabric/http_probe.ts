@@ -1,8 +1,9 @@
 /**
  * The test fabric's client: reads one JSON request per line on stdin,
- * `{"id":1,"host":"10.0.100.30","port":80,"timeoutMs":2000}`, makes one HTTP
- * GET on a new TCP connection (so every request has its own source port), and
- * writes one JSON result per line on stdout.
+ * `{"id":1,"host":"10.0.100.30","port":80,"timeoutMs":2000}` (an IPv6 host
+ * without brackets), makes one HTTP GET on a new TCP connection (so every
+ * request has its own source port), and writes one JSON result per line on
+ * stdout.
  *
  * Usage (inside the client's namespace): deno run --allow-net=HOSTS http_probe.ts [MARKER]
  *
@@ -49,12 +50,13 @@ async function probe(req: ProbeRequest): Promise<ProbeResult> {
     }, req.timeoutMs);
   });
   let localPort: number | undefined;
+  const host = req.host.includes(":") ? `[${req.host}]` : req.host;
   try {
     const work = (async () => {
       conn = await Deno.connect({ hostname: req.host, port: req.port });
       localPort = conn.localAddr.port;
       await conn.write(
-        encoder.encode(`GET / HTTP/1.1\r\nHost: ${req.host}\r\nConnection: close\r\n\r\n`),
+        encoder.encode(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
       );
       let text = "";
       const buf = new Uint8Array(4096);

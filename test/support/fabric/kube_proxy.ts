@@ -12,6 +12,10 @@
  * client's source address and sends only to this node's endpoints, and drops
  * when this node has none.
  *
+ * In a dual-stack cluster kube-proxy runs one proxier per family, each with
+ * its own table (`ip kube-proxy`, `ip6 kube-proxy`) holding the Service
+ * addresses and endpoints of that family only: `family` chooses which.
+ *
  * @module
  */
 
@@ -103,19 +107,34 @@ async function hash8(text: string): Promise<string> {
   return base32(new Uint8Array(digest)).slice(0, 8);
 }
 
+/** An nftables address family of kube-proxy's table: `ip` (IPv4) or `ip6`. */
+export type KubeProxyFamily = "ip" | "ip6";
+
+function ofFamily(family: KubeProxyFamily, address: string): boolean {
+  return address.includes(":") === (family === "ip6");
+}
+
 /**
- * The `nft -f` script that replaces the `ip kube-proxy` table with the rules
- * for `services`, each sending to `endpoints` (pod IPs) on the target port
- * (external traffic of a Local Service: to `localEndpoints` only).
+ * The `nft -f` script that replaces the `ip kube-proxy` table (`family`
+ * `ip6`: `ip6 kube-proxy`) with the rules for the addresses of that family of
+ * `services`, each sending to the `endpoints` (pod IPs) of that family on the
+ * target port (external traffic of a Local Service: to `localEndpoints`
+ * only). `clusterCIDR` may name one CIDR per family, comma-separated.
  */
 export async function kubeProxyRuleset(
   settings: KubeProxySettings,
   services: readonly ServiceEndpoints[],
+  family: KubeProxyFamily = "ip",
 ): Promise<string> {
   const mark = `0x${(1 << settings.masqueradeBit).toString(16)}`;
+  const clusterCIDR = settings.clusterCIDR.split(",").map((c) => c.trim())
+    .find((c) => c !== "" && ofFamily(family, c));
   const elements: string[] = [];
   const chains: string[] = [];
-  for (const { service, endpoints, localEndpoints = [] } of services) {
+  for (const service0 of services) {
+    const { service } = service0;
+    const endpoints = service0.endpoints.filter((e) => ofFamily(family, e));
+    const localEndpoints = (service0.localEndpoints ?? []).filter((e) => ofFamily(family, e));
     const { namespace, name } = service.metadata;
     const local = service.spec.externalTrafficPolicy === "Local";
     for (const p of service.spec.ports ?? []) {
@@ -128,16 +147,18 @@ export async function kubeProxyRuleset(
       const epChains: string[] = [];
       const localChains: string[] = [];
       for (const ep of endpoints) {
+        // A chain name takes no ":" unquoted: an IPv6 endpoint's colons become dots.
         const epBase = `${await hash8(
           portName + proto + `${ep}:${target}`,
-        )}-${namespace}/${name}/${proto}/${p.name ?? ""}__${ep}/${target}`;
+        )}-${namespace}/${name}/${proto}/${p.name ?? ""}__${ep.replaceAll(":", ".")}/${target}`;
         const chain = `endpoint-${epBase}`;
         epChains.push(chain);
         if (localEndpoints.includes(ep)) localChains.push(chain);
+        const to = family === "ip6" ? `[${ep}]:${target}` : `${ep}:${target}`;
         chains.push(
           `\tchain ${chain} {\n` +
-            `\t\tip saddr ${ep} jump mark-for-masquerade\n` +
-            `\t\tmeta l4proto ${proto} dnat to ${ep}:${target}\n` +
+            `\t\t${family} saddr ${ep} jump mark-for-masquerade\n` +
+            `\t\tmeta l4proto ${proto} dnat to ${to}\n` +
             `\t}`,
         );
       }
@@ -148,11 +169,13 @@ export async function kubeProxyRuleset(
             list.map((c, i) => `${i} : goto ${c}`).join(", ")
           } }`;
       const pick = pickOf(epChains, "reject");
-      const clusterIP = service.spec.clusterIP;
+      const clusterIP = service.spec.clusterIP && ofFamily(family, service.spec.clusterIP)
+        ? service.spec.clusterIP
+        : undefined;
       chains.push(
         `\tchain ${svcChain} {\n` +
-          (clusterIP && settings.clusterCIDR
-            ? `\t\tip daddr ${clusterIP} ${proto} dport ${p.port} ip saddr != ${settings.clusterCIDR} jump mark-for-masquerade\n`
+          (clusterIP && clusterCIDR
+            ? `\t\t${family} daddr ${clusterIP} ${proto} dport ${p.port} ${family} saddr != ${clusterCIDR} jump mark-for-masquerade\n`
             : "") +
           `${pick}\n\t}`,
       );
@@ -162,9 +185,7 @@ export async function kubeProxyRuleset(
         const localChain = `local-${base}`;
         chains.push(
           `\tchain ${extChain} {\n` +
-            (settings.clusterCIDR
-              ? `\t\tip saddr ${settings.clusterCIDR} goto ${svcChain}\n`
-              : "") +
+            (clusterCIDR ? `\t\t${family} saddr ${clusterCIDR} goto ${svcChain}\n` : "") +
             `\t\tfib saddr type local jump mark-for-masquerade\n` +
             `\t\tfib saddr type local goto ${svcChain}\n` +
             `\t\tgoto ${localChain}\n\t}`,
@@ -176,18 +197,21 @@ export async function kubeProxyRuleset(
         );
       }
       if (clusterIP) elements.push(`${clusterIP} . ${proto} . ${p.port} : goto ${svcChain}`);
-      for (const ip of [...service.spec.externalIPs ?? [], ...loadBalancerIPs(service)]) {
+      const external = [...service.spec.externalIPs ?? [], ...loadBalancerIPs(service)];
+      for (const ip of external.filter((a) => ofFamily(family, a))) {
         elements.push(`${ip} . ${proto} . ${p.port} : goto ${extChain}`);
       }
     }
   }
   return [
-    "add table ip kube-proxy",
-    "delete table ip kube-proxy",
-    "table ip kube-proxy {",
+    `add table ${family} kube-proxy`,
+    `delete table ${family} kube-proxy`,
+    `table ${family} kube-proxy {`,
     '\tcomment "rules for kube-proxy"',
     "\tmap service-ips {",
-    "\t\ttype ipv4_addr . inet_proto . inet_service : verdict",
+    `\t\ttype ${
+      family === "ip6" ? "ipv6_addr" : "ipv4_addr"
+    } . inet_proto . inet_service : verdict`,
     '\t\tcomment "ClusterIP, ExternalIP and LoadBalancer IP traffic"',
     ...(elements.length ? [`\t\telements = { ${elements.join(",\n\t\t\t")} }`] : []),
     "\t}",
@@ -212,7 +236,7 @@ export async function kubeProxyRuleset(
     "\t\tmasquerade fully-random",
     "\t}",
     "\tchain services {",
-    "\t\tip daddr . meta l4proto . th dport vmap @service-ips",
+    `\t\t${family} daddr . meta l4proto . th dport vmap @service-ips`,
     "\t}",
     ...chains,
     "}",

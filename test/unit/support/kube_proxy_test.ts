@@ -106,3 +106,36 @@ Deno.test("kube-proxy rules: externalTrafficPolicy Local keeps the source and se
   // ClusterIP traffic still goes to every endpoint.
   assert.ok(elsewhere.includes("numgen random mod 2 vmap"));
 });
+
+Deno.test("kube-proxy rules, ip6: the IPv6 addresses and endpoints only, in the ip6 table", async () => {
+  const dual = {
+    metadata: { name: "web", namespace: "default" },
+    spec: {
+      clusterIP: "fd00:10:96::10",
+      externalIPs: ["10.0.100.30", "2001:db8:100::30"],
+      ports: [{ name: "port1", port: 80, protocol: "TCP", targetPort: 8080 }],
+    },
+  };
+  const endpoints = ["10.244.1.10", "2001:db8:244:1::10"];
+  const v6 = await kubeProxyRuleset(
+    { ...SETTINGS, clusterCIDR: "10.244.0.0/16,fd00:244::/56" },
+    [{ service: dual, endpoints }],
+    "ip6",
+  );
+  assert.ok(v6.startsWith("add table ip6 kube-proxy\ndelete table ip6 kube-proxy\n"));
+  assert.ok(v6.includes("type ipv6_addr . inet_proto . inet_service : verdict"));
+  const elements = [...v6.matchAll(/(\S+ \. tcp \. \d+) : goto (\w+)-/g)].map((m) =>
+    `${m[1]} ${m[2]}`
+  );
+  assert.deepEqual(elements.sort(), [
+    "2001:db8:100::30 . tcp . 80 external",
+    "fd00:10:96::10 . tcp . 80 service",
+  ]);
+  assert.ok(v6.includes("meta l4proto tcp dnat to [2001:db8:244:1::10]:8080"));
+  assert.ok(v6.includes("ip6 saddr 2001:db8:244:1::10 jump mark-for-masquerade"));
+  assert.ok(v6.includes("ip6 saddr != fd00:244::/56 jump mark-for-masquerade"));
+  assert.ok(!v6.includes("10.244.1.10"), "no IPv4 endpoint in the ip6 table");
+  const v4 = await kubeProxyRuleset(SETTINGS, [{ service: dual, endpoints }]);
+  assert.ok(!v4.includes("2001:db8"), "no IPv6 address in the ip table");
+  assert.ok(!v4.includes("fd00:"), "the IPv6 ClusterIP stays out of the ip table");
+});

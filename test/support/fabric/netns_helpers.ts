@@ -1,0 +1,74 @@
+/**
+ * Small helpers the test fabric runs inside its namespaces: an `nft -f`
+ * script, a process that prints a line when it is ready, and a poll with a
+ * deadline.
+ *
+ * @module
+ */
+
+const decoder = new TextDecoder();
+
+/** Loads `script` with `nft -f -` in `netns`. */
+export async function nftScript(netns: string, script: string): Promise<void> {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", netns, "nft", "-f", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(script));
+  await w.close();
+  const out = await child.output();
+  if (!out.success) {
+    throw new Error(`nft -f in ${netns} failed: ${decoder.decode(out.stderr).trim()}`);
+  }
+}
+
+/** A process started in a namespace that prints a line when it is ready. */
+export async function startReady(
+  netns: string,
+  argv: string[],
+  ready: RegExp,
+  timeoutMs = 20_000,
+): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", netns, ...argv],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }, timeoutMs);
+  try {
+    while (!ready.test(seen)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`${argv.join(" ")} in ${netns} exited before ${ready}: ${seen}`);
+      seen += value;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  // Keep draining so the child never blocks on a full pipe.
+  (async () => {
+    while (!(await reader.read()).done) { /* discard */ }
+  })().catch(() => {});
+  return child;
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+export async function until(check: () => Promise<boolean>, timeoutMs: number, what: string) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

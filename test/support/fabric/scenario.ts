@@ -1,0 +1,61 @@
+/**
+ * Steps the route-mode fabric tests share: a check of the leaf's next hops,
+ * requests counted and printed as `ROUTE_MODE {scenario} made=N failed=N`,
+ * and requests sent while the routes change.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { Fabric } from "./fabric.ts";
+import type { ProbeResult } from "./probe_client.ts";
+import type { FibView } from "./route_monitor.ts";
+import { waitFor } from "../wait.ts";
+
+/** Whether the FIB routes `dst` through exactly the next hops `want`. */
+export function hopsAre(fib: FibView, dst: string, want: readonly string[]): boolean {
+  const got = fib.get(dst);
+  return got !== undefined && got.length === want.length && want.every((h) => got.includes(h));
+}
+
+function describe(r: ProbeResult): string {
+  return r.ok ? `ok ${r.body?.trim()}` : `FAILED ${r.error ?? `status ${r.status}`}`;
+}
+
+/** Prints and checks one scenario's counts, in a step named with them. */
+export async function counted(
+  t: Deno.TestContext,
+  scenario: string,
+  results: readonly ProbeResult[],
+  minimum: number,
+): Promise<void> {
+  const failed = results.filter((r) => !r.ok);
+  console.log(`ROUTE_MODE ${scenario} made=${results.length} failed=${failed.length}`);
+  await t.step(`${scenario}: ${results.length} requests, ${failed.length} failed`, () => {
+    assert.ok(results.length >= minimum, `at least ${minimum} requests`);
+    assert.deepEqual(failed.map(describe), []);
+  });
+}
+
+/** Requests to `vip`:80 one after another until `during` resolves, then `after` more. */
+export async function requestsAround(
+  fabric: Fabric,
+  during: () => Promise<void>,
+  after = 10,
+  vip = "10.0.100.30",
+): Promise<ProbeResult[]> {
+  const results: ProbeResult[] = [];
+  let stop = false;
+  const loop = (async () => {
+    while (!stop) results.push(await fabric.probe.get(vip, 80));
+  })();
+  try {
+    await during();
+    const n = results.length;
+    await waitFor(`${after} more requests`, () => results.length >= n + after, 30_000);
+  } finally {
+    stop = true;
+    await loop;
+  }
+  return results;
+}
