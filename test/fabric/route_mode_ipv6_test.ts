@@ -26,7 +26,12 @@ import { FrrRouter } from "../support/fabric/frr.ts";
 import { FakeApiServer } from "../support/fakes/apiserver.ts";
 import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
 import { ProbeClient, type ProbeResult } from "../support/fabric/probe_client.ts";
-import { counted, hopsAre, requestsAround } from "../support/fabric/scenario.ts";
+import {
+  counted,
+  hopsAre,
+  requestsAround,
+  startRouteModeGateways,
+} from "../support/fabric/scenario.ts";
 
 const VIP6 = FABRIC6.vips[0];
 const PODS6 = [
@@ -54,15 +59,7 @@ for (const gw2Runs of ["FRR", "BIRD"] as const) {
     const api = await FakeApiServer.start();
     try {
       await using kc = await writeKubeconfig(api, {});
-      const args = ["--install-as=route", "--announce-delay=500ms", "--announce-damping=0"];
-      const agents = {
-        gw1: await fabric.startAgent("gw1", kc.path, args),
-        gw2: await fabric.startAgent("gw2", kc.path, args),
-      };
-      await Promise.all(
-        Object.values(agents).map((a) => a.waitForLine(/first list complete/, 30_000)),
-      );
-      for (const gw of ["gw1", "gw2"] as const) await fabric.listen(gw, 22);
+      const agents = await startRouteModeGateways(fabric, kc.path);
       api.createObject("endpointslices", endpointSlice("nginx6", PODS6, { addressType: "IPv6" }));
       await fabric.programKubeProxy(api.create(SERVICE6) as unknown as ServiceObject);
       // The leaf's next hops for the gateways' IPv6 routes are their link-local addresses.

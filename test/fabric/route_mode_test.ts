@@ -24,7 +24,12 @@ import { FABRIC, Fabric, gatewayOf } from "../support/fabric/fabric.ts";
 import { DEMO_SERVICE, FakeApiServer } from "../support/fakes/apiserver.ts";
 import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
 import { ProbeClient, type ProbeResult } from "../support/fabric/probe_client.ts";
-import { counted, hopsAre, requestsAround } from "../support/fabric/scenario.ts";
+import {
+  counted,
+  hopsAre,
+  requestsAround,
+  startRouteModeGateways,
+} from "../support/fabric/scenario.ts";
 
 const BOTH = [FABRIC.gw1.uplink, FABRIC.gw2.uplink];
 const BOUND_MS = 5000;
@@ -38,17 +43,7 @@ Deno.test("fabric, route mode: ECMP, the pods reached, the gateway's own port hi
   const api = await FakeApiServer.start();
   try {
     await using kc = await writeKubeconfig(api, {});
-    // Damping off: this test withdraws the same address three times in a few seconds (endpoints
-    // to zero, health 503, drain), which damping (default half-life 30 s) would keep withdrawn.
-    const args = ["--install-as=route", "--announce-delay=500ms", "--announce-damping=0"];
-    const agents = {
-      gw1: await fabric.startAgent("gw1", kc.path, args),
-      gw2: await fabric.startAgent("gw2", kc.path, args),
-    };
-    await Promise.all(
-      Object.values(agents).map((a) => a.waitForLine(/first list complete/, 30_000)),
-    );
-    for (const gw of ["gw1", "gw2"] as const) await fabric.listen(gw, 22);
+    const agents = await startRouteModeGateways(fabric, kc.path);
     const announceDemo = async () => {
       api.createObject("endpointslices", endpointSlice("nginx", PODS));
       const svc = api.create(DEMO_SERVICE) as unknown as ServiceObject;

@@ -12,6 +12,24 @@ import type { ProbeResult } from "./probe_client.ts";
 import type { FibView } from "./route_monitor.ts";
 import { waitFor } from "../wait.ts";
 
+/**
+ * Starts kube-gw in route mode on both gateways and waits for their first
+ * lists; puts a listener on port 22 of each gateway (sshd's stand-in). The
+ * hold-down is 500 ms and damping off: the tests withdraw one address several
+ * times in a few seconds (endpoints to zero, health 503, drain), which damping
+ * (default half-life 30 s) would keep withdrawn.
+ */
+export async function startRouteModeGateways(fabric: Fabric, kubeconfig: string) {
+  const args = ["--install-as=route", "--announce-delay=500ms", "--announce-damping=0"];
+  const agents = {
+    gw1: await fabric.startAgent("gw1", kubeconfig, args),
+    gw2: await fabric.startAgent("gw2", kubeconfig, args),
+  };
+  await Promise.all(Object.values(agents).map((a) => a.waitForLine(/first list complete/, 30_000)));
+  for (const gw of ["gw1", "gw2"] as const) await fabric.listen(gw, 22);
+  return agents;
+}
+
 /** Whether the FIB routes `dst` through exactly the next hops `want`. */
 export function hopsAre(fib: FibView, dst: string, want: readonly string[]): boolean {
   const got = fib.get(dst);
