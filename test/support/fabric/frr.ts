@@ -68,7 +68,10 @@ export class FrrRouter {
           "--log",
           `file:${dir}/${d}.log`,
           ...(d === "bfdd" ? ["--bfdctl", `${dir}/bfdd.sock`] : []),
-          ...(d === "zebra" ? ["-s", String(ZEBRA_NETLINK_BUFFER)] : []),
+          // --v6-rr-semantics: without it zebra changes an IPv6 ECMP route by deleting it and adding
+          // the new one, and a SYN that reaches the leaf in between gets "no route" (seen as one
+          // ENETUNREACH in 8,000 requests while a gateway withdraws). docs/router.md says so.
+          ...(d === "zebra" ? ["-s", String(ZEBRA_NETLINK_BUFFER), "--v6-rr-semantics"] : []),
         ]);
       }
       const out = await inNetns(netns, ["vtysh", "--vty_socket", dir, "--config_dir", dir, "-b"]);
