@@ -137,7 +137,13 @@ Deno.test("RouteStore in another table and with another protocol number", async 
 
 Deno.test("RouteStore applies 10,000 routes with one batch and names a missing namespace", async () => {
   await using ns = await Netns.create("rt");
-  const store = new RouteStore({ protocol: 200, table: "main", networks: [], netns: ns.name });
+  const store = new RouteStore({
+    protocol: 200,
+    table: "main",
+    networks: [],
+    netns: ns.name,
+    batches: 1,
+  });
   const add = Array.from({ length: 10_000 }, (_, i) => `198.18.${i >> 8}.${i & 255}`);
   await store.apply({ add, remove: [] });
   assert.equal(store.spawned, 1);
@@ -147,4 +153,24 @@ Deno.test("RouteStore applies 10,000 routes with one batch and names a missing n
       .read(),
     (e: unknown) => e instanceof IpError && e.kind === "no_netns",
   );
+});
+
+Deno.test("RouteStore: a plan split over parallel ip -batch puts every route in place", async () => {
+  await using ns = await Netns.create("rt");
+  const store = new RouteStore({
+    protocol: 200,
+    table: "main",
+    networks: [parseCidr("10.64.0.0/16")],
+    netns: ns.name,
+    batches: 3,
+  });
+  const add = Array.from({ length: 6000 }, (_, i) => `10.64.${i >> 8}.${i & 255}`);
+  await store.read();
+  await store.apply({ add, remove: [] });
+  const held = (await store.read()).map((a) => a.local);
+  assert.deepEqual(new Set(held), new Set(add));
+  assert.equal(held.length, add.length);
+  assert.equal(store.spawned, 2 + 1 + 3 + 2, "2 reads, 1 rule (IPv4 only), 3 parts, 2 reads");
+  // The local access of the first part is in place too.
+  assert.deepEqual(await routes(ns, { table: "200" }), ["unicast 10.64.0.0/16"]);
 });

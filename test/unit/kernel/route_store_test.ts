@@ -3,8 +3,11 @@ import {
   LOCAL_ACCESS_PREF,
   parseLocalAccess,
   parseRoutes,
+  routeBatchLines,
   routeBatchScript,
   RouteStore,
+  SPLIT_MIN_LINES,
+  splitBatch,
 } from "../../../lib/kernel/route_store.ts";
 import { IpError } from "../../../lib/kernel/ip_command.ts";
 import { parseCidr } from "../../../lib/base/cidr.ts";
@@ -87,6 +90,21 @@ Deno.test("routeBatchScript: local access, then adds, then removals, each naming
       "route del 192.0.2.1/32 table 1000 proto 77\n",
   );
   assert.equal(routeBatchScript({ add: [], remove: [] }, SPEC), "");
+});
+
+Deno.test("splitBatch: a small plan is one script; a large one contiguous parts, none lost", () => {
+  const small = routeBatchLines({ add: ["10.0.100.5", "10.0.100.6"], remove: [] }, SPEC);
+  assert.deepEqual(splitBatch(small, 4), [small.join("")]);
+  const add = Array.from({ length: SPLIT_MIN_LINES + 1 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
+  const lines = routeBatchLines({ add, remove: ["10.0.100.9"] }, SPEC, ["10.0.0.0/8"]);
+  const parts = splitBatch(lines, 2);
+  assert.equal(parts.length, 2);
+  assert.equal(parts.join(""), lines.join(""), "every line once, in order");
+  assert.ok(parts[0].startsWith("route replace 10.0.0.0/8 dev lo"), "local access first");
+  const sizes = parts.map((p) => p.split("\n").length - 1);
+  assert.ok(Math.abs(sizes[0] - sizes[1]) <= 1, `even halves: ${sizes}`);
+  assert.equal(splitBatch(lines, 1).length, 1);
+  assert.deepEqual(splitBatch([], 2), []);
 });
 
 /** A spawn that records each run and answers reads from `reads` (family → three arrays). */
@@ -200,4 +218,40 @@ Deno.test("RouteStore: output that is not ip's JSON is an IpError naming the com
     store.read(),
     (e: unknown) => e instanceof IpError && /-batch -: unexpected output/.test(e.message),
   );
+});
+
+Deno.test("RouteStore runs a large plan as parallel ip -batch; a failed part is thrown once all finish", async () => {
+  const add = Array.from({ length: SPLIT_MIN_LINES }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
+  let running = 0;
+  const finished: string[] = [];
+  let release = () => {};
+  const released = new Promise<void>((r) => release = r);
+  const spawn: Spawn = async (argv, stdin) => {
+    if (argv.includes("-json")) return { code: 0, stdout: "[]\n[]\n[]\n", stderr: "" };
+    running++;
+    // The first part fails at once, as ip -force does when a line failed; the second runs on.
+    const first = stdin?.startsWith(`route replace unreachable ${add[0]}/`);
+    if (!first) await released;
+    running--;
+    finished.push(stdin ?? "");
+    return first
+      ? { code: 1, stdout: "", stderr: "Command failed -:7\n" }
+      : { code: 0, stdout: "", stderr: "" };
+  };
+  const store = new RouteStore({ ...SPEC, networks: [], spawn, batches: 2 });
+  await store.read();
+  let settled = false;
+  const applied = store.apply({ add, remove: [] }).then(
+    () => undefined,
+    (err: unknown) => err,
+  ).finally(() => settled = true);
+  // Every promise the fake can settle on its own has settled after one turn of the event loop.
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(finished.length, 1, "the first part failed");
+  assert.equal(running, 1, "the second part runs beside it");
+  assert.equal(settled, false, "the plan is not over while a part still runs");
+  release();
+  assert.ok(await applied instanceof IpError, "the failure is thrown");
+  assert.equal(finished.sort().join(""), routeBatchScript({ add, remove: [] }, SPEC));
+  assert.equal(store.running, 0);
 });
