@@ -6,23 +6,11 @@
  * @module
  */
 
-const decoder = new TextDecoder();
+import { inNetns } from "../procs/netns.ts";
 
 /** Loads `script` with `nft -f -` in `netns`. */
 export async function nftScript(netns: string, script: string): Promise<void> {
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", netns, "nft", "-f", "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(script));
-  await w.close();
-  const out = await child.output();
-  if (!out.success) {
-    throw new Error(`nft -f in ${netns} failed: ${decoder.decode(out.stderr).trim()}`);
-  }
+  await inNetns(netns, ["nft", "-f", "-"], script);
 }
 
 /** A process started in a namespace that prints a line when it is ready. */

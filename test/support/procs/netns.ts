@@ -20,20 +20,28 @@ export async function ip(...args: string[]): Promise<string> {
 }
 
 /**
- * Runs `argv` inside a namespace (`ip netns exec`) and returns its output.
+ * Runs `argv` inside a namespace (`ip netns exec`), with `stdin` if given,
+ * and returns its output.
  *
  * @throws {Error} naming the command, the namespace, the exit code and stderr.
  */
 export async function inNetns(
   netns: string,
   argv: readonly string[],
+  stdin?: string,
 ): Promise<{ stdout: string; stderr: string }> {
-  const out = await new Deno.Command("ip", {
+  const child = new Deno.Command("ip", {
     args: ["netns", "exec", netns, ...argv],
-    stdin: "null",
+    stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const out = await child.output();
   const stdout = decoder.decode(out.stdout);
   const stderr = decoder.decode(out.stderr);
   if (!out.success) {

@@ -88,21 +88,7 @@ function kubeProxyLike(): string {
 }
 
 async function run(netns: string, argv: readonly string[], stdin?: string): Promise<string> {
-  if (stdin === undefined) return (await inNetns(netns, argv)).stdout;
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", netns, ...argv],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(stdin));
-  await writer.close();
-  const out = await child.output();
-  if (!out.success) {
-    throw new Error(`${argv.join(" ")} in ${netns} failed: ${decoder.decode(out.stderr).trim()}`);
-  }
-  return decoder.decode(out.stdout);
+  return (await inNetns(netns, argv, stdin)).stdout;
 }
 
 /** A listener started in a namespace, stopped by pid. */
