@@ -193,7 +193,8 @@ export class InterfaceSync {
    * other work between slices of a large read. Returns true when they agree
    * (a quiet read for the fight detector); false when the interface must be
    * read again in line and repaired: drift, strays, a conflict, a failure,
-   * or nothing applied yet to compare with. Throws when the store fails.
+   * something of the store's own missing (route mode's local access), or
+   * nothing applied yet to compare with. Throws when the store fails.
    */
   async verify(): Promise<boolean> {
     if (this.#reread || !this.#trusted) return false;
@@ -215,6 +216,7 @@ export class InterfaceSync {
           else others.push(e);
         }
       });
+      if (this.#o.store.missing?.() !== undefined) return false;
       const view = managedView(others, this.#o.networks);
       if (view.conflicts.length > 0 || view.strays.length > 0) return false;
       if (this.#reread || this.#generation !== generation) return false;
@@ -248,12 +250,18 @@ export class InterfaceSync {
     this.#generation++;
     this.#reread = false;
     this.#touched = new Set();
-    return await this.#apply(withStrays(plan([], this.#current), this.#strays, new Set()));
+    const p = withStrays(plan([], this.#current), this.#strays, new Set());
+    // Nothing to withdraw: nothing to change either (no local access put back by a drain).
+    if (isEmptyPlan(p)) return p;
+    return await this.#apply(p);
   }
 
   /** Applies a plan, the one place that changes the interface and logs it. */
   async #apply(p: Plan): Promise<Plan> {
-    if (isEmptyPlan(p)) return p;
+    // A store may have its own pieces to put back (route mode's local access), even for no address.
+    const missing = this.#o.store.missing?.();
+    if (isEmptyPlan(p) && missing === undefined) return p;
+    if (missing !== undefined) log.info("putting in place {missing}", { missing });
     let removedV6 = 0;
     for (const changed of this.#verifying) {
       for (const a of p.add) changed.add(a);

@@ -49,6 +49,14 @@ export interface AddressStore {
    * permanent. Optional: stores without lifetimes may leave it out.
    */
   renew?(addresses: Iterable<string>): Promise<void>;
+  /**
+   * What the last read found missing of what the store keeps beside the
+   * addresses (route mode: the local-access rule and routes), in words for
+   * the log; undefined when nothing is, or before the first read. The next
+   * apply, even of an empty plan, puts it in place. Optional: stores that
+   * keep nothing beside the addresses leave it out.
+   */
+  missing?(): string | undefined;
 }
 
 /**

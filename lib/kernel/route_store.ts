@@ -16,7 +16,8 @@
  * `unreachable`: "local access", one rule (`iif lo lookup N`, only the
  * router's own packets) and one `NET dev lo` route per managed network in
  * table N, N being the protocol number. The store puts them in place with the
- * first plan it applies after a read found them missing, and never removes
+ * first plan it applies after a read found them missing (an empty plan too:
+ * `missing` tells the resync that a read found them gone), and never removes
  * them.
  *
  * Reads are one `ip -json -N -batch` per family; a plan is one `ip -batch`,
@@ -279,14 +280,28 @@ export class RouteStore implements AddressStore {
     return out;
   }
 
+  /** The local-access pieces the last read found missing, in words; undefined when none. */
+  missing(): string | undefined {
+    const m = this.#missing;
+    if (!m || (m.rules.length === 0 && m.routes.length === 0)) return undefined;
+    const p = this.#spec.protocol;
+    const parts = [
+      ...m.rules.map((f) => `the rule iif lo lookup ${p} (IPv${f})`),
+      ...m.routes.map((n) => `the route ${n} dev lo in table ${p}`),
+    ];
+    return `local access: ${parts.join(", ")}`;
+  }
+
   /**
    * Applies a plan in one `ip -batch` (a large one in several side by side),
    * with any local access the last read found missing. When a run fails, the
    * others still finish before the first failure is thrown.
    */
   async apply(plan: Plan, signal?: AbortSignal): Promise<void> {
-    if (plan.add.length === 0 && plan.remove.length === 0) return;
     const read = this.#missing;
+    const empty = plan.add.length === 0 && plan.remove.length === 0;
+    // An empty plan only puts back local access a read found missing.
+    if (empty && (!read || (read.rules.length === 0 && read.routes.length === 0))) return;
     const missing = read ?? {
       rules: [...new Set(this.#networks.map((n) => n.family))],
       routes: this.#networks.map((n) => n.text),

@@ -174,3 +174,44 @@ Deno.test("RouteStore: a plan split over parallel ip -batch puts every route in 
   // The local access of the first part is in place too.
   assert.deepEqual(await routes(ns, { table: "200" }), ["unicast 10.64.0.0/16"]);
 });
+
+Deno.test("RouteStore: local access removed by hand is found by the resync's check and put back", async () => {
+  await using ns = await Netns.create("rt");
+  const { store, sync: s } = sync(ns);
+  const desired = new Set(["10.0.100.5", "2001:db8:100::5"]);
+  await s.sync(() => desired);
+  assert.equal(store.missing(), undefined);
+  assert.equal(await s.verify(), true, "a clean check");
+  // Someone flushes the IPv4 rule and the IPv6 network's route in table 200; the addresses stay.
+  await ns.ip("-4", "rule", "del", "pref", "32000");
+  await ns.ip("-6", "route", "del", "2001:db8:100::/64", "table", "200");
+  assert.equal(await s.verify(), false, "the check sees the difference");
+  assert.equal(
+    store.missing(),
+    "local access: the rule iif lo lookup 200 (IPv4), the route 2001:db8:100::/64 dev lo in table 200",
+  );
+  // The repair is the reconcile after it: a re-read and a plan with no address in it.
+  s.reread();
+  assert.deepEqual(await s.sync(() => desired), { add: [], remove: [] });
+  assert.equal(store.missing(), undefined);
+  const rules = JSON.parse(await ns.ip("-json", "-N", "-4", "rule", "show")) as {
+    priority: number;
+    iif?: string;
+    table: string;
+  }[];
+  assert.ok(rules.some((r) => r.priority === 32000 && r.iif === "lo" && r.table === "200"));
+  assert.deepEqual(await routes(ns, { table: "200" }), [
+    "unicast 10.0.100.0/24",
+    "unicast 2001:db8:100::/64",
+  ]);
+  assert.equal(await s.verify(), true, "clean again");
+  // A drain with nothing to withdraw changes nothing, local access included.
+  await s.drain();
+  await s.drain();
+  await ns.ip("-4", "rule", "del", "pref", "32000");
+  await s.drain();
+  const after = JSON.parse(await ns.ip("-json", "-N", "-4", "rule", "show")) as {
+    priority: number;
+  }[];
+  assert.ok(!after.some((r) => r.priority === 32000), "the drain put no rule back");
+});
