@@ -251,7 +251,8 @@ export class InterfaceSync {
     this.#reread = false;
     this.#touched = new Set();
     const p = withStrays(plan([], this.#current), this.#strays, new Set());
-    // Nothing to withdraw: nothing to change either (no local access put back by a drain).
+    // Nothing to withdraw: change nothing, not even missing local access (one that withdraws puts
+    // that back with the plan, as any plan does).
     if (isEmptyPlan(p)) return p;
     return await this.#apply(p);
   }
@@ -261,7 +262,6 @@ export class InterfaceSync {
     // A store may have its own pieces to put back (route mode's local access), even for no address.
     const missing = this.#o.store.missing?.();
     if (isEmptyPlan(p) && missing === undefined) return p;
-    if (missing !== undefined) log.info("putting in place {missing}", { missing });
     let removedV6 = 0;
     for (const changed of this.#verifying) {
       for (const a of p.add) changed.add(a);
@@ -280,6 +280,7 @@ export class InterfaceSync {
       this.#trusted = false;
       throw err;
     }
+    if (missing !== undefined) log.info("put in place {missing}", { missing });
     logPlan(p);
     // A plan adds only what is missing and removes only what is there: the count follows it.
     this.#heldV6 += countV6(p.add) - removedV6;

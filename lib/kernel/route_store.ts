@@ -32,7 +32,12 @@ import { type Cidr, hostPrefix } from "../base/cidr.ts";
 import { forEachSlice } from "../base/clock.ts";
 import { systemClock } from "../base/system_clock.ts";
 import { familyOf, normalizeTrustedIp } from "../base/ip.ts";
-import type { AddressStore, InterfaceAddress, Plan } from "./address_store.ts";
+import {
+  type AddressStore,
+  type InterfaceAddress,
+  InterruptedError,
+  type Plan,
+} from "./address_store.ts";
 import { IpCommand } from "./ip_command.ts";
 import type { Spawn } from "./spawn.ts";
 
@@ -184,12 +189,14 @@ export const SPLIT_MIN_LINES = 4096;
 
 /**
  * The `ip -batch` scripts a plan's `lines` run as: one below
- * {@linkcode SPLIT_MIN_LINES}, else `batches`, each a contiguous run of
- * lines (so local access, first, is in the first). The lines of a plan name
- * distinct routes, so their order across scripts does not matter.
+ * {@linkcode SPLIT_MIN_LINES}, else `batches` (1 if not a finite number),
+ * each a contiguous run of lines. The lines of a plan name distinct routes,
+ * so their order across scripts does not matter; the store runs missing
+ * local access before them.
  */
 export function splitBatch(lines: readonly string[], batches: number): string[] {
-  const n = lines.length < SPLIT_MIN_LINES ? 1 : Math.max(1, Math.floor(batches));
+  const many = Number.isFinite(batches) ? Math.max(1, Math.floor(batches)) : 1;
+  const n = lines.length < SPLIT_MIN_LINES ? 1 : many;
   const size = Math.ceil(lines.length / n);
   const out: string[] = [];
   for (let i = 0; i < lines.length; i += size) out.push(lines.slice(i, i + size).join(""));
@@ -226,6 +233,9 @@ export class RouteStore implements AddressStore {
   readonly #batches: number;
   /** Local-access pieces the last read found missing; everything before the first read. */
   #missing: { rules: (4 | 6)[]; routes: string[] } | undefined;
+  /** Reads started, and the number of the read `#missing` is from: an older read never overwrites it. */
+  #reads = 0;
+  #missingFrom = 0;
 
   constructor(options: RouteStoreOptions) {
     this.#spec = { protocol: options.protocol, table: options.table };
@@ -251,6 +261,7 @@ export class RouteStore implements AddressStore {
 
   /** Every route of kube-gw's protocol in the table, both families; notes missing local access. */
   async read(signal?: AbortSignal): Promise<InterfaceAddress[]> {
+    const seq = ++this.#reads;
     const out: InterfaceAddress[] = [];
     const missing = { rules: [] as (4 | 6)[], routes: [] as string[] };
     const p = this.#spec.protocol;
@@ -276,7 +287,10 @@ export class RouteStore implements AddressStore {
       if (!state.rule) missing.rules.push(family);
       for (const n of nets) if (!state.routes.has(n.text)) missing.routes.push(n.text);
     }
-    this.#missing = missing;
+    if (seq > this.#missingFrom) {
+      this.#missing = missing;
+      this.#missingFrom = seq;
+    }
     return out;
   }
 
@@ -293,9 +307,10 @@ export class RouteStore implements AddressStore {
   }
 
   /**
-   * Applies a plan in one `ip -batch` (a large one in several side by side),
-   * with any local access the last read found missing. When a run fails, the
-   * others still finish before the first failure is thrown.
+   * Applies a plan in one `ip -batch` (a large one in several side by side,
+   * after one of the local access the last read found missing, if any). When
+   * a run fails, the others still finish before a failure is thrown, one of
+   * `ip` before an {@linkcode InterruptedError}.
    */
   async apply(plan: Plan, signal?: AbortSignal): Promise<void> {
     const read = this.#missing;
@@ -328,14 +343,19 @@ export class RouteStore implements AddressStore {
         if (!/File exists/.test((err as Error).message)) throw err;
       });
     }
-    const lines = routeBatchLines(plan, this.#spec, missing.routes);
-    const runs = await Promise.allSettled(
-      splitBatch(lines, this.#batches).map((stdin) =>
-        this.#ip.run(["-force", "-batch", "-"], { stdin, signal })
-      ),
-    );
-    const failed = runs.find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
+    const batch = (stdin: string) => this.#ip.run(["-force", "-batch", "-"], { stdin, signal });
+    const local = routeBatchScript({ add: [], remove: [] }, this.#spec, missing.routes);
+    const parts = splitBatch(routeBatchLines(plan, this.#spec), this.#batches);
+    // Local access goes in before any route: an address routed as unreachable without it would
+    // refuse the router's own connections. One batch holds both; parts run after it.
+    if (parts.length <= 1) parts[0] = local + (parts[0] ?? "");
+    else if (local !== "") await batch(local);
+    const runs = await Promise.allSettled(parts.filter((script) => script !== "").map(batch));
+    const failures = runs.flatMap((r) => r.status === "rejected" ? [r.reason] : []);
+    // A failure of ip says more than a part stopped because the agent is stopping.
+    if (failures.length > 0) {
+      throw failures.find((e) => !(e instanceof InterruptedError)) ?? failures[0];
+    }
     // A read that ran beside this plan (the resync's check) has the newer word.
     if (this.#missing === read) this.#missing = { rules: [], routes: [] };
   }

@@ -57,18 +57,29 @@ export class FakeAddressStore implements AddressStore {
   readonly violations: string[] = [];
 
   readonly #owned: boolean;
+  /** Route mode's local access, with `localAccess`: in place or not, and as the last read saw it. */
+  readonly #local: { present: boolean; seen: boolean } | undefined;
+  /** With `localAccess`: what the last read found missing, as `RouteStore.missing`. */
+  readonly missing?: () => string | undefined;
 
   /**
    * Starts with `initial`: texts become host addresses. With `owned` it
    * stands for route mode: every entry it holds is kube-gw's (texts become
    * owned host routes), a removal may name a prefix (`A/N`), and an add may
-   * replace a misshapen entry.
+   * replace a misshapen entry. With `localAccess` it also keeps what route
+   * mode keeps beside the addresses, in place at the start
+   * ({@linkcode removeLocalAccess} takes it away, as by hand).
    */
   constructor(
     initial: Iterable<string | InterfaceAddress> = [],
-    options: { owned?: boolean } = {},
+    options: { owned?: boolean; localAccess?: boolean } = {},
   ) {
     this.#owned = options.owned ?? false;
+    if (options.localAccess) {
+      const local = this.#local = { present: true, seen: true };
+      this.missing = () =>
+        local.seen ? undefined : "local access: the rule iif lo lookup 200 (IPv4)";
+    }
     this.#addresses = [...initial].map((a) => typeof a === "string" ? this.#entry(a) : a);
   }
 
@@ -78,7 +89,10 @@ export class FakeAddressStore implements AddressStore {
 
   read(): Promise<InterfaceAddress[]> {
     this.reads++;
-    const snapshot = () => this.#addresses.map((a) => ({ ...a }));
+    const snapshot = () => {
+      if (this.#local) this.#local.seen = this.#local.present;
+      return this.#addresses.map((a) => ({ ...a }));
+    };
     const hold = this.#hold;
     if (!hold) return Promise.resolve(snapshot());
     // A dump reflects the interface somewhere between its start and its end.
@@ -103,8 +117,21 @@ export class FakeAddressStore implements AddressStore {
     };
   }
 
+  /** Takes local access away, as by hand (`localAccess` only). */
+  removeLocalAccess(): void {
+    if (this.#local) this.#local.present = false;
+  }
+
+  /** Whether local access is in place (`localAccess` only). */
+  get localAccess(): boolean {
+    return this.#local?.present ?? false;
+  }
+
   apply(plan: Plan): Promise<void> {
+    const nothing = plan.add.length === 0 && plan.remove.length === 0;
     const broken = [
+      // With local access kept, a run for no address must be one that puts it back.
+      ...(nothing && this.#local?.seen ? ["an empty plan with nothing missing"] : []),
       ...plan.add.filter((a) => this.#has(a, { wellShaped: true })).map((a) =>
         `add ${a}: already present`
       ),
@@ -117,6 +144,7 @@ export class FakeAddressStore implements AddressStore {
     const failure = this.#failures.shift();
     const part = (xs: readonly string[]) =>
       failure === undefined ? xs : failure.partial ? xs.slice(0, xs.length >> 1) : [];
+    if (this.#local && !this.#local.seen) this.#local.present = this.#local.seen = true;
     for (const a of part(plan.add)) this.put(a);
     for (const r of part(plan.remove)) this.take(r);
     if (failure !== undefined) {

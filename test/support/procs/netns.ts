@@ -36,12 +36,19 @@ export async function inNetns(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  // Read while writing: a child that fills its output pipe before reading all of stdin must not
+  // stall, and one that exits early tells why through its exit code and stderr.
+  const output = child.output();
   if (stdin !== undefined) {
     const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(stdin));
-    await writer.close();
+    try {
+      await writer.write(new TextEncoder().encode(stdin));
+      await writer.close();
+    } catch {
+      // The child exited before reading all of stdin.
+    }
   }
-  const out = await child.output();
+  const out = await output;
   const stdout = decoder.decode(out.stdout);
   const stderr = decoder.decode(out.stderr);
   if (!out.success) {

@@ -62,3 +62,40 @@ Deno.test("a small plan logs each address at info; a large one logs one summary 
   });
   store.assertNoViolations();
 });
+
+Deno.test("what a store keeps beside the addresses, found missing by the check, is put back by the next sync", async () => {
+  const store = new FakeAddressStore(["10.0.100.30"], { owned: true, localAccess: true });
+  const sync = new InterfaceSync({
+    store,
+    networks: NETS,
+    clock: new FakeClock(),
+    observer: quietObserver,
+  });
+  const desired = new Set(["10.0.100.30"]);
+  assert.deepEqual(await sync.sync(() => desired), { add: [], remove: [] });
+  assert.deepEqual(store.plans, [], "nothing to change: no plan");
+  assert.equal(await sync.verify(), true);
+  store.removeLocalAccess();
+  assert.equal(await sync.verify(), false, "the check counts it as drift");
+  sync.reread();
+  await withLogs("info", async (records) => {
+    assert.deepEqual(await sync.sync(() => desired), { add: [], remove: [] });
+    assert.deepEqual(records.map((r) => r.message.join("")), [
+      "put in place local access: the rule iif lo lookup 200 (IPv4)",
+    ]);
+  });
+  assert.equal(store.localAccess, true);
+  assert.deepEqual(store.plans, [{ add: [], remove: [] }], "one run of the store, for no address");
+  assert.equal(await sync.verify(), true, "clean again");
+  // A drain with nothing to withdraw runs nothing, even with local access gone.
+  await sync.drain();
+  store.removeLocalAccess();
+  await sync.drain();
+  assert.equal(store.localAccess, false);
+  assert.equal(
+    store.plans.length,
+    2,
+    "the first drain withdrew 10.0.100.30; the second ran nothing",
+  );
+  store.assertNoViolations();
+});

@@ -105,6 +105,9 @@ Deno.test("splitBatch: a small plan is one script; a large one contiguous parts,
   assert.ok(Math.abs(sizes[0] - sizes[1]) <= 1, `even halves: ${sizes}`);
   assert.equal(splitBatch(lines, 1).length, 1);
   assert.deepEqual(splitBatch([], 2), []);
+  // A count that is no number loses nothing either.
+  assert.deepEqual(splitBatch(lines, NaN), [lines.join("")]);
+  assert.deepEqual(splitBatch(lines, Infinity), [lines.join("")]);
 });
 
 /** A spawn that records each run and answers reads from `reads` (family → three arrays). */
@@ -254,4 +257,92 @@ Deno.test("RouteStore runs a large plan as parallel ip -batch; a failed part is 
   assert.ok(await applied instanceof IpError, "the failure is thrown");
   assert.equal(finished.sort().join(""), routeBatchScript({ add, remove: [] }, SPEC));
   assert.equal(store.running, 0);
+});
+
+Deno.test("RouteStore puts missing local access in place before the parts of a large plan run", async () => {
+  const add = Array.from({ length: SPLIT_MIN_LINES }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
+  const events: string[] = [];
+  const spawn: Spawn = async (argv, stdin) => {
+    if (argv.includes("-json")) return { code: 0, stdout: "[]\n[]\n[]\n", stderr: "" };
+    const what = argv.includes("rule") ? "rule" : stdin?.includes(" dev lo ") ? "local" : "part";
+    events.push(`start ${what}`);
+    await Promise.resolve();
+    events.push(`end ${what}`);
+    return { code: 0, stdout: "", stderr: "" };
+  };
+  const store = new RouteStore({
+    ...SPEC,
+    networks: [parseCidr("10.0.0.0/16")],
+    spawn,
+    batches: 2,
+  });
+  await store.read();
+  assert.equal(
+    store.missing(),
+    "local access: the rule iif lo lookup 200 (IPv4), the route 10.0.0.0/16 dev lo in table 200",
+  );
+  await store.apply({ add, remove: [] });
+  assert.deepEqual(events, [
+    "start rule",
+    "end rule",
+    "start local",
+    "end local",
+    "start part",
+    "start part",
+    "end part",
+    "end part",
+  ]);
+  assert.equal(store.missing(), undefined);
+});
+
+Deno.test("RouteStore: when one part fails and another is stopped, the failure of ip is thrown", async () => {
+  const add = Array.from({ length: SPLIT_MIN_LINES }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
+  const spawn: Spawn = (argv, stdin) => {
+    if (argv.includes("-json")) {
+      return Promise.resolve({ code: 0, stdout: "[]\n[]\n[]\n", stderr: "" });
+    }
+    // The first part is killed by a signal; the second fails.
+    return Promise.resolve(
+      stdin?.startsWith(`route replace unreachable ${add[0]}/`)
+        ? { code: 1, stdout: "", stderr: "", signal: "SIGKILL" }
+        : { code: 1, stdout: "", stderr: "RTNETLINK answers: No buffer space available\n" },
+    );
+  };
+  const store = new RouteStore({ ...SPEC, networks: [], spawn, batches: 2 });
+  await store.read();
+  await assert.rejects(
+    store.apply({ add, remove: [] }),
+    (e: unknown) => e instanceof IpError && /No buffer space/.test(e.message),
+  );
+});
+
+Deno.test("RouteStore: an older read that ends last does not hide what a newer read found missing", async () => {
+  let releaseOld = () => {};
+  const oldGate = new Promise<void>((r) => releaseOld = r);
+  let reads = 0;
+  const spawn: Spawn = async (argv) => {
+    if (!argv.includes("-json")) return { code: 0, stdout: "", stderr: "" };
+    reads++;
+    const rule = { priority: 32000, iif: "lo", table: "200", protocol: "200" };
+    const local = { dst: "10.0.100.0/24", dev: "lo", flags: [] };
+    // The first is the old read's IPv4 dump: it saw local access in place, and ends last.
+    if (reads === 1) {
+      await oldGate;
+      return {
+        code: 0,
+        stdout: `[]\n${JSON.stringify([rule])}\n${JSON.stringify([local])}\n`,
+        stderr: "",
+      };
+    }
+    return { code: 0, stdout: "[]\n[]\n[]\n", stderr: "" };
+  };
+  const store = new RouteStore({ ...SPEC, networks: [parseCidr("10.0.100.0/24")], spawn });
+  const old = store.read();
+  // Let the old read reach its first ip, then a newer read finds the rule and the route gone.
+  await Promise.resolve();
+  const newer = store.read();
+  await new Promise((r) => setTimeout(r, 0));
+  releaseOld();
+  await Promise.all([old, newer]);
+  assert.match(store.missing() ?? "", /the rule iif lo lookup 200/);
 });
