@@ -32,6 +32,16 @@ async function routes(ns: Netns, options: { table?: string; proto?: string } = {
   return out.sort();
 }
 
+/** Whether the local-access rule (`pref 32000 iif lo lookup 200`) is in place for a family. */
+async function hasLocalRule(ns: Netns, family: "-4" | "-6"): Promise<boolean> {
+  const rules = JSON.parse(await ns.ip("-json", "-N", family, "rule", "show")) as {
+    priority: number;
+    iif?: string;
+    table: string;
+  }[];
+  return rules.some((r) => r.priority === 32000 && r.iif === "lo" && r.table === "200");
+}
+
 function sync(ns: Netns) {
   const store = new RouteStore({ protocol: 200, table: "main", networks: NETS, netns: ns.name });
   return {
@@ -57,14 +67,7 @@ Deno.test("RouteStore holds IPv4 and IPv6 addresses as unreachable routes and re
   ]);
   assert.ok(read.every((a) => a.owned && !a.misshapen), "read back as kube-gw writes them");
   // Local access: the rule from lo and the networks on lo in table 200, both families.
-  for (const family of ["-4", "-6"]) {
-    const rules = JSON.parse(await ns.ip("-json", "-N", family, "rule", "show")) as {
-      priority: number;
-      iif?: string;
-      table: string;
-    }[];
-    assert.ok(rules.some((r) => r.priority === 32000 && r.iif === "lo" && r.table === "200"));
-  }
+  for (const family of ["-4", "-6"] as const) assert.ok(await hasLocalRule(ns, family));
   assert.deepEqual(await routes(ns, { table: "200" }), [
     "unicast 10.0.100.0/24",
     "unicast 2001:db8:100::/64",
@@ -198,12 +201,7 @@ Deno.test("RouteStore: local access removed by hand is found by the resync's che
   s.reread();
   assert.deepEqual(await s.sync(() => desired), { add: [], remove: [] });
   assert.equal(store.missing(), undefined);
-  const rules = JSON.parse(await ns.ip("-json", "-N", "-4", "rule", "show")) as {
-    priority: number;
-    iif?: string;
-    table: string;
-  }[];
-  assert.ok(rules.some((r) => r.priority === 32000 && r.iif === "lo" && r.table === "200"));
+  assert.ok(await hasLocalRule(ns, "-4"));
   assert.deepEqual(await routes(ns, { table: "200" }), [
     "unicast 10.0.100.0/24",
     "unicast 2001:db8:100::/64",
@@ -214,8 +212,5 @@ Deno.test("RouteStore: local access removed by hand is found by the resync's che
   await s.drain();
   await ns.ip("-4", "rule", "del", "pref", "32000");
   await s.drain();
-  const after = JSON.parse(await ns.ip("-json", "-N", "-4", "rule", "show")) as {
-    priority: number;
-  }[];
-  assert.ok(!after.some((r) => r.priority === 32000), "the drain put no rule back");
+  assert.equal(await hasLocalRule(ns, "-4"), false, "the drain put no rule back");
 });
