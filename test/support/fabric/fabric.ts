@@ -50,7 +50,8 @@ import { ProbeClient } from "./probe_client.ts";
 import { Reaper, RunDir, sweepStaleRuns } from "../procs/processes.ts";
 import { readRepoFile, renderTemplate, repoPath } from "./router_config.ts";
 import { RouteMonitor } from "./route_monitor.ts";
-import { nftScript, startReady, until } from "./netns_helpers.ts";
+import { nftScript, startReady } from "./netns_helpers.ts";
+import { waitFor } from "../wait.ts";
 
 export {
   FABRIC,
@@ -345,19 +346,21 @@ export class Fabric implements AsyncDisposable {
       throw new Error(`${err.message}\nBIRD on ${this.#bird}:\n${state}`, { cause: err });
     });
     for (const gw of GATEWAYS) {
-      await until(
+      await waitFor(
+        `${gw} learns the client network`,
         async () => /proto (bgp|bird)/.test(await this.ip(gw, "route", "show", "10.0.2.0/24")),
         30_000,
-        `${gw} learns the client network`,
+        50,
       );
       if (!this.ipv6) continue;
-      await until(
+      await waitFor(
+        `${gw} learns the IPv6 client network (IPv6 unicast on the session)`,
         async () =>
           /proto (bgp|bird)/.test(
             await this.ip(gw, "-6", "route", "show", FABRIC6.client.network),
           ),
         30_000,
-        `${gw} learns the IPv6 client network (IPv6 unicast on the session)`,
+        50,
       );
     }
   }

@@ -1,7 +1,6 @@
 /**
  * Small helpers the test fabric runs inside its namespaces: an `nft -f`
- * script, a process that prints a line when it is ready, and a poll with a
- * deadline.
+ * script, and a process that prints a line when it is ready.
  *
  * @module
  */
@@ -49,14 +48,4 @@ export async function startReady(
     while (!(await reader.read()).done) { /* discard */ }
   })().catch(() => {});
   return child;
-}
-
-/** Polls `check` until it returns true or `timeoutMs` passes. */
-export async function until(check: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
