@@ -18,7 +18,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runKubeGw, writeKubeconfig } from "../support/procs/agent.ts";
+import { writeKubeconfig } from "../support/procs/agent.ts";
 import { endpointSlice } from "../support/fakes/endpoint_slices.ts";
 import { BirdRouter } from "../support/fabric/bird.ts";
 import { Fabric, FABRIC6, gatewayOf } from "../support/fabric/fabric.ts";
@@ -28,6 +28,7 @@ import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
 import { ProbeClient, type ProbeResult } from "../support/fabric/probe_client.ts";
 import {
   counted,
+  drainRouteMode,
   hopsAre,
   requestsAround,
   startRouteModeGateways,
@@ -156,14 +157,7 @@ for (const gw2Runs of ["FRR", "BIRD"] as const) {
         const results = await requestsAround(
           fabric,
           async () => {
-            assert.equal((await agents.gw2.stop("SIGTERM")).code, 0);
-            const drain = await runKubeGw([
-              "drain",
-              `--network=${fabric.networks}`,
-              `--netns=${fabric.ns("gw2")}`,
-              "--install-as=route",
-            ]);
-            assert.equal(drain.code, 0, drain.stderr);
+            await drainRouteMode(fabric, "gw2", agents.gw2);
             await fabric.monitor.waitFor(
               (fib) => hopsAre(fib, `${VIP6}/128`, [hop6.gw1]),
               15_000,

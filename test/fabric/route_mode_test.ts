@@ -17,7 +17,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runKubeGw, writeKubeconfig } from "../support/procs/agent.ts";
+import { writeKubeconfig } from "../support/procs/agent.ts";
 import { endpointSlice } from "../support/fakes/endpoint_slices.ts";
 import { BirdRouter } from "../support/fabric/bird.ts";
 import { FABRIC, Fabric, gatewayOf } from "../support/fabric/fabric.ts";
@@ -26,6 +26,7 @@ import type { ServiceObject } from "../support/fabric/kube_proxy.ts";
 import { ProbeClient, type ProbeResult } from "../support/fabric/probe_client.ts";
 import {
   counted,
+  drainRouteMode,
   hopsAre,
   requestsAround,
   startRouteModeGateways,
@@ -129,14 +130,7 @@ Deno.test("fabric, route mode: ECMP, the pods reached, the gateway's own port hi
 
     await t.step("drain on gw1: the leaf drops gw1, no request fails", async (s) => {
       const results = await requestsAround(fabric, async () => {
-        assert.equal((await agents.gw1.stop("SIGTERM")).code, 0);
-        const drain = await runKubeGw([
-          "drain",
-          `--network=${FABRIC.serviceNetwork}`,
-          `--netns=${fabric.ns("gw1")}`,
-          "--install-as=route",
-        ]);
-        assert.equal(drain.code, 0, drain.stderr);
+        await drainRouteMode(fabric, "gw1", agents.gw1);
         await fabric.monitor.waitFor(
           (fib) => hopsAre(fib, "10.0.100.30/32", [FABRIC.gw2.uplink]),
           BOUND_MS,

@@ -1,7 +1,7 @@
 /**
  * Steps the route-mode fabric tests share: a check of the leaf's next hops,
  * requests counted and printed as `ROUTE_MODE {scenario} made=N failed=N`,
- * and requests sent while the routes change.
+ * requests sent while the routes change, and a gateway's drain.
  *
  * @module
  */
@@ -11,6 +11,7 @@ import type { Fabric } from "./fabric.ts";
 import type { ProbeResult } from "./probe_client.ts";
 import type { FibView } from "./route_monitor.ts";
 import { waitFor } from "../wait.ts";
+import { type LoggedProcess, runKubeGw } from "../procs/agent.ts";
 
 /**
  * Starts kube-gw in route mode on both gateways and waits for their first
@@ -76,4 +77,23 @@ export async function requestsAround(
     await loop;
   }
   return results;
+}
+
+/**
+ * Drains gateway `gw` as an operator does in route mode: stops its agent
+ * (SIGTERM; the routes stay), then runs `kube-gw drain` in its namespace.
+ */
+export async function drainRouteMode(
+  fabric: Fabric,
+  gw: "gw1" | "gw2",
+  agent: LoggedProcess,
+): Promise<void> {
+  assert.equal((await agent.stop("SIGTERM")).code, 0);
+  const drain = await runKubeGw([
+    "drain",
+    `--network=${fabric.networks}`,
+    `--netns=${fabric.ns(gw)}`,
+    "--install-as=route",
+  ]);
+  assert.equal(drain.code, 0, drain.stderr);
 }
