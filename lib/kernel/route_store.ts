@@ -314,9 +314,8 @@ export class RouteStore implements AddressStore {
    */
   async apply(plan: Plan, signal?: AbortSignal): Promise<void> {
     const read = this.#missing;
-    const empty = plan.add.length === 0 && plan.remove.length === 0;
     // An empty plan only puts back local access a read found missing.
-    if (empty && (!read || (read.rules.length === 0 && read.routes.length === 0))) return;
+    if (plan.add.length === 0 && plan.remove.length === 0 && this.missing() === undefined) return;
     const missing = read ?? {
       rules: [...new Set(this.#networks.map((n) => n.family))],
       routes: this.#networks.map((n) => n.text),
